@@ -1,0 +1,123 @@
+"""The `herald` command: reads settings once, wires the parts and starts what was asked for."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from pydantic import ValidationError
+
+from core.settings import Settings
+from storage.db import Database, SchemaOutOfDate
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"HERALD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise click.ClickException(f"Bad settings: {problems}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="herald")
+def main() -> None:
+    """Herald: draft, approve, schedule and publish social posts from chat."""
+
+
+@main.command()
+@click.option("--user", help="Talk as this person (default: your login name).")
+def chat(user: str | None) -> None:
+    """Open the terminal chat (reads a script from stdin when piped)."""
+    from bot.runtime import build_runtime, configure_logging
+    from bot.terminal.chat import local_actor, run_chat
+
+    settings = _settings()
+    configure_logging(settings, to_file=settings.data_dir / "herald.log")
+    runtime = _build(settings)
+    try:
+        runtime.start_embedded_worker()
+        code = run_chat(
+            runtime.herald,
+            local_actor(user),
+            wait_timeout=settings.wait_timeout_seconds,
+            history=settings.data_dir / "chat_history",
+        )
+    finally:
+        runtime.close()
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--concurrency", "-c", type=int, help="Worker threads (default HERALD_WORKER_CONCURRENCY).")
+@click.option("--with-scheduler", "-B", is_flag=True, help="Also run the dispatcher tick here.")
+def worker(concurrency: int | None, with_scheduler: bool) -> None:
+    """Run a Celery worker for the broker in HERALD_BROKER_URL."""
+    from bot.runtime import configure_logging
+
+    settings = _settings()
+    _need_broker(settings, "worker")
+    configure_logging(settings)
+    runtime = _build(settings)
+    runtime.celery.Worker(
+        concurrency=concurrency or settings.worker_concurrency,
+        pool="threads",
+        beat=with_scheduler,
+        loglevel=settings.log_level,
+        scheduler="celery.beat.Scheduler",
+    ).start()
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the dispatcher tick and the sweeper (Celery beat) for HERALD_BROKER_URL."""
+    from bot.runtime import configure_logging
+
+    settings = _settings()
+    _need_broker(settings, "scheduler")
+    configure_logging(settings)
+    runtime = _build(settings)
+    runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
+
+
+@main.group()
+def db() -> None:
+    """Database schema: upgrade, current."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Migrate the database to this version's schema."""
+    settings = _settings()
+    database = Database(settings.effective_database_url)
+    database.upgrade()
+    click.echo(f"Database is at revision {database.current_revision()}.")
+    database.dispose()
+
+
+@db.command()
+def current() -> None:
+    """Show the database's schema revision and the one this version needs."""
+    settings = _settings()
+    database = Database(settings.effective_database_url)
+    click.echo(f"current: {database.current_revision() or 'none'}  head: {database.head_revision()}")
+    database.dispose()
+
+
+def _need_broker(settings: Settings, what: str) -> None:
+    if settings.embedded:
+        raise click.ClickException(
+            f"herald {what} serves a broker, and HERALD_BROKER_URL is not set. Set it to a "
+            "redis:// URL, or run herald chat alone: the embedded mode has its own worker."
+        )
+
+
+def _build(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.runtime import build_runtime
+
+    try:
+        return build_runtime(settings)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,489 @@
+"""Chat commands: one function per command of the grammar, each in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from core import commands as c
+from core.context import Context, Tx
+from core.errors import BadInput, Conflict, Forbidden
+from core.lifecycle import move_post, move_target
+from core.networks import get_network
+from core.permissions import Action, require
+from core.timeparse import TimeParseError, format_when, parse_when, parse_zone
+from core.views import Message, build_card, cut, networks_phrase, when_text
+from core.workspaces import find_member, find_post, next_post_number, zone_of
+from storage.models import (
+    Approval,
+    AuditEvent,
+    Member,
+    Post,
+    PostState,
+    Role,
+    Target,
+    TargetState,
+    Workspace,
+)
+
+P, T = PostState, TargetState
+GENERATE = "herald.generate_post"
+DISPATCH = "herald.dispatch_due"
+
+_STATE_WORDS = {
+    P.GENERATING: "is still being drafted; its card will appear in a moment",
+    P.DRAFT: "is a draft that has not been submitted",
+    P.PENDING_APPROVAL: "is waiting for approval",
+    P.APPROVED: "is already approved",
+    P.REJECTED: "was rejected",
+    P.CANCELLED: "was cancelled",
+}
+
+
+def _when(ctx: Context, text: str, tz: ZoneInfo, now: datetime, number: int | None) -> datetime:
+    try:
+        instant = parse_when(text, now=now, tz=tz)
+    except TimeParseError as exc:
+        raise BadInput(str(exc)) from None
+    if instant <= now:
+        what = f"#{number}" if number else "this post"
+        raise BadInput(
+            f"I can't schedule {what} for {format_when(instant, tz, now=now)}: that is in the "
+            'past. Pick a time in the future, e.g. "tomorrow 9am".'
+        )
+    return instant
+
+
+def _approver_names(tx: Tx, post: Post) -> list[str]:
+    rows = tx.session.scalars(
+        select(Member.display_name)
+        .join(Approval, Approval.member_id == Member.id)
+        .where(Approval.post_id == post.id, Approval.revision == post.revision)
+        .order_by(Approval.id)
+    )
+    return [f"@{name}" for name in rows]
+
+
+def _not_pending(tx: Tx, post: Post) -> Conflict:
+    if post.state == P.APPROVED:
+        names = ", ".join(_approver_names(tx, post)) or "someone else"
+        return Conflict(f"#{post.number} was already approved by {names}. Nothing to do.")
+    return Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be approved now.")
+
+
+def _ensure_networks(ctx: Context, networks: tuple[str, ...]) -> None:
+    missing = [n for n in networks if n not in ctx.publishers]
+    if missing:
+        available = ", ".join(sorted(ctx.publishers)) or "none"
+        names = networks_phrase(missing)
+        raise BadInput(
+            f"{names} {'is' if len(missing) == 1 else 'are'} not connected here yet. "
+            f"Networks you can post to now: {available}."
+        )
+
+
+def draft(
+    ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Draft, conversation: str
+) -> Message:
+    require(me, Action.DRAFT)
+    networks = cmd.networks or tuple(n for n in ws.default_networks.split(",") if n)
+    _ensure_networks(ctx, networks)
+    tz = zone_of(me, ws)
+    planned = _when(ctx, cmd.when, tz, tx.now, None) if cmd.when else None
+    number = next_post_number(tx, ws)
+    post = Post(
+        workspace_id=ws.id,
+        number=number,
+        author_id=me.id,
+        brief=cmd.brief,
+        state=P.GENERATING,
+        revision=1,
+        planned_at=planned,
+        conversation=conversation,
+        generator=ctx.generator.label,
+        created_at=tx.now,
+        updated_at=tx.now,
+    )
+    post.targets = [
+        Target(network=n, text="", warnings={}, state=T.DRAFT, state_changed_at=tx.now)
+        for n in networks
+    ]
+    tx.session.add(post)
+    tx.session.flush()
+    tx.session.add(
+        AuditEvent(
+            workspace_id=ws.id,
+            post_id=post.id,
+            actor_id=me.id,
+            action="post.create",
+            to_state=P.GENERATING.value,
+            detail={"networks": list(networks)},
+            created_at=tx.now,
+        )
+    )
+    tx.later(GENERATE, post.id)
+    when = f" for {when_text(planned, tz, tx.now)}" if planned else ""
+    return Message(
+        text=f"Drafting #{number} for {networks_phrase(list(networks))}{when}…",
+        post_number=number,
+    )
+
+
+def approve(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Message:
+    require(me, Action.APPROVE)
+    post = find_post(tx, ws, number, lock=True)
+    if post.state != P.PENDING_APPROVAL:
+        raise _not_pending(tx, post)
+    if post.author_id == me.id and not ws.self_approval:
+        raise Forbidden(
+            f"You drafted #{number}, and this workspace needs someone else to approve it. "
+            "Ask an approver, or an admin can allow it: policy self-approval on"
+        )
+    already = tx.session.scalars(
+        select(Approval.id).where(
+            Approval.post_id == post.id,
+            Approval.member_id == me.id,
+            Approval.revision == post.revision,
+        )
+    ).first()
+    if already is not None:
+        raise Conflict(f"You already approved #{number}; it needs another approver.")
+    tx.session.add(
+        Approval(post_id=post.id, member_id=me.id, revision=post.revision, created_at=tx.now)
+    )
+    tx.session.flush()
+    count = tx.session.scalar(
+        select(func.count(Approval.id)).where(
+            Approval.post_id == post.id, Approval.revision == post.revision
+        )
+    )
+    if (count or 0) < ws.approvals_required:
+        tx.session.add(
+            AuditEvent(
+                workspace_id=ws.id,
+                post_id=post.id,
+                actor_id=me.id,
+                action="post.approval",
+                detail={"count": count, "required": ws.approvals_required},
+                created_at=tx.now,
+            )
+        )
+        return Message(
+            text=f"Approval {count} of {ws.approvals_required} for #{number} recorded by "
+            f"@{me.display_name}. Waiting for {ws.approvals_required - (count or 0)} more.",
+            post_number=number,
+        )
+    if not move_post(tx.session, post, "approve", now=tx.now, actor_id=me.id):
+        raise _not_pending(tx, post)
+    tz = zone_of(me, ws)
+    at = post.planned_at if post.planned_at and post.planned_at > tx.now else tx.now
+    for target in post.targets:
+        move_target(
+            tx.session, target, "schedule", now=tx.now, workspace_id=ws.id, actor_id=me.id,
+            scheduled_at=at,
+        )
+    names = ", ".join(_approver_names(tx, post))
+    if at <= tx.now:
+        tx.later(DISPATCH)
+        late = " (its planned time has passed)" if post.planned_at else ""
+        when = f"publishing now{late}"
+    else:
+        when = f"scheduled for {format_when(at, tz, now=tx.now)}"
+    return Message(text=f"✅ #{number} approved by {names} · {when}", post_number=number)
+
+
+def reject(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Reject) -> Message:
+    require(me, Action.REJECT)
+    post = find_post(tx, ws, cmd.number, lock=True)
+    if post.state != P.PENDING_APPROVAL:
+        raise Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be rejected now.")
+    reason = cmd.reason or "no reason given"
+    if not move_post(
+        tx.session, post, "reject", now=tx.now, actor_id=me.id, detail={"reason": reason},
+        problem=f"Rejected by @{me.display_name}: {reason}",
+    ):
+        raise Conflict(f"#{post.number} changed a moment ago; look at it again: show {cmd.number}")
+    return Message(
+        text=f"❌ #{post.number} rejected by @{me.display_name}: {reason}. "
+        f"Edit it (edit {post.number} <network> <text>) or regenerate {post.number}.",
+        post_number=post.number,
+    )
+
+
+def _back_to_draft(tx: Tx, ws: Workspace, me: Member, post: Post) -> None:
+    busy = [t for t in post.targets if t.state in {T.QUEUED, T.PUBLISHING, T.UNKNOWN}]
+    if busy:
+        raise Conflict(
+            f"#{post.number} is being published to {networks_phrase([t.network for t in busy])} "
+            "right now. Wait for it to finish, then draft a follow-up."
+        )
+    for target in post.targets:
+        if target.state in {T.SCHEDULED, T.FAILED}:
+            move_target(
+                tx.session, target, "unschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id
+            )
+
+
+def edit(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Edit) -> Message:
+    require(me, Action.EDIT)
+    post = find_post(tx, ws, cmd.number, lock=True)
+    target = next((t for t in post.targets if t.network == cmd.network), None)
+    network = get_network(cmd.network)
+    if target is None:
+        raise BadInput(
+            f"#{post.number} is not going to {network.display}. It is for "
+            f"{networks_phrase([t.network for t in post.targets])}."
+        )
+    if post.state in {P.GENERATING, P.CANCELLED}:
+        raise Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be edited now.")
+    if target.state == T.PUBLISHED:
+        raise Conflict(f"#{post.number} is already published on {network.display}.")
+    length = network.length(cmd.text)
+    if not cmd.text.strip():
+        raise BadInput(f"The new {network.display} text is empty. Give the text after the network.")
+    if length > network.limit:
+        raise BadInput(
+            f"The new {network.display} text is {length:,}/{network.limit:,} {network.unit}. "
+            f"Shorten it by {length - network.limit:,} and try again."
+        )
+    _back_to_draft(tx, ws, me, post)
+    before = target.text
+    target.text = cmd.text
+    target.warnings = {}
+    if not move_post(
+        tx.session, post, "edit", now=tx.now, actor_id=me.id,
+        detail={"network": cmd.network, "before": before, "after": cmd.text},
+        revision=post.revision + 1, problem=None,
+    ):
+        raise Conflict(f"#{post.number} changed a moment ago; look at it again: show {post.number}")
+    tx.session.refresh(post)
+    card = build_card(
+        post, tz=zone_of(me, ws), now=tx.now,
+        status=f"✏️ Edited by @{me.display_name} · waiting for approval",
+    )
+    return Message(card=card, post_number=post.number)
+
+
+def regenerate(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Regenerate) -> Message:
+    require(me, Action.REGENERATE)
+    post = find_post(tx, ws, cmd.number, lock=True)
+    if post.state in {P.GENERATING, P.CANCELLED}:
+        raise Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be redrafted now.")
+    _back_to_draft(tx, ws, me, post)
+    if any(t.state == T.PUBLISHED for t in post.targets):
+        raise Conflict(f"#{post.number} is already published; draft a new post instead.")
+    if not move_post(
+        tx.session, post, "regenerate", now=tx.now, actor_id=me.id,
+        detail={"feedback": cmd.feedback}, revision=post.revision + 1,
+        feedback=cmd.feedback, problem=None, generator=ctx.generator.label,
+    ):
+        raise Conflict(f"#{post.number} changed a moment ago; look at it again: show {post.number}")
+    tx.later(GENERATE, post.id)
+    hint = f" ({cmd.feedback})" if cmd.feedback else ""
+    return Message(text=f"Drafting #{post.number} again{hint}…", post_number=post.number)
+
+
+def schedule(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Schedule) -> Message:
+    require(me, Action.SCHEDULE)
+    tz = zone_of(me, ws)
+    instant = _when(ctx, cmd.when, tz, tx.now, cmd.number)
+    post = find_post(tx, ws, cmd.number, lock=True)
+    if post.state in {P.REJECTED, P.CANCELLED}:
+        raise Conflict(f"#{post.number} {_STATE_WORDS[post.state]}; edit it before scheduling.")
+    movable = [t for t in post.targets if t.state in {T.SCHEDULED, T.FAILED}]
+    if post.state == P.APPROVED and not movable:
+        raise Conflict(f"#{post.number} has nothing left to schedule: show {post.number}")
+    post.planned_at = instant
+    for target in movable:
+        move_target(
+            tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id,
+            scheduled_at=instant, failure_reason=None,
+        )
+    when = format_when(instant, tz, now=tx.now)
+    if post.state == P.APPROVED:
+        return Message(text=f"🗓 #{post.number} will go out {when}.", post_number=post.number)
+    return Message(
+        text=f"🗓 #{post.number} is planned for {when}, once approved.", post_number=post.number
+    )
+
+
+def cancel(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Message:
+    require(me, Action.CANCEL)
+    post = find_post(tx, ws, number, lock=True)
+    if post.state == P.CANCELLED:
+        raise Conflict(f"#{number} is already cancelled.")
+    busy = [t for t in post.targets if t.state in {T.QUEUED, T.PUBLISHING, T.UNKNOWN}]
+    if busy:
+        raise Conflict(
+            f"#{number} is being published to {networks_phrase([t.network for t in busy])} right "
+            "now and can't be stopped. Delete it on the network if you need to."
+        )
+    published = [t.network for t in post.targets if t.state == T.PUBLISHED]
+    if published and len(published) == len(post.targets):
+        raise Conflict(f"#{number} is already published; there is nothing left to cancel.")
+    for target in post.targets:
+        move_target(tx.session, target, "cancel", now=tx.now, workspace_id=ws.id, actor_id=me.id)
+    move_post(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
+    if published:
+        return Message(
+            text=f"Cancelled the rest of #{number}; {networks_phrase(published)} was already "
+            "published.",
+            post_number=number,
+        )
+    return Message(text=f"Cancelled #{number}. Nothing will be posted.", post_number=number)
+
+
+def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Message:
+    require(me, Action.SCHEDULE)
+    post = find_post(tx, ws, cmd.number, lock=True)
+    failed = [
+        t for t in post.targets
+        if t.state == T.FAILED and (cmd.network is None or t.network == cmd.network)
+    ]
+    if post.state != P.APPROVED or not failed:
+        raise Conflict(f"#{cmd.number} has no failed network to retry. See: show {cmd.number}")
+    for target in failed:
+        move_target(
+            tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id,
+            scheduled_at=tx.now, failure_reason=None, attempts=0,
+        )
+    tx.later(DISPATCH)
+    return Message(
+        text=f"Retrying #{cmd.number} on {networks_phrase([t.network for t in failed])} now.",
+        post_number=cmd.number,
+    )
+
+
+def show(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Message:
+    require(me, Action.VIEW)
+    post = find_post(tx, ws, number)
+    tz = zone_of(me, ws)
+    events = tx.session.execute(
+        select(AuditEvent, Member.display_name)
+        .outerjoin(Member, Member.id == AuditEvent.actor_id)
+        .where(AuditEvent.post_id == post.id)
+        .order_by(AuditEvent.id)
+    ).all()
+    history = [
+        f"{format_when(e.created_at, tz, now=tx.now)} · {e.action}"
+        + (f" → {e.to_state}" if e.to_state else "")
+        + (f" by @{name}" if name else "")
+        for e, name in events
+    ]
+    card = build_card(post, tz=tz, now=tx.now, status=status_line(post, tz, tx.now))
+    return Message(text="History:\n" + "\n".join(history), card=card, post_number=number)
+
+
+def status_line(post: Post, tz: ZoneInfo, now: datetime) -> str:
+    if post.state != P.APPROVED:
+        return {
+            P.GENERATING: "Drafting…",
+            P.DRAFT: f"⚠ {post.problem or 'Not submitted'}",
+            P.PENDING_APPROVAL: "Waiting for approval",
+            P.REJECTED: f"❌ {post.problem or 'Rejected'}",
+            P.CANCELLED: "Cancelled",
+        }[post.state]
+    parts = []
+    for t in post.targets:
+        name = get_network(t.network).display
+        if t.state == T.PUBLISHED:
+            parts.append(f"🚀 {name}: {t.external_url}")
+        elif t.state == T.FAILED:
+            parts.append(f"⚠ {name} failed: {t.failure_reason}")
+        elif t.state == T.SCHEDULED and t.scheduled_at:
+            parts.append(f"🗓 {name}: {format_when(t.scheduled_at, tz, now=now)}")
+        else:
+            parts.append(f"{name}: {t.state.value}")
+    return " · ".join(parts)
+
+
+def queue(ctx: Context, tx: Tx, ws: Workspace, me: Member) -> Message:
+    require(me, Action.VIEW)
+    open_states = [P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED]
+    posts = tx.session.scalars(
+        select(Post).where(Post.workspace_id == ws.id, Post.state.in_(open_states))
+    ).all()
+    done = {T.PUBLISHED, T.CANCELLED}
+    live = [p for p in posts if not all(t.state in done for t in p.targets)]
+    if not live:
+        return Message(text="Nothing is waiting. Start one: draft <brief> --to outbox")
+    tz = zone_of(me, ws)
+
+    def soonest(post: Post) -> tuple[int, datetime]:
+        times = [t.scheduled_at for t in post.targets if t.scheduled_at] or (
+            [post.planned_at] if post.planned_at else []
+        )
+        return (1, min(times)) if times else (0, post.created_at)
+
+    lines = []
+    for post in sorted(live, key=soonest):
+        nets = networks_phrase([t.network for t in post.targets])
+        lines.append(
+            f"#{post.number} · {post.state.value.replace('_', ' ')} · {nets} · "
+            f"{cut(post.brief, 60)} · {status_line(post, tz, tx.now)}"
+            + ("" if post.state == P.APPROVED else f" · {when_text(post.planned_at, tz, tx.now)}")
+        )
+    return Message(text="\n".join(lines))
+
+
+def set_timezone(ctx: Context, tx: Tx, ws: Workspace, me: Member, zone: str | None) -> Message:
+    if zone:
+        try:
+            me.timezone = parse_zone(zone).key
+        except TimeParseError as exc:
+            raise BadInput(str(exc)) from None
+    tz = zone_of(me, ws)
+    return Message(text=f"Your time zone is {tz.key}; it is now {format_when(tx.now, tz, now=tx.now)}.")
+
+
+def set_role(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetRole) -> Message:
+    require(me, Action.CONFIGURE)
+    if cmd.role == Role.OWNER and me.role != Role.OWNER:
+        raise Forbidden("Only an owner can make someone an owner.")
+    member = find_member(tx, ws, cmd.user)
+    if member is None:
+        member = Member(
+            workspace_id=ws.id, external_id=cmd.user, display_name=cmd.user, role=cmd.role,
+            created_at=tx.now,
+        )
+        tx.session.add(member)
+    else:
+        if member.role == Role.OWNER and cmd.role != Role.OWNER:
+            owners = tx.session.scalar(
+                select(func.count(Member.id)).where(
+                    Member.workspace_id == ws.id, Member.role == Role.OWNER
+                )
+            )
+            if (owners or 0) <= 1:
+                raise Conflict("That is the last owner. Make someone else owner first.")
+        member.role = cmd.role
+    tx.session.flush()
+    tx.session.add(
+        AuditEvent(
+            workspace_id=ws.id, actor_id=me.id, action="member.role",
+            detail={"member": member.display_name, "role": cmd.role.value}, created_at=tx.now,
+        )
+    )
+    return Message(text=f"@{member.display_name} is now {cmd.role.value}.")
+
+
+def set_policy(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetPolicy) -> Message:
+    if cmd.self_approval is not None or cmd.approvals_required is not None:
+        require(me, Action.CONFIGURE)
+        if cmd.self_approval is not None:
+            ws.self_approval = cmd.self_approval
+        if cmd.approvals_required is not None:
+            ws.approvals_required = cmd.approvals_required
+        tx.session.add(
+            AuditEvent(
+                workspace_id=ws.id, actor_id=me.id, action="workspace.policy",
+                detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
+                created_at=tx.now,
+            )
+        )
+    return Message(
+        text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "
+        f"{ws.approvals_required}"
+    )

@@ -1,0 +1,59 @@
+"""Typed errors. Each carries the one- or two-line message a chat user sees."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class HeraldError(Exception):
+    """A refusal the user can act on; `str(error)` is the message shown in chat."""
+
+
+class BadInput(HeraldError):
+    """Wrong command syntax or values."""
+
+
+class NotFound(HeraldError):
+    """The post (or account, or member) does not exist in this workspace."""
+
+
+class Forbidden(HeraldError):
+    """The actor's role or the workspace policy does not allow this."""
+
+
+class Conflict(HeraldError):
+    """The post is not in a state where this action makes sense (or someone was faster)."""
+
+
+class PublishError(Exception):
+    """A network refused or failed a publish. `reason` is plain words for the card."""
+
+    retryable = False
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TokenExpired(PublishError):
+    """The account's token expired or was revoked: reconnecting is the way forward."""
+
+
+class ContentRejected(PublishError):
+    """The network refused the content itself (duplicate, too long, policy)."""
+
+
+class RateLimited(PublishError):
+    """The network asked us to come back later."""
+
+    retryable = True
+
+    def __init__(self, reason: str, until: datetime) -> None:
+        super().__init__(reason)
+        self.until = until
+
+
+class Transient(PublishError):
+    """A timeout, a 5xx or a dropped connection: the post may or may not exist now."""
+
+    retryable = True

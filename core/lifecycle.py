@@ -1,0 +1,130 @@
+"""The post and target state machines: every transition is one conditional UPDATE plus an audit row."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from storage.models import AuditEvent, Post, PostState, Target, TargetState
+
+P = PostState
+T = TargetState
+
+
+S = TypeVar("S", PostState, TargetState)
+
+
+@dataclass(frozen=True)
+class Rule(Generic[S]):
+    sources: frozenset[S]
+    target: S
+
+
+def _rule(sources: Collection[S], target: S) -> Rule[S]:
+    return Rule(frozenset(sources), target)
+
+
+POST_RULES: dict[str, Rule[PostState]] = {
+    "submit": _rule({P.GENERATING}, P.PENDING_APPROVAL),
+    "generation_failed": _rule({P.GENERATING}, P.DRAFT),
+    "regenerate": _rule({P.DRAFT, P.PENDING_APPROVAL, P.REJECTED, P.APPROVED}, P.GENERATING),
+    "approve": _rule({P.PENDING_APPROVAL}, P.APPROVED),
+    "reject": _rule({P.PENDING_APPROVAL}, P.REJECTED),
+    "edit": _rule({P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED}, P.PENDING_APPROVAL),
+    "cancel": _rule({P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED}, P.CANCELLED),
+}
+
+TARGET_RULES: dict[str, Rule[TargetState]] = {
+    "schedule": _rule({T.DRAFT}, T.SCHEDULED),
+    "reschedule": _rule({T.SCHEDULED, T.FAILED}, T.SCHEDULED),
+    "unschedule": _rule({T.SCHEDULED, T.FAILED}, T.DRAFT),
+    "claim": _rule({T.SCHEDULED}, T.QUEUED),
+    "start": _rule({T.QUEUED}, T.PUBLISHING),
+    "confirm": _rule({T.PUBLISHING, T.UNKNOWN}, T.PUBLISHED),
+    "fail": _rule({T.QUEUED, T.PUBLISHING, T.UNKNOWN}, T.FAILED),
+    "lose": _rule({T.PUBLISHING}, T.UNKNOWN),
+    "defer": _rule({T.QUEUED, T.PUBLISHING}, T.SCHEDULED),
+    "resume": _rule({T.UNKNOWN}, T.PUBLISHING),
+    "cancel": _rule({T.DRAFT, T.SCHEDULED, T.FAILED}, T.CANCELLED),
+}
+
+
+def move_post(
+    session: Session,
+    post: Post,
+    action: str,
+    *,
+    now: datetime,
+    actor_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+    **values: Any,
+) -> bool:
+    """Apply `action` to the post if it is still in an allowed state. False if someone was faster."""
+    rule = POST_RULES[action]
+    before = post.state
+    result = session.execute(
+        update(Post)
+        .where(Post.id == post.id, Post.state.in_(rule.sources))
+        .values(state=rule.target, updated_at=now, **values)
+        .execution_options(synchronize_session="fetch")
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(post)
+        return False
+    session.add(
+        AuditEvent(
+            workspace_id=post.workspace_id,
+            post_id=post.id,
+            actor_id=actor_id,
+            action=f"post.{action}",
+            from_state=before.value,
+            to_state=rule.target.value,
+            detail=detail or {},
+            created_at=now,
+        )
+    )
+    return True
+
+
+def move_target(
+    session: Session,
+    target: Target,
+    action: str,
+    *,
+    now: datetime,
+    workspace_id: int,
+    actor_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+    **values: Any,
+) -> bool:
+    """Apply `action` to one target if it is still in an allowed state."""
+    rule = TARGET_RULES[action]
+    before = target.state
+    result = session.execute(
+        update(Target)
+        .where(Target.id == target.id, Target.state.in_(rule.sources))
+        .values(state=rule.target, state_changed_at=now, **values)
+        .execution_options(synchronize_session="fetch")
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(target)
+        return False
+    session.add(
+        AuditEvent(
+            workspace_id=workspace_id,
+            post_id=target.post_id,
+            target_id=target.id,
+            actor_id=actor_id,
+            action=f"target.{action}",
+            from_state=before.value,
+            to_state=rule.target.value,
+            detail=detail or {},
+            created_at=now,
+        )
+    )
+    return True

@@ -1,0 +1,429 @@
+"""The work behind the chat: generation, the dispatcher tick, publishing, reconciliation, sweeping.
+
+Every function takes ids, re-reads the rows, checks their state and does nothing when the work is
+already done, so a task delivered twice or re-sent by the sweeper is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from core.context import Context, Tx
+from core.errors import PublishError, RateLimited
+from core.lifecycle import move_post, move_target
+from core.networks import get_network
+from core.ports import GenerationRequest, Published, PublishRequest
+from core.timeparse import format_when
+from core.views import Message, build_card, networks_phrase
+from core.workspaces import notify, zone_of
+from storage.models import (
+    AttemptState,
+    Post,
+    PostState,
+    PublishAttempt,
+    OutboundMessage,
+    Target,
+    TargetState,
+)
+
+log = logging.getLogger(__name__)
+P, T = PostState, TargetState
+GENERATE = "herald.generate_post"
+PUBLISH = "herald.publish_target"
+RECONCILE = "herald.reconcile_target"
+DISPATCH_BATCH = 100
+
+
+# --- generation ----------------------------------------------------------------------------
+
+
+def generate(ctx: Context, post_id: int) -> None:
+    with ctx.tx() as tx:
+        post = tx.session.get(Post, post_id)
+        if post is None or post.state != P.GENERATING:
+            return
+        revision = post.revision
+        request = GenerationRequest(
+            brief=post.brief,
+            networks=tuple(t.network for t in post.targets),
+            workspace_name=post.workspace.name,
+            post_number=post.number,
+            feedback=post.feedback,
+        )
+    try:
+        variants = ctx.generator.generate(request)
+        by_network = {v.network: v for v in variants}
+        missing = [n for n in request.networks if n not in by_network]
+        if missing:
+            raise ValueError(f"the generator returned nothing for {', '.join(missing)}")
+    except Exception as exc:
+        log.exception("generation failed for post %s", post_id)
+        _generation_failed(ctx, post_id, revision, exc)
+        return
+    with ctx.tx() as tx:
+        post = tx.session.get(Post, post_id)
+        if post is None or post.state != P.GENERATING or post.revision != revision:
+            return  # cancelled, or a newer regenerate owns this post now
+        for target in post.targets:
+            variant = by_network[target.network]
+            network = get_network(target.network)
+            warnings = list(variant.warnings)
+            if not network.fits(variant.text):
+                warnings.append(
+                    f"⚠ {network.length(variant.text):,}/{network.limit:,} {network.unit}: "
+                    "too long to publish; edit it"
+                )
+            target.text = variant.text
+            target.warnings = {"items": warnings}
+        move_post(tx.session, post, "submit", now=tx.now, detail={"generator": ctx.generator.label})
+        tx.session.refresh(post)
+        ws = post.workspace
+        note = None
+        if ctx.generator.label == "offline":
+            note = "Offline template: set HERALD_LLM_BASE_URL to draft with a model."
+        card = build_card(
+            post, tz=zone_of(post.author, ws), now=tx.now, status="Waiting for approval", note=note
+        )
+        notify(tx, post, Message(card=card, post_number=post.number))
+
+
+def _generation_failed(ctx: Context, post_id: int, revision: int, exc: Exception) -> None:
+    with ctx.tx() as tx:
+        post = tx.session.get(Post, post_id)
+        if post is None or post.state != P.GENERATING or post.revision != revision:
+            return
+        problem = f"Drafting failed: {exc}"[:500]
+        move_post(tx.session, post, "generation_failed", now=tx.now, problem=problem)
+        notify(
+            tx,
+            post,
+            Message(
+                text=f"⚠ I couldn't draft #{post.number}: {exc}. Try again: regenerate "
+                f"{post.number}",
+                error=True,
+                post_number=post.number,
+            ),
+        )
+
+
+# --- the dispatcher tick -------------------------------------------------------------------
+
+
+def dispatch_due(ctx: Context) -> int:
+    """Claim due targets (SKIP LOCKED, so ticks on many machines never claim one twice)."""
+    with ctx.tx() as tx:
+        query = (
+            select(Target)
+            .join(Post, Post.id == Target.post_id)
+            .where(
+                Target.state == T.SCHEDULED,
+                Target.scheduled_at <= tx.now,
+                Post.state == P.APPROVED,
+            )
+            .order_by(Target.scheduled_at, Target.id)
+            .limit(DISPATCH_BATCH)
+            .with_for_update(skip_locked=True, of=Target)
+        )
+        claimed = 0
+        for target in tx.session.scalars(query).all():
+            if move_target(
+                tx.session, target, "claim", now=tx.now, workspace_id=target.post.workspace_id
+            ):
+                tx.later(PUBLISH, target.id)
+                claimed += 1
+        return claimed
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+
+def _request(target: Target) -> PublishRequest:
+    post = target.post
+    return PublishRequest(
+        target_id=target.id,
+        network=target.network,
+        text=target.text,
+        # One key per target, the same on every attempt: the network (or reconciliation) can
+        # tell a second attempt from a second post.
+        idempotency_key=f"herald-{post.workspace_id}-{post.id}-{target.id}",
+        workspace=post.workspace.name,
+        post_number=post.number,
+    )
+
+
+def _begin_attempt(tx: Tx, target: Target, action: str) -> PublishRequest | None:
+    ws_id = target.post.workspace_id
+    number = target.attempts + 1
+    if not move_target(tx.session, target, action, now=tx.now, workspace_id=ws_id, attempts=number):
+        return None
+    request = _request(target)
+    tx.session.add(
+        PublishAttempt(
+            target_id=target.id,
+            number=number,
+            idempotency_key=request.idempotency_key,
+            state=AttemptState.STARTED,
+            started_at=tx.now,
+        )
+    )
+    return request
+
+
+def publish(ctx: Context, target_id: int) -> None:
+    """Commit the attempt as `publishing`, then call the network once."""
+    with ctx.tx() as tx:
+        target = tx.session.get(Target, target_id)
+        if target is None:
+            return
+        if target.state == T.UNKNOWN:
+            tx.later(RECONCILE, target.id)
+            return
+        if target.state != T.QUEUED:
+            return  # already taken by another delivery of this task
+        request = _begin_attempt(tx, target, "start")
+    if request is not None:
+        _call_network(ctx, request)
+
+
+def _call_network(ctx: Context, request: PublishRequest) -> None:
+    publisher = ctx.publishers.get(request.network)
+    try:
+        if publisher is None:
+            raise PublishError(f"{get_network(request.network).display} is not connected any more")
+        result = publisher.publish(request)
+    except PublishError as exc:
+        _record_failure(ctx, request.target_id, exc)
+    except Exception as exc:  # the call may have reached the network: reconcile, never repost
+        log.exception("publish of target %s ended in an unexpected error", request.target_id)
+        _record_failure(ctx, request.target_id, exc)
+    else:
+        _record_success(ctx, request.target_id, result)
+
+
+def _finish_attempt(tx: Tx, target: Target, state: AttemptState, error: str | None) -> None:
+    attempt = tx.session.scalars(
+        select(PublishAttempt).where(
+            PublishAttempt.target_id == target.id, PublishAttempt.number == target.attempts
+        )
+    ).one_or_none()
+    if attempt is not None:
+        attempt.state = state
+        attempt.error = error
+        attempt.finished_at = tx.now
+
+
+def _record_success(ctx: Context, target_id: int, result: Published) -> None:
+    with ctx.tx() as tx:
+        target = tx.session.get(Target, target_id)
+        if target is None:
+            return
+        if not move_target(
+            tx.session, target, "confirm", now=tx.now, workspace_id=target.post.workspace_id,
+            external_id=result.external_id, external_url=result.url, published_at=tx.now,
+            failure_reason=None,
+        ):
+            return
+        _finish_attempt(tx, target, AttemptState.SUCCEEDED, None)
+        post = target.post
+        name = get_network(target.network).display
+        notify(
+            tx, post,
+            Message(text=f"🚀 #{post.number} published · {name}: {result.url}",
+                    post_number=post.number),
+        )
+
+
+def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
+    with ctx.tx() as tx:
+        target = tx.session.get(Target, target_id)
+        if target is None or target.state != T.PUBLISHING:
+            return
+        post = target.post
+        ws_id = post.workspace_id
+        name = get_network(target.network).display
+        reason = exc.reason if isinstance(exc, PublishError) else "the network did not answer clearly"
+        if isinstance(exc, RateLimited):
+            # Refused, so certainly not posted: take a later slot instead of a sleeping worker.
+            move_target(
+                tx.session, target, "defer", now=tx.now, workspace_id=ws_id,
+                scheduled_at=exc.until, detail={"reason": reason},
+            )
+            _finish_attempt(tx, target, AttemptState.FAILED, reason)
+            tz = zone_of(post.author, post.workspace)
+            notify(
+                tx, post,
+                Message(text=f"⏳ {name} asked us to slow down; #{post.number} moves to "
+                        f"{format_when(exc.until, tz, now=tx.now)}.", post_number=post.number),
+            )
+        elif isinstance(exc, PublishError) and not exc.retryable:
+            _fail(tx, target, reason)
+        else:
+            # A timeout or a crash: the post may exist. Ask the network before posting again.
+            move_target(
+                tx.session, target, "lose", now=tx.now, workspace_id=ws_id,
+                detail={"reason": reason},
+            )
+            _finish_attempt(tx, target, AttemptState.UNKNOWN, reason)
+            target.failure_reason = reason
+            tx.later(RECONCILE, target.id, countdown=min(60.0, 2.0**target.attempts))
+
+
+def _fail(tx: Tx, target: Target, reason: str) -> None:
+    post = target.post
+    move_target(
+        tx.session, target, "fail", now=tx.now, workspace_id=post.workspace_id,
+        failure_reason=reason, detail={"reason": reason},
+    )
+    _finish_attempt(tx, target, AttemptState.FAILED, reason)
+    name = get_network(target.network).display
+    notify(
+        tx, post,
+        Message(
+            text=f"⚠ #{post.number} failed on {name}: {reason}. "
+            f"Try again: retry {post.number} {target.network}",
+            error=True,
+            post_number=post.number,
+        ),
+    )
+
+
+def reconcile(ctx: Context, target_id: int) -> None:
+    """Settle a target whose last attempt ended without an answer: found, or post again."""
+    with ctx.tx() as tx:
+        target = tx.session.get(Target, target_id)
+        if target is None or target.state != T.UNKNOWN:
+            return
+        request = _request(target)
+        attempts = target.attempts
+    publisher = ctx.publishers.get(request.network)
+    try:
+        found = publisher.find(request) if publisher is not None else None
+    except Exception:
+        log.exception("reconciliation lookup failed for target %s", target_id)
+        with ctx.tx() as tx:
+            target = tx.session.get(Target, target_id)
+            if target is not None and target.state == T.UNKNOWN:
+                tx.later(RECONCILE, target.id, countdown=60.0)
+        return
+    if found is not None:
+        _record_success(ctx, target_id, found)
+        return
+    with ctx.tx() as tx:
+        target = tx.session.get(Target, target_id)
+        if target is None or target.state != T.UNKNOWN or target.attempts != attempts:
+            return
+        if attempts >= ctx.settings.max_publish_attempts:
+            _fail(
+                tx, target,
+                f"gave up after {attempts} attempts ({target.failure_reason or 'no answer'})",
+            )
+            return
+        retry = _begin_attempt(tx, target, "resume")
+    if retry is not None:
+        _call_network(ctx, retry)
+
+
+# --- the sweeper ---------------------------------------------------------------------------
+
+
+def sweep(ctx: Context) -> dict[str, int]:
+    """Re-send lost nudges and hand stale attempts to reconciliation. Rows are the truth."""
+    s = ctx.settings
+    counts = {"queued": 0, "publishing": 0, "unknown": 0, "generating": 0}
+    with ctx.tx() as tx:
+        now = tx.now
+
+        def older(seconds: float) -> datetime:
+            return now - timedelta(seconds=seconds)
+
+        stale = select(Target).where(
+            Target.state == T.QUEUED, Target.state_changed_at < older(s.stale_queued_seconds)
+        )
+        for target in tx.session.scalars(stale.with_for_update(skip_locked=True, of=Target)):
+            tx.later(PUBLISH, target.id)
+            counts["queued"] += 1
+        stale = select(Target).where(
+            Target.state == T.PUBLISHING,
+            Target.state_changed_at < older(s.stale_publishing_seconds),
+        )
+        for target in tx.session.scalars(stale.with_for_update(skip_locked=True, of=Target)):
+            if move_target(
+                tx.session, target, "lose", now=now, workspace_id=target.post.workspace_id,
+                detail={"reason": "the worker stopped during the attempt"},
+            ):
+                _finish_attempt(tx, target, AttemptState.UNKNOWN, "worker stopped")
+                tx.later(RECONCILE, target.id)
+                counts["publishing"] += 1
+        stale = select(Target).where(
+            Target.state == T.UNKNOWN, Target.state_changed_at < older(s.stale_queued_seconds)
+        )
+        for target in tx.session.scalars(stale.with_for_update(skip_locked=True, of=Target)):
+            tx.later(RECONCILE, target.id)
+            counts["unknown"] += 1
+        posts = select(Post).where(
+            Post.state == P.GENERATING, Post.updated_at < older(s.stale_generating_seconds)
+        )
+        for post in tx.session.scalars(posts.with_for_update(skip_locked=True, of=Post)):
+            tx.later(GENERATE, post.id)
+            counts["generating"] += 1
+    return counts
+
+
+# --- what is still moving --------------------------------------------------------------------
+
+
+def in_flight(
+    ctx: Context, workspace_id: int, numbers: list[int], *, drafts_only: bool = False
+) -> list[str]:
+    """Work the given posts still have in progress right now (future schedules excluded)."""
+    if not numbers:
+        return []
+    with ctx.tx() as tx:
+        busy: list[str] = []
+        posts = tx.session.scalars(
+            select(Post).where(Post.workspace_id == workspace_id, Post.number.in_(numbers))
+        ).all()
+        for post in posts:
+            if post.state == P.GENERATING:
+                busy.append(f"#{post.number} is being drafted")
+                continue
+            if drafts_only:
+                continue
+            moving = [
+                t.network
+                for t in post.targets
+                if t.state in {T.QUEUED, T.PUBLISHING, T.UNKNOWN}
+                or (
+                    t.state == T.SCHEDULED
+                    and t.scheduled_at is not None
+                    and t.scheduled_at <= tx.now
+                    and post.state == P.APPROVED
+                )
+            ]
+            if moving:
+                busy.append(f"#{post.number} is being published to {networks_phrase(moving)}")
+        return busy
+
+
+def outbound_after(ctx: Context, workspace_id: int, after_id: int) -> list[tuple[int, Message]]:
+    with ctx.tx() as tx:
+        rows = tx.session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.workspace_id == workspace_id, OutboundMessage.id > after_id)
+            .order_by(OutboundMessage.id)
+        ).all()
+        return [(row.id, Message.from_payload(row.payload)) for row in rows]
+
+
+def last_outbound_id(ctx: Context, workspace_id: int) -> int:
+    from sqlalchemy import func
+
+    with ctx.tx() as tx:
+        value = tx.session.scalar(
+            select(func.max(OutboundMessage.id)).where(OutboundMessage.workspace_id == workspace_id)
+        )
+        return int(value or 0)
+

@@ -1,0 +1,151 @@
+"""Surface-neutral views of posts (the approval card) and messages; bot/ renders them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.networks import get_network
+from core.timeparse import format_when
+from storage.models import Post, PostState, Target, TargetState
+
+BRIEF_PREVIEW = 120
+
+
+@dataclass(frozen=True)
+class Button:
+    action: str
+    label: str
+    style: str | None = None
+
+
+@dataclass(frozen=True)
+class VariantView:
+    network: str
+    name: str
+    text: str
+    length: int
+    limit: int
+    unit: str
+    state: str
+    warnings: list[str] = field(default_factory=list)
+    url: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Card:
+    number: int
+    title: str
+    brief: str
+    variants: list[VariantView]
+    when: str
+    status: str | None
+    buttons: list[Button]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """What Herald says: a line of text, a card, or both. `error` marks a refusal."""
+
+    text: str | None = None
+    card: Card | None = None
+    error: bool = False
+    post_number: int | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Message:
+        card = data.get("card")
+        if card is not None:
+            card = Card(
+                **{
+                    **card,
+                    "variants": [VariantView(**v) for v in card["variants"]],
+                    "buttons": [Button(**b) for b in card["buttons"]],
+                }
+            )
+        return cls(
+            text=data.get("text"),
+            card=card,
+            error=bool(data.get("error")),
+            post_number=data.get("post_number"),
+        )
+
+
+def cut(text: str, limit: int = BRIEF_PREVIEW) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def networks_phrase(networks: list[str]) -> str:
+    names = [get_network(n).display for n in networks]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _variant(target: Target) -> VariantView:
+    network = get_network(target.network)
+    warnings = [str(w) for w in target.warnings.get("items", [])] if target.warnings else []
+    return VariantView(
+        network=network.name,
+        name=network.display,
+        text=target.text,
+        length=network.length(target.text),
+        limit=network.limit,
+        unit=network.unit,
+        state=target.state.value,
+        warnings=warnings,
+        url=target.external_url,
+        reason=target.failure_reason,
+    )
+
+
+def _buttons(post: Post) -> list[Button]:
+    if post.state == PostState.PENDING_APPROVAL:
+        return [
+            Button("approve", "Approve", "primary"),
+            Button("edit", "Edit"),
+            Button("regenerate", "Regenerate"),
+            Button("reject", "Reject", "danger"),
+        ]
+    if post.state in {PostState.DRAFT, PostState.REJECTED}:
+        return [Button("edit", "Edit"), Button("regenerate", "Regenerate")]
+    states = {t.state for t in post.targets}
+    if post.state == PostState.APPROVED:
+        if TargetState.FAILED in states:
+            return [Button("retry", "Retry", "primary"), Button("cancel", "Cancel", "danger")]
+        if states & {TargetState.SCHEDULED}:
+            return [Button("cancel", "Cancel", "danger")]
+    return []
+
+
+def when_text(instant: datetime | None, tz: ZoneInfo, now: datetime) -> str:
+    return format_when(instant, tz, now=now) if instant else "as soon as approved"
+
+
+def build_card(
+    post: Post, *, tz: ZoneInfo, now: datetime, status: str | None = None, note: str | None = None
+) -> Card:
+    targets = list(post.targets)
+    scheduled = [t.scheduled_at for t in targets if t.scheduled_at is not None]
+    planned = min(scheduled) if scheduled else post.planned_at
+    return Card(
+        number=post.number,
+        title=(
+            f"#{post.number} · Draft by @{post.author.display_name} · "
+            f"for {networks_phrase([t.network for t in targets])}"
+        ),
+        brief=cut(post.brief),
+        variants=[_variant(t) for t in targets],
+        when=when_text(planned, tz, now),
+        status=status,
+        buttons=_buttons(post),
+        note=note,
+    )

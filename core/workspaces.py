@@ -1,0 +1,137 @@
+"""Who is talking: workspaces and members resolved from a surface's verified ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.context import Tx
+from core.errors import NotFound
+from core.timeparse import TimeParseError, parse_zone
+from core.views import Message
+from storage.models import Member, OutboundMessage, Post, Role, SurfaceKind, Workspace
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A verified person on a surface. Ids come from the platform, never from message content."""
+
+    surface: SurfaceKind
+    workspace_id: str
+    workspace_name: str
+    user_id: str
+    user_name: str
+    conversation: str
+    timezone: str | None = None
+    role_hint: Role | None = None
+
+
+def _get_or_create_workspace(tx: Tx, actor: Actor, default_tz: str) -> Workspace:
+    query = select(Workspace).where(
+        Workspace.kind == actor.surface, Workspace.external_id == actor.workspace_id
+    )
+    workspace = tx.session.scalars(query).one_or_none()
+    if workspace is not None:
+        return workspace
+    workspace = Workspace(
+        kind=actor.surface,
+        external_id=actor.workspace_id,
+        name=actor.workspace_name,
+        timezone=default_tz,
+        post_seq=0,
+        # A terminal is one person's: approving your own drafts there is the normal case.
+        self_approval=actor.surface == SurfaceKind.TERMINAL,
+        approvals_required=1,
+        default_networks="outbox",
+        settings={},
+        created_at=tx.now,
+    )
+    try:
+        with tx.session.begin_nested():
+            tx.session.add(workspace)
+    except IntegrityError:  # created a moment ago by a concurrent first message
+        return tx.session.scalars(query).one()
+    return workspace
+
+
+def resolve(tx: Tx, actor: Actor, default_tz: str) -> tuple[Workspace, Member]:
+    workspace = _get_or_create_workspace(tx, actor, default_tz)
+    query = select(Member).where(
+        Member.workspace_id == workspace.id, Member.external_id == actor.user_id
+    )
+    member = tx.session.scalars(query).one_or_none()
+    if member is None:
+        has_members = tx.session.scalars(
+            select(Member.id).where(Member.workspace_id == workspace.id).limit(1)
+        ).first()
+        role = Role.OWNER if has_members is None else (actor.role_hint or Role.EDITOR)
+        member = Member(
+            workspace_id=workspace.id,
+            external_id=actor.user_id,
+            display_name=actor.user_name,
+            role=role,
+            timezone=actor.timezone,
+            created_at=tx.now,
+        )
+        try:
+            with tx.session.begin_nested():
+                tx.session.add(member)
+        except IntegrityError:
+            member = tx.session.scalars(query).one()
+    elif member.display_name != actor.user_name:
+        member.display_name = actor.user_name
+    return workspace, member
+
+
+def zone_of(member: Member | None, workspace: Workspace) -> ZoneInfo:
+    name = (member.timezone if member else None) or workspace.timezone
+    try:
+        return parse_zone(name)
+    except TimeParseError:
+        return ZoneInfo("UTC")
+
+
+def next_post_number(tx: Tx, workspace: Workspace) -> int:
+    number = tx.session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace.id)
+        .values(post_seq=Workspace.post_seq + 1)
+        .returning(Workspace.post_seq)
+    ).scalar_one()
+    return int(number)
+
+
+def find_post(tx: Tx, workspace: Workspace, number: int, *, lock: bool = False) -> Post:
+    query = select(Post).where(Post.workspace_id == workspace.id, Post.number == number)
+    if lock:
+        query = query.with_for_update(of=Post).execution_options(populate_existing=True)
+    post = tx.session.scalars(query).one_or_none()
+    if post is None:
+        raise NotFound(f"There is no post #{number} here. Type queue to see the current ones.")
+    return post
+
+
+def find_member(tx: Tx, workspace: Workspace, name: str) -> Member | None:
+    name = name.lstrip("@")
+    return tx.session.scalars(
+        select(Member).where(
+            Member.workspace_id == workspace.id,
+            (Member.external_id == name) | (Member.display_name == name),
+        )
+    ).first()
+
+
+def notify(tx: Tx, post: Post, message: Message) -> None:
+    """Queue a message for the post's conversation, in the same transaction as the change."""
+    tx.session.add(
+        OutboundMessage(
+            workspace_id=post.workspace_id,
+            conversation=post.conversation,
+            post_id=post.id,
+            payload=message.to_payload(),
+            created_at=tx.now,
+        )
+    )

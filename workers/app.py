@@ -1,0 +1,143 @@
+"""The Celery app, its tasks and its schedule, built by a factory around a `Herald` service."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+from celery.beat import EmbeddedService
+from sqlalchemy.exc import OperationalError
+
+from core.service import Herald
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Tasks are sent by name from core, so nothing in core imports Celery.
+TASKS = (
+    "herald.generate_post",
+    "herald.dispatch_due",
+    "herald.publish_target",
+    "herald.reconcile_target",
+    "herald.sweep",
+)
+
+
+class HeraldCelery(Celery):  # type: ignore[misc]
+    herald: Herald
+
+
+def create_celery(settings: Settings) -> HeraldCelery:
+    app = HeraldCelery("herald", set_as_current=False)
+    app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="herald",
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # A nudge older than this is dropped rather than replayed: the sweeper re-sends from rows.
+        broker_transport_options={"visibility_timeout": 3600},
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule={
+            "dispatch-due": {
+                "task": "herald.dispatch_due",
+                "schedule": timedelta(seconds=settings.tick_seconds),
+                "options": {"expires": settings.tick_seconds * 2},
+            },
+            "sweep": {
+                "task": "herald.sweep",
+                "schedule": timedelta(seconds=settings.sweep_seconds),
+                "options": {"expires": settings.sweep_seconds * 2},
+            },
+        },
+        beat_max_loop_interval=min(settings.tick_seconds, 5.0),
+    )
+    _register_tasks(app)
+    return app
+
+
+def _register_tasks(app: HeraldCelery) -> None:
+    # One house style: explicit names, late ack, a database hiccup retried with backoff. A task
+    # is safe to run twice because core re-reads the row and checks its state first.
+    house: dict[str, Any] = {
+        "acks_late": True,
+        "autoretry_for": (OperationalError,),
+        "retry_backoff": True,
+        "retry_backoff_max": 60,
+        "max_retries": 5,
+    }
+
+    @app.task(name="herald.generate_post", **house)  # type: ignore[untyped-decorator]
+    def generate_post(post_id: int) -> None:
+        app.herald.generate(post_id)
+
+    @app.task(name="herald.dispatch_due", **house)  # type: ignore[untyped-decorator]
+    def dispatch_due() -> int:
+        return app.herald.dispatch_due()
+
+    @app.task(name="herald.publish_target", **house)  # type: ignore[untyped-decorator]
+    def publish_target(target_id: int) -> None:
+        app.herald.publish(target_id)
+
+    @app.task(name="herald.reconcile_target", **house)  # type: ignore[untyped-decorator]
+    def reconcile_target(target_id: int) -> None:
+        app.herald.reconcile(target_id)
+
+    @app.task(name="herald.sweep", **house)  # type: ignore[untyped-decorator]
+    def sweep() -> dict[str, int]:
+        return app.herald.sweep()
+
+
+class CeleryQueue:
+    """The `JobQueue` port over Celery: send a task by name, ids only."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
+        # Countdowns stay short (at most a minute): long waits belong in scheduled_at.
+        self.app.send_task(task, args=list(args), countdown=min(countdown, 60.0) if countdown else None)
+
+
+class EmbeddedWorker:
+    """A real Celery worker and beat running in threads of this process (the embedded mode)."""
+
+    def __init__(self, app: HeraldCelery, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self._thread: threading.Thread | None = None
+        self._worker: Any = None
+        self._beat: Any = None
+
+    def start(self) -> None:
+        self._worker = self.app.WorkController(
+            concurrency=self.settings.worker_concurrency,
+            pool_cls="threads",
+            hostname="embedded@herald",
+            loglevel=self.settings.log_level,
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            quiet=True,
+        )
+        self._thread = threading.Thread(target=self._worker.start, name="herald-worker", daemon=True)
+        self._thread.start()
+        self._beat = EmbeddedService(
+            self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
+        )
+        self._beat.start()
+
+    def stop(self) -> None:
+        if self._beat is not None:
+            self._beat.stop()
+        if self._worker is not None:
+            self._worker.stop(in_sighandler=False)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
