@@ -17,21 +17,12 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 # Tasks are sent by name from core, so nothing in core imports Celery.
-TASKS = (
-    "herald.generate_post",
-    "herald.dispatch_due",
-    "herald.publish_target",
-    "herald.reconcile_target",
-    "herald.sweep",
-)
-
-
 class HeraldCelery(Celery):  # type: ignore[misc]
     herald: Herald
 
 
 def create_celery(settings: Settings) -> HeraldCelery:
-    app = HeraldCelery("herald", set_as_current=False)
+    app = HeraldCelery("herald")
     app.conf.update(
         broker_url=settings.broker_url or "memory://",
         task_ignore_result=True,
@@ -60,39 +51,55 @@ def create_celery(settings: Settings) -> HeraldCelery:
         beat_max_loop_interval=min(settings.tick_seconds, 5.0),
     )
     _register_tasks(app)
+    # Celery's thread pool resolves tasks through the process-wide default app, not the app
+    # that started the worker: make ours the default so its tasks and its Herald are used.
+    app.set_default()
     return app
+
+
+# Task bodies are module-level and reach their Herald through the app that runs them
+# (`self.app`), so every app built in one process (tests build many) runs its own service.
+
+
+def _generate_post(self: Any, post_id: int) -> None:
+    self.app.herald.generate(post_id)
+
+
+def _dispatch_due(self: Any) -> int:
+    return int(self.app.herald.dispatch_due())
+
+
+def _publish_target(self: Any, target_id: int) -> None:
+    self.app.herald.publish(target_id)
+
+
+def _reconcile_target(self: Any, target_id: int) -> None:
+    self.app.herald.reconcile(target_id)
+
+
+def _sweep(self: Any) -> dict[str, int]:
+    return dict(self.app.herald.sweep())
 
 
 def _register_tasks(app: HeraldCelery) -> None:
     # One house style: explicit names, late ack, a database hiccup retried with backoff. A task
     # is safe to run twice because core re-reads the row and checks its state first.
     house: dict[str, Any] = {
+        "bind": True,
         "acks_late": True,
         "autoretry_for": (OperationalError,),
         "retry_backoff": True,
         "retry_backoff_max": 60,
         "max_retries": 5,
     }
-
-    @app.task(name="herald.generate_post", **house)  # type: ignore[untyped-decorator]
-    def generate_post(post_id: int) -> None:
-        app.herald.generate(post_id)
-
-    @app.task(name="herald.dispatch_due", **house)  # type: ignore[untyped-decorator]
-    def dispatch_due() -> int:
-        return app.herald.dispatch_due()
-
-    @app.task(name="herald.publish_target", **house)  # type: ignore[untyped-decorator]
-    def publish_target(target_id: int) -> None:
-        app.herald.publish(target_id)
-
-    @app.task(name="herald.reconcile_target", **house)  # type: ignore[untyped-decorator]
-    def reconcile_target(target_id: int) -> None:
-        app.herald.reconcile(target_id)
-
-    @app.task(name="herald.sweep", **house)  # type: ignore[untyped-decorator]
-    def sweep() -> dict[str, int]:
-        return app.herald.sweep()
+    for name, body in (
+        ("herald.generate_post", _generate_post),
+        ("herald.dispatch_due", _dispatch_due),
+        ("herald.publish_target", _publish_target),
+        ("herald.reconcile_target", _reconcile_target),
+        ("herald.sweep", _sweep),
+    ):
+        app.task(name=name, **house)(body)
 
 
 class CeleryQueue:

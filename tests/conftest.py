@@ -1,0 +1,145 @@
+"""Fixtures: every database test runs on SQLite with the in-process worker and on real
+PostgreSQL + Redis with a real Celery worker. Missing services fail the run, never skip it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import text
+
+from bot.runtime import Runtime, build_runtime
+from core.settings import Settings
+from core.workspaces import Actor
+from storage.db import Database
+from storage.models import Base, SurfaceKind
+
+PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/11")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _require_services() -> None:
+    problems = []
+    try:
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        problems.append(
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}). Start it: "
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        )
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        problems.append(f"Redis is not reachable at {REDIS_URL} ({exc}). Start redis-server.")
+    if problems:
+        pytest.exit("\n".join(problems), returncode=3)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session."""
+    _require_services()
+    name = f"herald_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    url = f"{base}/{name}"
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate(url: str) -> None:
+    db = Database(url)
+    tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "tick_seconds": 0.3,
+        "sweep_seconds": 1.0,
+        "wait_timeout_seconds": 30,
+        "worker_concurrency": 4,
+    }
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+        _truncate(url)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        values["database_url"] = url
+        values["broker_url"] = REDIS_URL
+    else:
+        _require_services()
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """Herald with a real Celery worker: in-process on SQLite, on Redis for PostgreSQL."""
+    rt = build_runtime(settings)
+    rt.embedded = None
+    from workers.app import EmbeddedWorker
+
+    worker = EmbeddedWorker(rt.celery, settings)
+    worker.start()
+    rt.embedded = worker
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def idle_runtime(settings: Settings) -> Iterator[Runtime]:
+    """Herald with no worker running: tests drive the pipeline step by step."""
+    rt = build_runtime(settings)
+    yield rt
+    rt.close()
+
+
+def actor(name: str = "maria", *, workspace: str = "local") -> Actor:
+    return Actor(
+        surface=SurfaceKind.TERMINAL,
+        workspace_id=workspace,
+        workspace_name="Test",
+        user_id=name,
+        user_name=name,
+        conversation="terminal",
+    )
+
+
+class FakeClock:
+    """A settable clock for tests of time itself (schedules, staleness)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.instant = start or datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.instant
+
+    def advance(self, **delta: float) -> None:
+        self.instant += timedelta(**delta)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

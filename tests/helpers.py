@@ -1,0 +1,73 @@
+"""Small helpers for tests: waiting on rows, reading outbound messages, counting files."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import func, select
+
+from bot.runtime import Runtime
+from core.views import Message
+from storage.models import AuditEvent, OutboundMessage, Post, Target
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def post_state(rt: Runtime, number: int) -> str | None:
+    with rt.db.session() as s:
+        post = s.scalars(select(Post).where(Post.number == number)).first()
+        return post.state.value if post else None
+
+
+def target_states(rt: Runtime, number: int) -> dict[str, str]:
+    with rt.db.session() as s:
+        rows = s.execute(
+            select(Target.network, Target.state).join(Post).where(Post.number == number)
+        ).all()
+        return {network: state.value for network, state in rows}
+
+
+def messages(rt: Runtime) -> list[Message]:
+    with rt.db.session() as s:
+        rows = s.scalars(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+        return [Message.from_payload(r.payload) for r in rows]
+
+
+def outbox_files(rt: Runtime) -> list[dict[str, object]]:
+    folder: Path = rt.settings.outbox_dir
+    if not folder.exists():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def snapshot(rt: Runtime) -> dict[str, object]:
+    """Everything a refused command must leave untouched."""
+    with rt.db.session() as s:
+        posts = s.execute(
+            select(Post.number, Post.state, Post.revision, Post.planned_at).order_by(Post.id)
+        ).all()
+        targets = s.execute(
+            select(Target.id, Target.state, Target.text, Target.scheduled_at).order_by(Target.id)
+        ).all()
+        audits = s.scalar(select(func.count(AuditEvent.id)))
+    return {
+        "posts": [tuple(r) for r in posts],
+        "targets": [tuple(r) for r in targets],
+        "audits": audits,
+        "files": len(outbox_files(rt)),
+    }
