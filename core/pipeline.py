@@ -160,10 +160,14 @@ def _begin_attempt(tx: Tx, target: Target, action: str) -> PublishRequest | None
     if not move_target(tx.session, target, action, now=tx.now, workspace_id=ws_id, attempts=number):
         return None
     request = _request(target)
+    # `attempts` counts this round (a Retry starts a new one); attempt rows number all of them.
+    last = tx.session.scalar(
+        select(func.max(PublishAttempt.number)).where(PublishAttempt.target_id == target.id)
+    )
     tx.session.add(
         PublishAttempt(
             target_id=target.id,
-            number=number,
+            number=(last or 0) + 1,
             idempotency_key=request.idempotency_key,
             state=AttemptState.STARTED,
             started_at=tx.now,
@@ -205,10 +209,11 @@ def _call_network(ctx: Context, request: PublishRequest) -> None:
 
 def _finish_attempt(tx: Tx, target: Target, state: AttemptState, error: str | None) -> None:
     attempt = tx.session.scalars(
-        select(PublishAttempt).where(
-            PublishAttempt.target_id == target.id, PublishAttempt.number == target.attempts
-        )
-    ).one_or_none()
+        select(PublishAttempt)
+        .where(PublishAttempt.target_id == target.id)
+        .order_by(PublishAttempt.number.desc())
+        .limit(1)
+    ).first()
     if attempt is not None:
         attempt.state = state
         attempt.error = error
