@@ -31,7 +31,7 @@ def main() -> None:
 @click.option("--user", help="Talk as this person (default: your login name).")
 def chat(user: str | None) -> None:
     """Open the terminal chat (reads a script from stdin when piped)."""
-    from bot.runtime import build_runtime, configure_logging
+    from bot.runtime import configure_logging
     from bot.terminal.chat import local_actor, run_chat
 
     settings = _settings()
@@ -51,7 +51,9 @@ def chat(user: str | None) -> None:
 
 
 @main.command()
-@click.option("--concurrency", "-c", type=int, help="Worker threads (default HERALD_WORKER_CONCURRENCY).")
+@click.option(
+    "--concurrency", "-c", type=int, help="Worker threads (default HERALD_WORKER_CONCURRENCY)."
+)
 @click.option("--with-scheduler", "-B", is_flag=True, help="Also run the dispatcher tick here.")
 def worker(concurrency: int | None, with_scheduler: bool) -> None:
     """Run a Celery worker for the broker in HERALD_BROKER_URL."""
@@ -102,7 +104,9 @@ def current() -> None:
     """Show the database's schema revision and the one this version needs."""
     settings = _settings()
     database = Database(settings.effective_database_url)
-    click.echo(f"current: {database.current_revision() or 'none'}  head: {database.head_revision()}")
+    click.echo(
+        f"current: {database.current_revision() or 'none'}  head: {database.head_revision()}"
+    )
     database.dispose()
 
 

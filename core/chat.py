@@ -181,7 +181,12 @@ def approve(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Mes
     at = post.planned_at if post.planned_at and post.planned_at > tx.now else tx.now
     for target in post.targets:
         move_target(
-            tx.session, target, "schedule", now=tx.now, workspace_id=ws.id, actor_id=me.id,
+            tx.session,
+            target,
+            "schedule",
+            now=tx.now,
+            workspace_id=ws.id,
+            actor_id=me.id,
             scheduled_at=at,
         )
     names = ", ".join(_approver_names(tx, post))
@@ -201,7 +206,12 @@ def reject(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Reject) -> Me
         raise Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be rejected now.")
     reason = cmd.reason or "no reason given"
     if not move_post(
-        tx.session, post, "reject", now=tx.now, actor_id=me.id, detail={"reason": reason},
+        tx.session,
+        post,
+        "reject",
+        now=tx.now,
+        actor_id=me.id,
+        detail={"reason": reason},
         problem=f"Rejected by @{me.display_name}: {reason}",
     ):
         raise Conflict(f"#{post.number} changed a moment ago; look at it again: show {cmd.number}")
@@ -253,14 +263,21 @@ def edit(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Edit) -> Messag
     target.text = cmd.text
     target.warnings = {}
     if not move_post(
-        tx.session, post, "edit", now=tx.now, actor_id=me.id,
+        tx.session,
+        post,
+        "edit",
+        now=tx.now,
+        actor_id=me.id,
         detail={"network": cmd.network, "before": before, "after": cmd.text},
-        revision=post.revision + 1, problem=None,
+        revision=post.revision + 1,
+        problem=None,
     ):
         raise Conflict(f"#{post.number} changed a moment ago; look at it again: show {post.number}")
     tx.session.refresh(post)
     card = build_card(
-        post, tz=zone_of(me, ws), now=tx.now,
+        post,
+        tz=zone_of(me, ws),
+        now=tx.now,
         status=f"✏️ Edited by @{me.display_name} · waiting for approval",
     )
     return Message(card=card, post_number=post.number)
@@ -275,9 +292,16 @@ def regenerate(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Regenerat
     if any(t.state == T.PUBLISHED for t in post.targets):
         raise Conflict(f"#{post.number} is already published; draft a new post instead.")
     if not move_post(
-        tx.session, post, "regenerate", now=tx.now, actor_id=me.id,
-        detail={"feedback": cmd.feedback}, revision=post.revision + 1,
-        feedback=cmd.feedback, problem=None, generator=ctx.generator.label,
+        tx.session,
+        post,
+        "regenerate",
+        now=tx.now,
+        actor_id=me.id,
+        detail={"feedback": cmd.feedback},
+        revision=post.revision + 1,
+        feedback=cmd.feedback,
+        problem=None,
+        generator=ctx.generator.label,
     ):
         raise Conflict(f"#{post.number} changed a moment ago; look at it again: show {post.number}")
     tx.later(GENERATE, post.id)
@@ -298,8 +322,14 @@ def schedule(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Schedule) -
     post.planned_at = instant
     for target in movable:
         move_target(
-            tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id,
-            scheduled_at=instant, failure_reason=None,
+            tx.session,
+            target,
+            "reschedule",
+            now=tx.now,
+            workspace_id=ws.id,
+            actor_id=me.id,
+            scheduled_at=instant,
+            failure_reason=None,
         )
     when = format_when(instant, tz, now=tx.now)
     if post.state == P.APPROVED:
@@ -339,15 +369,23 @@ def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Mess
     require(me, Action.SCHEDULE)
     post = find_post(tx, ws, cmd.number, lock=True)
     failed = [
-        t for t in post.targets
+        t
+        for t in post.targets
         if t.state == T.FAILED and (cmd.network is None or t.network == cmd.network)
     ]
     if post.state != P.APPROVED or not failed:
         raise Conflict(f"#{cmd.number} has no failed network to retry. See: show {cmd.number}")
     for target in failed:
         move_target(
-            tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id,
-            scheduled_at=tx.now, failure_reason=None, attempts=0,
+            tx.session,
+            target,
+            "reschedule",
+            now=tx.now,
+            workspace_id=ws.id,
+            actor_id=me.id,
+            scheduled_at=tx.now,
+            failure_reason=None,
+            attempts=0,
         )
     tx.later(DISPATCH)
     return Message(
@@ -435,7 +473,9 @@ def set_timezone(ctx: Context, tx: Tx, ws: Workspace, me: Member, zone: str | No
         except TimeParseError as exc:
             raise BadInput(str(exc)) from None
     tz = zone_of(me, ws)
-    return Message(text=f"Your time zone is {tz.key}; it is now {format_when(tx.now, tz, now=tx.now)}.")
+    return Message(
+        text=f"Your time zone is {tz.key}; it is now {format_when(tx.now, tz, now=tx.now)}."
+    )
 
 
 def set_role(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetRole) -> Message:
@@ -445,7 +485,10 @@ def set_role(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetRole) ->
     member = find_member(tx, ws, cmd.user)
     if member is None:
         member = Member(
-            workspace_id=ws.id, external_id=cmd.user, display_name=cmd.user, role=cmd.role,
+            workspace_id=ws.id,
+            external_id=cmd.user,
+            display_name=cmd.user,
+            role=cmd.role,
             created_at=tx.now,
         )
         tx.session.add(member)
@@ -462,8 +505,11 @@ def set_role(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetRole) ->
     tx.session.flush()
     tx.session.add(
         AuditEvent(
-            workspace_id=ws.id, actor_id=me.id, action="member.role",
-            detail={"member": member.display_name, "role": cmd.role.value}, created_at=tx.now,
+            workspace_id=ws.id,
+            actor_id=me.id,
+            action="member.role",
+            detail={"member": member.display_name, "role": cmd.role.value},
+            created_at=tx.now,
         )
     )
     return Message(text=f"@{member.display_name} is now {cmd.role.value}.")
@@ -478,7 +524,9 @@ def set_policy(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetPolicy
             ws.approvals_required = cmd.approvals_required
         tx.session.add(
             AuditEvent(
-                workspace_id=ws.id, actor_id=me.id, action="workspace.policy",
+                workspace_id=ws.id,
+                actor_id=me.id,
+                action="workspace.policy",
                 detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
                 created_at=tx.now,
             )

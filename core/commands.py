@@ -99,13 +99,26 @@ class Wait:
 
 
 Command = (
-    Draft | Queue | Show | Edit | Approve | Reject | Regenerate | Schedule | Cancel | Retry
-    | SetTimezone | SetRole | SetPolicy | Help | Wait
+    Draft
+    | Queue
+    | Show
+    | Edit
+    | Approve
+    | Reject
+    | Regenerate
+    | Schedule
+    | Cancel
+    | Retry
+    | SetTimezone
+    | SetRole
+    | SetPolicy
+    | Help
+    | Wait
 )
 
 # One line of usage per command, shown by `help` and in every syntax error.
 USAGE: dict[str, str] = {
-    "draft": 'draft <brief> [--to x,linkedin,...] [--at <when>]',
+    "draft": "draft <brief> [--to x,linkedin,...] [--at <when>]",
     "queue": "queue",
     "show": "show <n>",
     "edit": "edit <n> <network> <text>",
@@ -284,13 +297,13 @@ def parse(text: str) -> Command:
         return Cancel(_number(name, args[0] if args else None))
     if name == "retry":
         number = _number(name, args[0] if args else None)
-        network = None
+        retry_network: str | None = None
         if len(args) > 1:
             try:
-                network = get_network(args[1]).name
+                retry_network = get_network(args[1]).name
             except UnknownNetworkError as exc:
                 raise BadInput(str(exc)) from None
-        return Retry(number=number, network=network)
+        return Retry(number=number, network=retry_network)
     if name == "tz":
         return SetTimezone(args[0] if args else None)
     if name == "role":
@@ -318,5 +331,7 @@ def help_text(topic: str | None = None) -> str:
         return f"{USAGE[topic]}\n{SUMMARY[topic]}"
     width = max(len(u) for u in USAGE.values())
     lines = [f"{USAGE[name].ljust(width)}  {SUMMARY[name]}" for name in USAGE]
-    lines.append('When: "in 2h", "tomorrow 9am", "next monday 14:30", "2026-12-01 09:00 Europe/Berlin".')
+    lines.append(
+        'When: "in 2h", "tomorrow 9am", "next monday 14:30", "2026-12-01 09:00 Europe/Berlin".'
+    )
     return "\n".join(lines)

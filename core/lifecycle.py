@@ -1,4 +1,7 @@
-"""The post and target state machines: every transition is one conditional UPDATE plus an audit row."""
+"""The post and target state machines.
+
+Every transition is one conditional UPDATE plus an audit row.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +39,9 @@ POST_RULES: dict[str, Rule[PostState]] = {
     "approve": _rule({P.PENDING_APPROVAL}, P.APPROVED),
     "reject": _rule({P.PENDING_APPROVAL}, P.REJECTED),
     "edit": _rule({P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED}, P.PENDING_APPROVAL),
-    "cancel": _rule({P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED}, P.CANCELLED),
+    "cancel": _rule(
+        {P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED}, P.CANCELLED
+    ),
 }
 
 TARGET_RULES: dict[str, Rule[TargetState]] = {
@@ -64,7 +69,7 @@ def move_post(
     detail: dict[str, Any] | None = None,
     **values: Any,
 ) -> bool:
-    """Apply `action` to the post if it is still in an allowed state. False if someone was faster."""
+    """Apply `action` if the post is still in an allowed state; False if someone was faster."""
     rule = POST_RULES[action]
     before = post.state
     result = session.execute(

@@ -59,4 +59,8 @@ def require(member: Member, action: Action) -> None:
     )
 
 
-_ROLE_NEEDED = {Action.APPROVE: Role.APPROVER, Action.REJECT: Role.APPROVER, Action.CONFIGURE: Role.ADMIN}
+_ROLE_NEEDED = {
+    Action.APPROVE: Role.APPROVER,
+    Action.REJECT: Role.APPROVER,
+    Action.CONFIGURE: Role.ADMIN,
+}

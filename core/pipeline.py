@@ -21,10 +21,10 @@ from core.views import Message, build_card, networks_phrase
 from core.workspaces import notify, zone_of
 from storage.models import (
     AttemptState,
+    OutboundMessage,
     Post,
     PostState,
     PublishAttempt,
-    OutboundMessage,
     Target,
     TargetState,
 )
@@ -226,8 +226,14 @@ def _record_success(ctx: Context, target_id: int, result: Published) -> None:
         if target is None:
             return
         if not move_target(
-            tx.session, target, "confirm", now=tx.now, workspace_id=target.post.workspace_id,
-            external_id=result.external_id, external_url=result.url, published_at=tx.now,
+            tx.session,
+            target,
+            "confirm",
+            now=tx.now,
+            workspace_id=target.post.workspace_id,
+            external_id=result.external_id,
+            external_url=result.url,
+            published_at=tx.now,
             failure_reason=None,
         ):
             return
@@ -235,9 +241,11 @@ def _record_success(ctx: Context, target_id: int, result: Published) -> None:
         post = target.post
         name = get_network(target.network).display
         notify(
-            tx, post,
-            Message(text=f"🚀 #{post.number} published · {name}: {result.url}",
-                    post_number=post.number),
+            tx,
+            post,
+            Message(
+                text=f"🚀 #{post.number} published · {name}: {result.url}", post_number=post.number
+            ),
         )
 
 
@@ -249,26 +257,41 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
         post = target.post
         ws_id = post.workspace_id
         name = get_network(target.network).display
-        reason = exc.reason if isinstance(exc, PublishError) else "the network did not answer clearly"
+        reason = (
+            exc.reason if isinstance(exc, PublishError) else "the network did not answer clearly"
+        )
         if isinstance(exc, RateLimited):
             # Refused, so certainly not posted: take a later slot instead of a sleeping worker.
             move_target(
-                tx.session, target, "defer", now=tx.now, workspace_id=ws_id,
-                scheduled_at=exc.until, detail={"reason": reason},
+                tx.session,
+                target,
+                "defer",
+                now=tx.now,
+                workspace_id=ws_id,
+                scheduled_at=exc.until,
+                detail={"reason": reason},
             )
             _finish_attempt(tx, target, AttemptState.FAILED, reason)
             tz = zone_of(post.author, post.workspace)
             notify(
-                tx, post,
-                Message(text=f"⏳ {name} asked us to slow down; #{post.number} moves to "
-                        f"{format_when(exc.until, tz, now=tx.now)}.", post_number=post.number),
+                tx,
+                post,
+                Message(
+                    text=f"⏳ {name} asked us to slow down; #{post.number} moves to "
+                    f"{format_when(exc.until, tz, now=tx.now)}.",
+                    post_number=post.number,
+                ),
             )
         elif isinstance(exc, PublishError) and not exc.retryable:
             _fail(tx, target, reason)
         else:
             # A timeout or a crash: the post may exist. Ask the network before posting again.
             move_target(
-                tx.session, target, "lose", now=tx.now, workspace_id=ws_id,
+                tx.session,
+                target,
+                "lose",
+                now=tx.now,
+                workspace_id=ws_id,
                 detail={"reason": reason},
             )
             _finish_attempt(tx, target, AttemptState.UNKNOWN, reason)
@@ -279,13 +302,19 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
 def _fail(tx: Tx, target: Target, reason: str) -> None:
     post = target.post
     move_target(
-        tx.session, target, "fail", now=tx.now, workspace_id=post.workspace_id,
-        failure_reason=reason, detail={"reason": reason},
+        tx.session,
+        target,
+        "fail",
+        now=tx.now,
+        workspace_id=post.workspace_id,
+        failure_reason=reason,
+        detail={"reason": reason},
     )
     _finish_attempt(tx, target, AttemptState.FAILED, reason)
     name = get_network(target.network).display
     notify(
-        tx, post,
+        tx,
+        post,
         Message(
             text=f"⚠ #{post.number} failed on {name}: {reason}. "
             f"Try again: retry {post.number} {target.network}",
@@ -322,7 +351,8 @@ def reconcile(ctx: Context, target_id: int) -> None:
             return
         if attempts >= ctx.settings.max_publish_attempts:
             _fail(
-                tx, target,
+                tx,
+                target,
                 f"gave up after {attempts} attempts ({target.failure_reason or 'no answer'})",
             )
             return
@@ -356,7 +386,11 @@ def sweep(ctx: Context) -> dict[str, int]:
         )
         for target in tx.session.scalars(stale.with_for_update(skip_locked=True, of=Target)):
             if move_target(
-                tx.session, target, "lose", now=now, workspace_id=target.post.workspace_id,
+                tx.session,
+                target,
+                "lose",
+                now=now,
+                workspace_id=target.post.workspace_id,
                 detail={"reason": "the worker stopped during the attempt"},
             ):
                 _finish_attempt(tx, target, AttemptState.UNKNOWN, "worker stopped")
@@ -431,4 +465,3 @@ def last_outbound_id(ctx: Context, workspace_id: int) -> int:
             select(func.max(OutboundMessage.id)).where(OutboundMessage.workspace_id == workspace_id)
         )
         return int(value or 0)
-

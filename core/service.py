@@ -35,7 +35,7 @@ class Herald:
                 error=True,
             )
 
-    def execute(self, actor: Actor, cmd: c.Command) -> Message:  # noqa: PLR0911
+    def execute(self, actor: Actor, cmd: c.Command) -> Message:
         if isinstance(cmd, c.Help):
             return Message(text=c.help_text(cmd.topic))
         if isinstance(cmd, c.Wait):

@@ -18,7 +18,10 @@ from storage.models import Role
             'draft Our team\'s API --to outbox --at "tomorrow 9am"',
             c.Draft("Our team's API", ("outbox",), "tomorrow 9am"),
         ),
-        ("draft Launch --at next monday 14:30 --to x", c.Draft("Launch", ("x",), "next monday 14:30")),
+        (
+            "draft Launch --at next monday 14:30 --to x",
+            c.Draft("Launch", ("x",), "next monday 14:30"),
+        ),
         ("/draft Hello --to=outbox", c.Draft("Hello", ("outbox",))),
         ("DRAFT  spaced   out ", c.Draft("spaced   out")),
         ("queue", c.Queue()),
@@ -53,8 +56,11 @@ def test_parses(line: str, expected: c.Command) -> None:
     [
         ("", "Type a command, e.g. draft Our API is live --to x. Type help for all."),
         ("frobnicate", 'I don\'t know the command "frobnicate". Type help to see what I can do.'),
-        ("draft", "What should the post be about? Give a brief, e.g. draft Our API is live. "
-                  "Usage: draft <brief> [--to x,linkedin,...] [--at <when>]"),
+        (
+            "draft",
+            "What should the post be about? Give a brief, e.g. draft Our API is live. "
+            "Usage: draft <brief> [--to x,linkedin,...] [--at <when>]",
+        ),
         ("draft --to x", "What should the post be about?"),
         ("draft hi --to myspace", 'I don\'t know the network "myspace". Use one of: outbox, x'),
         ("draft hi --to", "--to needs a value."),

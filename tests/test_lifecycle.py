@@ -1,4 +1,4 @@
-"""Every allowed and forbidden transition of the post and target state machines, on both databases."""
+"""Every allowed and forbidden transition of the post and target state machines."""
 
 from __future__ import annotations
 
@@ -28,10 +28,16 @@ P, T = PostState, TargetState
 EXPECTED_POST = {
     ("submit", P.GENERATING): P.PENDING_APPROVAL,
     ("generation_failed", P.GENERATING): P.DRAFT,
-    **{("regenerate", s): P.GENERATING for s in (P.DRAFT, P.PENDING_APPROVAL, P.REJECTED, P.APPROVED)},
+    **{
+        ("regenerate", s): P.GENERATING
+        for s in (P.DRAFT, P.PENDING_APPROVAL, P.REJECTED, P.APPROVED)
+    },
     ("approve", P.PENDING_APPROVAL): P.APPROVED,
     ("reject", P.PENDING_APPROVAL): P.REJECTED,
-    **{("edit", s): P.PENDING_APPROVAL for s in (P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED)},
+    **{
+        ("edit", s): P.PENDING_APPROVAL
+        for s in (P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED)
+    },
     **{("cancel", s): P.CANCELLED for s in PostState if s != P.CANCELLED},
 }
 EXPECTED_TARGET = {
@@ -80,8 +86,14 @@ def _post(rt: Runtime, state: PostState, target_state: TargetState = T.DRAFT) ->
         assert member is not None
         ws.post_seq += 1
         post = Post(
-            workspace_id=ws.id, number=ws.post_seq, author_id=member.id, brief="b", state=state,
-            revision=1, conversation="c", generator="offline",
+            workspace_id=ws.id,
+            number=ws.post_seq,
+            author_id=member.id,
+            brief="b",
+            state=state,
+            revision=1,
+            conversation="c",
+            generator="offline",
         )
         post.targets = [Target(network="outbox", text="t", warnings={}, state=target_state)]
         s.add(post)
@@ -101,7 +113,9 @@ def test_post_transitions(idle_runtime: Runtime, action: str) -> None:
         with idle_runtime.db.session() as s:
             post = s.get(Post, post_id)
             assert post is not None
-            audits = s.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.post_id == post_id))
+            audits = s.scalar(
+                select(func.count(AuditEvent.id)).where(AuditEvent.post_id == post_id)
+            )
             assert moved == (expected is not None), (action, state)
             assert post.state == (expected or state), (action, state)
             assert audits == (1 if expected else 0)

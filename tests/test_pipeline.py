@@ -22,7 +22,9 @@ MARIA = actor("maria")
 class FlakyOutbox(OutboxPublisher):
     """The outbox network misbehaving like a real one: posts, then loses the answer."""
 
-    def __init__(self, inner: OutboxPublisher, failures: list[Exception], *, post_first: bool) -> None:
+    def __init__(
+        self, inner: OutboxPublisher, failures: list[Exception], *, post_first: bool
+    ) -> None:
         super().__init__(inner.folder)
         self.failures = failures
         self.post_first = post_first
@@ -58,7 +60,9 @@ def _flaky(rt: Runtime, failures: list[Exception], *, post_first: bool) -> Flaky
 
 def test_duplicate_publish_delivery_posts_once(idle_runtime: Runtime) -> None:
     target_id = _approved_and_queued(idle_runtime)
-    threads = [threading.Thread(target=idle_runtime.herald.publish, args=(target_id,)) for _ in range(4)]
+    threads = [
+        threading.Thread(target=idle_runtime.herald.publish, args=(target_id,)) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -108,7 +112,9 @@ def test_gives_up_visibly_after_the_attempt_limit(idle_runtime: Runtime) -> None
     reply = idle_runtime.herald.handle(MARIA, "retry 1")
     assert reply.text == "Retrying #1 on Outbox now."
     assert target_states(idle_runtime, 1) == {"outbox": "scheduled"}
-    idle_runtime.herald.ctx.publishers = {"outbox": OutboxPublisher(idle_runtime.settings.outbox_dir)}
+    idle_runtime.herald.ctx.publishers = {
+        "outbox": OutboxPublisher(idle_runtime.settings.outbox_dir)
+    }
     idle_runtime.herald.dispatch_due()
     idle_runtime.herald.publish(target_id)
     assert target_states(idle_runtime, 1) == {"outbox": "published"}
@@ -117,7 +123,9 @@ def test_gives_up_visibly_after_the_attempt_limit(idle_runtime: Runtime) -> None
 
 def test_content_rejected_fails_with_reason(idle_runtime: Runtime) -> None:
     target_id = _approved_and_queued(idle_runtime)
-    _flaky(idle_runtime, [ContentRejected("the network says this is a duplicate")], post_first=False)
+    _flaky(
+        idle_runtime, [ContentRejected("the network says this is a duplicate")], post_first=False
+    )
     idle_runtime.herald.publish(target_id)
     assert target_states(idle_runtime, 1) == {"outbox": "failed"}
     shown = idle_runtime.herald.handle(MARIA, "show 1")
@@ -149,7 +157,9 @@ def test_sweeper_recovers_a_worker_that_died_mid_publish(idle_runtime: Runtime) 
     long_ago = idle_runtime.herald.ctx.clock.now() - timedelta(hours=1)
     with idle_runtime.db.session() as s:
         s.execute(
-            update(Target).values(state=TargetState.PUBLISHING, state_changed_at=long_ago, attempts=1)
+            update(Target).values(
+                state=TargetState.PUBLISHING, state_changed_at=long_ago, attempts=1
+            )
         )
     counts = idle_runtime.herald.sweep()
     assert counts["publishing"] == 1

@@ -34,7 +34,11 @@ def pending(idle_runtime: Runtime) -> Runtime:
     [
         (MARIA, "publish 1", 'I don\'t know the command "publish". Type help'),
         (MARIA, "draft hello --to myspace", 'I don\'t know the network "myspace". Use one of:'),
-        (MARIA, "draft hello --to x", "X is not connected here yet. Networks you can post to now: outbox."),
+        (
+            MARIA,
+            "draft hello --to x",
+            "X is not connected here yet. Networks you can post to now: outbox.",
+        ),
         (MARIA, "draft --to outbox", "What should the post be about?"),
         (MARIA, "draft " + "x" * 4001, "The brief is 4,001 characters; the limit is 4,000."),
         (MARIA, "draft hi --at 2020-01-01 09:00", "that is in the past. Pick a time in the future"),
@@ -46,7 +50,11 @@ def pending(idle_runtime: Runtime) -> Runtime:
         (MARIA, "edit 1 outbox " + "y" * 5001, "The new Outbox text is 5,001/5,000 characters."),
         (MARIA, "edit 1 linkedin hello", "#1 is not going to LinkedIn. It is for Outbox."),
         (MARIA, "retry 1", "#1 has no failed network to retry."),
-        (VIEWER, "approve 1", "You are a viewer here, and only owners, admins and approvers can approve."),
+        (
+            VIEWER,
+            "approve 1",
+            "You are a viewer here, and only owners, admins and approvers can approve.",
+        ),
         (VIEWER, "draft hello", "You are a viewer here"),
         (VIEWER, "cancel 2", "You are a viewer here"),
         (VIEWER, "role vic owner", "You are a viewer here"),

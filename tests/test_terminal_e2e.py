@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,9 @@ from tests.conftest import REDIS_URL
 HERALD = str(Path(sys.executable).with_name("herald"))
 
 
-def run_chat(script: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def run_chat(
+    script: str, env: dict[str, str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [HERALD, "chat", "--user", "maria"],
         input=script,
@@ -109,19 +110,22 @@ def test_wait_command_and_numbered_choice(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def server_env(tmp_path: Path, pg_url: str) -> Iterator[dict[str, str]]:
+def server_env(tmp_path: Path, pg_url: str) -> dict[str, str]:
     from tests.conftest import _truncate
 
     _truncate(pg_url)
     redis.Redis.from_url(REDIS_URL).flushdb()
     env = base_env(tmp_path / "data")
     env.update(HERALD_DATABASE_URL=pg_url, HERALD_BROKER_URL=REDIS_URL, HERALD_LOG_LEVEL="INFO")
-    yield env
+    return env
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [HERALD, *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [HERALD, *args],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -136,7 +140,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def test_loop_on_postgres_and_redis_with_herald_worker(server_env: dict[str, str], tmp_path: Path) -> None:
+def test_loop_on_postgres_and_redis_with_herald_worker(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
     worker = _start(["worker", "--concurrency", "2"], server_env, tmp_path / "worker.log")
     scheduler = _start(["scheduler"], server_env, tmp_path / "scheduler.log")
     try:
@@ -173,7 +179,11 @@ def test_server_mode_refuses_an_unmigrated_database(tmp_path: Path, pg_url: str)
         assert "schema revision none" in result.stderr
         assert "Run: herald db upgrade" in result.stderr
         upgraded = subprocess.run(
-            [HERALD, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60,
+            [HERALD, "db", "upgrade"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
             check=False,
         )
         assert upgraded.returncode == 0, upgraded.stderr

@@ -106,7 +106,9 @@ class TerminalChat:
         if line.isdigit() and self.choices:
             index = int(line) - 1
             if not 0 <= index < len(self.choices):
-                self.console.print(Text(f"Pick a number from 1 to {len(self.choices)}.", style="red"))
+                self.console.print(
+                    Text(f"Pick a number from 1 to {len(self.choices)}.", style="red")
+                )
                 return True
             line = self.choices[index]
             if line.startswith("edit "):
@@ -142,9 +144,7 @@ class TerminalChat:
 
         history.parent.mkdir(parents=True, exist_ok=True)
         session: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
-        self.console.print(
-            Text("Herald — type help for commands, Ctrl-D to leave.", style="bold")
-        )
+        self.console.print(Text("Herald — type help for commands, Ctrl-D to leave.", style="bold"))
         stop = threading.Event()
 
         def poll() -> None:
@@ -177,7 +177,9 @@ class TerminalChat:
 
 def run_chat(herald: Herald, actor: Actor, *, wait_timeout: float, history: Path) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    console = Console(highlight=False, soft_wrap=True, emoji=False, force_terminal=interactive or None)
+    console = Console(
+        highlight=False, soft_wrap=True, emoji=False, force_terminal=interactive or None
+    )
     chat = TerminalChat(herald, actor, console, wait_timeout=wait_timeout)
     if interactive:
         return chat.run_interactive(history)

@@ -48,12 +48,12 @@ def render_card(console: Console, card: Card) -> None:
         console.print(Text(card.note, style="dim"))
     choices = choices_of(card)
     if choices:
-        line = Text()
+        row = Text()
         for i, (label, _) in enumerate(choices, start=1):
             if i > 1:
-                line.append("  ")
-            line.append(f"[{i}] {label}", style="bold" if i == 1 else "")
-        console.print(line)
+                row.append("  ")
+            row.append(f"[{i}] {label}", style="bold" if i == 1 else "")
+        console.print(row)
 
 
 def render(console: Console, message: Message) -> None:

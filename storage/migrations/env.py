@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the engine Herald already built, with lock and statement timeouts."""
+"""Alembic environment: runs on Herald's own engine, with lock and statement timeouts."""
 
 from __future__ import annotations
 
