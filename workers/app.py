@@ -16,6 +16,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 # Tasks are sent by name from core, so nothing in core imports Celery.
 class HeraldCelery(Celery):  # type: ignore[misc]
     herald: Herald
@@ -110,7 +111,9 @@ class CeleryQueue:
 
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         # Countdowns stay short (at most a minute): long waits belong in scheduled_at.
-        self.app.send_task(task, args=list(args), countdown=min(countdown, 60.0) if countdown else None)
+        self.app.send_task(
+            task, args=list(args), countdown=min(countdown, 60.0) if countdown else None
+        )
 
 
 class EmbeddedWorker:
@@ -134,7 +137,9 @@ class EmbeddedWorker:
             without_gossip=True,
             quiet=True,
         )
-        self._thread = threading.Thread(target=self._worker.start, name="herald-worker", daemon=True)
+        self._thread = threading.Thread(
+            target=self._worker.start, name="herald-worker", daemon=True
+        )
         self._thread.start()
         self._beat = EmbeddedService(
             self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
