@@ -84,6 +84,87 @@ def scheduler() -> None:
     runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def web(host: str, port: int) -> None:
+    """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health."""
+    import uvicorn
+
+    from bot.runtime import configure_logging
+    from bot.web.app import create_app
+
+    settings = _settings()
+    configure_logging(settings)
+    runtime = _build(settings)
+    runtime.start_embedded_worker()
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+    finally:
+        runtime.close()
+
+
+@main.command()
+def slack() -> None:
+    """Run the Slack app in Socket Mode (HERALD_SLACK_APP_TOKEN; no public URL needed)."""
+    from bot.runtime import configure_logging
+    from bot.slack.socket import run_socket_mode
+
+    settings = _settings()
+    configure_logging(settings)
+    runtime = _build(settings)
+    runtime.start_embedded_worker()
+    try:
+        run_socket_mode(runtime)
+    finally:
+        runtime.close()
+
+
+@main.command()
+def telegram() -> None:
+    """Run the Telegram bot with long polling (HERALD_TELEGRAM_TOKEN)."""
+    from bot.runtime import configure_logging
+    from bot.telegram.polling import run_polling
+
+    settings = _settings()
+    configure_logging(settings)
+    runtime = _build(settings)
+    runtime.start_embedded_worker()
+    try:
+        run_polling(runtime)
+    finally:
+        runtime.close()
+
+
+@main.group()
+def keys() -> None:
+    """Secrets at rest: make a key, re-seal everything under the newest key."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Print a fresh key for HERALD_SECRET_KEY."""
+    from storage.vault import new_key
+
+    click.echo(new_key())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every stored secret with HERALD_SECRET_KEY (old ones in *_PREVIOUS_SECRET_KEYS)."""
+    from storage.rotate import rotate
+
+    settings = _settings()
+    runtime = _build(settings)
+    if runtime.vault is None:
+        raise click.ClickException("Set HERALD_SECRET_KEY first (herald keys new makes one).")
+    try:
+        changed = rotate(runtime.db, runtime.vault)
+    finally:
+        runtime.close()
+    click.echo(f"Re-sealed {changed} secret(s) with the current key.")
+
+
 @main.group()
 def db() -> None:
     """Database schema: upgrade, current."""

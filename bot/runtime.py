@@ -6,13 +6,17 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.slack.delivery import build_slack_delivery
+from bot.telegram.delivery import build_telegram_delivery
 from core.context import Context
-from core.generation.offline import OfflineGenerator
-from core.platforms.outbox import OutboxPublisher
-from core.ports import Publisher
+from core.generation.factory import build_generator, build_interpreter
+from core.platforms.registry import build_publishers
+from core.ports import ChatDelivery
 from core.service import Herald
 from core.settings import Settings
 from storage.db import Database
+from storage.models import SurfaceKind
+from storage.vault import Vault, decode_key, local_key
 from workers.app import CeleryQueue, EmbeddedWorker, HeraldCelery, create_celery
 
 
@@ -22,6 +26,7 @@ class Runtime:
     db: Database
     celery: HeraldCelery
     herald: Herald
+    vault: Vault | None = None
     embedded: EmbeddedWorker | None = None
 
     def start_embedded_worker(self) -> None:
@@ -47,20 +52,38 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
+def build_vault(settings: Settings, db: Database) -> Vault | None:
+    """The key from settings; the embedded mode makes its own beside the SQLite file."""
+    keys = [settings.secret_key, *settings.previous_secret_keys]
+    raw = [decode_key(k.get_secret_value()) for k in keys if k is not None]
+    if not raw and db.is_sqlite:
+        raw = [local_key(settings.data_dir / "secret.key")]
+    return Vault(raw) if raw else None
+
+
 def build_runtime(settings: Settings) -> Runtime:
     db = open_database(settings)
+    vault = build_vault(settings, db)
     celery = create_celery(settings)
-    publishers: dict[str, Publisher] = {"outbox": OutboxPublisher(settings.outbox_dir)}
+    deliveries: dict[SurfaceKind, ChatDelivery] = {}
+    slack = build_slack_delivery(settings, db, vault)
+    if slack is not None:
+        deliveries[SurfaceKind.SLACK] = slack
+    telegram = build_telegram_delivery(settings)
+    if telegram is not None:
+        deliveries[SurfaceKind.TELEGRAM] = telegram
     ctx = Context(
         db=db,
         queue=CeleryQueue(celery),
-        generator=OfflineGenerator(),
-        publishers=publishers,
+        generator=build_generator(settings, db),
+        publishers=build_publishers(settings, db, vault),
         settings=settings,
+        deliveries=deliveries,
+        interpreter=build_interpreter(settings, db),
     )
     herald = Herald(ctx)
     celery.herald = herald
-    return Runtime(settings=settings, db=db, celery=celery, herald=herald)
+    return Runtime(settings=settings, db=db, celery=celery, herald=herald, vault=vault)
 
 
 def configure_logging(settings: Settings, *, to_file: Path | None = None) -> None:

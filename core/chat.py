@@ -73,14 +73,15 @@ def _not_pending(tx: Tx, post: Post) -> Conflict:
     return Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be approved now.")
 
 
-def _ensure_networks(ctx: Context, networks: tuple[str, ...]) -> None:
-    missing = [n for n in networks if n not in ctx.publishers]
+def _ensure_networks(ctx: Context, ws: Workspace, networks: tuple[str, ...]) -> None:
+    ready = sorted(n for n, p in ctx.publishers.items() if p.is_connected(ws.id))
+    missing = [n for n in networks if n not in ready]
     if missing:
-        available = ", ".join(sorted(ctx.publishers)) or "none"
+        available = ", ".join(ready) or "none"
         names = networks_phrase(missing)
         raise BadInput(
             f"{names} {'is' if len(missing) == 1 else 'are'} not connected here yet. "
-            f"Networks you can post to now: {available}."
+            f"Networks you can post to now: {available}. Connect one with: connect <network>"
         )
 
 
@@ -89,7 +90,7 @@ def draft(
 ) -> Message:
     require(me, Action.DRAFT)
     networks = cmd.networks or tuple(n for n in ws.default_networks.split(",") if n)
-    _ensure_networks(ctx, networks)
+    _ensure_networks(ctx, ws, networks)
     tz = zone_of(me, ws)
     planned = _when(ctx, cmd.when, tz, tx.now, None) if cmd.when else None
     number = next_post_number(tx, ws)
@@ -253,7 +254,7 @@ def edit(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Edit) -> Messag
     length = network.length(cmd.text)
     if not cmd.text.strip():
         raise BadInput(f"The new {network.display} text is empty. Give the text after the network.")
-    if length > network.limit:
+    if not network.fits(cmd.text):
         raise BadInput(
             f"The new {network.display} text is {length:,}/{network.limit:,} {network.unit}. "
             f"Shorten it by {length - network.limit:,} and try again."
@@ -535,3 +536,28 @@ def set_policy(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetPolicy
         text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "
         f"{ws.approvals_required}"
     )
+
+
+def configure(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Config) -> Message:
+    if cmd.key is None:
+        channel = ws.settings.get("approvals_channel")
+        where = f"#{channel}" if channel else "where each draft was asked"
+        return Message(text=f"Approval cards go to {where}.")
+    if cmd.key not in {"approvals-channel", "approvals_channel"}:
+        raise c.usage_error("config", f'I don\'t know the setting "{cmd.key}".')
+    require(me, Action.CONFIGURE)
+    value = (cmd.value or "").strip()
+    channel = value.lstrip("#") or None
+    ws.settings = {**ws.settings, "approvals_channel": channel}
+    tx.session.add(
+        AuditEvent(
+            workspace_id=ws.id,
+            actor_id=me.id,
+            action="workspace.config",
+            detail={"approvals_channel": channel},
+            created_at=tx.now,
+        )
+    )
+    if channel is None:
+        return Message(text="Approval cards now go where each draft was asked.")
+    return Message(text=f"Approval cards now go to #{channel}.")

@@ -89,6 +89,34 @@ class SetPolicy:
 
 
 @dataclass(frozen=True)
+class Connect:
+    network: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Accounts:
+    pass
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    account: str
+
+
+@dataclass(frozen=True)
+class Voice:
+    setting: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    key: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
 class Help:
     topic: str | None = None
 
@@ -112,6 +140,11 @@ Command = (
     | SetTimezone
     | SetRole
     | SetPolicy
+    | Connect
+    | Accounts
+    | Disconnect
+    | Voice
+    | Config
     | Help
     | Wait
 )
@@ -131,6 +164,11 @@ USAGE: dict[str, str] = {
     "tz": "tz [zone, e.g. Europe/Berlin]",
     "role": "role @user owner|admin|editor|approver|viewer",
     "policy": "policy [self-approval on|off] [approvals <n>]",
+    "connect": "connect <network> [instance URL | handle app-password]",
+    "accounts": "accounts",
+    "disconnect": "disconnect <account>",
+    "voice": "voice [tone|audience|banned|claims|hashtags|disclosure|emoji|utm <value>]",
+    "config": "config [approvals-channel #channel]",
     "wait": "wait",
     "help": "help [command]",
 }
@@ -149,6 +187,11 @@ SUMMARY: dict[str, str] = {
     "tz": "show or set your time zone",
     "role": "give a member a role (admins)",
     "policy": "self-approval and approvals required (admins)",
+    "connect": "connect a network account (the link comes privately)",
+    "accounts": "connected accounts and their health",
+    "disconnect": "remove a connected account",
+    "voice": "the workspace's brand voice for drafts",
+    "config": "workspace settings, e.g. where approval cards go",
     "wait": "wait until the work you started has finished",
     "help": "this list, or one command in detail",
 }
@@ -157,6 +200,10 @@ ALIASES = {"approve": "approve", "ok": "approve", "list": "queue", "timezone": "
 
 _OPTION = re.compile(r"(?:^|\s)--(to|at)(?:\s+|=|$)")
 _NUMBER = re.compile(r"#?(\d{1,9})")
+
+
+class UnknownCommand(BadInput):
+    """The first word is no command: free text, for the interpreter to try."""
 
 
 def usage_error(name: str, problem: str) -> BadInput:
@@ -316,12 +363,32 @@ def parse(text: str) -> Command:
         return SetRole(user=args[0].lstrip("@"), role=role)
     if name == "policy":
         return _policy(args)
+    if name == "connect":
+        if not args:
+            raise usage_error(name, "Which network?")
+        try:
+            network = get_network(args[0]).name
+        except UnknownNetworkError as exc:
+            raise BadInput(str(exc)) from None
+        return Connect(network=network, args=tuple(args[1:]))
+    if name == "accounts":
+        return Accounts()
+    if name == "disconnect":
+        if not args:
+            raise usage_error(name, "Which account? Type accounts to see them.")
+        return Disconnect(account=rest)
+    if name == "voice":
+        setting, _, value = rest.partition(" ")
+        return Voice(setting=setting.lower() or None, value=value.strip() or None)
+    if name == "config":
+        key, _, value = rest.partition(" ")
+        return Config(key=key.lower() or None, value=value.strip() or None)
     if name == "help":
         topic = args[0].lstrip("/").lower() if args else None
         return Help(ALIASES.get(topic, topic) if topic else None)
     if name == "wait":
         return Wait()
-    raise BadInput(f'I don\'t know the command "{head}". Type help to see what I can do.')
+    raise UnknownCommand(f'I don\'t know the command "{head}". Type help to see what I can do.')
 
 
 def help_text(topic: str | None = None) -> str:

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from core.ports import Clock, Generator, JobQueue, Publisher
+from core.ports import ChatDelivery, Clock, Generator, Interpreter, JobQueue, Publisher
 from core.settings import Settings
 from storage.db import Database
+from storage.models import SurfaceKind
 
 
 class SystemClock:
@@ -48,6 +49,8 @@ class Context:
     publishers: Mapping[str, Publisher]
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    deliveries: Mapping[SurfaceKind, ChatDelivery] = field(default_factory=dict)
+    interpreter: Interpreter | None = None
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:

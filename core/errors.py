@@ -25,6 +25,14 @@ class Conflict(HeraldError):
     """The post is not in a state where this action makes sense (or someone was faster)."""
 
 
+class RetryLater(Exception):
+    """A surface or network asked to wait: retry the job after `seconds`, never sleep."""
+
+    def __init__(self, seconds: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}; retry in {seconds:.0f} s")
+        self.seconds = seconds
+
+
 class PublishError(Exception):
     """A network refused or failed a publish. `reason` is plain words for the card."""
 

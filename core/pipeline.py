@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from core import delivery
 from core.context import Context, Tx
 from core.errors import PublishError, RateLimited
 from core.lifecycle import move_post, move_target
@@ -52,6 +53,9 @@ def generate(ctx: Context, post_id: int) -> None:
             workspace_name=post.workspace.name,
             post_number=post.number,
             feedback=post.feedback,
+            workspace_id=post.workspace_id,
+            post_id=post.id,
+            author_id=post.author_id,
         )
     try:
         variants = ctx.generator.generate(request)
@@ -151,6 +155,7 @@ def _request(target: Target) -> PublishRequest:
         idempotency_key=f"herald-{post.workspace_id}-{post.id}-{target.id}",
         workspace=post.workspace.name,
         post_number=post.number,
+        workspace_id=post.workspace_id,
     )
 
 
@@ -408,6 +413,11 @@ def sweep(ctx: Context) -> dict[str, int]:
         for post in tx.session.scalars(posts.with_for_update(skip_locked=True, of=Post)):
             tx.later(GENERATE, post.id)
             counts["generating"] += 1
+    lost = delivery.undelivered(ctx, timedelta(seconds=s.stale_queued_seconds))
+    for message_id in lost:
+        ctx.queue.enqueue(delivery.DELIVER, message_id)
+    counts["messages"] = len(lost)
+    delivery.forget_old_events(ctx)
     return counts
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,6 +20,9 @@ class GenerationRequest:
     workspace_name: str
     post_number: int
     feedback: str | None = None
+    workspace_id: int | None = None
+    post_id: int | None = None
+    author_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class PublishRequest:
     workspace: str
     post_number: int
     extra: dict[str, Any] = field(default_factory=dict)
+    workspace_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class Publisher(Protocol):
         """Ask the network whether this request was already posted (reconciliation)."""
         ...
 
+    def is_connected(self, workspace_id: int) -> bool:
+        """Whether this workspace can post here (an account is connected, or none is needed)."""
+        ...
+
 
 class JobQueue(Protocol):
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
@@ -74,7 +81,39 @@ class JobQueue(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One stored outbound message, ready for a chat surface to show.
+
+    `card` is the post's card as it is now, so a surface that updates cards in place (Slack,
+    Telegram) can redraw it; `card_ref` is where that card was posted before, if anywhere.
+    """
+
+    message_id: int
+    workspace: str
+    conversation: str
+    recipient: str | None
+    text: str | None
+    error: bool
+    card: Any | None
+    card_ref: str | None
+    post_number: int | None
+    new_card: bool
+
+
 class ChatDelivery(Protocol):
-    def deliver(self, message_ids: Sequence[int]) -> None:
-        """Push stored outbound messages to their chat surface."""
+    def deliver(self, delivery: Delivery) -> str | None:
+        """Show the message. Returns the card's new reference when it posted a new card.
+
+        Raises `core.errors.RetryLater` when the surface asks to slow down.
+        """
+        ...
+
+
+class Interpreter(Protocol):
+    def interpret(self, text: str, *, actor: Any) -> Any:
+        """Turn free text into a `core.commands` command.
+
+        Raises `core.errors.BadInput` with one clarifying question when the request is ambiguous.
+        """
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from core import chat, pipeline
+from core import accounts, chat, delivery, pipeline, voice
 from core import commands as c
 from core.context import Context
 from core.errors import HeraldError
@@ -24,7 +24,7 @@ class Herald:
     def handle(self, actor: Actor, text: str) -> Message:
         """Parse one line of the grammar and run it. Never raises: refusals become messages."""
         try:
-            return self.execute(actor, c.parse(text))
+            return self.execute(actor, self.understand(actor, text))
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
         except Exception:
@@ -34,6 +34,17 @@ class Herald:
                 text=f"Something went wrong on my side (ref {ref}). Try again in a moment.",
                 error=True,
             )
+
+    def understand(self, actor: Actor, text: str) -> c.Command:
+        """The grammar first; free text goes to the interpreter (a model or rules)."""
+        try:
+            return c.parse(text)
+        except c.UnknownCommand:
+            interpreter = self.ctx.interpreter
+            if interpreter is None:
+                raise
+            command: c.Command = interpreter.interpret(text, actor=actor)
+            return command
 
     def execute(self, actor: Actor, cmd: c.Command) -> Message:
         if isinstance(cmd, c.Help):
@@ -70,6 +81,16 @@ class Herald:
                     return chat.set_role(ctx, tx, ws, me, cmd)
                 case c.SetPolicy():
                     return chat.set_policy(ctx, tx, ws, me, cmd)
+                case c.Config():
+                    return chat.configure(ctx, tx, ws, me, cmd)
+                case c.Connect():
+                    return accounts.connect(ctx, tx, ws, me, cmd, actor)
+                case c.Accounts():
+                    return accounts.list_accounts(ctx, tx, ws, me)
+                case c.Disconnect():
+                    return accounts.disconnect(ctx, tx, ws, me, cmd)
+                case c.Voice():
+                    return voice.voice(ctx, tx, ws, me, cmd)
         raise AssertionError(f"unhandled command {cmd!r}")
 
     def workspace_of(self, actor: Actor) -> int:
@@ -93,3 +114,10 @@ class Herald:
 
     def sweep(self) -> dict[str, int]:
         return pipeline.sweep(self.ctx)
+
+    def deliver(self, message_id: int) -> None:
+        delivery.deliver(self.ctx, message_id)
+
+    def first_time(self, surface: str, key: str) -> bool:
+        """Whether an inbound event id is new (Slack event_id, Telegram update_id)."""
+        return delivery.first_time(self.ctx, surface, key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,58 @@ class Settings(BaseSettings):
     wait_timeout_seconds: float = Field(default=120.0, gt=0)
     worker_concurrency: int = Field(default=4, ge=1)
     log_level: str = "WARNING"
+
+    # Secrets at rest (tokens of Slack installs and network accounts) are sealed with this key:
+    # 32 bytes, base64url. Outside development it must be set; see `herald keys`.
+    secret_key: SecretStr | None = None
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
+    kms_key_id: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Slack (issue: Slack app)
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # Telegram
+    telegram_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_url: str | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+
+    # Generation with an OpenAI-compatible model
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=60)
+    llm_max_retries: int = Field(default=2, ge=0, le=5)
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)},
+        description="USD per million (input, output) tokens, by model",
+    )
+    llm_monthly_budget_usd: float = Field(default=20.0, ge=0)
+
+    # Networks
+    x_api_url: str = "https://api.x.com"
+    x_upload_url: str = "https://api.x.com"
+    x_auth_url: str = "https://x.com/i/oauth2/authorize"
+    x_client_id: str | None = None
+    x_client_secret: SecretStr | None = None
+    linkedin_api_url: str = "https://api.linkedin.com"
+    linkedin_auth_url: str = "https://www.linkedin.com/oauth/v2"
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: SecretStr | None = None
+    facebook_api_url: str = "https://graph.facebook.com/v21.0"
+    facebook_auth_url: str = "https://www.facebook.com/v21.0/dialog/oauth"
+    facebook_app_id: str | None = None
+    facebook_app_secret: SecretStr | None = None
+
+    # Media
+    media_bucket: str | None = None
+    s3_endpoint_url: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -62,3 +114,12 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def llm_enabled(self) -> bool:
+        """With a base URL or a key set, drafts come from the model."""
+        return bool(self.llm_base_url or self.llm_api_key)

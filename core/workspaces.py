@@ -124,14 +124,46 @@ def find_member(tx: Tx, workspace: Workspace, name: str) -> Member | None:
     ).first()
 
 
-def notify(tx: Tx, post: Post, message: Message) -> None:
+def notify(
+    tx: Tx,
+    post: Post,
+    message: Message,
+    *,
+    conversation: str | None = None,
+    recipient: str | None = None,
+) -> None:
     """Queue a message for the post's conversation, in the same transaction as the change."""
-    tx.session.add(
-        OutboundMessage(
-            workspace_id=post.workspace_id,
-            conversation=post.conversation,
-            post_id=post.id,
-            payload=message.to_payload(),
-            created_at=tx.now,
-        )
+    post_workspace = tx.session.get(Workspace, post.workspace_id)
+    assert post_workspace is not None
+    say(
+        tx,
+        post_workspace,
+        message,
+        conversation=conversation or post.conversation,
+        post_id=post.id,
+        recipient=recipient,
     )
+
+
+def say(
+    tx: Tx,
+    workspace: Workspace,
+    message: Message,
+    *,
+    conversation: str,
+    post_id: int | None = None,
+    recipient: str | None = None,
+) -> None:
+    """Queue any message for a conversation (or privately for `recipient`)."""
+    row = OutboundMessage(
+        workspace_id=workspace.id,
+        conversation=conversation,
+        post_id=post_id,
+        payload=message.to_payload(),
+        recipient=recipient,
+        created_at=tx.now,
+    )
+    tx.session.add(row)
+    if workspace.kind != SurfaceKind.TERMINAL:
+        tx.session.flush()
+        tx.later("herald.deliver_message", row.id)

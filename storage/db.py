@@ -79,14 +79,17 @@ class Database:
         return config
 
     def head_revision(self) -> str | None:
-        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        """The revision(s) this code needs; feature branches make several, joined by '+'."""
+        heads = ScriptDirectory.from_config(self.alembic_config()).get_heads()
+        return "+".join(sorted(heads)) or None
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+        return "+".join(sorted(heads)) or None
 
     def upgrade(self) -> None:
-        command.upgrade(self.alembic_config(), "head")
+        command.upgrade(self.alembic_config(), "heads")
 
     def check_schema(self) -> None:
         """Refuse to run against a database that is not migrated to head."""

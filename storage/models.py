@@ -150,6 +150,9 @@ class Post(Base):
     planned_at: Mapped[datetime | None]
     conversation: Mapped[str] = mapped_column(String(200), default="")
     generator: Mapped[str] = mapped_column(String(64), default="")
+    # Where the post's card lives on its chat surface (Slack "channel:ts", Telegram
+    # "chat:message"), so each step can update it in place.
+    card_ref: Mapped[str | None] = mapped_column(String(200))
     feedback: Mapped[str | None] = mapped_column(Text)
     problem: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created]
@@ -248,7 +251,8 @@ class ConnectedAccount(Base):
     account_id: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200))
     connected_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
-    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    # Sealed by storage.vault (the `sealed` mark lets `herald keys rotate` find it).
+    credentials: Mapped[bytes] = mapped_column(LargeBinary, info={"sealed": True})
     expires_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(24), default="ok")
     created_at: Mapped[created]
@@ -265,5 +269,19 @@ class OutboundMessage(Base):
     conversation: Mapped[str] = mapped_column(String(200))
     post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     payload: Mapped[dict[str, Any]]
+    # Set for a private message (a DM or an ephemeral): the surface's user id.
+    recipient: Mapped[str | None] = mapped_column(String(64))
     delivered_at: Mapped[datetime | None]
     created_at: Mapped[created]
+
+
+class InboundEvent(Base):
+    """An event id a surface delivered (Slack event_id, Telegram update_id): processed once."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("surface", "key", name="uq_inbound_events_surface_key"),)
+
+    id: Mapped[intpk]
+    surface: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[created] = mapped_column(index=True)

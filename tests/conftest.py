@@ -19,7 +19,8 @@ from bot.runtime import Runtime, build_runtime
 from core.settings import Settings
 from core.workspaces import Actor
 from storage.db import Database
-from storage.models import Base, SurfaceKind
+from storage.models import SurfaceKind
+from storage.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/11")
@@ -62,7 +63,7 @@ def pg_url() -> Iterator[str]:
 
 def _truncate(url: str) -> None:
     db = Database(url)
-    tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    tables = ", ".join(t.name for t in reversed(metadata.sorted_tables))
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     db.dispose()

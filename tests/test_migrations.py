@@ -8,13 +8,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from storage.db import Database
-from storage.models import Base
+from storage.schema import metadata
 
 
 def _diff(db: Database) -> list[object]:
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, metadata))
 
 
 def test_sqlite_models_match_migrations(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from celery import Celery
 from celery.beat import EmbeddedService
 from sqlalchemy.exc import OperationalError
 
+from core.errors import RetryLater
 from core.service import Herald
 from core.settings import Settings
 
@@ -82,6 +83,14 @@ def _sweep(self: Any) -> dict[str, int]:
     return dict(self.app.herald.sweep())
 
 
+def _deliver_message(self: Any, message_id: int) -> None:
+    try:
+        self.app.herald.deliver(message_id)
+    except RetryLater as wait:
+        # The surface said when to come back (Slack Retry-After, Telegram retry_after).
+        raise self.retry(countdown=min(wait.seconds, 60.0), max_retries=20) from None
+
+
 def _register_tasks(app: HeraldCelery) -> None:
     # One house style: explicit names, late ack, a database hiccup retried with backoff. A task
     # is safe to run twice because core re-reads the row and checks its state first.
@@ -99,6 +108,7 @@ def _register_tasks(app: HeraldCelery) -> None:
         ("herald.publish_target", _publish_target),
         ("herald.reconcile_target", _reconcile_target),
         ("herald.sweep", _sweep),
+        ("herald.deliver_message", _deliver_message),
     ):
         app.task(name=name, **house)(body)
 

@@ -55,6 +55,9 @@ class OutboxPublisher:
         assert found is not None
         return found
 
+    def is_connected(self, workspace_id: int) -> bool:
+        return True
+
     def find(self, request: PublishRequest) -> Published | None:
         path = self._path(request)
         if not path.exists():

@@ -1,0 +1,30 @@
+"""`herald web`: the HTTP app (health, Slack endpoints, Telegram webhook, OAuth callbacks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from bot.slack import http as slack_http
+from bot.telegram import webhook as telegram_webhook
+from bot.web import oauth
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="Herald", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    def health() -> JSONResponse:
+        with runtime.db.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return JSONResponse({"ok": True})
+
+    app.include_router(slack_http.router(runtime))
+    app.include_router(telegram_webhook.router(runtime))
+    app.include_router(oauth.router(runtime))
+    return app

@@ -1,0 +1,3 @@
+"""Tables of the telegram feature (their migrations are a branch of their own)."""
+
+from __future__ import annotations

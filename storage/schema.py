@@ -1,0 +1,10 @@
+"""Every model module, imported together: the metadata migrations and checks compare against."""
+
+from __future__ import annotations
+
+from storage import models, models_llm, models_networks, models_slack, models_telegram
+from storage.models import Base
+
+metadata = Base.metadata
+
+__all__ = ["metadata", "models", "models_llm", "models_networks", "models_slack", "models_telegram"]

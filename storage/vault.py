@@ -1,0 +1,97 @@
+"""The credential vault: authenticated encryption (AES-256-GCM) for secrets stored in rows.
+
+A sealed value is `b"hv1" | key id (8 bytes) | nonce (12) | ciphertext+tag`. The key id says
+which key sealed it, so keys can be rotated online: the newest key seals, any listed key opens.
+Each value is bound to its place (`context`, e.g. "slack_installations:T123"): a ciphertext
+copied to another row does not open there.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MAGIC = b"hv1"
+
+
+class VaultError(Exception):
+    """A value could not be opened: wrong key, wrong place, or tampered with."""
+
+
+def new_key() -> str:
+    """A fresh 32-byte key, base64url, for HERALD_SECRET_KEY."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except ValueError as exc:
+        raise VaultError("the secret key is not base64") from exc
+    if len(raw) != 32:
+        raise VaultError("the secret key must be 32 bytes (44 base64 characters)")
+    return raw
+
+
+def key_id(key: bytes) -> bytes:
+    return hashlib.sha256(b"herald-key-id" + key).digest()[:8]
+
+
+class Vault:
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise VaultError("the vault needs at least one key")
+        self.current = keys[0]
+        self._keys = {key_id(k): AESGCM(k) for k in keys}
+        self._current_id = key_id(self.current)
+
+    def seal(self, plaintext: bytes, context: str) -> bytes:
+        nonce = os.urandom(12)
+        sealed = self._keys[self._current_id].encrypt(nonce, plaintext, context.encode())
+        return MAGIC + self._current_id + nonce + sealed
+
+    def open(self, blob: bytes, context: str) -> bytes:
+        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 8 + 12 + 16:
+            raise VaultError("not a sealed value")
+        kid = blob[len(MAGIC) : len(MAGIC) + 8]
+        nonce = blob[len(MAGIC) + 8 : len(MAGIC) + 20]
+        aead = self._keys.get(kid)
+        if aead is None:
+            raise VaultError("sealed with a key this Herald does not have")
+        try:
+            return aead.decrypt(nonce, blob[len(MAGIC) + 20 :], context.encode())
+        except InvalidTag as exc:
+            raise VaultError("the value was altered or belongs elsewhere") from exc
+
+    def is_current(self, blob: bytes) -> bool:
+        return blob[len(MAGIC) : len(MAGIC) + 8] == self._current_id
+
+    def seal_text(self, text: str, context: str) -> bytes:
+        return self.seal(text.encode(), context)
+
+    def open_text(self, blob: bytes, context: str) -> str:
+        return self.open(blob, context).decode()
+
+
+def local_key(path: Path) -> bytes:
+    """The embedded mode's key: made once, kept beside the SQLite file, readable only by you."""
+    if path.exists():
+        return decode_key(path.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = new_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+    return decode_key(text)
+
+
+def sealed_context(table: str, column: str) -> str:
+    """The context a sealed column's values are bound to."""
+    return f"{table}.{column}"
