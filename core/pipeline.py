@@ -81,6 +81,7 @@ def generate(ctx: Context, post_id: int) -> None:
                     "too long to publish; edit it"
                 )
             target.text = variant.text
+            target.parts = list(variant.parts)
             target.warnings = {"items": warnings}
         move_post(tx.session, post, "submit", now=tx.now, detail={"generator": ctx.generator.label})
         tx.session.refresh(post)
@@ -156,6 +157,9 @@ def _request(target: Target) -> PublishRequest:
         workspace=post.workspace.name,
         post_number=post.number,
         workspace_id=post.workspace_id,
+        parts=tuple(target.parts or ()),
+        media=tuple(target.media or ()),
+        account_id=target.account_id,
     )
 
 

@@ -31,6 +31,9 @@ class Variant:
     text: str
     generator: str
     warnings: tuple[str, ...] = ()
+    parts: tuple[str, ...] = ()  # further posts of an X thread, after `text`
+    hashtags: tuple[str, ...] = ()
+    alt_texts: tuple[str, ...] = ()  # one per attached media item, in order
 
 
 class Generator(Protocol):
@@ -51,6 +54,9 @@ class PublishRequest:
     post_number: int
     extra: dict[str, Any] = field(default_factory=dict)
     workspace_id: int | None = None
+    parts: tuple[str, ...] = ()
+    media: tuple[dict[str, Any], ...] = ()
+    account_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,8 @@ class Post(Base):
     state: Mapped[PostState] = mapped_column(_enum(PostState, "post_state"), index=True)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     planned_at: Mapped[datetime | None]
+    # Attached media before it is fitted per network: [{"key", "content_type", "alt", ...}].
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     conversation: Mapped[str] = mapped_column(String(200), default="")
     generator: Mapped[str] = mapped_column(String(64), default="")
     # Where the post's card lives on its chat surface (Slack "channel:ts", Telegram
@@ -176,6 +178,14 @@ class Target(Base):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     network: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text, default="")
+    # An X thread: the parts after the first (`text` is the first). Empty for a single post.
+    parts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Media for this network: [{"key", "content_type", "alt", ...}] (see the media store).
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The account this target posts as (None: the network needs none, e.g. outbox).
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connected_accounts.id", ondelete="SET NULL")
+    )
     warnings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[TargetState] = mapped_column(_enum(TargetState, "target_state"))
     scheduled_at: Mapped[datetime | None]

@@ -1,8 +1,8 @@
-"""chat delivery refs and inbound event ids
+"""chat delivery refs inbound event ids threads and media
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 22:34:35.702051
+Create Date: 2026-11-26 22:38:07.789969
 """
 
 from collections.abc import Sequence
@@ -36,13 +36,35 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("recipient", sa.String(length=64), nullable=True))
 
     with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("media", sa.JSON(), nullable=False, server_default="[]"))
         batch_op.add_column(sa.Column("card_ref", sa.String(length=200), nullable=True))
+
+    with op.batch_alter_table("targets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("parts", sa.JSON(), nullable=False, server_default="[]"))
+        batch_op.add_column(sa.Column("media", sa.JSON(), nullable=False, server_default="[]"))
+        batch_op.add_column(sa.Column("account_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_targets_account_id_connected_accounts"),
+            "connected_accounts",
+            ["account_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
 
 def downgrade() -> None:
 
+    with op.batch_alter_table("targets", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_targets_account_id_connected_accounts"), type_="foreignkey"
+        )
+        batch_op.drop_column("account_id")
+        batch_op.drop_column("media")
+        batch_op.drop_column("parts")
+
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.drop_column("card_ref")
+        batch_op.drop_column("media")
 
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
         batch_op.drop_column("recipient")
