@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
     broker_url: str | None = None
+    queue: str = "herald"
     timezone: str = "UTC"
     tick_seconds: float = Field(default=5.0, gt=0)
     sweep_seconds: float = Field(default=30.0, gt=0)

@@ -24,6 +24,8 @@ from storage.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/11")
+# One queue per test session: parallel runs on one Redis never take each other's jobs.
+QUEUE = f"herald-test-{uuid.uuid4().hex[:8]}"
 BACKENDS = ["sqlite", "postgres"]
 
 
@@ -86,9 +88,10 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     if backend == "postgres":
         url = request.getfixturevalue("pg_url")
         _truncate(url)
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        redis.Redis.from_url(REDIS_URL).delete(QUEUE)
         values["database_url"] = url
         values["broker_url"] = REDIS_URL
+        values["queue"] = QUEUE
     else:
         _require_services()
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

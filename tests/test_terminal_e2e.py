@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
+from tests.conftest import QUEUE, REDIS_URL
 
 HERALD = str(Path(sys.executable).with_name("herald"))
 
@@ -114,9 +114,14 @@ def server_env(tmp_path: Path, pg_url: str) -> dict[str, str]:
     from tests.conftest import _truncate
 
     _truncate(pg_url)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(REDIS_URL).delete(QUEUE)
     env = base_env(tmp_path / "data")
-    env.update(HERALD_DATABASE_URL=pg_url, HERALD_BROKER_URL=REDIS_URL, HERALD_LOG_LEVEL="INFO")
+    env.update(
+        HERALD_DATABASE_URL=pg_url,
+        HERALD_BROKER_URL=REDIS_URL,
+        HERALD_LOG_LEVEL="INFO",
+        HERALD_QUEUE=QUEUE,
+    )
     return env
 
 

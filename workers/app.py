@@ -31,7 +31,7 @@ def create_celery(settings: Settings) -> HeraldCelery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="herald",
+        task_default_queue=settings.queue,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         # A nudge older than this is dropped rather than replayed: the sweeper re-sends from rows.
