@@ -102,7 +102,8 @@ def draft(
         state=P.GENERATING,
         revision=1,
         planned_at=planned,
-        conversation=conversation,
+        # Cards go to the workspace's approvals channel when one is set, else back to the asker.
+        conversation=ws.settings.get("approvals_channel") or conversation,
         generator=ctx.generator.label,
         created_at=tx.now,
         updated_at=tx.now,
