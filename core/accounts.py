@@ -36,3 +36,11 @@ def list_accounts(ctx: Context, tx: Tx, ws: Workspace, me: Member) -> Message:
 def disconnect(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Disconnect) -> Message:
     require(me, Action.CONFIGURE)
     raise BadInput(f'There is no connected account "{cmd.account}". Type accounts to see them.')
+
+
+def check_health(ctx: Context) -> int:
+    """Refresh tokens near expiry and warn owners; returns how many accounts need attention.
+
+    No network here keeps tokens yet (the outbox needs none), so there is nothing to check.
+    """
+    return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -562,3 +562,88 @@ def configure(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Config) ->
     if channel is None:
         return Message(text="Approval cards now go where each draft was asked.")
     return Message(text=f"Approval cards now go to #{channel}.")
+
+
+def skip(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Skip) -> Message:
+    require(me, Action.SCHEDULE)
+    post = find_post(tx, ws, cmd.number, lock=True)
+    target = next((t for t in post.targets if t.network == cmd.network), None)
+    name = get_network(cmd.network).display
+    if target is None:
+        raise BadInput(f"#{post.number} is not going to {name}.")
+    if not move_target(
+        tx.session,
+        target,
+        "cancel",
+        now=tx.now,
+        workspace_id=ws.id,
+        actor_id=me.id,
+        detail={"skipped": True},
+    ):
+        raise Conflict(
+            f"{name} is already {target.state.value} for #{post.number}; nothing to skip."
+        )
+    if all(t.state == T.CANCELLED for t in post.targets):
+        move_post(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
+        return Message(
+            text=f"Skipped {name}; nothing is left of #{post.number}, so it is cancelled."
+        )
+    return Message(
+        text=f"Skipped {name} for #{post.number}; the other networks go on.",
+        post_number=post.number,
+    )
+
+
+SLOT_GAP = timedelta(minutes=30)
+
+
+def free_slot(tx: Tx, ws: Workspace, network: str, after: datetime) -> datetime:
+    """The next whole hour, at least 15 minutes away, with no other post on that network
+    within half an hour of it (the way a posting schedule spreads posts out)."""
+    busy = tx.session.scalars(
+        select(Target.scheduled_at)
+        .join(Post, Post.id == Target.post_id)
+        .where(
+            Post.workspace_id == ws.id,
+            Target.network == network,
+            Target.state.in_([T.SCHEDULED, T.QUEUED]),
+            Target.scheduled_at.is_not(None),
+        )
+    ).all()
+    slot = (after + timedelta(minutes=15)).replace(minute=0, second=0, microsecond=0)
+    slot += timedelta(hours=1)
+    while any(b is not None and abs(b - slot) < SLOT_GAP for b in busy):
+        slot += timedelta(hours=1)
+    return slot
+
+
+def next_slot(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.NextSlot) -> Message:
+    require(me, Action.SCHEDULE)
+    post = find_post(tx, ws, cmd.number, lock=True)
+    failed = [
+        t
+        for t in post.targets
+        if t.state == T.FAILED and (cmd.network is None or t.network == cmd.network)
+    ]
+    if post.state != P.APPROVED or not failed:
+        raise Conflict(f"#{cmd.number} has no failed network to move. See: show {cmd.number}")
+    tz = zone_of(me, ws)
+    lines = []
+    for target in failed:
+        slot = free_slot(tx, ws, target.network, tx.now)
+        move_target(
+            tx.session,
+            target,
+            "reschedule",
+            now=tx.now,
+            workspace_id=ws.id,
+            actor_id=me.id,
+            scheduled_at=slot,
+            failure_reason=None,
+            attempts=0,
+        )
+        lines.append(
+            f"🗓 #{post.number} {get_network(target.network).display} moves to "
+            f"{format_when(slot, tz, now=tx.now)}."
+        )
+    return Message(text="\n".join(lines), post_number=post.number)

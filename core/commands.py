@@ -72,6 +72,25 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Skip:
+    number: int
+    network: str
+
+
+@dataclass(frozen=True)
+class NextSlot:
+    number: int
+    network: str | None = None
+
+
+@dataclass(frozen=True)
+class Attach:
+    number: int
+    source: str
+    alt: str | None = None
+
+
+@dataclass(frozen=True)
 class SetTimezone:
     zone: str | None
 
@@ -137,6 +156,9 @@ Command = (
     | Schedule
     | Cancel
     | Retry
+    | Skip
+    | NextSlot
+    | Attach
     | SetTimezone
     | SetRole
     | SetPolicy
@@ -161,6 +183,9 @@ USAGE: dict[str, str] = {
     "schedule": "schedule <n> <when>",
     "cancel": "cancel <n>",
     "retry": "retry <n> [network]",
+    "skip": "skip <n> <network>",
+    "slot": "slot <n> [network]",
+    "attach": "attach <n> <image or video URL> [alt text]",
     "tz": "tz [zone, e.g. Europe/Berlin]",
     "role": "role @user owner|admin|editor|approver|viewer",
     "policy": "policy [self-approval on|off] [approvals <n>]",
@@ -184,6 +209,9 @@ SUMMARY: dict[str, str] = {
     "schedule": 'set when a post goes out ("tomorrow 9am", "in 2h")',
     "cancel": "stop a post that has not been published",
     "retry": "try a failed network again",
+    "skip": "leave one network out of a post",
+    "slot": "move a failed network to the next free slot",
+    "attach": "attach an image or video to a draft",
     "tz": "show or set your time zone",
     "role": "give a member a role (admins)",
     "policy": "self-approval and approvals required (admins)",
@@ -351,6 +379,30 @@ def parse(text: str) -> Command:
             except UnknownNetworkError as exc:
                 raise BadInput(str(exc)) from None
         return Retry(number=number, network=retry_network)
+    if name == "skip":
+        parts = rest.split()
+        number = _number(name, parts[0] if parts else None)
+        if len(parts) < 2:
+            raise usage_error(name, "Which network should be left out?")
+        try:
+            return Skip(number=number, network=get_network(parts[1]).name)
+        except UnknownNetworkError as exc:
+            raise BadInput(str(exc)) from None
+    if name == "slot":
+        number = _number(name, args[0] if args else None)
+        slot_network: str | None = None
+        if len(args) > 1:
+            try:
+                slot_network = get_network(args[1]).name
+            except UnknownNetworkError as exc:
+                raise BadInput(str(exc)) from None
+        return NextSlot(number=number, network=slot_network)
+    if name == "attach":
+        parts = rest.split(maxsplit=2)
+        number = _number(name, parts[0] if parts else None)
+        if len(parts) < 2:
+            raise usage_error(name, "Give the URL of an image or video.")
+        return Attach(number=number, source=parts[1], alt=parts[2] if len(parts) > 2 else None)
     if name == "tz":
         return SetTimezone(args[0] if args else None)
     if name == "role":

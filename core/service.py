@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import secrets
 
-from core import accounts, chat, delivery, pipeline, voice
+from core import accounts, chat, delivery, media, pipeline, voice
 from core import commands as c
 from core.context import Context
 from core.errors import HeraldError
+from core.sanitize import clean_input
 from core.views import Message
 from core.workspaces import Actor, resolve
 
@@ -24,7 +25,7 @@ class Herald:
     def handle(self, actor: Actor, text: str) -> Message:
         """Parse one line of the grammar and run it. Never raises: refusals become messages."""
         try:
-            return self.execute(actor, self.understand(actor, text))
+            return self.execute(actor, self.understand(actor, clean_input(text)))
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
         except Exception:
@@ -75,6 +76,12 @@ class Herald:
                     return chat.cancel(ctx, tx, ws, me, cmd.number)
                 case c.Retry():
                     return chat.retry(ctx, tx, ws, me, cmd)
+                case c.Skip():
+                    return chat.skip(ctx, tx, ws, me, cmd)
+                case c.NextSlot():
+                    return chat.next_slot(ctx, tx, ws, me, cmd)
+                case c.Attach():
+                    return media.attach(ctx, tx, ws, me, cmd)
                 case c.SetTimezone():
                     return chat.set_timezone(ctx, tx, ws, me, cmd.zone)
                 case c.SetRole():
@@ -114,6 +121,10 @@ class Herald:
 
     def sweep(self) -> dict[str, int]:
         return pipeline.sweep(self.ctx)
+
+    def check_accounts(self) -> int:
+        """The daily token health check: refresh, warn owners before expiry or on revocation."""
+        return accounts.check_health(self.ctx)
 
     def deliver(self, message_id: int) -> None:
         delivery.deliver(self.ctx, message_id)

@@ -19,6 +19,7 @@ class Button:
     action: str
     label: str
     style: str | None = None
+    value: str | None = None  # e.g. the network of "Skip LinkedIn"
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,13 @@ def _buttons(post: Post) -> list[Button]:
         return [Button("edit", "Edit"), Button("regenerate", "Regenerate")]
     states = {t.state for t in post.targets}
     if post.state == PostState.APPROVED:
-        if TargetState.FAILED in states:
-            return [Button("retry", "Retry", "primary"), Button("cancel", "Cancel", "danger")]
+        failed = [t for t in post.targets if t.state == TargetState.FAILED]
+        if failed:
+            skips = [
+                Button("skip", f"Skip {get_network(t.network).display}", value=t.network)
+                for t in failed
+            ]
+            return [Button("retry", "Retry", "primary"), Button("slot", "Next free slot"), *skips]
         if states & {TargetState.SCHEDULED}:
             return [Button("cancel", "Cancel", "danger")]
     return []

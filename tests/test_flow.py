@@ -158,3 +158,23 @@ def test_first_member_owns_and_others_edit(runtime: Runtime) -> None:
     assert reply.error and reply.text and "You are a editor here" in reply.text.replace("an ", "a ")
     assert runtime.herald.handle(MARIA, "role lee admin").text == "@lee is now admin."
     assert Role.ADMIN.value == "admin"
+
+
+def test_skip_and_next_free_slot_after_a_failure(idle_runtime: Runtime) -> None:
+    from sqlalchemy import update
+
+    from storage.models import Target, TargetState
+
+    rt = idle_runtime
+    rt.herald.handle(MARIA, "draft One network --to outbox")
+    with rt.db.session() as s:
+        s.execute(update(Target).values(state=TargetState.FAILED, failure_reason="boom"))
+        from storage.models import Post, PostState
+
+        s.execute(update(Post).values(state=PostState.APPROVED))
+    moved = rt.herald.handle(MARIA, "slot 1")
+    assert moved.text and moved.text.startswith("🗓 #1 Outbox moves to ")
+    assert target_states(rt, 1) == {"outbox": "scheduled"}
+    skipped = rt.herald.handle(MARIA, "skip 1 outbox")
+    assert skipped.text == "Skipped Outbox; nothing is left of #1, so it is cancelled."
+    assert post_state(rt, 1) == "cancelled"

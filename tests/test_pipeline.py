@@ -131,7 +131,7 @@ def test_content_rejected_fails_with_reason(idle_runtime: Runtime) -> None:
     shown = idle_runtime.herald.handle(MARIA, "show 1")
     assert shown.card is not None
     assert shown.card.variants[0].reason == "the network says this is a duplicate"
-    assert [b.label for b in shown.card.buttons] == ["Retry", "Cancel"]
+    assert [b.label for b in shown.card.buttons] == ["Retry", "Next free slot", "Skip Outbox"]
 
 
 def test_rate_limit_moves_the_slot_instead_of_sleeping(idle_runtime: Runtime) -> None:

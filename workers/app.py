@@ -44,6 +44,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.tick_seconds),
                 "options": {"expires": settings.tick_seconds * 2},
             },
+            "check-accounts": {
+                "task": "herald.check_accounts",
+                "schedule": timedelta(hours=6),
+                "options": {"expires": 3600},
+            },
             "sweep": {
                 "task": "herald.sweep",
                 "schedule": timedelta(seconds=settings.sweep_seconds),
@@ -83,6 +88,10 @@ def _sweep(self: Any) -> dict[str, int]:
     return dict(self.app.herald.sweep())
 
 
+def _check_accounts(self: Any) -> int:
+    return int(self.app.herald.check_accounts())
+
+
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
         self.app.herald.deliver(message_id)
@@ -109,6 +118,7 @@ def _register_tasks(app: HeraldCelery) -> None:
         ("herald.reconcile_target", _reconcile_target),
         ("herald.sweep", _sweep),
         ("herald.deliver_message", _deliver_message),
+        ("herald.check_accounts", _check_accounts),
     ):
         app.task(name=name, **house)(body)
 

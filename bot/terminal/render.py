@@ -20,7 +20,10 @@ def choices_of(card: Card) -> list[tuple[str, str]]:
         "cancel": f"cancel {card.number}",
         "retry": f"retry {card.number}",
     }
-    return [(b.label, commands[b.action]) for b in card.buttons if b.action in commands]
+    commands["slot"] = f"slot {card.number}"
+    found = [(b.label, commands[b.action]) for b in card.buttons if b.action in commands]
+    skips = [(b.label, f"skip {card.number} {b.value}") for b in card.buttons if b.action == "skip"]
+    return found + skips
 
 
 def render_card(console: Console, card: Card) -> None:
