@@ -367,16 +367,22 @@ def cancel(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Mess
     return Message(text=f"Cancelled #{number}. Nothing will be posted.", post_number=number)
 
 
-def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Message:
+def _failed_targets(
+    tx: Tx, ws: Workspace, me: Member, number: int, network: str | None, verb: str
+) -> tuple[Post, list[Target]]:
+    """The post's failed targets (one network's, if named), or a refusal saying there are none."""
     require(me, Action.SCHEDULE)
-    post = find_post(tx, ws, cmd.number, lock=True)
+    post = find_post(tx, ws, number, lock=True)
     failed = [
-        t
-        for t in post.targets
-        if t.state == T.FAILED and (cmd.network is None or t.network == cmd.network)
+        t for t in post.targets if t.state == T.FAILED and (network is None or t.network == network)
     ]
     if post.state != P.APPROVED or not failed:
-        raise Conflict(f"#{cmd.number} has no failed network to retry. See: show {cmd.number}")
+        raise Conflict(f"#{number} has no failed network to {verb}. See: show {number}")
+    return post, failed
+
+
+def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Message:
+    post, failed = _failed_targets(tx, ws, me, cmd.number, cmd.network, "retry")
     for target in failed:
         move_target(
             tx.session,
@@ -618,15 +624,7 @@ def free_slot(tx: Tx, ws: Workspace, network: str, after: datetime) -> datetime:
 
 
 def next_slot(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.NextSlot) -> Message:
-    require(me, Action.SCHEDULE)
-    post = find_post(tx, ws, cmd.number, lock=True)
-    failed = [
-        t
-        for t in post.targets
-        if t.state == T.FAILED and (cmd.network is None or t.network == cmd.network)
-    ]
-    if post.state != P.APPROVED or not failed:
-        raise Conflict(f"#{cmd.number} has no failed network to move. See: show {cmd.number}")
+    post, failed = _failed_targets(tx, ws, me, cmd.number, cmd.network, "move")
     tz = zone_of(me, ws)
     lines = []
     for target in failed:
