@@ -382,7 +382,7 @@ def _failed_targets(
 
 
 def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Message:
-    post, failed = _failed_targets(tx, ws, me, cmd.number, cmd.network, "retry")
+    _, failed = _failed_targets(tx, ws, me, cmd.number, cmd.network, "retry")
     for target in failed:
         move_target(
             tx.session,
