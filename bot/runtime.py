@@ -39,6 +39,10 @@ class Runtime:
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None
+        for delivery in self.herald.ctx.deliveries.values():
+            close = getattr(delivery, "close", None)
+            if close is not None:
+                close()
         self.db.dispose()
 
 
@@ -65,6 +69,7 @@ def build_runtime(settings: Settings) -> Runtime:
     db = open_database(settings)
     vault = build_vault(settings, db)
     celery = create_celery(settings)
+    queue = CeleryQueue(celery)
     deliveries: dict[SurfaceKind, ChatDelivery] = {}
     slack = build_slack_delivery(settings, db, vault)
     if slack is not None:
@@ -74,12 +79,12 @@ def build_runtime(settings: Settings) -> Runtime:
         deliveries[SurfaceKind.TELEGRAM] = telegram
     ctx = Context(
         db=db,
-        queue=CeleryQueue(celery),
-        generator=build_generator(settings, db),
+        queue=queue,
+        generator=build_generator(settings, db, queue),
         publishers=build_publishers(settings, db, vault),
         settings=settings,
         deliveries=deliveries,
-        interpreter=build_interpreter(settings, db),
+        interpreter=build_interpreter(settings, db, queue),
     )
     herald = Herald(ctx)
     celery.herald = herald

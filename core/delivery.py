@@ -36,7 +36,14 @@ def deliver(ctx: Context, message_id: int) -> None:
         post = tx.session.get(Post, row.post_id) if row.post_id else None
         card = None
         if post is not None:
-            card = build_card(post, tz=zone_of(None, ws), now=tx.now)
+            stored = message.card
+            card = build_card(
+                post,
+                tz=zone_of(None, ws),
+                now=tx.now,
+                status=stored.status if stored else None,
+                note=stored.note if stored else None,
+            )
         delivery = Delivery(
             message_id=row.id,
             workspace=ws.external_id,

@@ -42,8 +42,9 @@ def _get_or_create_workspace(tx: Tx, actor: Actor, default_tz: str) -> Workspace
         name=actor.workspace_name,
         timezone=default_tz,
         post_seq=0,
-        # A terminal is one person's: approving your own drafts there is the normal case.
-        self_approval=actor.surface == SurfaceKind.TERMINAL,
+        # A terminal, or a private chat (its id is its one user's), is one person's: approving
+        # your own drafts there is the normal case.
+        self_approval=actor.surface == SurfaceKind.TERMINAL or actor.workspace_id == actor.user_id,
         approvals_required=1,
         default_networks="outbox",
         settings={},

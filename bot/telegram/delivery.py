@@ -1,10 +1,217 @@
-"""Telegram chat delivery (built when Telegram is configured)."""
+"""The Telegram surface: cards and messages out, and the `ChatDelivery` workers push through.
+
+Cards are edited in place (`editMessageText` at the card's ref, `"<chat id>:<message id>"`);
+the text of each later step goes as a reply to the card, so the replies carry the history.
+"""
 
 from __future__ import annotations
 
-from core.ports import ChatDelivery
+import logging
+
+from telegram import InlineKeyboardMarkup, Message
+from telegram.error import BadRequest
+
+from bot.telegram.flood import build_flood
+from bot.telegram.render import card_html, cut_text, esc, keyboard, split_text
+from bot.telegram.sender import ChatGone, Markup, TelegramSender
+from bot.telegram.tokens import TokenCodec
+from core.ports import ChatDelivery, Delivery
 from core.settings import Settings
+from core.views import Card
+from core.views import Message as HeraldMessage
+
+log = logging.getLogger(__name__)
+
+
+def card_ref(chat_id: int, message_id: int) -> str:
+    return f"{chat_id}:{message_id}"
+
+
+def parse_ref(ref: str | None) -> tuple[int, int] | None:
+    if not ref:
+        return None
+    chat, _, message = ref.rpartition(":")
+    try:
+        return int(chat), int(message)
+    except ValueError:
+        return None
+
+
+def default_status(card: Card) -> str | None:
+    if card.status:
+        return card.status
+    if any(b.action == "approve" for b in card.buttons):
+        return "Waiting for approval"
+    return None
+
+
+class TelegramSurface:
+    """Sends and redraws for both the bot's handlers and the workers' deliveries."""
+
+    def __init__(self, sender: TelegramSender, codec: TokenCodec) -> None:
+        self.sender = sender
+        self.codec = codec
+
+    # --- building blocks ---------------------------------------------------------------------
+
+    def send_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        markup: Markup | None = None,
+        patient: bool,
+        preformatted: bool = False,
+    ) -> list[Message]:
+        """Plain text, split in pieces Telegram accepts; the markup rides on the last piece."""
+        pieces = split_text(text, 4096 - 20 if preformatted else 4096)
+        sent = []
+        for i, piece in enumerate(pieces):
+            body = f"<pre>{esc(piece)}</pre>" if preformatted else esc(piece)
+            last = i == len(pieces) - 1
+            sent.append(
+                self.sender.send(
+                    chat_id,
+                    body,
+                    markup=markup if last else None,
+                    reply_to=reply_to if i == 0 else None,
+                    patient=patient,
+                )
+            )
+        return sent
+
+    def markup(self, chat_id: int, card: Card) -> InlineKeyboardMarkup | None:
+        return keyboard(self.codec, chat_id, card)
+
+    def send_card(
+        self,
+        chat_id: int,
+        card: Card,
+        status: str | None,
+        *,
+        reply_to: int | None = None,
+        patient: bool,
+    ) -> Message:
+        return self.sender.send(
+            chat_id,
+            card_html(card, status),
+            markup=self.markup(chat_id, card),
+            reply_to=reply_to,
+            patient=patient,
+        )
+
+    def redraw(
+        self, chat_id: int, message_id: int, card: Card, status: str | None, *, patient: bool
+    ) -> bool:
+        return self.sender.edit(
+            chat_id,
+            message_id,
+            card_html(card, status),
+            self.markup(chat_id, card),
+            patient=patient,
+        )
+
+    def reply(
+        self, chat_id: int, message: HeraldMessage, *, reply_to: int | None = None
+    ) -> Message | None:
+        """A command's answer to the person who asked: the card (with buttons) and the text."""
+        card_message = None
+        if message.card is not None:
+            card_message = self.send_card(
+                chat_id, message.card, message.card.status, reply_to=reply_to, patient=True
+            )
+        if message.text:
+            self.send_text(
+                chat_id,
+                message.text,
+                reply_to=card_message.message_id if card_message else reply_to,
+                patient=True,
+            )
+        return card_message
+
+    def close(self) -> None:
+        self.sender.close()
+
+
+class TelegramDelivery:
+    """`ChatDelivery` for Telegram: what workers say about a post, in its chat."""
+
+    def __init__(self, surface: TelegramSurface) -> None:
+        self.surface = surface
+
+    def close(self) -> None:
+        """Stop the sender's thread and HTTP pool (for `Runtime.close`)."""
+        self.surface.close()
+
+    def deliver(self, delivery: Delivery) -> str | None:
+        try:
+            return self._deliver(delivery)
+        except ChatGone as exc:
+            # Blocked, kicked or deleted: there is nobody to tell, and retrying won't change it.
+            log.warning("Telegram message %s dropped: %s", delivery.message_id, exc)
+            return None
+        except BadRequest as exc:
+            # Telegram refuses this message as it is (rights, a format bug): sending it again
+            # would fail the same way forever, so it is logged loudly and let go.
+            log.error("Telegram refused message %s: %s", delivery.message_id, exc)
+            return None
+
+    def _deliver(self, d: Delivery) -> str | None:
+        surface, sender = self.surface, self.surface.sender
+        if d.recipient:  # privately, to one person (a connect link, a token warning)
+            if d.text:
+                surface.send_text(int(d.recipient), d.text, patient=False)
+            return None
+        chat_id = int(d.conversation)
+        card = d.card
+        if not isinstance(card, Card):
+            if d.text:
+                surface.send_text(chat_id, d.text, patient=False)
+            return None
+        status = d.text or default_status(card)
+        where = parse_ref(d.card_ref)
+        if d.new_card or where is None:
+            sent = surface.send_card(chat_id, card, status, patient=False)
+            return card_ref(chat_id, sent.message_id)
+        card_chat, message_id = where
+        # Take the reply's flood slot first: if the chat must wait, nothing was done yet and
+        # the retried job does the whole step once.
+        if d.text:
+            sender.reserve(card_chat)
+        with sender.flood.card_lock(d.card_ref or ""):
+            shown = surface.redraw(card_chat, message_id, card, status, patient=False)
+        if not shown:  # the card was deleted: post it again, the new one is the card now
+            sent = surface.send_card(card_chat, card, status, patient=False)
+            return card_ref(card_chat, sent.message_id)
+        if d.text:
+            surface.sender.send(
+                card_chat,
+                esc(cut_text(d.text, 4096)),
+                reply_to=message_id,
+                patient=False,
+                reserved=True,
+            )
+        return None
+
+
+def secrets_of(settings: Settings) -> list[bytes]:
+    """Keys for callback tokens: the secret key when set (stable across bot tokens), then the
+    previous ones, then the bot token itself (always there when Telegram is on)."""
+    keys = [settings.secret_key, *settings.previous_secret_keys, settings.telegram_token]
+    return [k.get_secret_value().encode() for k in keys if k is not None]
+
+
+def build_surface(settings: Settings) -> TelegramSurface | None:
+    if settings.telegram_token is None:
+        return None
+    token = settings.telegram_token.get_secret_value()
+    bot_id = token.partition(":")[0]
+    flood = build_flood(settings.broker_url, f"herald:{settings.queue}:telegram:{bot_id}:")
+    sender = TelegramSender(token, settings.telegram_api_url, flood)
+    return TelegramSurface(sender, TokenCodec(secrets_of(settings)))
 
 
 def build_telegram_delivery(settings: Settings) -> ChatDelivery | None:
-    return None
+    surface = build_surface(settings)
+    return TelegramDelivery(surface) if surface is not None else None
