@@ -192,7 +192,8 @@ USAGE: dict[str, str] = {
     "connect": "connect <network> [instance URL | handle app-password]",
     "accounts": "accounts",
     "disconnect": "disconnect <account>",
-    "voice": "voice [tone|audience|banned|claims|hashtags|disclosure|emoji|utm <value>]",
+    "voice": "voice [tone|audience|banned|claims|hashtags|disclosure|emoji|utm <value>] · "
+    "voice template <network> <jinja> · voice usage · voice clear",
     "config": "config [approvals-channel #channel]",
     "wait": "wait",
     "help": "help [command]",

@@ -82,6 +82,12 @@ def generate(ctx: Context, post_id: int) -> None:
                 )
             target.text = variant.text
             target.parts = list(variant.parts)
+            if variant.alt_texts and target.media:
+                # The model's alt-text suggestions fill in what the person left empty.
+                target.media = [
+                    {**item, "alt": item.get("alt") or alt}
+                    for item, alt in zip(target.media, variant.alt_texts, strict=False)
+                ] + list(target.media[len(variant.alt_texts) :])
             target.warnings = {"items": warnings}
         move_post(tx.session, post, "submit", now=tx.now, detail={"generator": ctx.generator.label})
         tx.session.refresh(post)

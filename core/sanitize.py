@@ -1,39 +1,53 @@
-"""Untrusted text on the way in: strip invisible characters used to smuggle instructions."""
+"""Untrusted text on the way in (and model output on the way back): strip invisible characters
+that can smuggle instructions past a human reader.
+
+Stripped: Unicode tag characters (U+E0000 to U+E007F, "ASCII smuggling"), zero-width spaces and
+joiners, bidi controls, variation selectors (incl. the supplement, used to hide bytes in a
+single visible character), word joiners and invisible operators, the BOM, soft hyphens,
+Hangul and Mongolian fillers, the combining grapheme joiner and interlinear annotation marks.
+Kept: U+200D (zero-width joiner) between two emoji, and U+FE0F (emoji presentation) right after
+a character that has an emoji form, so 👩‍💻 and ❤️ survive; everywhere else they go too.
+"""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
-# Tag characters, zero-width and bidi controls, variation selectors (incl. the supplement),
-# the BOM and other format characters that render as nothing.
-_INVISIBLE = re.compile(
+import regex
+
+_INVISIBLE = regex.compile(
     "[\U000e0000-\U000e007f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
-    "\ufe00-\ufe0f\U000e0100-\U000e01ef\ufeff\u00ad\u180e]"
+    "\ufe00-\ufe0f\U000e0100-\U000e01ef\ufeff\u00ad\u180b-\u180f\u034f\u061c"
+    "\u115f\u1160\u3164\uffa0\ufff9-\ufffb\U0001d173-\U0001d17a]"
 )
+_EMOJI_BEFORE_JOINER = regex.compile(
+    r"[\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f\u20e3]", regex.V1
+)
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Emoji}")
+_PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}")
+_LINE_SEPARATORS = str.maketrans({"\u2028": "\n", "\u2029": "\n"})
 
 
 def clean_input(text: str) -> str:
-    """NFC-normalise and drop invisible characters; keep ZWJ inside emoji sequences."""
-    text = unicodedata.normalize("NFC", text)
-    return _INVISIBLE.sub(_keep_emoji_joiner, text)
+    """NFC-normalise and drop invisible characters; keep ZWJ and FE0F inside emoji."""
+    text = unicodedata.normalize("NFC", text).translate(_LINE_SEPARATORS)
+    return str(_INVISIBLE.sub(_keep_emoji_parts, text))
 
 
-def _keep_emoji_joiner(match: re.Match[str]) -> str:
-    # U+200D joins emoji into one (👩‍💻) and U+FE0F asks for emoji presentation: keep them
-    # only between visible characters, where they cannot hide a message.
+def has_invisible(text: str) -> bool:
+    """Whether `text` holds a character `clean_input` would remove."""
+    return clean_input(text) != unicodedata.normalize("NFC", text).translate(_LINE_SEPARATORS)
+
+
+def _keep_emoji_parts(match: regex.Match[str]) -> str:
     char = match.group(0)
-    if char in {"\u200d", "\ufe0f"}:
-        start, end = match.span()
-        text = match.string
-        before = text[start - 1] if start > 0 else ""
-        after = text[end] if end < len(text) else ""
-        if (
-            before
-            and after
-            and not before.isspace()
-            and not after.isspace()
-            and ord(before) > 0x2000
-        ):
-            return char
-    return ""
+    start, end = match.span()
+    text = match.string
+    before = text[start - 1] if start > 0 else ""
+    after = text[end] if end < len(text) else ""
+    if char == "\ufe0f" and before and _EMOJI.match(before):
+        return str(char)
+    joins_emoji = bool(
+        before and after and _EMOJI_BEFORE_JOINER.match(before) and _PICTOGRAPHIC.match(after)
+    )
+    return str(char) if char == "\u200d" and joins_emoji else ""

@@ -94,6 +94,9 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         values["queue"] = QUEUE
     else:
         _require_services()
+        # The in-memory transport's queues are shared by name within the process: a queue per
+        # test keeps a job left behind by one test away from the next test's worker.
+        values["queue"] = f"herald-test-{uuid.uuid4().hex[:8]}"
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
