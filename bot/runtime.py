@@ -16,7 +16,7 @@ from core.service import Herald
 from core.settings import Settings
 from storage.db import Database
 from storage.models import SurfaceKind
-from storage.vault import Vault, decode_key, local_key
+from storage.vault import Vault, decode_key, kms_data_key, local_key
 from workers.app import CeleryQueue, EmbeddedWorker, HeraldCelery, create_celery
 
 
@@ -60,6 +60,9 @@ def build_vault(settings: Settings, db: Database) -> Vault | None:
     """The key from settings; the embedded mode makes its own beside the SQLite file."""
     keys = [settings.secret_key, *settings.previous_secret_keys]
     raw = [decode_key(k.get_secret_value()) for k in keys if k is not None]
+    if settings.kms_key_id:
+        # Envelope encryption: KMS unwraps the data key at start; it seals from then on.
+        raw.insert(0, kms_data_key(settings.kms_key_id, settings.data_dir / "kms-data-key.bin"))
     if not raw and db.is_sqlite:
         raw = [local_key(settings.data_dir / "secret.key")]
     return Vault(raw) if raw else None

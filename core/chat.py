@@ -73,8 +73,8 @@ def _not_pending(tx: Tx, post: Post) -> Conflict:
     return Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be approved now.")
 
 
-def _ensure_networks(ctx: Context, ws: Workspace, networks: tuple[str, ...]) -> None:
-    ready = sorted(n for n, p in ctx.publishers.items() if p.is_connected(ws.id))
+def _ensure_networks(ctx: Context, tx: Tx, ws: Workspace, networks: tuple[str, ...]) -> None:
+    ready = sorted(n for n, p in ctx.publishers.items() if p.is_connected(tx.session, ws.id))
     missing = [n for n in networks if n not in ready]
     if missing:
         available = ", ".join(ready) or "none"
@@ -90,7 +90,7 @@ def draft(
 ) -> Message:
     require(me, Action.DRAFT)
     networks = cmd.networks or tuple(n for n in ws.default_networks.split(",") if n)
-    _ensure_networks(ctx, ws, networks)
+    _ensure_networks(ctx, tx, ws, networks)
     tz = zone_of(me, ws)
     planned = _when(ctx, cmd.when, tz, tx.now, None) if cmd.when else None
     number = next_post_number(tx, ws)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from core import delivery
 from core.context import Context, Tx
-from core.errors import PublishError, RateLimited
+from core.errors import PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
 from core.networks import get_network
 from core.ports import GenerationRequest, Published, PublishRequest
@@ -297,6 +297,8 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
                     post_number=post.number,
                 ),
             )
+        elif isinstance(exc, TokenExpired):
+            _fail(tx, target, reason, way_forward=f"Reconnect: connect {target.network}")
         elif isinstance(exc, PublishError) and not exc.retryable:
             _fail(tx, target, reason)
         else:
@@ -314,7 +316,7 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
             tx.later(RECONCILE, target.id, countdown=min(60.0, 2.0**target.attempts))
 
 
-def _fail(tx: Tx, target: Target, reason: str) -> None:
+def _fail(tx: Tx, target: Target, reason: str, *, way_forward: str | None = None) -> None:
     post = target.post
     move_target(
         tx.session,
@@ -332,7 +334,7 @@ def _fail(tx: Tx, target: Target, reason: str) -> None:
         post,
         Message(
             text=f"⚠ #{post.number} failed on {name}: {reason}. "
-            f"Try again: retry {post.number} {target.network}",
+            + (way_forward or f"Try again: retry {post.number} {target.network}"),
             error=True,
             post_number=post.number,
         ),

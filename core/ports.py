@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -76,8 +78,11 @@ class Publisher(Protocol):
         """Ask the network whether this request was already posted (reconciliation)."""
         ...
 
-    def is_connected(self, workspace_id: int) -> bool:
-        """Whether this workspace can post here (an account is connected, or none is needed)."""
+    def is_connected(self, session: Session, workspace_id: int) -> bool:
+        """Whether this workspace can post here (an account is connected, or none is needed).
+
+        Reads through the caller's session: a chat command asks inside its own transaction.
+        """
         ...
 
 

@@ -100,6 +100,25 @@ class Herald:
                     return voice.voice(ctx, tx, ws, me, cmd)
         raise AssertionError(f"unhandled command {cmd!r}")
 
+    def attach_upload(
+        self,
+        actor: Actor,
+        number: int,
+        data: bytes,
+        *,
+        alt: str | None = None,
+        source: str = "upload",
+    ) -> Message:
+        """Attach a file a person sent (a Slack file, a Telegram photo) to post `number`."""
+        try:
+            with self.ctx.tx() as tx:
+                ws, me = resolve(tx, actor, self.ctx.settings.timezone)
+                return media.attach_bytes(
+                    self.ctx, tx, ws, me, number, data, alt=alt, source=source
+                )
+        except HeraldError as exc:
+            return Message(text=str(exc), error=True)
+
     def workspace_of(self, actor: Actor) -> int:
         with self.ctx.tx() as tx:
             ws, _ = resolve(tx, actor, self.ctx.settings.timezone)

@@ -14,6 +14,7 @@ import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -95,3 +96,31 @@ def local_key(path: Path) -> bytes:
 def sealed_context(table: str, column: str) -> str:
     """The context a sealed column's values are bound to."""
     return f"{table}.{column}"
+
+
+def kms_data_key(kms_key_id: str, wrapped_path: Path, *, client: object = None) -> bytes:
+    """A 32-byte data key from AWS KMS (envelope encryption).
+
+    The first run asks KMS for a fresh data key and keeps only its KMS-encrypted form beside
+    the data (`wrapped_path`); every start asks KMS to decrypt it. The plaintext key lives in
+    memory only, so a copy of the disk or the database alone opens nothing.
+    """
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client("kms", config=Config(retries={"mode": "standard"}))
+    kms: Any = client
+    if wrapped_path.exists():
+        plaintext = kms.decrypt(CiphertextBlob=wrapped_path.read_bytes(), KeyId=kms_key_id)
+        key = bytes(plaintext["Plaintext"])
+    else:
+        made = kms.generate_data_key(KeyId=kms_key_id, KeySpec="AES_256")
+        wrapped_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(wrapped_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(bytes(made["CiphertextBlob"]))
+        key = bytes(made["Plaintext"])
+    if len(key) != 32:
+        raise VaultError("the KMS data key is not 32 bytes")
+    return key

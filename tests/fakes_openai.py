@@ -373,7 +373,7 @@ class StandInPublisher:
     def find(self, request: Any) -> Any:
         return None
 
-    def is_connected(self, workspace_id: int) -> bool:
+    def is_connected(self, session: Any, workspace_id: int) -> bool:
         return True
 
 

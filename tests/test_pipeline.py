@@ -206,3 +206,15 @@ def test_concurrent_ticks_claim_each_target_once(idle_runtime: Runtime) -> None:
     with idle_runtime.db.session() as s:
         claims = s.scalars(select(AuditEvent).where(AuditEvent.action == "target.claim")).all()
         assert len(claims) == 6
+
+
+def test_expired_token_fails_with_a_reconnect_hint(idle_runtime: Runtime) -> None:
+    from core.errors import TokenExpired
+
+    target_id = _approved_and_queued(idle_runtime)
+    _flaky(idle_runtime, [TokenExpired("the access token expired on 1 Dec")], post_first=False)
+    idle_runtime.herald.publish(target_id)
+    assert target_states(idle_runtime, 1) == {"outbox": "failed"}
+    assert messages(idle_runtime)[-1].text == (
+        "⚠ #1 failed on Outbox: the access token expired on 1 Dec. Reconnect: connect outbox"
+    )

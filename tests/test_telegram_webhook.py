@@ -213,9 +213,7 @@ def test_group_commands_other_bots_and_unknown_commands(tg: Bot) -> None:
     # A group admin who joins later is an admin in Herald.
     kim = tg.fake.member(team, 3333, "Kim", "kim", admin=True)
     tg.send(kim.says("/policy approvals 2"))
-    eventually(
-        lambda: "approvals required: 2" in texts(tg.fake, team["id"])[-1], what="the policy"
-    )
+    eventually(lambda: "approvals required: 2" in texts(tg.fake, team["id"])[-1], what="the policy")
 
 
 def test_long_text_fits_telegram(tg: Bot) -> None:

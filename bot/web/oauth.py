@@ -1,14 +1,67 @@
-"""HTTP routes of this feature, mounted by bot.web.app."""
+"""HTTP routes of the networks feature: `/oauth/<network>/start` and the OAuth callbacks.
+
+They only translate: the query string goes to `core.oauth`, its answer becomes a redirect or a
+short page. The state is checked in core (signature, expiry, one use, workspace and person).
+"""
 
 from __future__ import annotations
 
+import html
+import logging
+import secrets
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from core import oauth
+from core.errors import HeraldError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
+
+def _page(text: str, status: int = 200) -> HTMLResponse:
+    body = (
+        "<!doctype html><meta charset=utf-8><title>Herald</title>"
+        f"<p style='font:16px system-ui;margin:3em auto;max-width:40em'>{html.escape(text)}</p>"
+    )
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
 
 def router(runtime: Runtime) -> APIRouter:
-    return APIRouter()
+    api = APIRouter()
+    ctx = runtime.herald.ctx
+
+    @api.get("/oauth/{network}/start")
+    def start(network: str, state: str = "") -> object:
+        if network not in oauth.OAUTH_NETWORKS:
+            return _page("Herald does not connect this network through a web page.", 404)
+        try:
+            return RedirectResponse(oauth.start(ctx, network, state), status_code=302)
+        except HeraldError as exc:
+            return _page(str(exc), 400)
+        except Exception:
+            ref = secrets.token_hex(3)
+            log.exception("oauth start failed (ref %s)", ref)
+            return _page(f"Something went wrong on Herald's side (ref {ref}). Try again.", 500)
+
+    @api.get("/oauth/{network}/callback")
+    def callback(
+        network: str, state: str = "", code: str | None = None, error: str | None = None
+    ) -> object:
+        if network not in oauth.OAUTH_NETWORKS:
+            return _page("Herald does not connect this network through a web page.", 404)
+        try:
+            text = oauth.finish(ctx, network, state, code, error)
+        except HeraldError as exc:
+            return _page(str(exc), 400)
+        except Exception:
+            ref = secrets.token_hex(3)
+            log.exception("oauth callback failed (ref %s)", ref)
+            return _page(f"Something went wrong on Herald's side (ref {ref}). Try again.", 500)
+        return _page(f"{text} You can close this tab and go back to the chat.")
+
+    return api

@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from core.ports import Published, PublishRequest
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -55,7 +57,7 @@ class OutboxPublisher:
         assert found is not None
         return found
 
-    def is_connected(self, workspace_id: int) -> bool:
+    def is_connected(self, session: Session, workspace_id: int) -> bool:
         return True
 
     def find(self, request: PublishRequest) -> Published | None:

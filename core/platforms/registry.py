@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from core.platforms.base import Hub, MediaStore
+from core.platforms.bluesky import BlueskyPublisher
+from core.platforms.facebook import FacebookPublisher
+from core.platforms.linkedin import LinkedInPublisher
+from core.platforms.mastodon import MastodonPublisher
 from core.platforms.outbox import OutboxPublisher
+from core.platforms.x import XPublisher
 from core.ports import Publisher
 from core.settings import Settings
 from storage.db import Database
+from storage.media import LocalMediaStore, S3MediaStore
 from storage.vault import Vault
+
+NETWORK_PUBLISHERS = (
+    XPublisher,
+    MastodonPublisher,
+    BlueskyPublisher,
+    LinkedInPublisher,
+    FacebookPublisher,
+)
+
+
+def build_media_store(settings: Settings) -> MediaStore:
+    """S3 when a bucket is set, else the local folder."""
+    if settings.media_bucket:
+        return S3MediaStore(settings.media_bucket, endpoint_url=settings.s3_endpoint_url)
+    return LocalMediaStore(settings.media_dir)
 
 
 def build_publishers(settings: Settings, db: Database, vault: Vault | None) -> dict[str, Publisher]:
-    return {"outbox": OutboxPublisher(settings.outbox_dir)}
+    hub = Hub(settings=settings, db=db, vault=vault, media=build_media_store(settings))
+    publishers: dict[str, Publisher] = {"outbox": OutboxPublisher(settings.outbox_dir)}
+    for cls in NETWORK_PUBLISHERS:
+        publishers[cls.network] = cls(hub)
+    return publishers

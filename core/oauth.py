@@ -1,0 +1,457 @@
+"""Connecting accounts with OAuth 2.0: signed, expiring, one-time state; PKCE; token exchange.
+
+`begin` (from chat) stores a state row and returns the private link to
+`/oauth/<network>/start?state=...`; `start` (web) checks the state and sends the browser to the
+network's authorization page; `finish` (web, the callback) checks the state again, marks it
+used, exchanges the code, stores the sealed tokens and confirms in chat. The state token is
+signed with a key derived from the vault's, expires, and is bound to the workspace and person
+who asked; the PKCE verifier never leaves the server (sealed in the state row).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from sqlalchemy import select
+
+from core.context import Context, Tx
+from core.errors import HeraldError, PublishError
+from core.networks import get_network
+from core.platforms import http as h
+from core.platforms import linkedin, x
+from core.platforms import mastodon as masto
+from core.platforms.base import Hub, hub_of
+from core.platforms.facebook import SCOPES as FACEBOOK_SCOPES
+from core.settings import Settings
+from core.views import Message
+from core.workspaces import say
+from storage.models import ConnectedAccount, Member, Workspace
+from storage.models_networks import AccountState, NetworkApp, OAuthState
+from storage.vault import sealed_context
+
+STATE_TTL = timedelta(minutes=15)
+OAUTH_NETWORKS = ("x", "linkedin", "facebook", "mastodon")
+VERIFIER = sealed_context("oauth_states", "verifier")
+APP_SECRET = sealed_context("network_apps", "client_secret")
+
+
+class OAuthError(HeraldError):
+    """The flow cannot go on; `str()` is shown on the web page."""
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    account_id: str
+    display_name: str
+    credentials: dict[str, Any]
+    expires_at: datetime | None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signing_key(hub: Hub) -> bytes:
+    return hmac.new(hub.need_vault().current, b"herald-oauth-state", hashlib.sha256).digest()
+
+
+def sign(hub: Hub, payload: dict[str, Any]) -> str:
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    mac = hmac.new(_signing_key(hub), body.encode(), hashlib.sha256).digest()
+    return f"{body}.{_b64(mac)}"
+
+
+def verify(hub: Hub, token: str, now: datetime) -> dict[str, Any]:
+    body, _, mac = token.partition(".")
+    expected = hmac.new(_signing_key(hub), body.encode(), hashlib.sha256).digest()
+    try:
+        good = hmac.compare_digest(_unb64(mac), expected)
+        payload: dict[str, Any] = json.loads(_unb64(body)) if good else {}
+    except ValueError:
+        good = False
+    if not good:
+        raise OAuthError("This connect link is not valid. Type connect <network> in chat again.")
+    if payload.get("exp", 0) < now.timestamp():
+        raise OAuthError("This connect link has expired. Type connect <network> in chat again.")
+    return payload
+
+
+def redirect_uri(settings: Settings, network: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/oauth/{network}/callback"
+
+
+def pkce_challenge(verifier: str) -> str:
+    return _b64(hashlib.sha256(verifier.encode()).digest())
+
+
+def configured(settings: Settings, network: str) -> bool:
+    return bool(
+        {
+            "x": settings.x_client_id,
+            "linkedin": settings.linkedin_client_id,
+            "facebook": settings.facebook_app_id,
+            "mastodon": True,
+        }.get(network)
+    )
+
+
+def begin(
+    ctx: Context,
+    tx: Tx,
+    ws: Workspace,
+    me: Member,
+    network: str,
+    conversation: str,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Store a one-time state and return the private link that starts the flow."""
+    hub = hub_of(ctx.publishers)
+    nonce = secrets.token_urlsafe(24)
+    expires = tx.now + STATE_TTL
+    tx.session.add(
+        OAuthState(
+            nonce=nonce,
+            workspace_id=ws.id,
+            member_id=me.id,
+            network=network,
+            conversation=conversation,
+            verifier=hub.need_vault().seal_text(secrets.token_urlsafe(48), VERIFIER),
+            extra=extra or {},
+            expires_at=expires,
+            used_at=None,
+            created_at=tx.now,
+        )
+    )
+    token = sign(
+        hub, {"n": nonce, "w": ws.id, "u": me.id, "net": network, "exp": int(expires.timestamp())}
+    )
+    base = ctx.settings.public_url.rstrip("/")
+    return f"{base}/oauth/{network}/start?{urlencode({'state': token})}"
+
+
+def _state(ctx: Context, tx: Tx, network: str, token: str) -> tuple[Hub, OAuthState]:
+    hub = hub_of(ctx.publishers)
+    payload = verify(hub, token, tx.now)
+    row = tx.session.scalars(
+        select(OAuthState).where(OAuthState.nonce == str(payload.get("n"))).with_for_update()
+    ).first()
+    if (
+        row is None
+        or row.network != network
+        or payload.get("net") != network
+        or row.workspace_id != payload.get("w")
+        or row.member_id != payload.get("u")
+    ):
+        raise OAuthError("This connect link is not valid. Type connect <network> in chat again.")
+    if row.used_at is not None:
+        raise OAuthError("This connect link was already used. Type connect <network> again.")
+    if row.expires_at <= tx.now:
+        raise OAuthError("This connect link has expired. Type connect <network> in chat again.")
+    return hub, row
+
+
+# --- step 2: the browser arrives at /oauth/<network>/start ------------------------------------
+
+
+def start(ctx: Context, network: str, token: str) -> str:
+    """The authorization URL to redirect the browser to."""
+    with ctx.tx() as tx:
+        hub, row = _state(ctx, tx, network, token)
+        verifier = hub.need_vault().open_text(row.verifier, VERIFIER)
+        s = ctx.settings
+        params: dict[str, str] = {
+            "response_type": "code",
+            "redirect_uri": redirect_uri(s, network),
+            "state": token,
+        }
+        if network == "x":
+            params |= {
+                "client_id": s.x_client_id or "",
+                "scope": x.SCOPES,
+                "code_challenge": pkce_challenge(verifier),
+                "code_challenge_method": "S256",
+            }
+            return f"{s.x_auth_url}?{urlencode(params)}"
+        if network == "linkedin":
+            scope = linkedin.ORG_SCOPES if row.extra.get("organization") else linkedin.SCOPES
+            params |= {"client_id": s.linkedin_client_id or "", "scope": scope}
+            return f"{s.linkedin_auth_url.rstrip('/')}/authorization?{urlencode(params)}"
+        if network == "facebook":
+            params |= {"client_id": s.facebook_app_id or "", "scope": FACEBOOK_SCOPES}
+            return f"{s.facebook_auth_url}?{urlencode(params)}"
+        if network == "mastodon":
+            instance = str(row.extra["instance"])
+            client_id, _ = _mastodon_app(tx, hub, s, instance)
+            params |= {
+                "client_id": client_id,
+                "scope": masto.SCOPES,
+                "code_challenge": pkce_challenge(verifier),
+                "code_challenge_method": "S256",
+            }
+            return f"{instance}/oauth/authorize?{urlencode(params)}"
+    raise OAuthError(f"{get_network(network).display} does not connect through a web page.")
+
+
+def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[str, str]:
+    """The app Herald registered on this instance, registering it on first use."""
+    key = f"mastodon:{instance}"
+    app = tx.session.scalars(select(NetworkApp).where(NetworkApp.key == key)).first()
+    vault = hub.need_vault()
+    if app is not None:
+        return app.client_id, vault.open_text(app.client_secret, APP_SECRET)
+    with h.client(instance) as http:
+        response = h.send(
+            http,
+            "Mastodon",
+            "POST",
+            "/api/v1/apps",
+            data={
+                "client_name": "Herald",
+                "redirect_uris": redirect_uri(settings, "mastodon"),
+                "scopes": masto.SCOPES,
+                "website": settings.public_url,
+            },
+        )
+    if not response.is_success:
+        raise OAuthError(f"{instance} refused to register Herald (HTTP {response.status_code}).")
+    data = response.json()
+    tx.session.add(
+        NetworkApp(
+            key=key,
+            client_id=str(data["client_id"]),
+            client_secret=vault.seal_text(str(data["client_secret"]), APP_SECRET),
+            created_at=tx.now,
+        )
+    )
+    return str(data["client_id"]), str(data["client_secret"])
+
+
+# --- step 3: the network sends the browser back to /oauth/<network>/callback -------------------
+
+
+def finish(ctx: Context, network: str, token: str, code: str | None, error: str | None) -> str:
+    """Exchange the code, store the account(s), confirm in chat. Returns the page's text."""
+    display = get_network(network).display
+    with ctx.tx() as tx:
+        hub, row = _state(ctx, tx, network, token)
+        row.used_at = tx.now  # one use, whatever happens next
+        ws = tx.session.get(Workspace, row.workspace_id)
+        member = tx.session.get(Member, row.member_id)
+        assert ws is not None
+        assert member is not None
+        if error or not code:
+            text = f"{display} was not connected: the authorization was declined."
+            say(
+                tx,
+                ws,
+                Message(text=text, error=True),
+                conversation=row.conversation,
+                recipient=member.external_id,
+            )
+            return text
+        verifier = hub.need_vault().open_text(row.verifier, VERIFIER)
+        try:
+            accounts = _exchange(tx, hub, ctx.settings, network, code, verifier, row.extra)
+        except (PublishError, OAuthError) as exc:
+            why = exc.reason if isinstance(exc, PublishError) else str(exc).rstrip(".")
+            text = f"{display} was not connected: {why}."
+            say(
+                tx,
+                ws,
+                Message(text=text, error=True),
+                conversation=row.conversation,
+                recipient=member.external_id,
+            )
+            return text
+        names = []
+        for new in accounts:
+            save_account(tx, hub, ws, member, network, new, row.conversation)
+            names.append(new.display_name)
+        text = (
+            f"✅ Connected {display}: {', '.join(names)}. "
+            f"Draft for it with: draft <brief> --to {network}"
+        )
+        say(tx, ws, Message(text=text), conversation=row.conversation, recipient=member.external_id)
+        return text
+
+
+def save_account(
+    tx: Tx,
+    hub: Hub,
+    ws: Workspace,
+    member: Member,
+    network: str,
+    new: NewAccount,
+    conversation: str,
+) -> ConnectedAccount:
+    """Insert or update (reconnect) the account, credentials sealed."""
+    row = tx.session.scalars(
+        select(ConnectedAccount).where(
+            ConnectedAccount.workspace_id == ws.id,
+            ConnectedAccount.network == network,
+            ConnectedAccount.account_id == new.account_id,
+        )
+    ).first()
+    if row is None:
+        row = ConnectedAccount(
+            workspace_id=ws.id, network=network, account_id=new.account_id, created_at=tx.now
+        )
+        tx.session.add(row)
+    row.display_name = new.display_name
+    row.connected_by_id = member.id
+    row.credentials = hub.seal(new.credentials)
+    row.expires_at = new.expires_at
+    row.status = "ok"
+    tx.session.flush()
+    state = tx.session.get(AccountState, row.id)
+    if state is None:
+        state = AccountState(account_id=row.id, conversation=conversation)
+        tx.session.add(state)
+    state.conversation = conversation
+    state.warned_at = None
+    state.last_error = None
+    state.rate_limited_until = None
+    return row
+
+
+def _exchange(
+    tx: Tx, hub: Hub, s: Settings, network: str, code: str, verifier: str, extra: dict[str, Any]
+) -> list[NewAccount]:
+    redirect = redirect_uri(s, network)
+    if network == "x":
+        tokens = x.token_request(
+            s,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+            },
+        )
+        creds = x.tokens_to_credentials(tokens, {})
+        with h.client(
+            s.x_api_url, headers={"Authorization": f"Bearer {creds['access_token']}"}
+        ) as http:
+            me = h.body(h.send(http, "X", "GET", "/2/users/me"))["data"]
+        return [NewAccount(str(me["id"]), f"@{me['username']}", creds, x.expiry(tokens, tx.now))]
+    if network == "linkedin":
+        tokens = linkedin.token_request(
+            s, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
+        )
+        token = str(tokens["access_token"])
+        with h.client(s.linkedin_api_url, headers=linkedin.headers(token)) as http:
+            me = h.body(h.send(http, "LinkedIn", "GET", "/v2/userinfo"))
+        org = extra.get("organization")
+        author = f"urn:li:organization:{org}" if org else f"urn:li:person:{me['sub']}"
+        name = f"{me.get('name', 'member')} (organization {org})" if org else str(me.get("name"))
+        creds = {
+            "access_token": token,
+            "refresh_token": tokens.get("refresh_token"),
+            "author": author,
+        }
+        seconds = tokens.get("expires_in")
+        expires = tx.now + timedelta(seconds=int(seconds)) if seconds else None
+        return [NewAccount(author, name, creds, expires)]
+    if network == "facebook":
+        secret = s.facebook_app_secret.get_secret_value() if s.facebook_app_secret else ""
+        with h.client(s.facebook_api_url) as http:
+            response = h.send(
+                http,
+                "Facebook",
+                "GET",
+                "/oauth/access_token",
+                params={
+                    "client_id": s.facebook_app_id or "",
+                    "redirect_uri": redirect,
+                    "client_secret": secret,
+                    "code": code,
+                },
+            )
+            if not response.is_success:
+                raise OAuthError("Facebook refused the authorization code.")
+            user_token = str(response.json()["access_token"])
+            # Page tokens read with a short-lived user token expire within hours; with a
+            # long-lived one they do not expire, which is what a scheduler needs.
+            response = h.send(
+                http,
+                "Facebook",
+                "GET",
+                "/oauth/access_token",
+                params={
+                    "grant_type": "fb_exchange_token",
+                    "client_id": s.facebook_app_id or "",
+                    "client_secret": secret,
+                    "fb_exchange_token": user_token,
+                },
+            )
+            if not response.is_success:
+                raise OAuthError("Facebook refused to extend the login; try connecting again.")
+            user_token = str(response.json()["access_token"])
+            pages = (
+                h.body(
+                    h.send(
+                        http,
+                        "Facebook",
+                        "GET",
+                        "/me/accounts",
+                        headers={"Authorization": f"Bearer {user_token}"},
+                    )
+                ).get("data")
+                or []
+            )
+        if not pages:
+            raise OAuthError("No Facebook Page was shared with Herald; pick at least one Page.")
+        return [
+            NewAccount(
+                str(p["id"]), str(p.get("name") or p["id"]), {"page_token": p["access_token"]}, None
+            )
+            for p in pages
+        ]
+    if network == "mastodon":
+        instance = str(extra["instance"])
+        client_id, client_secret = _mastodon_app(tx, hub, s, instance)
+        with h.client(instance) as http:
+            response = h.send(
+                http,
+                "Mastodon",
+                "POST",
+                "/oauth/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "client_id": client_id,
+                    "client_secret": client_secret,
+                    "redirect_uri": redirect,
+                    "code_verifier": verifier,
+                    "scope": masto.SCOPES,
+                },
+            )
+            if not response.is_success:
+                raise OAuthError(f"{instance} refused the authorization code.")
+            token = str(response.json()["access_token"])
+            me = h.body(
+                h.send(
+                    http,
+                    "Mastodon",
+                    "GET",
+                    "/api/v1/accounts/verify_credentials",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            )
+        host = urlsplit(instance).netloc
+        handle = f"@{me['username']}@{host}"
+        creds = {"instance": instance, "access_token": token, "id": str(me["id"])}
+        return [NewAccount(handle.lstrip("@"), handle, creds, None)]
+    raise OAuthError(f"{get_network(network).display} does not connect through a web page.")

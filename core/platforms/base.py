@@ -1,0 +1,285 @@
+"""What every network publisher shares: accounts, sealed credentials, one refresh per token.
+
+A publisher is built once per process with a `Hub` (database, vault, settings, media store).
+For each request it resolves the account (the target's, or the workspace's account for that
+network), opens its credentials, refreshes them if they are about to expire — under a row lock,
+so many workers holding the same credential refresh it exactly once — and remembers what the
+network said about rate limits, so the next target for that account waits without a call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import BadInput, RateLimited, TokenExpired
+from core.networks import get_network
+from core.ports import Published, PublishRequest
+from core.settings import Settings
+from storage.db import Database
+from storage.models import ConnectedAccount
+from storage.models_networks import AccountState
+from storage.vault import Vault, VaultError, sealed_context
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS = sealed_context("connected_accounts", "credentials")
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+class MediaStore(Protocol):
+    """Where attached media lives (a local folder, or S3): bytes in, a key out."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass
+class Account:
+    """A connected account with its credentials opened, for the length of one call."""
+
+    id: int
+    workspace_id: int
+    network: str
+    account_id: str
+    display_name: str
+    credentials: dict[str, Any]
+    expires_at: datetime | None
+    status: str
+    connected_by_id: int | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    db: Database
+    vault: Vault | None
+    media: MediaStore
+    clock: Callable[[], datetime] = _now
+    fetcher: Any = None  # core.ssrf.SafeFetcher; tests inject one that may reach 127.0.0.1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # --- sealing ---------------------------------------------------------------------------
+
+    def need_vault(self) -> Vault:
+        if self.vault is None:
+            raise BadInput(
+                "Herald has no key to encrypt account tokens with. Set HERALD_SECRET_KEY "
+                "(herald keys new makes one), then try again."
+            )
+        return self.vault
+
+    def seal(self, credentials: Mapping[str, Any]) -> bytes:
+        return self.need_vault().seal(json.dumps(dict(credentials)).encode(), CREDENTIALS)
+
+    def unseal(self, blob: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(self.need_vault().open(blob, CREDENTIALS))
+        except VaultError as exc:
+            raise TokenExpired(
+                "the stored credentials cannot be opened with this Herald's key; reconnect"
+            ) from exc
+        return dict(data)
+
+    # --- accounts --------------------------------------------------------------------------
+
+    def _row(self, network: str, workspace_id: int | None, account_id: int | None) -> Any:
+        query = select(ConnectedAccount).where(ConnectedAccount.network == network)
+        if account_id is not None:
+            query = query.where(ConnectedAccount.id == account_id)
+        else:
+            query = query.where(ConnectedAccount.workspace_id == workspace_id).order_by(
+                ConnectedAccount.id
+            )
+        return query
+
+    def account(self, network: str, workspace_id: int | None, account_id: int | None) -> Account:
+        display = get_network(network).display
+        with self.db.session() as session:
+            row = session.scalars(self._row(network, workspace_id, account_id)).first()
+            if row is None:
+                raise TokenExpired(f"no {display} account is connected; connect one")
+            return self._open(row)
+
+    def _open(self, row: ConnectedAccount) -> Account:
+        return Account(
+            id=row.id,
+            workspace_id=row.workspace_id,
+            network=row.network,
+            account_id=row.account_id,
+            display_name=row.display_name,
+            credentials=self.unseal(row.credentials),
+            expires_at=row.expires_at,
+            status=row.status,
+            connected_by_id=row.connected_by_id,
+        )
+
+    def connected(self, session: Session, network: str, workspace_id: int) -> bool:
+        found = session.execute(
+            select(ConnectedAccount.id)
+            .where(
+                ConnectedAccount.network == network,
+                ConnectedAccount.workspace_id == workspace_id,
+                ConnectedAccount.status != "revoked",
+            )
+            .limit(1)
+        ).first()
+        return found is not None
+
+    def refresh(
+        self,
+        account: Account,
+        renew: Callable[[dict[str, Any]], tuple[dict[str, Any], datetime | None]],
+        *,
+        force: bool = False,
+    ) -> Account:
+        """Renew the credentials once, however many workers ask at the same moment.
+
+        The row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE does the same)
+        and re-read: if another worker renewed it meanwhile, its result is used as is. X's
+        refresh tokens are single-use, so a second refresh with the old one would fail.
+        """
+        with self.db.session() as session:
+            row = session.scalars(
+                select(ConnectedAccount)
+                .where(ConnectedAccount.id == account.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one()
+            current = self._open(row)
+            renewed_by_other = current.credentials != account.credentials
+            if renewed_by_other or (not force and not self.expiring(current)):
+                return current
+            credentials, expires_at = renew(current.credentials)
+            row.credentials = self.seal(credentials)
+            row.expires_at = expires_at
+            row.status = "ok"
+            state = self._state(session, row.id)
+            state.refreshed_at = self.clock()
+            state.last_error = None
+            log.info("renewed the %s credentials of account %s", row.network, row.id)
+            return self._open(row)
+
+    def expiring(self, account: Account, margin: timedelta = REFRESH_MARGIN) -> bool:
+        return account.expires_at is not None and account.expires_at <= self.clock() + margin
+
+    def _state(self, session: Any, account_id: int) -> AccountState:
+        state = session.get(AccountState, account_id)
+        if state is None:
+            state = AccountState(account_id=account_id, conversation="")
+            session.add(state)
+        return state  # type: ignore[no-any-return]
+
+    def set_status(self, account_id: int, status: str, error: str | None = None) -> None:
+        with self.db.session() as session:
+            row = session.get(ConnectedAccount, account_id)
+            if row is None:
+                return
+            row.status = status
+            self._state(session, account_id).last_error = error
+
+    # --- rate limits -----------------------------------------------------------------------
+
+    def waiting_until(self, account_id: int) -> tuple[datetime, str] | None:
+        with self.db.session() as session:
+            state = session.get(AccountState, account_id)
+            if state is None or state.rate_limited_until is None:
+                return None
+            if state.rate_limited_until <= self.clock():
+                return None
+            return state.rate_limited_until, state.rate_limit_reason or "rate limited"
+
+    def note_limit(self, account_id: int, until: datetime, reason: str) -> None:
+        with self.db.session() as session:
+            state = self._state(session, account_id)
+            if state.rate_limited_until is None or state.rate_limited_until < until:
+                state.rate_limited_until = until
+                state.rate_limit_reason = reason
+
+
+class AccountPublisher:
+    """The publish/find/is_connected skeleton every network shares; subclasses do the wire."""
+
+    network = ""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    @property
+    def display(self) -> str:
+        return get_network(self.network).display
+
+    # what a subclass provides ---------------------------------------------------------------
+
+    def post(self, account: Account, request: PublishRequest) -> Published:
+        raise NotImplementedError
+
+    def lookup(self, account: Account, request: PublishRequest) -> Published | None:
+        raise NotImplementedError
+
+    def renew(self, credentials: dict[str, Any]) -> tuple[dict[str, Any], datetime | None]:
+        """New credentials from the refresh token; networks without one raise TokenExpired."""
+        raise TokenExpired(f"the {self.display} access token expired; reconnect the account")
+
+    def can_renew(self, account: Account) -> bool:
+        return False
+
+    # the Publisher port ---------------------------------------------------------------------
+
+    def is_connected(self, session: Session, workspace_id: int) -> bool:
+        return self.hub.connected(session, self.network, workspace_id)
+
+    def resolve(self, request: PublishRequest) -> Account:
+        account = self.hub.account(self.network, request.workspace_id, request.account_id)
+        if self.can_renew(account) and self.hub.expiring(account):
+            account = self.hub.refresh(account, self.renew)
+        return account
+
+    def publish(self, request: PublishRequest) -> Published:
+        account = self.resolve(request)
+        waiting = self.hub.waiting_until(account.id)
+        if waiting is not None:
+            until, reason = waiting
+            raise RateLimited(reason, until)
+        try:
+            try:
+                return self.post(account, request)
+            except TokenExpired:
+                # A 401 means nothing was posted; with a refresh token one renewed try is safe.
+                if not self.can_renew(account):
+                    raise
+                account = self.hub.refresh(account, self.renew, force=True)
+                return self.post(account, request)
+        except TokenExpired as exc:
+            self.hub.set_status(account.id, "expired", exc.reason)
+            raise
+        except RateLimited as exc:
+            self.hub.note_limit(account.id, exc.until, exc.reason)
+            raise
+
+    def find(self, request: PublishRequest) -> Published | None:
+        account = self.resolve(request)
+        return self.lookup(account, request)
+
+
+def hub_of(publishers: Mapping[str, Any]) -> Hub:
+    """The hub the network publishers share (accounts, media, OAuth all go through it)."""
+    for publisher in publishers.values():
+        hub = getattr(publisher, "hub", None)
+        if isinstance(hub, Hub):
+            return hub
+    raise BadInput("Network accounts are not available in this Herald.")

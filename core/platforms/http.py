@@ -1,0 +1,118 @@
+"""Shared HTTP plumbing for the network publishers: one client factory, one error vocabulary.
+
+Every network answers failures differently; the publishers turn them into the four errors the
+pipeline knows (`core.errors`): token expired, rate limited (until when), content rejected
+(why, in plain words) and transient (the post may or may not exist). Reading a reset time from
+headers lives here so each network only says which header it uses.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+USER_AGENT = "Herald/0.1 (+https://github.com/herald)"
+# When a network says "slow down" without saying until when.
+DEFAULT_BACKOFF = timedelta(minutes=15)
+
+
+@contextmanager
+def client(base_url: str, *, headers: dict[str, str] | None = None) -> Iterator[httpx.Client]:
+    """A short-lived client for one publish: no pooled connection outlives the attempt."""
+    merged = {"User-Agent": USER_AGENT, **(headers or {})}
+    with httpx.Client(base_url=base_url, timeout=TIMEOUT, headers=merged) as http:
+        yield http
+
+
+def send(http: httpx.Client, display: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request; a dropped connection or a timeout becomes `Transient`, never a raw error."""
+    try:
+        return http.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise Transient(f"{display} did not answer in time") from exc
+    except httpx.TransportError as exc:
+        raise Transient(f"could not reach {display}") from exc
+
+
+def body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object a response carries, or {} when it has none (empty 201, HTML error page)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {"data": data}
+
+
+def epoch(value: str | None) -> datetime | None:
+    """An epoch-seconds header value (x-rate-limit-reset, ratelimit-reset) as an instant."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def iso(value: str | None) -> datetime | None:
+    """An ISO-8601 header value (Mastodon's X-RateLimit-Reset) as an instant."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def retry_after(value: str | None, now: datetime) -> datetime | None:
+    """`Retry-After`: seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return now + timedelta(seconds=int(value))
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def later_of(now: datetime, *candidates: datetime | None) -> datetime:
+    """The reset the network named (at least a few seconds ahead), or the default backoff."""
+    known = [c for c in candidates if c is not None]
+    if not known:
+        return now + DEFAULT_BACKOFF
+    return max(max(known), now + timedelta(seconds=5))
+
+
+def generic(display: str, response: httpx.Response, now: datetime, message: str | None) -> None:
+    """The fallback mapping by status code, for what a network's own mapping did not catch."""
+    status = response.status_code
+    detail = f": {message}" if message else ""
+    if status == 401:
+        raise TokenExpired(f"the {display} access token expired or was revoked; reconnect")
+    if status == 429:
+        until = later_of(now, retry_after(response.headers.get("retry-after"), now))
+        raise RateLimited(f"{display} is rate limiting this account", until)
+    if status >= 500 or status in (408, 425):
+        raise Transient(f"{display} had a problem on its side (HTTP {status})")
+    if status >= 400:
+        raise ContentRejected(f"{display} refused the post{detail}")
+
+
+def plain(message: object, limit: int = 200) -> str:
+    """A network's message, trimmed to one readable line for a card."""
+    text = " ".join(str(message or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,340 @@
+"""Publishing to X against a local fake of API v2 that validates requests with X's OpenAPI spec."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
+from core.ports import PublishRequest
+from storage.models import ConnectedAccount, Post, Target
+from tests.conftest import actor
+from tests.fakes_platforms import (
+    FakeX,
+    add_account,
+    runtime_with,
+    start_worker,
+    tiny_png,
+    x_schema_errors,
+)
+from tests.helpers import eventually, messages, post_state, target_states
+
+MARIA = actor("maria")
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    fake = FakeX().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def rt(settings, fake_x):  # type: ignore[no-untyped-def]
+    runtime = runtime_with(
+        settings,
+        worker=False,
+        x_api_url=fake_x.url,
+        x_upload_url=fake_x.url,
+        x_auth_url=f"{fake_x.url}/i/oauth2/authorize",
+        x_client_id="herald-client",
+    )
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def live(rt):  # type: ignore[no-untyped-def]
+    """The same runtime with a real worker, for tests that go through the pipeline."""
+    start_worker(rt)
+    return rt
+
+
+def connect(rt, *, expires_in: timedelta = timedelta(hours=2)) -> int:  # type: ignore[no-untyped-def]
+    return add_account(
+        rt,
+        "x",
+        "2244994945",
+        "@acme",
+        {"access_token": "x-access-1", "refresh_token": "x-refresh-1"},
+        expires_at=datetime.now(UTC) + expires_in,
+    )
+
+
+def request(rt, text: str = "Hello from Herald", **kw) -> PublishRequest:  # type: ignore[no-untyped-def]
+    ws_id = rt.herald.workspace_of(MARIA)
+    return PublishRequest(
+        target_id=1,
+        network="x",
+        text=text,
+        idempotency_key="herald-1-1-1",
+        workspace="Test",
+        post_number=1,
+        workspace_id=ws_id,
+        **kw,
+    )
+
+
+def test_draft_to_x_is_refused_until_connected_then_publishes(live, fake_x) -> None:  # type: ignore[no-untyped-def]
+    reply = live.herald.handle(MARIA, "draft Our API is live --to x")
+    assert reply.error
+    assert "X is not connected here yet" in (reply.text or "")
+    connect(live)
+    reply = live.herald.handle(MARIA, "draft Our API is live --to x")
+    assert not reply.error, reply.text
+    eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
+    live.herald.handle(MARIA, "approve 1")
+    eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
+    assert len(fake_x.posts) == 1
+    assert "API is live" in fake_x.posts[0]["text"]
+    assert fake_x.schema_errors == []
+    published = [m.text for m in messages(live) if m.text and m.text.startswith("🚀")]
+    assert published == [f"🚀 #1 published · X: https://x.com/acme/status/{fake_x.posts[0]['id']}"]
+
+
+def test_thread_replies_to_the_previous_post_and_matches_the_spec(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    x = rt.herald.ctx.publishers["x"]
+    result = x.publish(request(rt, "1/3 The plan", parts=("2/3 The why", "3/3 The how")))
+    assert [p["text"] for p in fake_x.posts] == ["1/3 The plan", "2/3 The why", "3/3 The how"]
+    assert "reply" not in fake_x.posts[0]
+    assert fake_x.posts[1]["reply"] == {"in_reply_to_tweet_id": fake_x.posts[0]["id"]}
+    assert fake_x.posts[2]["reply"] == {"in_reply_to_tweet_id": fake_x.posts[1]["id"]}
+    assert result.external_id == fake_x.posts[0]["id"]
+    for seen in fake_x.seen("/2/tweets", "POST"):
+        assert x_schema_errors("CreatePostsRequest", seen.json) == []
+
+
+def test_a_thread_cut_short_is_finished_not_restarted(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    x = rt.herald.ctx.publishers["x"]
+    fake_x.posts.append({"id": "1", "text": "warmup"})
+    req = request(rt, "A part one", parts=("A part two", "A part three"))
+    # The second part hits a 503: the first is out, so this is 'unknown', never a failure.
+    original = fake_x.create
+    calls = {"n": 0}
+
+    def flaky(seen):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            from tests.fakes_platforms import reply
+
+            return reply(503, {"title": "Service Unavailable", "status": 503})
+        return original(seen)
+
+    fake_x.create = flaky  # type: ignore[method-assign]
+    with pytest.raises(Transient, match="stopped after part 1 of 3"):
+        x.publish(req)
+    assert x.find(req) is None  # half a thread is not "published"
+    result = x.publish(req)
+    texts = [p["text"] for p in fake_x.posts]
+    assert texts == ["warmup", "A part one", "A part two", "A part three"]
+    assert result.external_id == fake_x.posts[1]["id"]
+    assert fake_x.posts[2]["reply"]["in_reply_to_tweet_id"] == fake_x.posts[1]["id"]
+    assert x.find(req) == result
+
+
+def test_image_is_uploaded_with_alt_text_and_attached(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    from core.platforms.base import hub_of
+
+    hub = hub_of(rt.herald.ctx.publishers)
+    hub.media.put("1/cat.png", tiny_png(), "image/png")
+    media = ({"key": "1/cat.png", "content_type": "image/png", "alt": "A red square"},)
+    rt.herald.ctx.publishers["x"].publish(request(rt, "With a picture", media=media))
+    (media_id,) = fake_x.posts[0]["media"]["media_ids"]
+    assert fake_x.media[media_id]["category"] == "tweet_image"
+    assert fake_x.media[media_id]["alt"] == "A red square"
+    upload = fake_x.seen("/2/media/upload", "POST")[0]
+    assert upload.files["media"] == tiny_png()
+
+
+def test_video_goes_through_chunked_upload(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    from core.platforms.base import hub_of
+
+    hub_of(rt.herald.ctx.publishers).media.put("1/clip.mp4", b"\0" * 5_000_000, "video/mp4")
+    media = ({"key": "1/clip.mp4", "content_type": "video/mp4"},)
+    rt.herald.ctx.publishers["x"].publish(request(rt, "With a clip", media=media))
+    (media_id,) = fake_x.posts[0]["media"]["media_ids"]
+    assert fake_x.media[media_id]["size"] == 5_000_000
+    assert len(fake_x.seen("/append")) == 2
+    assert fake_x.seen("/finalize")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "error", "words"),
+    [
+        (
+            403,
+            {
+                "detail": "You are not allowed to create a Tweet with duplicate content.",
+                "type": "about:blank",
+                "title": "Forbidden",
+                "status": 403,
+            },
+            {},
+            ContentRejected,
+            "duplicate",
+        ),
+        (
+            429,
+            {
+                "title": "Too Many Requests",
+                "detail": "Too Many Requests",
+                "type": "about:blank",
+                "status": 429,
+            },
+            {"x_rate_limit_reset": "4102444800", "x_rate_limit_remaining": "0"},
+            RateLimited,
+            "rate limiting",
+        ),
+        (503, {"title": "Service Unavailable", "status": 503}, {}, Transient, "HTTP 503"),
+        (
+            400,
+            {"errors": [{"message": "text is too long"}], "title": "Invalid Request"},
+            {},
+            ContentRejected,
+            "text is too long",
+        ),
+    ],
+)
+def test_errors_map_to_what_the_card_says(rt, fake_x, status, body, headers, error, words) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    fake_x.fail_next("post", status, body, **headers)
+    with pytest.raises(error, match=words) as caught:
+        rt.herald.ctx.publishers["x"].publish(request(rt))
+    if error is RateLimited:
+        assert caught.value.until == datetime.fromtimestamp(4102444800, UTC)
+
+
+def test_rate_limit_moves_the_target_and_the_next_one_waits_without_a_call(live, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(live)
+    reset = int((datetime.now(UTC) + timedelta(minutes=20)).timestamp())
+    fake_x.fail_next(
+        "post",
+        429,
+        {"title": "Too Many Requests", "status": 429},
+        x_rate_limit_reset=str(reset),
+        x_rate_limit_remaining="0",
+    )
+    live.herald.handle(MARIA, "draft First --to x")
+    eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
+    live.herald.handle(MARIA, "approve 1")
+    eventually(
+        lambda: any("asked us to slow down" in (m.text or "") for m in messages(live)),
+        what="deferred",
+    )
+    assert target_states(live, 1) == {"x": "scheduled"}
+    with live.db.session() as s:
+        when = s.scalar(select(Target.scheduled_at))
+    assert when == datetime.fromtimestamp(reset, UTC)
+    calls = len(fake_x.seen("/2/tweets", "POST"))
+    with pytest.raises(RateLimited):
+        live.herald.ctx.publishers["x"].publish(request(live, "Another"))
+    assert len(fake_x.seen("/2/tweets", "POST")) == calls  # known limit: no call made
+
+
+def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(live)
+    fake_x.fail_next(
+        "post",
+        403,
+        {
+            "detail": "You are not allowed to create a Tweet with duplicate content.",
+            "status": 403,
+            "title": "Forbidden",
+        },
+    )
+    live.herald.handle(MARIA, "draft Same again --to x")
+    eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
+    live.herald.handle(MARIA, "approve 1")
+    eventually(lambda: target_states(live, 1) == {"x": "failed"}, what="failed")
+    failed = [m.text for m in messages(live) if m.text and "failed on X" in m.text]
+    assert failed
+    assert "duplicate" in failed[0]
+    shown = live.herald.handle(MARIA, "show 1")
+    assert shown.card is not None
+    assert [b.label for b in shown.card.buttons] == ["Retry", "Next free slot", "Skip X"]
+    assert "duplicate" in (shown.card.variants[0].reason or "")
+
+
+def test_expired_token_is_renewed_once_by_many_workers(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt, expires_in=timedelta(seconds=30))  # inside the refresh margin
+    x = rt.herald.ctx.publishers["x"]
+    barrier = threading.Barrier(4)
+    errors: list[Exception] = []
+
+    def go(i: int) -> None:
+        barrier.wait()
+        try:
+            x.publish(request(rt, f"Parallel {i}"))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert fake_x.refresh_calls == 1
+    assert len(fake_x.posts) == 4
+    with rt.db.session() as s:
+        account = s.scalars(select(ConnectedAccount)).one()
+        assert account.expires_at is not None
+        assert account.expires_at > datetime.now(UTC) + timedelta(hours=1)
+
+
+def test_revoked_token_fails_with_reconnect_and_marks_the_account(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    fake_x.access_tokens.clear()
+    fake_x.refresh_tokens.clear()
+    with pytest.raises(TokenExpired, match="reconnect"):
+        rt.herald.ctx.publishers["x"].publish(request(rt))
+    with rt.db.session() as s:
+        assert s.scalar(select(ConnectedAccount.status)) == "expired"
+    listing = rt.herald.handle(MARIA, "accounts").text or ""
+    assert "X · @acme · ⚠ expired: reconnect with connect x" in listing
+
+
+def test_unknown_outcome_is_reconciled_from_the_timeline(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    x = rt.herald.ctx.publishers["x"]
+    req = request(rt, "Did it post?")
+    assert x.find(req) is None
+    x.publish(req)
+    found = x.find(req)
+    assert found is not None
+    assert found.external_id == fake_x.posts[0]["id"]
+
+
+def test_media_error_is_a_content_rejection(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(rt)
+    from core.platforms.base import hub_of
+
+    hub_of(rt.herald.ctx.publishers).media.put("1/bad.png", b"not an image", "image/png")
+    fake_x.fail_next(
+        "media", 400, {"title": "Invalid Request", "detail": "media type unrecognized"}
+    )
+    with pytest.raises(ContentRejected, match="media type unrecognized"):
+        rt.herald.ctx.publishers["x"].publish(
+            request(rt, media=({"key": "1/bad.png", "content_type": "image/png"},))
+        )
+    assert fake_x.posts == []
+
+
+def test_thread_through_the_pipeline(live, fake_x) -> None:  # type: ignore[no-untyped-def]
+    connect(live)
+    live.herald.handle(MARIA, "draft Launch thread --to x")
+    eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
+    with live.db.session() as s:
+        s.execute(update(Target).values(parts=["Part two", "Part three"]))
+        assert s.scalar(select(Post.number)) == 1
+    live.herald.handle(MARIA, "approve 1")
+    eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
+    assert [p["text"] for p in fake_x.posts][1:] == ["Part two", "Part three"]
