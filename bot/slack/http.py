@@ -1,14 +1,63 @@
-"""HTTP routes of this feature, mounted by bot.web.app."""
+"""Slack over HTTP inside `herald web`: events, commands, interactivity and the OAuth install.
+
+Bolt verifies each request's signature (401 on a forged, stale, altered or unsigned request,
+before any listener runs). `App.dispatch` blocks until the listener acks, so it runs on a
+worker thread of its own pool: the event loop keeps accepting requests meanwhile.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
+import anyio
+from fastapi import APIRouter, Request, Response
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+from bot.slack.delivery import configured
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+DISPATCH_THREADS = 64
+
 
 def router(runtime: Runtime) -> APIRouter:
-    return APIRouter()
+    routes = APIRouter(prefix="/slack")
+    settings = runtime.settings
+    if not configured(settings) or settings.slack_signing_secret is None:
+        return routes  # Slack over HTTP is off: no /slack routes at all
+    from bot.slack.app import build_bolt_app
+
+    app: App = build_bolt_app(runtime)
+    limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
+
+    async def dispatch(request: Request) -> Response:
+        body = await request.body()
+        bolt_request = to_bolt_request(request, body)
+        bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
+        return to_starlette_response(bolt_response)
+
+    # One URL serves all three (bolt tells them apart); the other two exist for manifests
+    # that name them separately.
+    for path in ("/events", "/commands", "/interactions"):
+        routes.add_api_route(path, dispatch, methods=["POST"], include_in_schema=False)
+
+    flow = app.oauth_flow
+    if flow is not None:
+
+        async def install(request: Request) -> Response:
+            bolt_request = to_bolt_request(request, await request.body())
+            resp = await anyio.to_thread.run_sync(flow.handle_installation, bolt_request)
+            return to_starlette_response(resp)
+
+        async def oauth_redirect(request: Request) -> Response:
+            bolt_request = to_bolt_request(request, await request.body())
+            resp = await anyio.to_thread.run_sync(flow.handle_callback, bolt_request)
+            return to_starlette_response(resp)
+
+        routes.add_api_route("/install", install, methods=["GET"], include_in_schema=False)
+        routes.add_api_route(
+            "/oauth_redirect", oauth_redirect, methods=["GET"], include_in_schema=False
+        )
+    return routes

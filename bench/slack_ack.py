@@ -1,0 +1,242 @@
+# ruff: noqa: S603, S607 - the bench starts herald, wrk and itself
+"""Time to Slack's HTTP 200: signed slash commands and button clicks, 50 concurrent clients.
+
+Starts, on PostgreSQL + Redis: `herald web` and a `herald worker` (against a local fake Slack
+Web API), and a bare bolt app that only acks, each behind uvicorn on its own port. Drives both
+with wrk (POST bodies and v0 signatures precomputed; the timestamp stays valid for the run)
+and prints p50/p99 side by side with the ratio.
+Target: p99 < 100 ms and at most 1.5 times the bare app.
+
+    .venv/bin/python bench/slack_ack.py [--seconds 15] [--connections 50]
+        [--pg postgresql://127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379/12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # noqa: S105 - the test vector of contracts §1.1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def bare_app(port: int) -> None:
+    """A bolt app that verifies the signature and acks, nothing else (the baseline)."""
+    import anyio
+    import uvicorn
+    from fastapi import FastAPI, Request, Response
+    from slack_bolt import App
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+    from slack_bolt.authorization import AuthorizeResult
+
+    def authorize(enterprise_id, team_id, user_id):  # type: ignore[no-untyped-def]
+        return AuthorizeResult(
+            enterprise_id=None,
+            team_id=team_id,
+            bot_token="xoxb-x",  # noqa: S106 - never used: the bare app only acks
+            bot_id="B",
+            bot_user_id="U",
+        )
+
+    bolt = App(signing_secret=SECRET, authorize=authorize, token_verification_enabled=False)
+    bolt.command("/herald")(lambda ack: ack())
+    bolt.action(re.compile("^herald_"))(lambda ack: ack())
+    api = FastAPI()
+    limiter = anyio.CapacityLimiter(64)
+
+    @api.post("/slack/events")
+    async def events(request: Request) -> Response:
+        bolt_request = to_bolt_request(request, await request.body())
+        resp = await anyio.to_thread.run_sync(bolt.dispatch, bolt_request, limiter=limiter)
+        return to_starlette_response(resp)
+
+    uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
+
+
+def lua(body: str, headers: dict[str, str]) -> str:
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_wrk(port: int, script: str, seconds: int, connections: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            f.name,
+            f"http://127.0.0.1:{port}/slack/events",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(f.name)
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            raise SystemExit(f"wrk said:\n{out}")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    requests = float(re.search(r"([\d.]+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "rps": requests / seconds,
+        "non2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=50)
+    env = os.environ
+    parser.add_argument(
+        "--pg", default=env.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
+    )
+    parser.add_argument(
+        "--redis", default=env.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/12")
+    )
+    parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        bare_app(args.bare)
+        return
+
+    import psycopg
+    from starlette.testclient import TestClient  # noqa: F401  (dependency check)
+
+    from storage.db import Database
+    from tests.fakes_slack import BOT_TOKEN, FakeSlack, click, slash
+
+    name = f"herald_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.pg, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    Database(url).upgrade()
+    fake = FakeSlack()
+    for user, who in (("U0MARIA01", "maria"), ("U0LEE0001", "lee")):
+        fake.add_user(user, who)
+    data = Path(tempfile.mkdtemp(prefix="herald-bench-"))
+    env = {
+        **os.environ,
+        "HERALD_DATA_DIR": str(data),
+        "HERALD_DATABASE_URL": url,
+        "HERALD_BROKER_URL": args.redis,
+        "HERALD_QUEUE": f"bench-{uuid.uuid4().hex[:6]}",
+        "HERALD_SLACK_BOT_TOKEN": BOT_TOKEN,
+        "HERALD_SLACK_SIGNING_SECRET": SECRET,
+        "HERALD_SLACK_API_URL": fake.url,
+        "HERALD_SECRET_KEY": "A" * 43 + "=",
+        "HERALD_LOG_LEVEL": "ERROR",
+        "HERALD_WORKER_CONCURRENCY": "8",
+    }
+    herald = str(ROOT / ".venv" / "bin" / "herald")
+    web_port, bare_port = free_port(), free_port()
+    procs = [
+        subprocess.Popen([herald, "worker", "-B"], env=env, cwd=data),
+        subprocess.Popen([herald, "web", "--port", str(web_port)], env=env, cwd=data),
+        subprocess.Popen([sys.executable, __file__, "--bare", str(bare_port)], cwd=data),
+    ]
+    try:
+        wait_http(web_port)
+        wait_http(bare_port)
+        import httpx
+
+        def send(port: int, request: tuple[str, dict[str, str]]) -> httpx.Response:
+            body, headers = request
+            return httpx.post(
+                f"http://127.0.0.1:{port}/slack/events", content=body, headers=headers
+            )
+
+        # The team: Maria owns it, Lee approves; one pending post for the clicks.
+        assert send(web_port, slash("role <@U0LEE0001|lee> approver")).status_code == 200
+        answer = send(web_port, slash("draft Benchmark post --to outbox")).json()
+        number = answer["text"].split("#")[1].split()[0]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not fake.named("chat.postMessage"):
+            time.sleep(0.1)
+        channel, ts = next(iter(fake.messages))
+        cases = {
+            "slash command (/herald draft)": slash("draft Benchmark brief --to outbox"),
+            "button click (Approve)": click(
+                fake, "herald_approve", number, user="U0LEE0001", channel=channel, ts=ts
+            ),
+        }
+        rows = []
+        for label, (body, headers) in cases.items():
+            script = lua(body, headers)
+            run_wrk(web_port, script, 3, args.connections)  # warm-up: caches, pools, JIT of SQL
+            run_wrk(bare_port, script, 3, args.connections)
+            ours = run_wrk(web_port, script, args.seconds, args.connections)
+            bare = run_wrk(bare_port, script, args.seconds, args.connections)
+            rows.append((label, ours, bare))
+        print(f"\n{args.connections} connections, {args.seconds} s each, PostgreSQL + Redis\n")
+        heads = ["herald p50", "herald p99", "bare p50", "bare p99", "p99 ratio", "rps", "non-2xx"]
+        print(f"{'':32} " + " ".join(f"{h:>11}" for h in heads))
+        for label, ours, bare in rows:
+            cells = [
+                f"{ours['p50']:.1f} ms",
+                f"{ours['p99']:.1f} ms",
+                f"{bare['p50']:.1f} ms",
+                f"{bare['p99']:.1f} ms",
+                f"{ours['p99'] / bare['p99']:.2f}x",
+                f"{ours['rps']:.0f}",
+                f"{ours['non2xx']:.0f}",
+            ]
+            print(f"{label:32} " + " ".join(f"{c:>11}" for c in cells))
+        met = all(o["p99"] < 100 and o["p99"] <= 1.5 * b["p99"] for _, o, b in rows)
+        print(f"\ntarget (p99 < 100 ms and at most 1.5x bare): {'met' if met else 'MISSED'}")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        fake.close()
+        Database(url).dispose()
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""The bolt app, built by a factory: the same handlers serve Socket Mode and HTTP.
+
+Handlers only translate. A command or a click becomes one grammar line (or one core command)
+for `Herald`, which checks permissions from the verified Slack user id; the answer is rendered
+as Block Kit. Anything that writes runs before the ack (one transaction and an enqueue);
+Slack API calls come after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.blocks import (
+    ACTION_PREFIX,
+    EDIT_VIEW,
+    REJECT_VIEW,
+    edit_view,
+    help_blocks,
+    message_payload,
+    reject_view,
+)
+from bot.slack.client import Pacer, People, Tokens, call
+from bot.slack.delivery import SlackDelivery
+from bot.slack.install import HeraldAuthorize, build_oauth_flow
+from core import commands as c
+from core.errors import HeraldError, RetryLater
+from core.networks import get_network
+from core.sanitize import clean_input
+from core.service import Herald
+from core.views import Card, Message
+from core.workspaces import Actor
+from storage.models import SurfaceKind
+from storage.models_slack import SlackRepository
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SHORTCUT = "turn_into_post"
+# At most this many core calls at once per process: each holds a database connection (and
+# may briefly take a second), so the default pool of 15 is never exhausted under a burst.
+CORE_SLOTS = 5
+_CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>")
+_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_SPECIAL = re.compile(r"<!(?:subteam\^)?[^>]*>")
+
+
+def slack_text(text: str) -> str:
+    """Slack's escaped forms back into plain words the grammar reads.
+
+    `<#C123|marketing>` becomes the channel id `C123` (what cards are posted to); `<@U1|ana>`
+    becomes the user id `U1` (what members are keyed by); `&amp;` & co. become characters.
+    """
+    text = _CHANNEL.sub(lambda m: m.group(1), text)
+    text = _USER.sub(lambda m: m.group(1), text)
+    text = _SPECIAL.sub("", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+@dataclass(frozen=True)
+class Where:
+    team_id: str
+    team_name: str
+    user_id: str
+    user_name: str
+    channel: str
+
+
+class Handlers:
+    """Every listener of the app, sharing the token cache, the people cache and the renderer."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.herald: Herald = runtime.herald
+        self.repo = SlackRepository(runtime.db, runtime.vault)
+        self.tokens = Tokens(runtime.settings, self.repo)
+        self.people = People(self.tokens)
+        self.cards = SlackDelivery(self.tokens, Pacer(runtime.settings), self.repo)
+        self._slots = threading.BoundedSemaphore(CORE_SLOTS)
+
+    def handle(self, actor: Actor, text: str) -> Message:
+        with self._slots:
+            return self.herald.handle(actor, text)
+
+    def first_time(self, key: str) -> bool:
+        with self._slots:
+            return self.herald.first_time("slack", key)
+
+    # --- who is talking --------------------------------------------------------------------
+
+    def actor(self, client: WebClient, where: Where) -> Actor:
+        person = self.people.get(client, where.team_id, where.user_id, where.user_name)
+        return Actor(
+            surface=SurfaceKind.SLACK,
+            workspace_id=where.team_id,
+            workspace_name=where.team_name or where.team_id,
+            user_id=where.user_id,
+            user_name=person.name,
+            conversation=where.channel,
+            timezone=person.timezone,
+        )
+
+    def run(self, actor: Actor, command: c.Command) -> Message:
+        """A typed command (texts from modals keep their exact characters)."""
+        try:
+            with self._slots:
+                return self.herald.execute(actor, command)
+        except HeraldError as exc:
+            return Message(text=str(exc), error=True)
+
+    # --- slash command ---------------------------------------------------------------------
+
+    def on_command(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        text = slack_text(body.get("text") or "")
+        if text.lower() in {"", "help"}:
+            ack(response_type="ephemeral", text="Herald commands", blocks=help_blocks())
+            return
+        where = Where(
+            team_id=body["team_id"],
+            team_name=body.get("team_domain") or body["team_id"],
+            user_id=body["user_id"],
+            user_name=body.get("user_name") or body["user_id"],
+            channel=body["channel_id"],
+        )
+        actor = self.actor(client, where)
+        if not _is_command(text):
+            # Free text may go to a model: answer now, reply when it is understood.
+            ack(response_type="ephemeral", text="On it…")
+            self.reply_privately(client, where, self.handle(actor, text))
+            return
+        reply = self.handle(actor, text)
+        ack(response_type="ephemeral", **message_payload(reply))
+
+    # --- card buttons ----------------------------------------------------------------------
+
+    def on_action(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        action = body["actions"][0]
+        name = action["action_id"].removeprefix(ACTION_PREFIX).split("_", 1)[0]
+        value = str(action.get("value") or "")
+        number = int(value.split()[0])
+        container = body.get("container") or {}
+        channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
+        ts = container.get("message_ts")
+        where = _where_of_interaction(body, channel)
+        if name in {"edit", "reject"}:
+            ack()  # nothing is written until the modal is submitted
+            self.open_modal(client, body["trigger_id"], where, name, number, channel, ts)
+            return
+        actor = self.actor(client, where)
+        reply = self.handle(actor, f"{name} {value}")
+        ack()
+        self.after_change(client, actor, where, reply, number, channel, ts)
+
+    def open_modal(
+        self,
+        client: WebClient,
+        trigger_id: str,
+        where: Where,
+        name: str,
+        number: int,
+        channel: str,
+        ts: str | None,
+    ) -> None:
+        if name == "reject":
+            view = reject_view(number, channel=channel, ts=ts)
+        else:
+            shown = self.run(self.actor(client, where), c.Show(number))
+            if shown.card is None:
+                self.reply_privately(client, where, shown)
+                return
+            view = edit_view(shown.card, channel=channel, ts=ts)
+        try:
+            call(client.views_open, trigger_id=trigger_id, view=view)
+        except (SlackApiError, RetryLater) as exc:
+            log.warning("views.open failed: %s", exc)
+            self.reply_privately(
+                client,
+                where,
+                Message(text="Slack did not open the form in time. Click again.", error=True),
+            )
+
+    def on_edit_submit(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view = body["view"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        number = int(meta["n"])
+        before = {
+            b["block_id"]: (b.get("element") or {}).get("initial_value")
+            for b in view.get("blocks", [])
+            if b.get("type") == "input"
+        }
+        errors: dict[str, str] = {}
+        changed: list[tuple[str, str, str]] = []
+        for block_id, fields in (view.get("state") or {}).get("values", {}).items():
+            if not block_id.startswith("net_"):
+                continue
+            text = clean_input((fields.get("text") or {}).get("value") or "")
+            network = get_network(block_id.removeprefix("net_"))
+            length = network.length(text)
+            if not text.strip():
+                errors[block_id] = f"The {network.display} text is empty."
+            elif not network.fits(text):
+                errors[block_id] = (
+                    f"{length:,}/{network.limit:,} {network.unit}: shorten it by "
+                    f"{length - network.limit:,}."
+                )
+            elif text != before.get(block_id):
+                changed.append((block_id, network.name, text))
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        where = _where_of_interaction(body, meta.get("c") or "")
+        actor = self.actor(client, where)
+        reply = Message(text=f"Nothing changed in #{number}.", post_number=number)
+        for block_id, network_name, text in changed:
+            reply = self.run(actor, c.Edit(number=number, network=network_name, text=text))
+            if reply.error:
+                ack(response_action="errors", errors={block_id: (reply.text or "")[:300]})
+                return
+        ack()
+        if changed:
+            self.after_change(client, actor, where, reply, number, meta.get("c"), meta.get("ts"))
+
+    def on_reject_submit(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view = body["view"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        number = int(meta["n"])
+        values = (view.get("state") or {}).get("values", {})
+        reason = clean_input(((values.get("reason") or {}).get("text") or {}).get("value") or "")
+        where = _where_of_interaction(body, meta.get("c") or "")
+        actor = self.actor(client, where)
+        reply = self.run(actor, c.Reject(number=number, reason=reason.strip() or None))
+        if reply.error:
+            ack(response_action="errors", errors={"reason": (reply.text or "")[:300]})
+            return
+        ack()
+        self.after_change(client, actor, where, reply, number, meta.get("c"), meta.get("ts"))
+
+    def after_change(
+        self,
+        client: WebClient,
+        actor: Actor,
+        where: Where,
+        reply: Message,
+        number: int,
+        channel: str | None,
+        ts: str | None,
+    ) -> None:
+        """After the ack: a refusal privately; a change redrawn on the card and in its thread."""
+        if reply.error:
+            log.info(
+                "slack: refused %s on #%s for %s in %s: %s",
+                "action",
+                number,
+                where.user_id,
+                where.team_id,
+                reply.text,
+            )
+            self.reply_privately(client, where, reply)
+            return
+        if not channel or not ts:
+            self.reply_privately(client, where, reply)
+            return
+        card: Card | None = reply.card
+        if card is None:
+            card = self.run(actor, c.Show(number)).card
+        status = reply.text or (card.status if card else None)
+        try:
+            if card is not None:
+                self.cards.redraw(where.team_id, channel, ts, card, status)
+            if reply.text:
+                call(
+                    client.chat_postMessage,
+                    channel=channel,
+                    thread_ts=ts,
+                    unfurl_links=False,
+                    **message_payload(Message(text=reply.text)),
+                )
+        except (SlackApiError, RetryLater) as exc:
+            # The next lifecycle message redraws the card anyway; nothing is lost.
+            log.warning("slack: could not show the result on #%s: %s", number, exc)
+
+    # --- message shortcut ------------------------------------------------------------------
+
+    def on_shortcut(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id", "")
+        where = _where_of_interaction(body, channel)
+        brief = clean_input(slack_text(message.get("text") or ""))[: c.MAX_BRIEF]
+        actor = self.actor(client, where)
+        if not brief.strip():
+            reply = Message(text="That message has no text to turn into a post.", error=True)
+        else:
+            reply = self.run(actor, c.Draft(brief=brief))
+        ack()
+        self.reply_privately(client, where, reply)
+
+    # --- conversation: mentions, DMs, replies in a card's thread ---------------------------
+
+    def on_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        if not self.first_time(body.get("event_id") or event["ts"]):
+            return
+        self.converse(body, event, client)
+
+    def on_message(
+        self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return  # edits, joins, and bots (Herald itself included) are not requests
+        direct = event.get("channel_type") == "im"
+        in_thread = bool(event.get("thread_ts")) and event.get("thread_ts") != event.get("ts")
+        mentioned = bool(context.bot_user_id) and f"<@{context.bot_user_id}>" in (
+            event.get("text") or ""
+        )
+        if mentioned or not (direct or in_thread):
+            return  # a mention arrives as app_mention too; other channel talk is not for us
+        if not self.first_time(body.get("event_id") or event["ts"]):
+            return
+        self.converse(body, event, client, only_card_threads=not direct)
+
+    def converse(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: WebClient,
+        *,
+        only_card_threads: bool = False,
+    ) -> None:
+        team = body.get("team_id") or event.get("team") or ""
+        channel = event["channel"]
+        where = Where(team, team, event["user"], event["user"], channel)
+        text = slack_text(event.get("text") or "")
+        thread = event.get("thread_ts")
+        number = self.repo.post_of_card(team, channel, thread) if thread else None
+        if number is not None and not _is_command(text):
+            # A reply in a card's thread that is no command is feedback for a new draft.
+            text = f"regenerate {number} {text}".strip()
+        elif only_card_threads:
+            return
+        reply = self.handle(self.actor(client, where), text)
+        try:
+            call(
+                client.chat_postMessage,
+                channel=channel,
+                thread_ts=thread or (event["ts"] if event.get("type") == "app_mention" else None),
+                unfurl_links=False,
+                **message_payload(reply),
+            )
+        except (SlackApiError, RetryLater) as exc:
+            log.warning("slack: could not answer in %s: %s", channel, exc)
+
+    # --- uninstall -------------------------------------------------------------------------
+
+    def on_uninstalled(self, body: dict[str, Any]) -> None:
+        team = body.get("team_id")
+        if team:
+            self.repo.forget_team(team)
+            self.tokens.forget(team)
+            log.info("slack: uninstalled from %s; its token is deleted", team)
+
+    def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if (event.get("tokens") or {}).get("bot"):
+            self.on_uninstalled(body)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def reply_privately(self, client: WebClient, where: Where, reply: Message) -> None:
+        try:
+            call(
+                client.chat_postEphemeral,
+                channel=where.channel,
+                user=where.user_id,
+                **message_payload(reply),
+            )
+        except (SlackApiError, RetryLater) as exc:
+            log.warning("slack: could not answer %s privately: %s", where.user_id, exc)
+
+    def on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        ref = secrets.token_hex(3)
+        log.error("slack handler failed (ref %s): %r", ref, error, exc_info=error)
+
+
+def _is_command(text: str) -> bool:
+    try:
+        c.parse(text)
+    except c.UnknownCommand:
+        return False
+    except HeraldError:
+        return True  # a known command with a mistake: the grammar explains it
+    return True
+
+
+def _where_of_interaction(body: dict[str, Any], channel: str) -> Where:
+    user = body.get("user") or {}
+    team = body.get("team") or {}
+    team_id = team.get("id") or user.get("team_id") or ""
+    return Where(
+        team_id=team_id,
+        team_name=team.get("domain") or team_id,
+        user_id=user["id"],
+        user_name=user.get("username") or user.get("name") or user["id"],
+        channel=channel,
+    )
+
+
+def build_bolt_app(runtime: Runtime, *, socket_mode: bool = False) -> App:
+    """The Slack app. HTTP mode verifies every request's signature; Socket Mode needs none."""
+    settings = runtime.settings
+    handlers = Handlers(runtime)
+    secret = settings.slack_signing_secret
+    if not socket_mode and secret is None:
+        raise RuntimeError("Set HERALD_SLACK_SIGNING_SECRET to serve Slack over HTTP.")
+    oauth_flow = None if socket_mode else build_oauth_flow(settings, handlers.repo, handlers.tokens)
+    app = App(
+        signing_secret=secret.get_secret_value() if secret else None,
+        client=handlers.tokens.client(),
+        # An `Authorize` instance is accepted beside an OAuth flow (a bare function is not).
+        authorize=HeraldAuthorize(handlers.tokens),  # type: ignore[arg-type]
+        oauth_flow=oauth_flow,
+        request_verification_enabled=not socket_mode,
+        token_verification_enabled=False,
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="slack"),
+    )
+    app.command(re.compile(r"^/herald"))(handlers.on_command)
+    app.action(re.compile(f"^{ACTION_PREFIX}"))(handlers.on_action)
+    app.view(EDIT_VIEW)(handlers.on_edit_submit)
+    app.view(REJECT_VIEW)(handlers.on_reject_submit)
+    app.shortcut(SHORTCUT)(handlers.on_shortcut)
+    app.event("app_mention")(handlers.on_mention)
+    app.event("message")(handlers.on_message)
+    app.event("app_uninstalled")(handlers.on_uninstalled)
+    app.event("tokens_revoked")(handlers.on_tokens_revoked)
+    app.error(handlers.on_error)
+    return app

@@ -1,0 +1,300 @@
+"""Block Kit for Herald: the approval card, plain messages, help, the Edit and Reject modals,
+and the validator every outgoing payload must pass (including limits slack_sdk leaves out)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from core.commands import SUMMARY, USAGE
+from core.views import Card, Message, VariantView
+
+ACTION_PREFIX = "herald_"
+EDIT_VIEW = "herald_edit"
+REJECT_VIEW = "herald_reject"
+MAX_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_MESSAGE_TEXT = 40_000
+MAX_BUTTON_VALUE = 2000
+MAX_ACTIONS = 25
+MAX_REASON = 500
+
+Blocks = list[dict[str, Any]]
+
+
+class InvalidBlocks(ValueError):
+    """A payload Slack would refuse (or silently cut)."""
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as markup: user text is shown as typed."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, MAX_SECTION_TEXT)}}
+
+
+def _context(*texts: str) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _cut(t, MAX_FIELD_TEXT)} for t in texts[:10]],
+    }
+
+
+def text_blocks(text: str) -> Blocks:
+    """A long text as sections of at most 3,000 characters, split at line ends."""
+    chunks: list[str] = []
+    current = ""
+    for line in escape(text).splitlines() or [""]:
+        if current and len(current) + len(line) + 1 > MAX_SECTION_TEXT:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    chunks.append(current or " ")
+    return [_mrkdwn(c) for c in chunks[:MAX_BLOCKS]]
+
+
+def _variant_blocks(v: VariantView) -> Blocks:
+    over = v.length > v.limit
+    count = f"{v.length:,}/{v.limit:,} {v.unit}" + (" ⚠ too long" if over else "")
+    state = "" if v.state == "draft" else f" · {v.state}"
+    blocks: Blocks = [
+        _context(f"*{escape(v.name)}* · {count}{state}"),
+        # plain_text shows the post exactly as it will be published, no markup applied.
+        {
+            "type": "section",
+            "text": {"type": "plain_text", "text": _cut(v.text or "(empty)", MAX_SECTION_TEXT)},
+        },
+    ]
+    notes = [escape(w) for w in v.warnings]
+    if v.url:
+        notes.append(f"🚀 <{v.url}|{escape(v.url)}>" if "://" in v.url else escape(v.url))
+    if v.reason:
+        notes.append(f"⚠ {escape(v.reason)}")
+    if notes:
+        blocks.append(_context(*notes))
+    return blocks
+
+
+def button_value(card: Card, action: str, value: str | None) -> str:
+    """Only the post number and the action's own argument: permissions come from the user id."""
+    return f"{card.number} {value}" if value else str(card.number)
+
+
+def card_blocks(card: Card, *, status: str | None = None) -> Blocks:
+    """The approval card, in the order of UX.md: title, brief, networks, when, status, buttons."""
+    blocks: Blocks = [
+        _mrkdwn(f"*{escape(card.title)}*"),
+        _context(f"> {escape(card.brief)}"),
+    ]
+    budget = MAX_BLOCKS - 6
+    for v in card.variants:
+        more = _variant_blocks(v)
+        if len(more) > budget:
+            break
+        blocks.extend(more)
+        budget -= len(more)
+    blocks.append(_context(f"🗓 When: {escape(card.when)}"))
+    line = status or card.status
+    if line:
+        blocks.append(_mrkdwn(escape(line)))
+    if card.note:
+        blocks.append(_context(escape(card.note)))
+    if card.buttons:
+        elements = []
+        for b in card.buttons[:MAX_ACTIONS]:
+            element: dict[str, Any] = {
+                "type": "button",
+                "action_id": ACTION_PREFIX + b.action + (f"_{b.value}" if b.value else ""),
+                "text": {"type": "plain_text", "text": _cut(b.label, 75)},
+                "value": button_value(card, b.action, b.value),
+            }
+            if b.style in {"primary", "danger"}:
+                element["style"] = b.style
+            elements.append(element)
+        blocks.append({"type": "actions", "block_id": f"card_{card.number}", "elements": elements})
+    return blocks
+
+
+def card_fallback(card: Card, status: str | None = None) -> str:
+    """The notification text (and what screen readers and old clients show)."""
+    line = status or card.status
+    return _cut(f"{card.title} · {line}" if line else card.title, 3000)
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """`text` and `blocks` for chat.postMessage / an ack / respond."""
+    if message.card is not None:
+        blocks = card_blocks(message.card)
+        if message.text:
+            blocks = text_blocks(message.text)[: MAX_BLOCKS - len(blocks)] + blocks
+        return {"text": card_fallback(message.card), "blocks": blocks}
+    text = message.text or ""
+    return {"text": _cut(text, MAX_MESSAGE_TEXT), "blocks": text_blocks(text)}
+
+
+def help_blocks(command: str = "/herald") -> Blocks:
+    """`/herald help`: every command with its one-line summary, grouped into few sections."""
+    lines = [f"`{command} {escape(USAGE[name])}`\n{escape(SUMMARY[name])}" for name in USAGE]
+    blocks: Blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Herald commands"}},
+        _context("Type them after /herald, mention me, or write to me directly."),
+    ]
+    section = ""
+    for line in lines:
+        if section and len(section) + len(line) + 2 > MAX_SECTION_TEXT:
+            blocks.append(_mrkdwn(section))
+            section = ""
+        section = f"{section}\n\n{line}" if section else line
+    if section:
+        blocks.append(_mrkdwn(section))
+    blocks.append(
+        _context(
+            'Times: "in 2h", "tomorrow 9am", "next monday 14:30", '
+            '"2026-12-01 09:00 Europe/Berlin". '
+            "Free text works too: “post about our launch on LinkedIn tomorrow morning”."
+        )
+    )
+    return blocks
+
+
+# --- modals ------------------------------------------------------------------------------
+
+
+def _title(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": _cut(text, 24)}
+
+
+def metadata(number: int, channel: str | None, ts: str | None) -> str:
+    return json.dumps({"n": number, "c": channel, "ts": ts})
+
+
+def edit_view(card: Card, *, channel: str | None, ts: str | None) -> dict[str, Any]:
+    """One field per network that can still change, prefilled with its current text."""
+    blocks: Blocks = [_context(f"> {escape(card.brief)}")]
+    for v in card.variants:
+        if v.state in {"published", "cancelled"}:
+            continue
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": f"net_{v.network}",
+                "label": {
+                    "type": "plain_text",
+                    "text": _cut(f"{v.name} (up to {v.limit:,} {v.unit})", 2000),
+                },
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "text",
+                    "multiline": True,
+                    "initial_value": v.text,
+                },
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": EDIT_VIEW,
+        "private_metadata": metadata(card.number, channel, ts),
+        "title": _title(f"Edit #{card.number}"),
+        "submit": _title("Save"),
+        "close": _title("Cancel"),
+        "blocks": blocks[:MAX_VIEW_BLOCKS],
+    }
+
+
+def reject_view(number: int, *, channel: str | None, ts: str | None) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": REJECT_VIEW,
+        "private_metadata": metadata(number, channel, ts),
+        "title": _title(f"Reject #{number}"),
+        "submit": _title("Reject"),
+        "close": _title("Cancel"),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Why? The author sees this."},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "text",
+                    "multiline": True,
+                    "max_length": MAX_REASON,
+                    "placeholder": {"type": "plain_text", "text": "e.g. too salesy"},
+                },
+            }
+        ],
+    }
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found.extend(_walk(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_walk(item))
+    return found
+
+
+def _check_blocks(blocks: Blocks, max_blocks: int) -> None:
+    if len(blocks) > max_blocks:
+        raise InvalidBlocks(f"{len(blocks)} blocks; Slack takes at most {max_blocks}")
+    for parsed in Block.parse_all(blocks):
+        parsed.to_dict()  # slack_sdk raises SlackObjectFormationError on its own limits
+    action_ids: list[str] = []
+    for block in blocks:
+        if block.get("type") == "section":
+            text = (block.get("text") or {}).get("text", "")
+            if len(text) > MAX_SECTION_TEXT:
+                raise InvalidBlocks(f"section text of {len(text)} characters")
+            fields = block.get("fields") or []
+            if len(fields) > 10:
+                raise InvalidBlocks(f"section with {len(fields)} fields")
+            for f in fields:
+                if len(f.get("text", "")) > MAX_FIELD_TEXT:
+                    raise InvalidBlocks(f"section field of {len(f['text'])} characters")
+        if block.get("type") == "actions" and len(block.get("elements", [])) > MAX_ACTIONS:
+            raise InvalidBlocks("more than 25 elements in an actions block")
+        for node in _walk(block):
+            if node.get("type") == "button" and len(node.get("value", "")) > MAX_BUTTON_VALUE:
+                raise InvalidBlocks("button value over 2,000 characters")
+            if "action_id" in node:
+                action_ids.append(node["action_id"])
+    if len(action_ids) != len(set(action_ids)):
+        raise InvalidBlocks(f"action_ids repeat: {action_ids}")
+
+
+def validate_message(payload: dict[str, Any]) -> None:
+    """Raise `InvalidBlocks` unless Slack would accept this message as it is."""
+    text = payload.get("text") or ""
+    if len(text) > MAX_MESSAGE_TEXT:
+        raise InvalidBlocks(f"message text of {len(text)} characters")
+    blocks = payload.get("blocks")
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if blocks:
+        _check_blocks(blocks, MAX_BLOCKS)
+    elif not text:
+        raise InvalidBlocks("a message needs text or blocks")
+
+
+def validate_view(view: dict[str, Any] | str) -> None:
+    data = json.loads(view) if isinstance(view, str) else view
+    View(**data).validate_json()
+    _check_blocks(data.get("blocks", []), MAX_VIEW_BLOCKS)

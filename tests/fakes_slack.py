@@ -1,0 +1,393 @@
+"""A local Slack: a Web API server that records every call, and signed requests into Herald.
+
+The Web API answers with Slack's real shapes (HTTP 200 with `ok:false` for method errors,
+429 with `Retry-After` for rate limits) and refuses blocks Slack would refuse. The request
+builders sign their bodies with the v0 scheme, as Slack does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from bot.slack.blocks import InvalidBlocks, validate_message, validate_view
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-test-token"
+TEAM = "T0TEAM001"
+BOT_USER = "U0HERALD"
+BOT_ID = "B0HERALD"
+
+
+@dataclass
+class Call:
+    method: str
+    body: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class FakeSlack:
+    """The Web API. `users` are what users.info knows; `tokens` map a bot token to its team."""
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=lambda: {BOT_TOKEN: TEAM})
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    invalid: list[str] = field(default_factory=list)
+    limits: dict[str, list[float]] = field(default_factory=dict)
+    triggers: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._ts = itertools.count(1)
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- test controls -------------------------------------------------------------------
+
+    def add_user(self, user_id: str, name: str, tz: str = "Europe/Berlin") -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "team_id": TEAM,
+            "name": name,
+            "real_name": name.title(),
+            "tz": tz,
+            "tz_label": tz,
+            "tz_offset": 3600,
+            "is_bot": False,
+            "profile": {"display_name": name, "real_name": name.title()},
+        }
+
+    def rate_limit(self, method: str, retry_after: float = 3) -> None:
+        """The next call of `method` gets HTTP 429 with Retry-After."""
+        self.limits.setdefault(method, []).append(retry_after)
+
+    def trigger(self) -> str:
+        """A trigger_id, valid for three seconds, as in a real interaction payload."""
+        trigger = f"{next(self._ts)}.{int(time.time())}.abc"
+        self.triggers[trigger] = time.monotonic()
+        return trigger
+
+    def named(self, method: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method]
+
+    # --- the API -------------------------------------------------------------------------
+
+    def answer(self, method: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if method == "oauth.v2.access":
+            return self._oauth(body)
+        if token not in self.tokens:
+            return {"ok": False, "error": "invalid_auth"}
+        team = self.tokens[token]
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return {"ok": False, "error": "unknown_method"}
+        result: dict[str, Any] = handler(body, team)
+        return result
+
+    def _ts_now(self) -> str:
+        return f"{1700000000 + next(self._ts)}.000100"
+
+    def _auth_test(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://acme.slack.com/",
+            "team": "Acme",
+            "user": "herald",
+            "team_id": team,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _check(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            validate_message(body)
+        except (InvalidBlocks, Exception) as exc:  # noqa: BLE001 - recorded for the test
+            self.invalid.append(str(exc))
+            return {"ok": False, "error": "invalid_blocks", "errors": [str(exc)]}
+        return None
+
+    def _message(self, body: dict[str, Any], team: str, ts: str) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "text": body.get("text", ""),
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "app_id": "A0HERALD",
+            "team": team,
+            "ts": ts,
+            "blocks": body.get("blocks") or [],
+        }
+
+    def _chat_postMessage(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        if not body.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        bad = self._check(body)
+        if bad:
+            return bad
+        ts = self._ts_now()
+        message = self._message(body, team, ts)
+        with self.lock:
+            self.messages[(body["channel"], ts)] = message
+        return {"ok": True, "channel": body["channel"], "ts": ts, "message": message}
+
+    def _chat_update(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        key = (body.get("channel", ""), body.get("ts", ""))
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        bad = self._check(body)
+        if bad:
+            return bad
+        message = self._message(body, team, key[1])
+        with self.lock:
+            self.messages[key] = message
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": body.get("text", "")}
+
+    def _chat_postEphemeral(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        if not body.get("user"):
+            return {"ok": False, "error": "user_not_found"}
+        if str(body.get("channel", "")).startswith("CGONE"):
+            return {"ok": False, "error": "channel_not_found"}
+        bad = self._check(body)
+        return bad or {"ok": True, "message_ts": self._ts_now()}
+
+    def _views_open(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        issued = self.triggers.get(str(body.get("trigger_id")))
+        if issued is None or time.monotonic() - issued > 3:
+            return {"ok": False, "error": "expired_trigger_id"}
+        view = body.get("view") or {}
+        try:
+            validate_view(view)
+        except Exception as exc:  # noqa: BLE001 - recorded for the test
+            self.invalid.append(str(exc))
+            return {"ok": False, "error": "invalid_arguments"}
+        view = json.loads(view) if isinstance(view, str) else view
+        return {
+            "ok": True,
+            "view": {**view, "id": "V0EDIT01", "team_id": team, "state": {"values": {}}},
+        }
+
+    def _users_info(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        user = self.users.get(str(body.get("user")))
+        return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+
+    def _conversations_open(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        users = str(body.get("users", ""))
+        return {"ok": True, "channel": {"id": "D" + users.lstrip("U")[:10]}}
+
+    def _oauth(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("code") != "good-code":
+            return {"ok": False, "error": "invalid_code"}
+        token = "xoxb-installed-token"
+        self.tokens[token] = "T0BETA001"
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "commands,chat:write",
+            "bot_user_id": "U0HERALD2",
+            "app_id": "A0HERALD",
+            "team": {"name": "Beta", "id": "T0BETA001"},
+            "enterprise": None,
+            "authed_user": {"id": "U0INSTALLER"},
+            "is_enterprise_install": False,
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeSlack
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        if "json" in (self.headers.get("Content-Type") or ""):
+            body = json.loads(raw or "{}")
+        else:
+            body = dict(parse_qsl(raw))
+            for key in ("blocks", "view", "attachments"):
+                if isinstance(body.get(key), str):
+                    body[key] = json.loads(body[key])
+        auth = self.headers.get("Authorization") or ""
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else body.get("token")
+        method = self.path.rsplit("/", 1)[-1]
+        fake = self.fake
+        with fake.lock:
+            fake.calls.append(Call(method, body, token))
+            waits = fake.limits.get(method)
+            wait = waits.pop(0) if waits else None
+        if wait is not None:
+            self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(int(wait))})
+            return
+        self._send(200, fake.answer(method, body, token))
+
+    def _send(
+        self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(raw)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+# --- requests into Herald, signed as Slack signs them ------------------------------------
+
+
+def sign(body: str, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def form(fields: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    body = urlencode(fields)
+    return body, {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+
+
+def slash(text: str, user: str = "U0MARIA01", channel: str = "C0GENERAL", **extra: str):  # type: ignore[no-untyped-def]
+    return form(
+        {
+            "token": "deprecated",
+            "team_id": TEAM,
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": extra.pop("user_name", user.lower()),
+            "command": "/herald",
+            "text": text,
+            "api_app_id": "A0HERALD",
+            "is_enterprise_install": "false",
+            "response_url": "https://hooks.slack.invalid/commands/1",
+            "trigger_id": extra.pop("trigger_id", "1.2.x"),
+            **extra,
+        }
+    )
+
+
+def interaction(payload: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    return form({"payload": json.dumps(payload)})
+
+
+def click(
+    fake: FakeSlack,
+    action: str,
+    value: str,
+    *,
+    user: str,
+    channel: str,
+    ts: str,
+) -> tuple[str, dict[str, str]]:
+    """A button on a card, as the block_actions payload of §1.3."""
+    return interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0HERALD",
+            "token": "deprecated",
+            "trigger_id": fake.trigger(),
+            "team": {"id": TEAM, "domain": "acme"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "container": {
+                "type": "message",
+                "message_ts": ts,
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
+            "channel": {"id": channel, "name": "general"},
+            "message": {"type": "message", "ts": ts, "bot_id": BOT_ID, "text": "card"},
+            "state": {"values": {}},
+            "response_url": "https://hooks.slack.invalid/actions/1",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action,
+                    "block_id": "card",
+                    "text": {"type": "plain_text", "text": action},
+                    "value": value,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+    )
+
+
+def submit(
+    view: dict[str, Any], values: dict[str, dict[str, Any]], *, user: str
+) -> tuple[str, dict[str, str]]:
+    """A modal's view_submission (§1.4): `view` as opened, `values` as typed."""
+    return interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": TEAM, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0HERALD",
+            "token": "deprecated",
+            "trigger_id": "9.9.x",
+            "view": {
+                **view,
+                "id": "V0EDIT01",
+                "team_id": TEAM,
+                "state": {"values": values},
+                "hash": "1700000000.abc",
+            },
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+    )
+
+
+def event(
+    inner: dict[str, Any], event_id: str, retry: int | None = None
+) -> tuple[str, dict[str, str]]:
+    """An Events API delivery (§1.5); `retry` adds Slack's X-Slack-Retry-Num."""
+    body = json.dumps(
+        {
+            "token": "deprecated",
+            "team_id": TEAM,
+            "api_app_id": "A0HERALD",
+            "type": "event_callback",
+            "event": inner,
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": TEAM,
+                    "user_id": BOT_USER,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_id": event_id,
+            "event_time": int(time.time()),
+        }
+    )
+    headers = {"Content-Type": "application/json", **sign(body)}
+    if retry:
+        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+    return body, headers
