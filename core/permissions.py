@@ -54,7 +54,7 @@ def require(member: Member, action: Action) -> None:
         return
     who = _WHO.get(action, "owners, admins, approvers and editors")
     raise Forbidden(
-        f"You are a {member.role.value} here, and only {who} can {action.value}. "
+        f"You are {'an' if member.role.value[0] in 'aeiou' else 'a'} {member.role.value} here, and only {who} can {action.value}. "
         f"Ask an admin: role @{member.display_name} {_ROLE_NEEDED.get(action, Role.EDITOR).value}"
     )
 

@@ -425,6 +425,10 @@ def sweep(ctx: Context) -> dict[str, int]:
         for post in tx.session.scalars(posts.with_for_update(skip_locked=True, of=Post)):
             tx.later(GENERATE, post.id)
             counts["generating"] += 1
+    from core import inbox  # the inbox runs commands through the service, above this module
+
+    for row_id in inbox.unstarted(ctx, s.stale_queued_seconds):
+        ctx.queue.enqueue(inbox.RUN, row_id)
     lost = delivery.undelivered(ctx, timedelta(seconds=s.stale_queued_seconds))
     for message_id in lost:
         ctx.queue.enqueue(delivery.DELIVER, message_id)

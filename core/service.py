@@ -141,6 +141,17 @@ class Herald:
     def sweep(self) -> dict[str, int]:
         return pipeline.sweep(self.ctx)
 
+    def accept(self, actor: Actor, text: str) -> int:
+        """Take a command now (one row, one job) and run it in a worker: for fast acks."""
+        from core import inbox
+
+        return inbox.accept(self.ctx, actor, clean_input(text))
+
+    def run_inbound(self, row_id: int) -> None:
+        from core import inbox
+
+        inbox.run(self, row_id)
+
     def check_accounts(self) -> int:
         """The daily token health check: refresh, warn owners before expiry or on revocation."""
         return accounts.check_health(self.ctx)

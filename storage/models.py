@@ -295,3 +295,19 @@ class InboundEvent(Base):
     surface: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[created] = mapped_column(index=True)
+
+
+class InboxCommand(Base):
+    """A command accepted from a chat surface before its ack, run by a worker afterwards.
+
+    Writing this one row (and enqueueing its id) is all a Slack ack waits for.
+    """
+
+    __tablename__ = "inbox_commands"
+
+    id: Mapped[intpk]
+    surface: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[dict[str, Any]]
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[created] = mapped_column(index=True)
+    started_at: Mapped[datetime | None]

@@ -90,6 +90,10 @@ def _sweep(self: Any) -> dict[str, int]:
     return dict(self.app.herald.sweep())
 
 
+def _run_inbound(self: Any, row_id: int) -> None:
+    self.app.herald.run_inbound(row_id)
+
+
 def _check_accounts(self: Any) -> int:
     return int(self.app.herald.check_accounts())
 
@@ -121,6 +125,7 @@ def _register_tasks(app: HeraldCelery) -> None:
         ("herald.sweep", _sweep),
         ("herald.deliver_message", _deliver_message),
         ("herald.check_accounts", _check_accounts),
+        ("herald.run_inbound", _run_inbound),
     ):
         app.task(name=name, **house)(body)
 
