@@ -26,7 +26,7 @@ class HeraldCelery(Celery):  # type: ignore[misc]
 def create_celery(settings: Settings) -> HeraldCelery:
     app = HeraldCelery("herald")
     app.conf.update(
-        broker_url=settings.broker_url or "memory://",
+        broker_url=settings.broker_url or "memory://localhost//",
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
