@@ -44,6 +44,10 @@ _WHO = {
 }
 
 
+def _article(role: Role) -> str:
+    return "an" if role.value[0] in "aeiou" else "a"
+
+
 def allowed(member: Member, action: Action) -> bool:
     return member.role in PERMISSIONS[action]
 
@@ -54,7 +58,8 @@ def require(member: Member, action: Action) -> None:
         return
     who = _WHO.get(action, "owners, admins, approvers and editors")
     raise Forbidden(
-        f"You are {'an' if member.role.value[0] in 'aeiou' else 'a'} {member.role.value} here, and only {who} can {action.value}. "
+        f"You are {_article(member.role)} {member.role.value} here, "
+        f"and only {who} can {action.value}. "
         f"Ask an admin: role @{member.display_name} {_ROLE_NEEDED.get(action, Role.EDITOR).value}"
     )
 

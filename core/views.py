@@ -34,6 +34,7 @@ class VariantView:
     warnings: list[str] = field(default_factory=list)
     url: str | None = None
     reason: str | None = None
+    media: list[str] = field(default_factory=list)  # one line per attached item
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,18 @@ def _variant(target: Target) -> VariantView:
         warnings=warnings,
         url=target.external_url,
         reason=target.failure_reason,
+        media=[media_line(item) for item in target.media or []],
     )
+
+
+def media_line(item: dict[str, Any]) -> str:
+    """What a card shows of one attached item, e.g. "🖼 image 640x480 · alt: A sunset"."""
+    video = str(item.get("content_type", "")).startswith("video/")
+    line = "🎬 video" if video else "🖼 image"
+    if item.get("width") and item.get("height"):
+        line += f" {item['width']}×{item['height']}"
+    alt = item.get("alt")
+    return line + (f" · alt: {cut(str(alt), 80)}" if alt else " · no alt text")
 
 
 def _buttons(post: Post) -> list[Button]:

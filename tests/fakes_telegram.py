@@ -5,12 +5,15 @@ contracts README): `POST /bot<token>/<method>` with query, form, JSON or multipa
 the `{"ok": …, "result": …}` envelope with the HTTP status equal to `error_code`, HTML parse mode
 turned into entities (so a reply carries its `text_link`s as Telegram's would), the 4,096
 character and 64-byte `callback_data` limits, 429 with `parameters.retry_after` on demand,
-`getUpdates` with offsets for long polling. PTB talks to it through `base_url`.
+`getUpdates` with offsets for long polling, `getFile` (refusing files over 20 MB as Telegram does)
+and the file bytes at `/file/bot<token>/<file_path>`. PTB talks to it through `base_url` and
+`base_file_url`.
 """
 
 from __future__ import annotations
 
 import html
+import io
 import itertools
 import json
 import threading
@@ -22,7 +25,7 @@ from email.policy import HTTP
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
@@ -125,6 +128,15 @@ class Call:
 
 
 @dataclass
+class StoredFile:
+    file_id: str
+    unique_id: str
+    data: bytes
+    size: int  # announced in updates and getFile
+    path: str
+
+
+@dataclass
 class Failure:
     method: str
     code: int
@@ -150,6 +162,8 @@ class FakeTelegram:
         self.updates: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {}
         self.commands: list[dict[str, Any]] = []
+        self.files: dict[str, StoredFile] = {}
+        self.downloads: list[str] = []  # file paths fetched from /file/bot<token>/
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(500000)
         self._confirmed = 0
@@ -174,6 +188,22 @@ class FakeTelegram:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/bot"
+
+    # --- files -----------------------------------------------------------------------------
+
+    def store_file(self, data: bytes, folder: str, ext: str, size: int | None = None) -> StoredFile:
+        """A file someone sent; `size` is what Telegram announces (to fake a huge one cheaply)."""
+        number = next(self._ids)
+        stored = StoredFile(
+            file_id=f"AgAC{number:08d}-{folder}",
+            unique_id=f"AQAD{number:08d}",
+            data=data,
+            size=len(data) if size is None else size,
+            path=f"{folder}/file_{number}.{ext}",
+        )
+        with self.lock:
+            self.files[stored.file_id] = stored
+        return stored
 
     def start(self) -> FakeTelegram:
         self.thread.start()
@@ -207,7 +237,7 @@ class FakeTelegram:
                 if part.get_filename():
                     params[str(name)] = payload
                 else:
-                    params[str(name)] = payload.decode() if payload is not None else ""
+                    params[str(name)] = payload.decode() if isinstance(payload, bytes) else ""
         # PTB sends nested objects JSON-encoded inside form fields.
         for key in (
             "reply_markup",
@@ -222,6 +252,9 @@ class FakeTelegram:
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         path = urlsplit(handler.path).path
+        if path.startswith("/file/"):
+            self._serve_file(handler, path)
+            return
         prefix = f"/bot{self.token}/"
         if not path.startswith(prefix):
             self._send(
@@ -243,6 +276,25 @@ class FakeTelegram:
             self._send(handler, exc.code, body)
             return
         self._send(handler, 200, {"ok": True, "result": result})
+
+    def _serve_file(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        prefix = f"/file/bot{self.token}/"
+        path = unquote(path)  # PTB sends the token's ":" as %3A; Telegram accepts either
+        stored = None
+        if path.startswith(prefix):
+            wanted = path[len(prefix) :]
+            stored = next((f for f in self.files.values() if f.path == wanted), None)
+        if stored is None:
+            self._send(handler, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return
+        with self.lock:
+            self.downloads.append(stored.path)
+            self.lock.notify_all()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(len(stored.data)))
+        handler.end_headers()
+        handler.wfile.write(stored.data)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
@@ -391,6 +443,19 @@ class FakeTelegram:
                 )
             self.lock.notify_all()
         return True
+
+    def _m_getfile(self, params: dict[str, Any]) -> Any:
+        stored = self.files.get(str(params.get("file_id", "")))
+        if stored is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if stored.size > 20 * 1024 * 1024:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.unique_id,
+            "file_size": stored.size,
+            "file_path": stored.path,
+        }
 
     def _m_setmycommands(self, params: dict[str, Any]) -> Any:
         self.commands = list(params["commands"])
@@ -558,22 +623,84 @@ class Person:
     def chat_id(self) -> int:
         return int(self.chat["id"])
 
-    def says(self, text: str, *, reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _message(self, reply_to: dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": next(self.fake._ids),
             "date": int(time.time()),
             "from": self.user,
             "chat": self.chat,
-            "text": text,
+            **fields,
         }
-        if text.startswith("/"):
-            length = len(text.split(maxsplit=1)[0])
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         if reply_to is not None:
             message["reply_to_message"] = {
                 k: v for k, v in reply_to.items() if k not in {"reply_to", "force_reply"}
             }
         return {"update_id": self.fake.next_update_id(), "message": message}
+
+    @staticmethod
+    def _commanded(text: str, key: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {key: text}
+        if text.startswith("/"):
+            length = len(text.split(maxsplit=1)[0])
+            entities = [{"type": "bot_command", "offset": 0, "length": length}]
+            fields["entities" if key == "text" else "caption_entities"] = entities
+        return fields
+
+    def says(self, text: str, *, reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._message(reply_to, **self._commanded(text, "text"))
+
+    def sends_photo(
+        self,
+        image: bytes,
+        *,
+        caption: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A photo as Telegram delivers it: several sizes, a thumbnail first, the original last."""
+        from PIL import Image
+
+        with Image.open(io.BytesIO(image)) as source:
+            width, height = source.size
+            small = source.convert("RGB")
+        small.thumbnail((90, 90))
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG")
+        sizes = []
+        for data, (w, h) in ((buffer.getvalue(), small.size), (image, (width, height))):
+            stored = self.fake.store_file(data, "photos", "jpg")
+            sizes.append(
+                {
+                    "file_id": stored.file_id,
+                    "file_unique_id": stored.unique_id,
+                    "file_size": stored.size,
+                    "width": w,
+                    "height": h,
+                }
+            )
+        fields = self._commanded(caption, "caption") if caption else {}
+        return self._message(reply_to, photo=sizes, **fields)
+
+    def sends_file(
+        self,
+        data: bytes,
+        mime_type: str,
+        file_name: str,
+        *,
+        size: int | None = None,
+        caption: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A file sent as a document (uncompressed); `size` fakes what Telegram announces."""
+        stored = self.fake.store_file(data, "documents", file_name.rsplit(".", 1)[-1], size)
+        document = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.unique_id,
+            "file_size": stored.size,
+            "file_name": file_name,
+            "mime_type": mime_type,
+        }
+        fields = self._commanded(caption, "caption") if caption else {}
+        return self._message(reply_to, document=document, **fields)
 
     def clicks(self, message: dict[str, Any], label: str) -> dict[str, Any]:
         return {

@@ -72,10 +72,11 @@ def texts(fake: FakeTelegram, chat_id: int) -> list[str]:
 
 
 def card_ready(bot: Bot, person: Person, number: int) -> dict:  # type: ignore[type-arg]
-    return bot.fake.wait_for(
+    card: dict = bot.fake.wait_for(  # type: ignore[type-arg]
         lambda: (c := bot.fake.card(person.chat_id, number)) and "reply_markup" in c and c,
         what=f"the card of #{number}",
     )
+    return card
 
 
 def test_webhook_refuses_a_missing_or_wrong_secret(tg: Bot) -> None:
@@ -293,3 +294,105 @@ def test_reject_asks_for_a_reason_and_a_reply_to_the_card_is_feedback(tg: Bot) -
     tg.send(ana.says("make it calmer", reply_to=redrawn))
     eventually(lambda: post_state(tg.runtime, 1) == "pending_approval", what="the redraft")
     assert any("Drafting #1 again (make it calmer)" in t for t in texts(tg.fake, team["id"]))
+
+
+# --- media: a photo or file sent to the bot is attached to a post ---------------------------
+
+
+def png(width: int = 640, height: int = 480) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (250, 140, 60)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def post_media(bot: Bot, number: int) -> list[dict]:  # type: ignore[type-arg]
+    from sqlalchemy import select
+
+    from storage.models import Post
+
+    with bot.runtime.db.session() as s:
+        post = s.scalar(select(Post).where(Post.number == number))
+        return list(post.media or []) if post is not None else []
+
+
+def test_a_photo_replying_to_a_card_is_attached_and_the_card_redrawn(tg: Bot) -> None:
+    ana = tg.fake.private(1111, "Ana", "ana")
+    tg.send(ana.says("/start"))
+    tg.send(ana.says("/draft Sunset launch --to outbox"))
+    card = card_ready(tg, ana, 1)
+    edits = len(tg.fake.calls_of("editMessageText"))
+    photo = ana.sends_photo(png(640, 480), reply_to=card)
+    assert tg.send(photo) == 200
+    media = post_media(tg, 1)
+    assert len(media) == 1
+    # The largest size was downloaded (not the thumbnail), through getFile and the file URL.
+    assert (media[0]["width"], media[0]["height"], media[0]["alt"]) == (640, 480, "")
+    assert media[0]["content_type"] == "image/png"
+    assert len(tg.fake.downloads) == 1 and tg.fake.downloads[0].startswith("photos/")
+    answer = tg.fake.sent(ana.chat_id)[-1]
+    assert answer["text"].startswith("📎 Attached image (640×480")
+    assert "no alt text" in answer["text"]
+    assert answer["reply_to"] == photo["message"]["message_id"]
+    # The card is redrawn in place, not sent again.
+    assert len(tg.fake.calls_of("editMessageText")) > edits
+    assert tg.fake.card(ana.chat_id, 1)["message_id"] == card["message_id"]  # type: ignore[index]
+    assert "🖼 image 640×480 · no alt text" in tg.fake.card(ana.chat_id, 1)["text"]  # type: ignore[index]
+
+
+def test_a_photo_captioned_attach_stores_its_alt_text(tg: Bot) -> None:
+    ana = tg.fake.private(1111, "Ana", "ana")
+    tg.send(ana.says("/start"))
+    tg.send(ana.says("/draft Evening post --to outbox"))
+    card_ready(tg, ana, 1)
+    assert tg.send(ana.sends_photo(png(), caption="/attach 1 A sunset")) == 200
+    media = post_media(tg, 1)
+    assert [m["alt"] for m in media] == ["A sunset"]
+    said = texts(tg.fake, ana.chat_id)
+    assert any(t.startswith("📎 Attached image (640×480") for t in said[-2:])
+    # Without a card to redraw, the answer brings the card along.
+    assert said[-2].startswith("#1 · ") or said[-1].startswith("#1 · ")
+    # A photo that names no post is not guessed at: Herald asks which one.
+    assert tg.send(ana.sends_photo(png())) == 200
+    assert texts(tg.fake, ana.chat_id)[-1].startswith("Which post is this for?")
+    assert len(post_media(tg, 1)) == 1
+
+
+def test_a_viewers_photo_changes_nothing_and_is_told_why(tg: Bot) -> None:
+    team = tg.fake.group(-100500, "Acme team")
+    ana = tg.fake.member(team, 1111, "Ana", "ana")
+    lee = tg.fake.member(team, 2222, "Lee", "lee")
+    tg.send(ana.says("/start"))
+    tg.send(lee.says("/queue"))
+    tg.send(ana.says("/role lee viewer"))
+    tg.send(ana.says("/draft Team news --to outbox"))
+    card = card_ready(tg, ana, 1)
+    before = snapshot(tg.runtime)
+    edits = len(tg.fake.calls_of("editMessageText"))
+    photo = lee.sends_photo(png(), reply_to=card)
+    assert tg.send(photo) == 200
+    answer = tg.fake.sent(team["id"])[-1]
+    assert "viewer" in answer["text"]
+    assert answer["reply_to"] == photo["message"]["message_id"]
+    assert post_media(tg, 1) == []
+    assert snapshot(tg.runtime) == before
+    assert len(tg.fake.calls_of("editMessageText")) == edits
+
+
+def test_a_file_over_20_mb_is_refused_without_downloading(tg: Bot) -> None:
+    ana = tg.fake.private(1111, "Ana", "ana")
+    tg.send(ana.says("/start"))
+    tg.send(ana.says("/draft Big video --to outbox"))
+    card = card_ready(tg, ana, 1)
+    # Telegram announces the size in the update; the bytes behind it never get fetched.
+    huge = ana.sends_file(b"\x00\x00\x00\x18ftypmp42", "video/mp4", "launch.mp4", size=25 * 2**20)
+    huge["message"]["reply_to_message"] = card
+    assert tg.send(huge) == 200
+    said = texts(tg.fake, ana.chat_id)[-1]
+    assert said.startswith("That file is 25.0 MB: Telegram lets bots download files of up to 20 MB")
+    assert "/attach 1 <link>" in said
+    assert tg.fake.calls_of("getFile") == [] and tg.fake.downloads == []
+    assert post_media(tg, 1) == []

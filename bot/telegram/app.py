@@ -16,6 +16,7 @@ from telegram.request import HTTPXRequest
 
 from bot.telegram.delivery import TelegramDelivery, TelegramSurface, build_surface
 from bot.telegram.handlers import Handlers
+from bot.telegram.media import file_url
 from core import commands as c
 from storage.models import SurfaceKind
 
@@ -69,6 +70,7 @@ def build_application(runtime: Runtime, *, polling: bool) -> Application:  # typ
         Application.builder()
         .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_api_url)
+        .base_file_url(file_url(settings.telegram_api_url))
         # Updates from different chats run side by side; a slow chat never holds another.
         .concurrent_updates(True)
         .request(HTTPXRequest(connection_pool_size=32))
@@ -87,5 +89,13 @@ def build_application(runtime: Runtime, *, polling: bool) -> Application:  # typ
         MessageHandler(message & filters.TEXT & filters.REPLY, handlers.on_reply)
     )
     application.add_handler(MessageHandler(message & filters.TEXT, handlers.on_text))
+    files = (
+        filters.PHOTO
+        | filters.VIDEO
+        | filters.ANIMATION
+        | filters.Document.IMAGE
+        | filters.Document.VIDEO
+    )
+    application.add_handler(MessageHandler(message & files, handlers.on_media))
     application.add_error_handler(handlers.on_error)
     return application

@@ -15,10 +15,12 @@ import time
 from collections import OrderedDict
 
 from telegram import CallbackQuery, Chat, MaybeInaccessibleMessage, Update, User
+from telegram import Message as TgMessage
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.telegram import media
 from bot.telegram.delivery import TelegramSurface, card_ref
 from bot.telegram.render import cut_text, keyboard, prompt, prompt_intent, tg_len
 from bot.telegram.sender import ChatGone
@@ -237,6 +239,69 @@ class Handlers:
         await self._say(chat_id, status or "Done.", reply_to=message.message_id)
         if not answer.error and intent.card:
             await self._redraw(actor, chat_id, intent.card, intent.number, status)
+
+    async def on_media(self, update: Update, context: Context) -> None:
+        """A photo, video or image file: attached to the post whose card (or prompt) it
+        answers, or to the one its caption names (`/attach 12 alt text`)."""
+        message = update.effective_message
+        chat = update.effective_chat
+        upload = media.upload_of(message) if message is not None else None
+        if message is None or chat is None or upload is None:
+            return
+        private = chat.type == ChatType.PRIVATE
+        caption = media.read_caption(message.caption, context.bot.username or "", private=private)
+        if not caption.for_us:
+            return  # "/attach@OtherBot 12": for another bot in this group
+        number, card_id = caption.number, None
+        replied = self._replied_post(message, context.bot.id)
+        if replied is not None and number in (None, replied[0]):
+            number, card_id = replied
+        if number is None:
+            if private:  # in groups a file not addressed to Herald is none of its business
+                await self._say(
+                    chat.id,
+                    "Which post is this for? Reply to a post's card with it, or send it with "
+                    "the caption /attach 12 (alt text after the number).",
+                    reply_to=message.message_id,
+                )
+            return
+        actor = await self.actor(update, context)
+        if actor is None:
+            await self._anonymous(update)
+            return
+        try:
+            data = await media.download(context.bot, upload)
+        except media.TooBig as exc:
+            await self._say(chat.id, media.too_big_text(exc.size, number), message.message_id)
+            return
+        except media.DownloadFailed as exc:
+            await self._say(chat.id, str(exc), reply_to=message.message_id)
+            return
+        answer = await asyncio.to_thread(
+            self.herald.attach_upload,
+            actor,
+            number,
+            data,
+            alt=caption.alt or None,
+            source=f"telegram:{upload.kind}:{upload.unique_id}",
+        )
+        if answer.error or card_id is None:
+            # A refusal changes nothing; without a card to redraw the answer brings the card.
+            await self._reply(chat.id, answer, message.message_id)
+            return
+        await self._say(chat.id, answer.text or "Attached.", reply_to=message.message_id)
+        await self._redraw(actor, chat.id, card_id, number, None)
+
+    def _replied_post(self, message: TgMessage, bot_id: int) -> tuple[int, int | None] | None:
+        """The post (and its card's message id) of the card or prompt `message` replies to."""
+        parent = message.reply_to_message
+        if parent is None or parent.from_user is None or parent.from_user.id != bot_id:
+            return None
+        intent = prompt_intent(self.codec, message.chat_id, parent.entities)
+        if intent is not None:
+            return intent.number, intent.card
+        title = CARD_TITLE.match(parent.text or "")
+        return (int(title.group(1)), parent.message_id) if title else None
 
     async def _anonymous(self, update: Update) -> None:
         user, chat = update.effective_user, update.effective_chat

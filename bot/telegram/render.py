@@ -74,6 +74,7 @@ def _card_html(card: Card, status: str | None, texts: list[str]) -> str:
             f"<b>{esc(variant.name)}</b> · {variant.length:,}/{variant.limit:,}{over}{state}"
         )
         lines.append(esc(text) if text else "<i>(empty)</i>")
+        lines.extend(esc(m) for m in variant.media)
         lines.extend(esc(w) for w in variant.warnings)
         if variant.url:
             lines.append(f"🔗 {esc(variant.url)}")

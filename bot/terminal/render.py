@@ -38,6 +38,8 @@ def render_card(console: Console, card: Card) -> None:
         console.print(head)
         for line in (v.text or "(empty)").splitlines() or [""]:
             console.print(Text(f"  {line}"))
+        for item in v.media:
+            console.print(Text(f"  {item}", style="dim"))
         for warning in v.warnings:
             console.print(Text(f"  {warning}", style="yellow"))
         if v.url:
