@@ -193,7 +193,7 @@ USAGE: dict[str, str] = {
     "accounts": "accounts",
     "disconnect": "disconnect <account>",
     "voice": "voice [tone|audience|banned|claims|hashtags|disclosure|emoji|utm <value>] · "
-    "voice template <network> <jinja> · voice usage · voice clear",
+    "voice template <network> <jinja> · voice usage · voice budget <USD> · voice clear",
     "config": "config [approvals-channel #channel]",
     "wait": "wait",
     "help": "help [command]",

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from core import commands as c
 from core.context import Context, Tx
 from core.errors import BadInput
+from core.generation.budget import budget_of
 from core.networks import UnknownNetworkError, get_network
 from core.permissions import Action, require
 from core.views import Message
@@ -46,7 +47,7 @@ SETTINGS = (
 )
 USAGE = (
     "voice [tone|audience|banned|claims|hashtags|disclosure|emoji|utm <value>] · "
-    "voice template <network> <jinja> · voice usage · voice clear"
+    "voice template <network> <jinja> · voice usage · voice budget <USD a month> · voice clear"
 )
 TEMPLATE_VARIABLES = "text, tags, hashtags, disclosure, network, workspace, post_number, brief"
 
@@ -137,6 +138,8 @@ def voice(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Voice) -> Mess
         return Message(text=describe(load_voice(ws.settings)))
     if setting == "usage":
         return Message(text=usage_text(ctx, tx, ws))
+    if setting == "budget":
+        return _set_budget(ctx, tx, ws, me, cmd.value)
     if setting not in (*SETTINGS, "clear", "templates"):
         raise BadInput(f'I don\'t know the voice setting "{cmd.setting}". Usage: {USAGE}')
     require(me, Action.CONFIGURE)
@@ -288,7 +291,7 @@ def usage_text(ctx: Context, tx: Tx, ws: Workspace) -> str:
         .group_by(Member.display_name)
         .order_by(func.sum(LlmUsage.cost_usd).desc())
     ).all()
-    budget = ctx.settings.llm_monthly_budget_usd
+    budget = budget_of(ctx.settings, ws)
     spent = sum(float(r[3]) for r in rows)
     limit = f" of USD {budget:,.2f}" if budget > 0 else " (no monthly budget)"
     model = "on" if ctx.settings.llm_enabled else "off (offline templates)"
@@ -301,3 +304,33 @@ def usage_text(ctx: Context, tx: Tx, ws: Workspace) -> str:
         who = f"@{name}" if name else "(no member)"
         lines.append(f"{who}: {int(calls):,} calls, {int(tokens):,} tokens, USD {float(cost):,.4f}")
     return "\n".join(lines)
+
+
+def _set_budget(ctx: Context, tx: Tx, ws: Workspace, me: Member, value: str | None) -> Message:
+    """`voice budget 50` sets this workspace's monthly model budget in USD (0: no limit)."""
+    if not value:
+        budget = budget_of(ctx.settings, ws)
+        shown = f"USD {budget:,.2f} a month" if budget > 0 else "no limit"
+        return Message(text=f"Model budget: {shown}. Change it: voice budget <USD a month>")
+    require(me, Action.CONFIGURE)
+    try:
+        amount = float(value.strip().lstrip("$").replace(",", ""))
+    except ValueError:
+        raise BadInput(
+            f'Give the budget in US dollars a month, e.g. voice budget 50, not "{value}".'
+        ) from None
+    if not 0 <= amount <= 1_000_000:
+        raise BadInput("Give a budget from 0 (no limit) to 1,000,000 USD a month.")
+    ws.settings = {**ws.settings, "llm_budget_usd": amount}
+    tx.session.add(
+        AuditEvent(
+            workspace_id=ws.id,
+            actor_id=me.id,
+            action="workspace.budget",
+            detail={"usd": amount},
+            created_at=tx.now,
+        )
+    )
+    if amount == 0:
+        return Message(text="Model budget: no limit for this workspace.")
+    return Message(text=f"Model budget: USD {amount:,.2f} a month for this workspace.")

@@ -191,8 +191,14 @@ def test_approved_edits_become_examples_for_the_next_draft(llm: Runtime, fake: F
 
 
 def test_the_call_that_crosses_the_budget_is_the_last(settings: Settings, fake: FakeOpenAI) -> None:
-    rt = _start(llm_settings(settings, fake, llm_monthly_budget_usd=2.5))  # USD 1 a call
+    # The settings allow USD 100; this workspace sets its own USD 2.50 (USD 1 a call).
+    rt = _start(llm_settings(settings, fake, llm_monthly_budget_usd=100))
     try:
+        assert rt.herald.handle(MARIA, "voice budget 2.5").text == (
+            "Model budget: USD 2.50 a month for this workspace."
+        )
+        refused = rt.herald.handle(MARIA, "voice budget lots")
+        assert refused.error and "voice budget 50" in (refused.text or "")
         for i in range(1, 5):
             _draft(rt, f"draft Update number {i} --to x")
         assert len(fake.calls()) == 3  # 1.00, 2.00 (80 %), 3.00 (crosses 100 %): then no more

@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 WARN_AT = 0.8
 
 
+def budget_of(settings: Settings, workspace: Workspace | None) -> float:
+    """USD a month the workspace may spend on the model; 0 means no limit."""
+    own = (workspace.settings or {}).get("llm_budget_usd") if workspace is not None else None
+    return float(own) if own is not None else settings.llm_monthly_budget_usd
+
+
 def month_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
@@ -88,13 +94,16 @@ class Ledger:
         self.queue = queue
         self._unpriced_warned: set[str] = set()
 
-    @property
-    def budget(self) -> float:
-        return self.settings.llm_monthly_budget_usd
+    def budget(self, session: Session, workspace_id: int) -> float:
+        """The workspace's own monthly budget (`voice budget`), else the settings' one."""
+        return budget_of(self.settings, session.get(Workspace, workspace_id))
 
     def spend(self, workspace_id: int) -> Spend:
         with self.db.session() as session:
-            return Spend(self._spent(session, workspace_id, self.clock.now()), self.budget)
+            return Spend(
+                self._spent(session, workspace_id, self.clock.now()),
+                self.budget(session, workspace_id),
+            )
 
     @staticmethod
     def _spent(session: Session, workspace_id: int, now: datetime) -> float:
@@ -141,12 +150,13 @@ class Ledger:
                 )
             )
             after = before + cost
-            if self.budget > 0 and conversation is not None:
-                jobs = self._notify(session, workspace_id, before, after, now, conversation)
+            budget = self.budget(session, workspace_id)
+            if budget > 0 and conversation is not None:
+                jobs = self._notify(session, workspace_id, before, after, now, conversation, budget)
         for job in jobs:  # after commit, as everywhere
             if self.queue is not None:
                 self.queue.enqueue(job.task, *job.args, countdown=job.countdown)
-        return Spend(after, self.budget)
+        return Spend(after, budget)
 
     def _notify(
         self,
@@ -156,9 +166,9 @@ class Ledger:
         after: float,
         now: datetime,
         conversation: str,
+        budget: float,
     ) -> list[Job]:
         """Say the crossing once (a unique row per level and month); the jobs to send after."""
-        budget = self.budget
         level = 100 if after >= budget else 80 if after >= budget * WARN_AT else 0
         if not level or (before >= budget if level == 100 else before >= budget * WARN_AT):
             return []
