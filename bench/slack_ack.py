@@ -4,10 +4,12 @@
 Starts, on PostgreSQL + Redis: `herald web` and a `herald worker` (against a local fake Slack
 Web API), and a bare bolt app that only acks, each behind uvicorn on its own port. Drives both
 with wrk (POST bodies and v0 signatures precomputed; the timestamp stays valid for the run)
-and prints p50/p99 side by side with the ratio.
+and prints p50/p99 side by side with the ratio, and the CPU each process spent per request.
+Flat out (the default) the 50 clients send as fast as answers come, so it measures throughput;
+`--rate` spreads them to a fixed offered load, which is what time-to-ack under traffic means.
 Target: p99 < 100 ms and at most 1.5 times the bare app.
 
-    .venv/bin/python bench/slack_ack.py [--seconds 15] [--connections 50]
+    .venv/bin/python bench/slack_ack.py [--seconds 15] [--connections 50] [--rate 100]
         [--pg postgresql://127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379/12]
 """
 
@@ -81,10 +83,38 @@ def bare_app(port: int) -> None:
     uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
 
 
-def lua(body: str, headers: dict[str, str]) -> str:
+def lua(body: str, headers: dict[str, str], pause_ms: float = 0.0) -> str:
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    if pause_ms:
+        # Each client waits this long between requests (not counted in the latency).
+        lines.append(f"function delay() return {pause_ms:.0f} end")
     return "\n".join(lines) + "\n"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc), for the per-request split."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def pids_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def run_wrk(port: int, script: str, seconds: int, connections: int) -> dict[str, float]:
@@ -137,6 +167,12 @@ def main() -> None:
     parser.add_argument(
         "--redis", default=env.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/12")
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests a second in all (clients pause between requests); default: flat out",
+    )
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -158,7 +194,7 @@ def main() -> None:
     for user, who in (("U0MARIA01", "maria"), ("U0LEE0001", "lee")):
         fake.add_user(user, who)
     data = Path(tempfile.mkdtemp(prefix="herald-bench-"))
-    env = {
+    child_env = {
         **os.environ,
         "HERALD_DATA_DIR": str(data),
         "HERALD_DATABASE_URL": url,
@@ -174,8 +210,8 @@ def main() -> None:
     herald = str(ROOT / ".venv" / "bin" / "herald")
     web_port, bare_port = free_port(), free_port()
     procs = [
-        subprocess.Popen([herald, "worker", "-B"], env=env, cwd=data),
-        subprocess.Popen([herald, "web", "--port", str(web_port)], env=env, cwd=data),
+        subprocess.Popen([herald, "worker", "-B"], env=child_env, cwd=data),
+        subprocess.Popen([herald, "web", "--port", str(web_port)], env=child_env, cwd=data),
         subprocess.Popen([sys.executable, __file__, "--bare", str(bare_port)], cwd=data),
     ]
     try:
@@ -191,12 +227,14 @@ def main() -> None:
 
         # The team: Maria owns it, Lee approves; one pending post for the clicks.
         assert send(web_port, slash("role <@U0LEE0001|lee> approver")).status_code == 200
-        answer = send(web_port, slash("draft Benchmark post --to outbox")).json()
-        number = answer["text"].split("#")[1].split()[0]
+        assert send(web_port, slash("draft Benchmark post --to outbox")).status_code == 200
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not fake.named("chat.postMessage"):
+        while time.monotonic() < deadline and not fake.messages:
             time.sleep(0.1)
-        channel, ts = next(iter(fake.messages))
+        (channel, ts), card = next(iter(fake.messages.items()))
+        title = re.search(r"#(\d+) · Draft", json.dumps(card["blocks"], ensure_ascii=False))
+        assert title is not None, card
+        number = title.group(1)
         cases = {
             "slash command (/herald draft)": slash("draft Benchmark brief --to outbox"),
             "button click (Approve)": click(
@@ -204,14 +242,32 @@ def main() -> None:
             ),
         }
         rows = []
+        groups = {
+            "herald web": [procs[1].pid],
+            "herald worker": [procs[0].pid],
+            "bare app": [procs[2].pid],
+            # PostgreSQL's backends come and go with connections: not countable this way.
+            "redis": pids_named("redis-server"),
+        }
+        split: list[tuple[str, dict[str, float]]] = []
         for label, (body, headers) in cases.items():
-            script = lua(body, headers)
+            pause = args.connections / args.rate * 1000 if args.rate else 0.0
+            script = lua(body, headers, pause)
             run_wrk(web_port, script, 3, args.connections)  # warm-up: caches, pools, JIT of SQL
             run_wrk(bare_port, script, 3, args.connections)
+            before = {k: cpu_seconds(v) for k, v in groups.items()}
             ours = run_wrk(web_port, script, args.seconds, args.connections)
+            used = {k: cpu_seconds(v) - before[k] for k, v in groups.items()}
+            split.append(
+                (label, {k: v * 1000 / (ours["rps"] * args.seconds) for k, v in used.items()})
+            )
             bare = run_wrk(bare_port, script, args.seconds, args.connections)
             rows.append((label, ours, bare))
-        print(f"\n{args.connections} connections, {args.seconds} s each, PostgreSQL + Redis\n")
+        offered = f"about {args.rate:.0f} requests/s offered" if args.rate else "flat out"
+        print(
+            f"\n{args.connections} connections ({offered}), {args.seconds} s each, "
+            "PostgreSQL + Redis\n"
+        )
         heads = ["herald p50", "herald p99", "bare p50", "bare p99", "p99 ratio", "rps", "non-2xx"]
         print(f"{'':32} " + " ".join(f"{h:>11}" for h in heads))
         for label, ours, bare in rows:
@@ -225,6 +281,10 @@ def main() -> None:
                 f"{ours['non2xx']:.0f}",
             ]
             print(f"{label:32} " + " ".join(f"{c:>11}" for c in cells))
+        print("\nCPU per request while herald was measured (ms; 2 cores = 2,000 ms a second):")
+        print(f"{'':32} " + " ".join(f"{k:>13}" for k in groups))
+        for label, per in split:
+            print(f"{label:32} " + " ".join(f"{per[k]:>10.2f} ms" for k in groups))
         met = all(o["p99"] < 100 and o["p99"] <= 1.5 * b["p99"] for _, o, b in rows)
         print(f"\ntarget (p99 < 100 ms and at most 1.5x bare): {'met' if met else 'MISSED'}")
     finally:

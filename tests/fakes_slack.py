@@ -45,6 +45,8 @@ class FakeSlack:
     invalid: list[str] = field(default_factory=list)
     limits: dict[str, list[float]] = field(default_factory=dict)
     triggers: dict[str, float] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -83,6 +85,27 @@ class FakeSlack:
         trigger = f"{next(self._ts)}.{int(time.time())}.abc"
         self.triggers[trigger] = time.monotonic()
         return trigger
+
+    def add_file(self, name: str, data: bytes, mimetype: str = "image/png") -> dict[str, Any]:
+        """A file uploaded to Slack: its object as events carry it (`files[]` of file_share)."""
+        file_id = f"F0{next(self._ts):08d}"
+        self.files[file_id] = (TEAM, data, mimetype)
+        base = self.url.removesuffix("api/")
+        return {
+            "id": file_id,
+            "created": int(time.time()),
+            "timestamp": int(time.time()),
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "user": "U0MARIA01",
+            "mode": "hosted",
+            "is_external": False,
+            "size": len(data),
+            "url_private": f"{base}files-pri/{TEAM}-{file_id}/{name}",
+            "url_private_download": f"{base}files-pri/{TEAM}-{file_id}/download/{name}",
+        }
 
     def named(self, method: str) -> list[Call]:
         with self.lock:
@@ -218,6 +241,31 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def do_GET(self) -> None:
+        """A file's bytes at its url_private(_download), for a bot token of its workspace."""
+        fake = self.fake
+        auth = self.headers.get("Authorization") or ""
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        with fake.lock:
+            fake.calls.append(Call("files.download", {"path": self.path}, token))
+        parts = self.path.split("/")
+        file_id = parts[2].split("-", 1)[-1] if len(parts) > 2 and parts[1] == "files-pri" else ""
+        found = fake.files.get(file_id)
+        if found is None:
+            self._raw(404, b"Not Found", "text/plain")
+        elif token is None or fake.tokens.get(token) != found[0]:
+            # Slack shows its sign-in page to a request without a token of the file's team.
+            self._raw(200, b"<html>Sign in to Slack</html>", "text/html; charset=utf-8")
+        else:
+            self._raw(200, found[1], found[2])
+
+    def _raw(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
         if "json" in (self.headers.get("Content-Type") or ""):
@@ -238,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         if wait is not None:
             self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(int(wait))})
             return
+        time.sleep(fake.delays.get(method, 0.0))
         self._send(200, fake.answer(method, body, token))
 
     def _send(
@@ -302,10 +351,11 @@ def click(
     ts: str,
 ) -> tuple[str, dict[str, str]]:
     """A button on a card, as the block_actions payload of §1.3."""
+    name = str((fake.users.get(user) or {}).get("name") or user.lower())
     return interaction(
         {
             "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "user": {"id": user, "username": name, "name": name, "team_id": TEAM},
             "api_app_id": "A0HERALD",
             "token": "deprecated",
             "trigger_id": fake.trigger(),

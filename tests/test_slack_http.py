@@ -19,8 +19,9 @@ from bot.runtime import Runtime, build_runtime
 from bot.slack.blocks import validate_message, validate_view
 from bot.web.app import create_app
 from core.settings import Settings
-from storage.models import InboundEvent, Post
+from storage.models import InboundEvent, InboxCommand, Post
 from storage.vault import new_key
+from tests.fakes_platforms import tiny_png
 from tests.fakes_slack import (
     BOT_TOKEN,
     SECRET,
@@ -36,6 +37,7 @@ from tests.helpers import eventually, outbox_files, post_state, snapshot, target
 from workers.app import EmbeddedWorker
 
 MARIA, LEE, KIM, VIC = "U0MARIA01", "U0LEE0001", "U0KIM0001", "U0VIC0001"
+NAMES = {MARIA: "maria", LEE: "lee", KIM: "kim", VIC: "vic"}
 GENERAL = "C0GENERAL"
 
 
@@ -96,7 +98,9 @@ def card_message(fake: FakeSlack, number: int, channel: str = GENERAL) -> tuple[
                 return ch, ts
         return None
 
-    return eventually(find, what=f"the card of #{number}")
+    found = eventually(find, what=f"the card of #{number}")
+    assert found is not None
+    return found
 
 
 def texts(fake: FakeSlack, method: str, **match: str) -> list[str]:
@@ -107,21 +111,32 @@ def texts(fake: FakeSlack, method: str, **match: str) -> list[str]:
     return found
 
 
+def command(text: str, user: str = MARIA) -> tuple[str, dict[str, str]]:
+    """`/herald <text>` as Slack sends it, with the person's Slack username."""
+    request: tuple[str, dict[str, str]] = slash(text, user=user, user_name=NAMES[user])
+    return request
+
+
+def ask(client: TestClient, fake: FakeSlack, text: str, user: str = MARIA) -> str:
+    """A slash command: acked at once with an empty 200, then answered privately by the worker."""
+    before = len(texts(fake, "chat.postEphemeral", user=user))
+    reply = post(client, command(text, user))
+    assert reply.status_code == 200
+    assert reply.content == b"", reply.content  # the ack waits for nothing but the row
+    return eventually(
+        lambda: texts(fake, "chat.postEphemeral", user=user)[before:], what=f"the answer to {text}"
+    )[0]
+
+
 def setup_team(client: TestClient, fake: FakeSlack) -> None:
     """Maria owns the workspace (first to speak); Lee and Kim approve; Vic only views."""
     for user, role in ((LEE, "approver"), (KIM, "approver"), (VIC, "viewer")):
-        reply = post(client, slash(f"role <@{user}|x> {role}", user=MARIA))
-        assert reply.status_code == 200
-        assert "is now" in reply.json()["text"], reply.json()
+        assert "is now" in ask(client, fake, f"role <@{user}|x> {role}")
 
 
-def draft(client: TestClient, fake: FakeSlack, text: str) -> tuple[str, str]:
-    reply = post(client, slash(f"draft {text}", user=MARIA))
-    assert reply.status_code == 200
-    answer = reply.json()
-    assert answer["response_type"] == "ephemeral"
-    assert answer["text"].startswith("Drafting #")
-    number = int(answer["text"].split("#")[1].split()[0])
+def draft(client: TestClient, fake: FakeSlack, text: str, number: int = 1) -> tuple[str, str]:
+    """Maria drafts post `number`; where its card was posted."""
+    assert f"Drafting #{number}" in ask(client, fake, f"draft {text}")
     return card_message(fake, number)
 
 
@@ -161,9 +176,15 @@ def test_slash_command_card_approve_publish_and_the_card_shows_the_link(
         return link in final and "published" in final
 
     eventually(card_has_link, what="the card redrawn with the link")
-    thread = texts(fake, "chat.postMessage", channel=channel, thread_ts=ts)
-    assert any("approved by @lee" in t for t in thread)
-    assert any("🚀 #1 published" in t for t in thread)
+
+    # Each step is a reply in the card's thread (paced: one message a second per channel).
+    def in_thread(step: str) -> bool:
+        return any(
+            step in t for t in texts(fake, "chat.postMessage", channel=channel, thread_ts=ts)
+        )
+
+    for step in ("approved by @lee", "🚀 #1 published"):
+        eventually(lambda step=step: in_thread(step), what=f"{step!r} in the thread")  # type: ignore[misc]
     assert len(fake.named("users.info")) <= 4  # cached: once per person
 
 
@@ -188,9 +209,38 @@ def test_forged_stale_altered_or_unsigned_requests_get_401_and_write_nothing(
     with rt.db.session() as s:
         assert s.scalar(select(func.count(Post.id))) == 0
         assert s.scalar(select(func.count(InboundEvent.id))) == 0
+        assert s.scalar(select(func.count(InboxCommand.id))) == 0
     assert fake.calls == []
-    # The same request, correctly signed, is accepted.
-    assert post(client, slash("queue", user=MARIA)).status_code == 200
+    # The same request, correctly signed, is accepted: one row, then the worker's answer.
+    assert post(client, (body, headers)).status_code == 200
+    eventually(
+        lambda: any("Drafting #1" in t for t in texts(fake, "chat.postEphemeral", user=MARIA)),
+        what="the accepted command run",
+    )
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count(InboxCommand.id))) == 1
+
+
+def test_the_ack_waits_for_no_slack_call_and_no_command(
+    web: tuple[Runtime, TestClient], fake: FakeSlack
+) -> None:
+    rt, client = web
+    fake.delays["users.info"] = 2.0  # a slow Slack: nobody's profile is cached yet
+
+    def fast_ack(request: tuple[str, dict[str, str]]) -> None:
+        started = time.monotonic()
+        answer = post(client, request)
+        assert answer.status_code == 200
+        assert answer.content == b""
+        assert time.monotonic() - started < 1.0
+
+    fast_ack(command("draft Fast ack --to outbox"))
+    channel, ts = card_message(fake, 1)  # the worker ran the draft after the ack
+    fast_ack(click(fake, "herald_approve", "1", user=KIM, channel=channel, ts=ts))
+    # Kim is new here (an editor): the worker tells him privately that he can't approve.
+    told = eventually(lambda: texts(fake, "chat.postEphemeral", user=KIM), what="Kim told")
+    assert "can approve" in told[0]
+    assert post_state(rt, 1) != "approved"
 
 
 def test_two_approvers_clicking_at_once_give_one_approval(
@@ -221,8 +271,13 @@ def test_two_approvers_clicking_at_once_give_one_approval(
         what="the loser told",
     )
     assert len(loser) == 1
-    approved = [t for t in texts(fake, "chat.postMessage", thread_ts=ts) if "approved by" in t]
-    assert len(approved) == 1
+
+    def approvals() -> list[str]:
+        return [t for t in texts(fake, "chat.postMessage", thread_ts=ts) if "approved by" in t]
+
+    eventually(approvals, what="the approval in the thread")
+    time.sleep(1.2)  # a second one would be paced a second behind the first
+    assert len(approvals()) == 1
     assert len(outbox_files(rt)) == 1
 
 
@@ -364,13 +419,13 @@ def test_help_approvals_channel_and_shortcut(
     web: tuple[Runtime, TestClient], fake: FakeSlack
 ) -> None:
     _, client = web
-    answer = post(client, slash("help", user=MARIA)).json()
+    answer = post(client, command("help")).json()
     assert answer["blocks"][0]["text"]["text"] == "Herald commands"
     assert "/herald draft" in dumps(answer["blocks"])
     validate_message(answer)
 
-    answer = post(client, slash("config approvals-channel <#C0APPROVE|approvals>", user=MARIA))
-    assert answer.json()["text"] == "Approval cards now go to #C0APPROVE."
+    answer_text = ask(client, fake, "config approvals-channel <#C0APPROVE|approvals>")
+    assert answer_text.startswith("Approval cards now go to #C0APPROVE.")
     shortcut = {
         "type": "message_action",
         "callback_id": "turn_into_post",
@@ -391,3 +446,97 @@ def test_help_approvals_channel_and_shortcut(
         lambda: any("Drafting #1" in t for t in texts(fake, "chat.postEphemeral", user=MARIA)),
         what="the private answer",
     )
+
+
+def file_share(
+    fake: FakeSlack, user: str, channel: str, *, thread: str | None, text: str = "", **more: Any
+) -> tuple[str, dict[str, str]]:
+    """A message with an uploaded image (event `message`, subtype `file_share`)."""
+    ts = f"{1700000500 + len(fake.files)}.000100"
+    inner = {
+        "type": "message",
+        "subtype": "file_share",
+        "channel": channel,
+        "channel_type": "im" if channel.startswith("D") else "channel",
+        "user": user,
+        "text": text,
+        "files": [fake.add_file("chart.png", tiny_png(640, 480))],
+        "upload": False,
+        "display_as_bot": False,
+        "ts": ts,
+        "event_ts": ts,
+        **({"thread_ts": thread} if thread else {}),
+        **more,
+    }
+    return event(inner, f"Ev0FILE{len(fake.files):04d}")
+
+
+def media_of(rt: Runtime, number: int) -> list[dict[str, Any]]:
+    with rt.db.session() as s:
+        row = s.scalars(select(Post).where(Post.number == number)).one()
+        return list(row.media or [])
+
+
+def test_a_file_shared_in_a_card_thread_is_attached_to_its_post(
+    web: tuple[Runtime, TestClient], fake: FakeSlack
+) -> None:
+    rt, client = web
+    setup_team(client, fake)
+    channel, ts = draft(client, fake, "Growth report --to outbox")
+    eventually(lambda: post_state(rt, 1) == "pending_approval", what="pending")
+    shared = file_share(fake, MARIA, channel, thread=ts, text="A chart of our growth")
+    assert post(client, shared).status_code == 200
+    media = eventually(lambda: media_of(rt, 1), what="the media attached")
+    assert len(media) == 1
+    assert media[0]["content_type"] == "image/png"
+    assert media[0]["alt"] == "A chart of our growth"
+    assert (media[0]["width"], media[0]["height"]) == (640, 480)
+    # Downloaded once, with the bot token.
+    downloads = fake.named("files.download")
+    assert len(downloads) == 1 and downloads[0].token == BOT_TOKEN
+    eventually(
+        lambda: any(
+            "📎 Attached image (640×480" in t
+            for t in texts(fake, "chat.postMessage", channel=channel, thread_ts=ts)
+        ),
+        what="the answer in the thread",
+    )
+    card_json = dumps(fake.messages[(channel, ts)]["blocks"])  # the card, redrawn in place
+    assert "📎 Attached image" in card_json
+    assert "🖼 image 640×480" in card_json
+    # Slack delivering the same event again attaches nothing more.
+    assert post(client, (shared[0], {**shared[1], "X-Slack-Retry-Num": "1"})).status_code == 200
+    time.sleep(0.5)
+    assert len(media_of(rt, 1)) == 1
+
+
+def test_a_file_from_a_viewer_or_outside_a_card_thread_attaches_nothing(
+    web: tuple[Runtime, TestClient], fake: FakeSlack
+) -> None:
+    rt, client = web
+    setup_team(client, fake)
+    channel, ts = draft(client, fake, "Quiet report --to outbox")
+    eventually(lambda: post_state(rt, 1) == "pending_approval", what="pending")
+    before = snapshot(rt)
+    # A viewer: refused privately, nothing stored.
+    assert post(client, file_share(fake, VIC, channel, thread=ts)).status_code == 200
+    told = eventually(
+        lambda: [t for t in texts(fake, "chat.postEphemeral", user=VIC)], what="the viewer told"
+    )
+    assert "viewer" in told[0]
+    # A direct message with a file: where to share it instead.
+    assert post(client, file_share(fake, MARIA, "D0MARIA01", thread=None)).status_code == 200
+    eventually(
+        lambda: any(
+            "thread of the post's card" in t
+            for t in texts(fake, "chat.postEphemeral", channel="D0MARIA01")
+        ),
+        what="the hint",
+    )
+    # A file in some other thread is not for Herald: not even downloaded.
+    other = file_share(fake, MARIA, channel, thread="1700000001.000200")
+    assert post(client, other).status_code == 200
+    time.sleep(0.5)
+    assert media_of(rt, 1) == []
+    assert snapshot(rt) == before
+    assert len(fake.named("files.download")) == 1  # only the viewer's, refused by core

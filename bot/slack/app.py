@@ -1,9 +1,11 @@
 """The bolt app, built by a factory: the same handlers serve Socket Mode and HTTP.
 
-Handlers only translate. A command or a click becomes one grammar line (or one core command)
-for `Herald`, which checks permissions from the verified Slack user id; the answer is rendered
-as Block Kit. Anything that writes runs before the ack (one transaction and an enqueue);
-Slack API calls come after it.
+Handlers only translate. A slash command or a card button becomes one grammar line that
+`Herald.accept` stores and enqueues (one INSERT, one enqueue) before the ack; a worker runs it
+as the verified Slack user and answers through chat delivery (a refusal privately, a change on
+the card and in its thread). Nothing else happens before the ack: no Slack API call (people
+come from the cache, looked up after the ack), no core command. Forms (Edit, Reject) are the
+exception Slack imposes: their errors must be in the ack, so they run core before it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.client import Pacer, People, Tokens, call
 from bot.slack.delivery import SlackDelivery
+from bot.slack.files import MAX_FILES, FileRefused, download
 from bot.slack.install import HeraldAuthorize, build_oauth_flow
 from core import commands as c
 from core.errors import HeraldError, RetryLater
@@ -49,9 +53,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHORTCUT = "turn_into_post"
+# Card buttons that are one grammar command; Edit and Reject open a form instead.
+QUICK_ACTIONS = frozenset({"approve", "regenerate", "cancel", "retry", "slot", "skip"})
 # At most this many core calls at once per process: each holds a database connection (and
 # may briefly take a second), so the default pool of 15 is never exhausted under a burst.
 CORE_SLOTS = 5
+# The one-row writes before an ack have slots of their own: they never queue behind slow work.
+ACK_SLOTS = 5
+AFTER_THREADS = 16
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SPECIAL = re.compile(r"<!(?:subteam\^)?[^>]*>")
@@ -88,28 +97,71 @@ class Handlers:
         self.people = People(self.tokens)
         self.cards = SlackDelivery(self.tokens, Pacer(runtime.settings), self.repo)
         self._slots = threading.BoundedSemaphore(CORE_SLOTS)
+        self._ack_slots = threading.BoundedSemaphore(ACK_SLOTS)
+        # What follows an ack (Slack calls, slower core work) runs here, so the listener
+        # returns at once and bolt answers Slack without waiting for it.
+        self._after = ThreadPoolExecutor(max_workers=AFTER_THREADS, thread_name_prefix="slack")
+
+    def later(self, work: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Run `work` after the ack; a failure is logged with a ref, like a listener's."""
+
+        def run() -> None:
+            try:
+                work(*args, **kwargs)
+            except Exception as exc:
+                ref = secrets.token_hex(3)
+                log.error("slack follow-up failed (ref %s): %r", ref, exc, exc_info=exc)
+
+        self._after.submit(run)
 
     def handle(self, actor: Actor, text: str) -> Message:
         with self._slots:
             return self.herald.handle(actor, text)
 
+    def accept(self, actor: Actor, text: str) -> Message | None:
+        """Store the command for a worker (the only work before an ack); None when taken."""
+        try:
+            with self._ack_slots:
+                self.herald.accept(actor, text)
+        except Exception:
+            ref = secrets.token_hex(3)
+            log.exception("slack: could not accept a command (ref %s)", ref)
+            return Message(
+                text=f"Something went wrong on my side (ref {ref}). Try again in a moment.",
+                error=True,
+            )
+        return None
+
     def first_time(self, key: str) -> bool:
-        with self._slots:
+        with self._ack_slots:
             return self.herald.first_time("slack", key)
 
     # --- who is talking --------------------------------------------------------------------
 
-    def actor(self, client: WebClient, where: Where) -> Actor:
-        person = self.people.get(client, where.team_id, where.user_id, where.user_name)
+    def actor(self, where: Where) -> Actor:
+        """The verified person, from the people cache only: safe before an ack.
+
+        Someone not cached yet gets the name Slack sent and no zone (the workspace's is used
+        until `resolve` learns theirs); `warm` after the ack caches the profile.
+        """
+        person = self.people.cached(where.team_id, where.user_id)
         return Actor(
             surface=SurfaceKind.SLACK,
             workspace_id=where.team_id,
             workspace_name=where.team_name or where.team_id,
             user_id=where.user_id,
-            user_name=person.name,
+            user_name=person.name if person else where.user_name,
             conversation=where.channel,
-            timezone=person.timezone,
+            timezone=person.timezone if person else None,
         )
+
+    def looked_up(self, client: WebClient, where: Where) -> Actor:
+        """The person with users.info asked when not cached: only after the ack."""
+        self.people.get(client, where.team_id, where.user_id, where.user_name)
+        return self.actor(where)
+
+    def warm(self, client: WebClient, where: Where) -> None:
+        self.people.warm(client, where.team_id, where.user_id, where.user_name)
 
     def run(self, actor: Actor, command: c.Command) -> Message:
         """A typed command (texts from modals keep their exact characters)."""
@@ -133,34 +185,44 @@ class Handlers:
             user_name=body.get("user_name") or body["user_id"],
             channel=body["channel_id"],
         )
-        actor = self.actor(client, where)
-        if not _is_command(text):
-            # Free text may go to a model: answer now, reply when it is understood.
+        failed = self.accept(self.actor(where), text)
+        if failed is not None:
+            ack(response_type="ephemeral", **message_payload(failed))
+        elif _is_command(text):
+            ack()  # the worker's answer follows within moments, privately
+        else:
+            # Free text may go to a model: say it was heard.
             ack(response_type="ephemeral", text="On it…")
-            self.reply_privately(client, where, self.handle(actor, text))
-            return
-        reply = self.handle(actor, text)
-        ack(response_type="ephemeral", **message_payload(reply))
+        self.later(self.warm, client, where)
 
     # --- card buttons ----------------------------------------------------------------------
 
     def on_action(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         action = body["actions"][0]
         name = action["action_id"].removeprefix(ACTION_PREFIX).split("_", 1)[0]
-        value = str(action.get("value") or "")
-        number = int(value.split()[0])
+        value = " ".join(str(action.get("value") or "").split())
         container = body.get("container") or {}
         channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
         ts = container.get("message_ts")
         where = _where_of_interaction(body, channel)
-        if name in {"edit", "reject"}:
-            ack()  # nothing is written until the modal is submitted
-            self.open_modal(client, body["trigger_id"], where, name, number, channel, ts)
+        number = value.split()[0] if value else ""
+        if not number.isdigit() or name not in QUICK_ACTIONS | {"edit", "reject"}:
+            ack()
+            log.warning("slack: ignored button %r with value %r", name, value[:40])
             return
-        actor = self.actor(client, where)
-        reply = self.handle(actor, f"{name} {value}")
+        if name in {"edit", "reject"}:
+            ack()  # nothing is written until the form is submitted
+            self.later(
+                self.open_modal, client, body["trigger_id"], where, name, int(number), channel, ts
+            )
+            return
+        # The worker runs it as this user: core checks the role, redraws the card and
+        # answers in its thread, or tells a refused person privately.
+        failed = self.accept(self.actor(where), f"{name} {value}")
         ack()
-        self.after_change(client, actor, where, reply, number, channel, ts)
+        if failed is not None:
+            self.later(self.reply_privately, client, where, failed)
+        self.later(self.warm, client, where)
 
     def open_modal(
         self,
@@ -175,7 +237,7 @@ class Handlers:
         if name == "reject":
             view = reject_view(number, channel=channel, ts=ts)
         else:
-            shown = self.run(self.actor(client, where), c.Show(number))
+            shown = self.run(self.looked_up(client, where), c.Show(number))
             if shown.card is None:
                 self.reply_privately(client, where, shown)
                 return
@@ -220,7 +282,7 @@ class Handlers:
             ack(response_action="errors", errors=errors)
             return
         where = _where_of_interaction(body, meta.get("c") or "")
-        actor = self.actor(client, where)
+        actor = self.actor(where)
         reply = Message(text=f"Nothing changed in #{number}.", post_number=number)
         for block_id, network_name, text in changed:
             reply = self.run(actor, c.Edit(number=number, network=network_name, text=text))
@@ -228,8 +290,18 @@ class Handlers:
                 ack(response_action="errors", errors={block_id: (reply.text or "")[:300]})
                 return
         ack()
+        self.later(self.warm, client, where)
         if changed:
-            self.after_change(client, actor, where, reply, number, meta.get("c"), meta.get("ts"))
+            self.later(
+                self.after_change,
+                client,
+                actor,
+                where,
+                reply,
+                number,
+                meta.get("c"),
+                meta.get("ts"),
+            )
 
     def on_reject_submit(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         view = body["view"]
@@ -238,13 +310,16 @@ class Handlers:
         values = (view.get("state") or {}).get("values", {})
         reason = clean_input(((values.get("reason") or {}).get("text") or {}).get("value") or "")
         where = _where_of_interaction(body, meta.get("c") or "")
-        actor = self.actor(client, where)
+        actor = self.actor(where)
         reply = self.run(actor, c.Reject(number=number, reason=reason.strip() or None))
         if reply.error:
             ack(response_action="errors", errors={"reason": (reply.text or "")[:300]})
             return
         ack()
-        self.after_change(client, actor, where, reply, number, meta.get("c"), meta.get("ts"))
+        self.later(self.warm, client, where)
+        self.later(
+            self.after_change, client, actor, where, reply, number, meta.get("c"), meta.get("ts")
+        )
 
     def after_change(
         self,
@@ -293,16 +368,18 @@ class Handlers:
     # --- message shortcut ------------------------------------------------------------------
 
     def on_shortcut(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()  # the draft starts after the ack; the answer comes privately
+        self.later(self.shortcut_draft, body, client)
+
+    def shortcut_draft(self, body: dict[str, Any], client: WebClient) -> None:
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id", "")
         where = _where_of_interaction(body, channel)
         brief = clean_input(slack_text(message.get("text") or ""))[: c.MAX_BRIEF]
-        actor = self.actor(client, where)
         if not brief.strip():
             reply = Message(text="That message has no text to turn into a post.", error=True)
         else:
-            reply = self.run(actor, c.Draft(brief=brief))
-        ack()
+            reply = self.run(self.looked_up(client, where), c.Draft(brief=brief))
         self.reply_privately(client, where, reply)
 
     # --- conversation: mentions, DMs, replies in a card's thread ---------------------------
@@ -310,12 +387,16 @@ class Handlers:
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         if not self.first_time(body.get("event_id") or event["ts"]):
             return
-        self.converse(body, event, client)
+        if event.get("files"):
+            self.later(self.attach_files, body, event, client)
+            return
+        self.later(self.converse, body, event, client)
 
     def on_message(
         self, body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+        shared = event.get("subtype") == "file_share" and bool(event.get("files"))
+        if (event.get("subtype") and not shared) or event.get("bot_id") or not event.get("user"):
             return  # edits, joins, and bots (Herald itself included) are not requests
         direct = event.get("channel_type") == "im"
         in_thread = bool(event.get("thread_ts")) and event.get("thread_ts") != event.get("ts")
@@ -326,7 +407,45 @@ class Handlers:
             return  # a mention arrives as app_mention too; other channel talk is not for us
         if not self.first_time(body.get("event_id") or event["ts"]):
             return
-        self.converse(body, event, client, only_card_threads=not direct)
+        if shared:
+            self.later(self.attach_files, body, event, client)
+            return
+        self.later(self.converse, body, event, client, only_card_threads=not direct)
+
+    def attach_files(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        """Files shared in a card's thread become the post's media; the answer is in the thread."""
+        team = body.get("team_id") or event.get("team") or ""
+        channel = event["channel"]
+        where = Where(team, team, event["user"], event["user"], channel)
+        thread = event.get("thread_ts")
+        number = self.repo.post_of_card(team, channel, thread) if thread else None
+        if number is None:
+            if event.get("channel_type") == "im" or event.get("type") == "app_mention":
+                self.reply_privately(
+                    client,
+                    where,
+                    Message(
+                        text="To attach a file to a post, share it in the thread of the post's "
+                        "card, or type /herald attach <n> <link>.",
+                        error=True,
+                    ),
+                )
+            return  # a file in some other thread is not for Herald
+        actor = self.looked_up(client, where)
+        bot = self.tokens.bot(team)
+        if bot is None:
+            return
+        alt = clean_input(slack_text(event.get("text") or "")).strip() or None
+        for file in (event.get("files") or [])[:MAX_FILES]:
+            try:
+                data = download(file, bot.token, self.tokens.settings.slack_api_url)
+            except FileRefused as exc:
+                self.reply_privately(client, where, Message(text=str(exc), error=True))
+                continue
+            source = f"slack:{file.get('id') or ''} {file.get('name') or ''}".strip()
+            with self._slots:
+                reply = self.herald.attach_upload(actor, number, data, alt=alt, source=source)
+            self.after_change(client, actor, where, reply, number, channel, thread)
 
     def converse(
         self,
@@ -347,7 +466,7 @@ class Handlers:
             text = f"regenerate {number} {text}".strip()
         elif only_card_threads:
             return
-        reply = self.handle(self.actor(client, where), text)
+        reply = self.handle(self.looked_up(client, where), text)
         try:
             call(
                 client.chat_postMessage,
@@ -362,6 +481,9 @@ class Handlers:
     # --- uninstall -------------------------------------------------------------------------
 
     def on_uninstalled(self, body: dict[str, Any]) -> None:
+        self.later(self.forget, body)
+
+    def forget(self, body: dict[str, Any]) -> None:
         team = body.get("team_id")
         if team:
             self.repo.forget_team(team)
@@ -370,7 +492,7 @@ class Handlers:
 
     def on_tokens_revoked(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if (event.get("tokens") or {}).get("bot"):
-            self.on_uninstalled(body)
+            self.later(self.forget, body)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -429,8 +551,9 @@ def build_bolt_app(runtime: Runtime, *, socket_mode: bool = False) -> App:
         oauth_flow=oauth_flow,
         request_verification_enabled=not socket_mode,
         token_verification_enabled=False,
-        process_before_response=False,
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="slack"),
+        # Listeners return right after their ack (follow-ups go to `Handlers.later`), so bolt
+        # answers when they return instead of polling for the ack every 10 ms.
+        process_before_response=True,
     )
     app.command(re.compile(r"^/herald"))(handlers.on_command)
     app.action(re.compile(f"^{ACTION_PREFIX}"))(handlers.on_action)

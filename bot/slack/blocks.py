@@ -76,7 +76,7 @@ def _variant_blocks(v: VariantView) -> Blocks:
             "text": {"type": "plain_text", "text": _cut(v.text or "(empty)", MAX_SECTION_TEXT)},
         },
     ]
-    notes = [escape(w) for w in v.warnings]
+    notes = [escape(m) for m in v.media] + [escape(w) for w in v.warnings]
     if v.url:
         notes.append(f"🚀 <{v.url}|{escape(v.url)}>" if "://" in v.url else escape(v.url))
     if v.reason:

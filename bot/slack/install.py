@@ -29,6 +29,7 @@ BOT_SCOPES = [
     "chat:write",
     "chat:write.public",
     "commands",
+    "files:read",
     "groups:history",
     "im:history",
     "im:write",
