@@ -70,7 +70,7 @@ def connect(
         )
         raise BadInput(
             f"{network.display} is not set up on this Herald yet. An admin sets "
-            f"HERALD_{setting} and its secret (see docs/networks.md), then connect again."
+            f"HERALD_{setting} and its secret (see the README, Publishing), then connect again."
         )
     extra: dict[str, Any] = {}
     if network.name == "mastodon":

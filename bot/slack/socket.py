@@ -17,7 +17,7 @@ def run_socket_mode(runtime: Runtime) -> None:
     if settings.slack_app_token is None:
         raise click.ClickException(
             "Set HERALD_SLACK_APP_TOKEN (xapp-…, with the connections:write scope) to run "
-            "Slack in Socket Mode. See docs/slack.md."
+            "Slack in Socket Mode. See the Slack section of the README."
         )
     if not configured(settings):
         raise click.ClickException(
