@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.slack.delivery import build_slack_delivery
-from bot.telegram.delivery import build_telegram_delivery
 from core.context import Context
 from core.generation.factory import build_generator, build_interpreter
 from core.platforms.registry import build_publishers
@@ -74,12 +72,19 @@ def build_runtime(settings: Settings) -> Runtime:
     celery = create_celery(settings)
     queue = CeleryQueue(celery)
     deliveries: dict[SurfaceKind, ChatDelivery] = {}
-    slack = build_slack_delivery(settings, db, vault)
-    if slack is not None:
-        deliveries[SurfaceKind.SLACK] = slack
-    telegram = build_telegram_delivery(settings)
-    if telegram is not None:
-        deliveries[SurfaceKind.TELEGRAM] = telegram
+    # Each surface's libraries load only when it is configured: the terminal starts fast.
+    if settings.slack_bot_token or settings.slack_client_id:
+        from bot.slack.delivery import build_slack_delivery
+
+        slack = build_slack_delivery(settings, db, vault)
+        if slack is not None:
+            deliveries[SurfaceKind.SLACK] = slack
+    if settings.telegram_token:
+        from bot.telegram.delivery import build_telegram_delivery
+
+        telegram = build_telegram_delivery(settings)
+        if telegram is not None:
+            deliveries[SurfaceKind.TELEGRAM] = telegram
     ctx = Context(
         db=db,
         queue=queue,

@@ -15,11 +15,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import openai
-from openai import OpenAI
+if TYPE_CHECKING:  # the openai package is imported when a model is first called
+    import openai
+    from openai import OpenAI
 
 from core.settings import Settings
 
@@ -80,6 +81,8 @@ class ModelClient:
         return urlsplit(base).netloc or base
 
     def _openai(self) -> OpenAI:
+        from openai import OpenAI
+
         with self._lock:
             if self._client is None:
                 key = self.settings.llm_api_key
@@ -108,6 +111,8 @@ class ModelClient:
         `deadline` (a `time.monotonic()` instant) bounds the call with its retries, so one
         draft never outlives the sweeper's patience and gets generated twice.
         """
+        import openai
+
         for _ in range(len(STRUCTURED_MODES) + 2):
             client = self._bounded(deadline)
             kwargs: dict[str, Any] = {
@@ -173,6 +178,8 @@ class ModelClient:
         return False
 
     def _plain(self, exc: openai.APIError) -> ModelError:
+        import openai
+
         log.warning("model call failed: %s", _brief_error(exc))
         if isinstance(exc, openai.APITimeoutError):
             return ModelError(f"the model did not answer within {self.timeout:.0f} s")
