@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -311,6 +312,18 @@ def regenerate(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Regenerat
     return Message(text=f"Drafting #{post.number} again{hint}…", post_number=post.number)
 
 
+def _reschedule(
+    tx: Tx, ws: Workspace, me: Member, target: Target, at: datetime, *, fresh_attempts: bool = False
+) -> None:
+    """Move a scheduled or failed target to `at`; after a failure, a fresh attempt budget."""
+    values: dict[str, Any] = {"scheduled_at": at, "failure_reason": None}
+    if fresh_attempts:
+        values["attempts"] = 0
+    move_target(
+        tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id, **values
+    )
+
+
 def schedule(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Schedule) -> Message:
     require(me, Action.SCHEDULE)
     tz = zone_of(me, ws)
@@ -323,16 +336,7 @@ def schedule(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Schedule) -
         raise Conflict(f"#{post.number} has nothing left to schedule: show {post.number}")
     post.planned_at = instant
     for target in movable:
-        move_target(
-            tx.session,
-            target,
-            "reschedule",
-            now=tx.now,
-            workspace_id=ws.id,
-            actor_id=me.id,
-            scheduled_at=instant,
-            failure_reason=None,
-        )
+        _reschedule(tx, ws, me, target, instant)
     when = format_when(instant, tz, now=tx.now)
     if post.state == P.APPROVED:
         return Message(text=f"🗓 #{post.number} will go out {when}.", post_number=post.number)
@@ -384,17 +388,7 @@ def _failed_targets(
 def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Message:
     _, failed = _failed_targets(tx, ws, me, cmd.number, cmd.network, "retry")
     for target in failed:
-        move_target(
-            tx.session,
-            target,
-            "reschedule",
-            now=tx.now,
-            workspace_id=ws.id,
-            actor_id=me.id,
-            scheduled_at=tx.now,
-            failure_reason=None,
-            attempts=0,
-        )
+        _reschedule(tx, ws, me, target, tx.now, fresh_attempts=True)
     tx.later(DISPATCH)
     return Message(
         text=f"Retrying #{cmd.number} on {networks_phrase([t.network for t in failed])} now.",
@@ -629,17 +623,7 @@ def next_slot(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.NextSlot) 
     lines = []
     for target in failed:
         slot = free_slot(tx, ws, target.network, tx.now)
-        move_target(
-            tx.session,
-            target,
-            "reschedule",
-            now=tx.now,
-            workspace_id=ws.id,
-            actor_id=me.id,
-            scheduled_at=slot,
-            failure_reason=None,
-            attempts=0,
-        )
+        _reschedule(tx, ws, me, target, slot, fresh_attempts=True)
         lines.append(
             f"🗓 #{post.number} {get_network(target.network).display} moves to "
             f"{format_when(slot, tz, now=tx.now)}."
