@@ -291,9 +291,9 @@ def regenerate(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Regenerat
     post = find_post(tx, ws, cmd.number, lock=True)
     if post.state in {P.GENERATING, P.CANCELLED}:
         raise Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be redrafted now.")
-    _back_to_draft(tx, ws, me, post)
     if any(t.state == T.PUBLISHED for t in post.targets):
         raise Conflict(f"#{post.number} is already published; draft a new post instead.")
+    _back_to_draft(tx, ws, me, post)
     if not move_post(
         tx.session,
         post,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage import models, models_llm, models_networks, models_slack, models_telegram
+from storage import models, models_llm, models_networks, models_slack
 from storage.models import Base
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "models", "models_llm", "models_networks", "models_slack", "models_telegram"]
+__all__ = ["metadata", "models", "models_llm", "models_networks", "models_slack"]

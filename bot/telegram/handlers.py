@@ -157,12 +157,10 @@ class Handlers:
     async def start(self, update: Update, actor: Actor) -> None:
         chat = update.effective_chat
         assert chat is not None
+        # The chat becomes a workspace (its first person its owner); core sets the policy: a
+        # private chat is one person's, so they approve their own drafts, as in the terminal.
+        await asyncio.to_thread(self.herald.workspace_of, actor)
         if chat.type == ChatType.PRIVATE:
-            # A private chat is one person's workspace: they approve their own drafts, as in
-            # the terminal. (The policy is core's; this is the owner asking for it.)
-            answer = await self._handle(actor, "policy self-approval on")
-            if answer.error:
-                log.info("self-approval not set for chat %s: %s", chat.id, answer.text)
             text = (
                 f"👋 Hi {actor.user_name}! This chat is your Herald workspace now: draft, approve "
                 "and publish posts from here.\n"
@@ -170,7 +168,6 @@ class Handlers:
                 "Or just tell me what to post. /help lists every command."
             )
         else:
-            await asyncio.to_thread(self.herald.workspace_of, actor)
             text = (
                 f"👋 Herald is set up for {chat.title or 'this group'}. The first person to use "
                 "it here is its owner, group admins are admins, everyone else an editor.\n"
