@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
 from core.settings import Settings
 from storage.db import Database, SchemaOutOfDate
+
+if TYPE_CHECKING:  # the runtime imports Celery and the adapters: only when a command runs
+    from bot.runtime import Runtime
 
 
 def _settings() -> Settings:
@@ -199,7 +203,7 @@ def _need_broker(settings: Settings, what: str) -> None:
         )
 
 
-def _build(settings: Settings):  # type: ignore[no-untyped-def]
+def _build(settings: Settings) -> Runtime:
     from bot.runtime import build_runtime
 
     try:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 
 from core.context import Context
-from core.service import Herald
 from core.workspaces import Actor, notify, resolve, say
 from storage.models import InboxCommand, Post, Role, SurfaceKind
+
+if TYPE_CHECKING:  # the service calls in here; only its type is needed
+    from core.service import Herald
 
 log = logging.getLogger(__name__)
 RUN = "herald.run_inbound"
@@ -77,8 +81,6 @@ def run(herald: Herald, row_id: int) -> None:
 
 def unstarted(ctx: Context, older_than_seconds: float) -> list[int]:
     """Accepted commands whose job was lost (Redis restarted): the sweeper re-sends them."""
-    from datetime import timedelta
-
     with ctx.tx() as tx:
         cutoff = tx.now - timedelta(seconds=older_than_seconds)
         return list(

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from core import delivery
+from core import delivery, inbox
 from core.context import Context, Tx
 from core.errors import PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
@@ -425,8 +425,6 @@ def sweep(ctx: Context) -> dict[str, int]:
         for post in tx.session.scalars(posts.with_for_update(skip_locked=True, of=Post)):
             tx.later(GENERATE, post.id)
             counts["generating"] += 1
-    from core import inbox  # the inbox runs commands through the service, above this module
-
     for row_id in inbox.unstarted(ctx, s.stale_queued_seconds):
         ctx.queue.enqueue(inbox.RUN, row_id)
     lost = delivery.undelivered(ctx, timedelta(seconds=s.stale_queued_seconds))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from core import accounts, chat, delivery, media, pipeline, voice
+from core import accounts, chat, delivery, inbox, media, pipeline, voice
 from core import commands as c
 from core.context import Context
 from core.errors import HeraldError
@@ -143,13 +143,9 @@ class Herald:
 
     def accept(self, actor: Actor, text: str) -> int:
         """Take a command now (one row, one job) and run it in a worker: for fast acks."""
-        from core import inbox
-
         return inbox.accept(self.ctx, actor, clean_input(text))
 
     def run_inbound(self, row_id: int) -> None:
-        from core import inbox
-
         inbox.run(self, row_id)
 
     def check_accounts(self) -> int:
