@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 class Herald:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.inbox = inbox.Inbox(ctx)
 
     # --- chat ------------------------------------------------------------------------------
 
@@ -143,10 +144,10 @@ class Herald:
 
     def accept(self, actor: Actor, text: str) -> int:
         """Take a command now (one row, one job) and run it in a worker: for fast acks."""
-        return inbox.accept(self.ctx, actor, clean_input(text))
+        return self.inbox.accept(actor, clean_input(text))
 
-    def run_inbound(self, row_id: int) -> None:
-        inbox.run(self, row_id)
+    def run_inbound(self, *row_ids: int) -> None:
+        inbox.run(self, *row_ids)
 
     def check_accounts(self) -> int:
         """The daily token health check: refresh, warn owners before expiry or on revocation."""

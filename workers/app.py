@@ -90,8 +90,8 @@ def _sweep(self: Any) -> dict[str, int]:
     return dict(self.app.herald.sweep())
 
 
-def _run_inbound(self: Any, row_id: int) -> None:
-    self.app.herald.run_inbound(row_id)
+def _run_inbound(self: Any, *row_ids: int) -> None:
+    self.app.herald.run_inbound(*row_ids)
 
 
 def _check_accounts(self: Any) -> int:

@@ -58,7 +58,7 @@ QUICK_ACTIONS = frozenset({"approve", "regenerate", "cancel", "retry", "slot", "
 # At most this many core calls at once per process: each holds a database connection (and
 # may briefly take a second), so the default pool of 15 is never exhausted under a burst.
 CORE_SLOTS = 5
-# The one-row writes before an ack have slots of their own: they never queue behind slow work.
+# Event ids recorded before an ack have slots of their own: they never queue behind slow work.
 ACK_SLOTS = 5
 AFTER_THREADS = 16
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -121,8 +121,8 @@ class Handlers:
     def accept(self, actor: Actor, text: str) -> Message | None:
         """Store the command for a worker (the only work before an ack); None when taken."""
         try:
-            with self._ack_slots:
-                self.herald.accept(actor, text)
+            # Commands arriving together share one write (core's group commit): no slot needed.
+            self.herald.accept(actor, text)
         except Exception:
             ref = secrets.token_hex(3)
             log.exception("slack: could not accept a command (ref %s)", ref)
@@ -160,8 +160,10 @@ class Handlers:
         self.people.get(client, where.team_id, where.user_id, where.user_name)
         return self.actor(where)
 
-    def warm(self, client: WebClient, where: Where) -> None:
-        self.people.warm(client, where.team_id, where.user_id, where.user_name)
+    def warm_later(self, client: WebClient, where: Where) -> None:
+        """Cache the person's profile after the ack, unless it is cached already."""
+        if self.people.cached(where.team_id, where.user_id) is None:
+            self.later(self.people.warm, client, where.team_id, where.user_id, where.user_name)
 
     def run(self, actor: Actor, command: c.Command) -> Message:
         """A typed command (texts from modals keep their exact characters)."""
@@ -193,7 +195,7 @@ class Handlers:
         else:
             # Free text may go to a model: say it was heard.
             ack(response_type="ephemeral", text="On it…")
-        self.later(self.warm, client, where)
+        self.warm_later(client, where)
 
     # --- card buttons ----------------------------------------------------------------------
 
@@ -222,7 +224,7 @@ class Handlers:
         ack()
         if failed is not None:
             self.later(self.reply_privately, client, where, failed)
-        self.later(self.warm, client, where)
+        self.warm_later(client, where)
 
     def open_modal(
         self,
@@ -290,7 +292,7 @@ class Handlers:
                 ack(response_action="errors", errors={block_id: (reply.text or "")[:300]})
                 return
         ack()
-        self.later(self.warm, client, where)
+        self.warm_later(client, where)
         if changed:
             self.later(
                 self.after_change,
@@ -316,7 +318,7 @@ class Handlers:
             ack(response_action="errors", errors={"reason": (reply.text or "")[:300]})
             return
         ack()
-        self.later(self.warm, client, where)
+        self.warm_later(client, where)
         self.later(
             self.after_change, client, actor, where, reply, number, meta.get("c"), meta.get("ts")
         )

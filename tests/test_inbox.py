@@ -1,0 +1,95 @@
+"""Commands accepted before an ack: many at once share a write, and each runs exactly once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+
+from bot.runtime import Runtime
+from storage.models import InboxCommand, Post
+from tests.conftest import actor
+from tests.helpers import eventually
+
+MARIA = actor("maria")
+
+
+def accept_together(rt: Runtime, texts: list[str]) -> list[int | Exception]:
+    """Each text accepted from its own thread, all released at once (as a burst of acks)."""
+    barrier = threading.Barrier(len(texts))
+    results: list[int | Exception] = [0] * len(texts)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = rt.herald.accept(MARIA, texts[i])
+        except Exception as exc:  # noqa: BLE001 - the test looks at what each caller got
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_a_burst_of_commands_is_stored_and_run_once_each(runtime: Runtime) -> None:
+    briefs = [f"draft Burst brief {i:02d} --to outbox" for i in range(40)]
+    ids = accept_together(runtime, briefs)
+    assert all(isinstance(i, int) for i in ids), ids
+    assert len(set(ids)) == 40
+    with runtime.db.session() as s:
+        stored = dict(s.execute(select(InboxCommand.id, InboxCommand.text)).all())
+    # Every caller got the id of its own command's row.
+    assert [stored[i] for i in ids] == briefs  # type: ignore[index]
+
+    def drafted() -> list[str]:
+        with runtime.db.session() as s:
+            return list(s.scalars(select(Post.brief)))
+
+    eventually(lambda: len(drafted()) >= 40, timeout=60, what="40 drafts")
+    assert sorted(drafted()) == sorted(f"Burst brief {i:02d}" for i in range(40))
+    with runtime.db.session() as s:
+        numbers = sorted(s.scalars(select(Post.number)))
+        unstarted = s.scalar(
+            select(func.count()).select_from(InboxCommand).where(InboxCommand.started_at.is_(None))
+        )
+    assert numbers == list(range(1, 41))
+    assert unstarted == 0
+
+
+def test_a_failed_write_reaches_every_caller_and_stores_nothing(idle_runtime: Runtime) -> None:
+    rt = idle_runtime
+    rt.herald.accept(MARIA, "queue")  # the table exists and the pools are warm
+    with rt.db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE inbox_commands RENAME TO inbox_commands_away"))
+    try:
+        results = accept_together(rt, [f"draft Lost {i} --to outbox" for i in range(8)])
+    finally:
+        with rt.db.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE inbox_commands_away RENAME TO inbox_commands"))
+    assert all(isinstance(r, Exception) for r in results), results
+    with rt.db.session() as s:
+        assert list(s.scalars(select(InboxCommand.text))) == ["queue"]
+    # The next command goes through: the lead was handed back.
+    assert isinstance(rt.herald.accept(MARIA, "queue"), int)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_an_ack_survives_the_database_dropping_its_connections(idle_runtime: Runtime) -> None:
+    rt = idle_runtime
+    first = rt.herald.accept(MARIA, "queue")
+    with rt.db.engine.begin() as conn:  # as a restart or a failover would
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    second = rt.herald.accept(MARIA, "draft After the restart --to outbox")
+    assert second > first
+    with rt.db.session() as s:
+        texts = list(s.scalars(select(InboxCommand.text).order_by(InboxCommand.id)))
+    assert texts == ["queue", "draft After the restart --to outbox"]  # stored once
