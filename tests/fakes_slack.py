@@ -13,6 +13,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +23,7 @@ from bot.slack.blocks import InvalidBlocks, validate_message, validate_view
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-A0HERALD-1-test"
 TEAM = "T0TEAM001"
 BOT_USER = "U0HERALD"
 BOT_ID = "B0HERALD"
@@ -47,6 +49,10 @@ class FakeSlack:
     triggers: dict[str, float] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering
+    # Socket Mode: app-level tokens, and where apps.connections.open sends the app (a fresh
+    # URL a call; tests.fakes_slack_socket.FakeSocketMode.attach sets it).
+    app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
+    socket_url: Callable[[], str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -116,6 +122,8 @@ class FakeSlack:
     def answer(self, method: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method == "oauth.v2.access":
             return self._oauth(body)
+        if method == "apps.connections.open":
+            return self._apps_connections_open(token)
         if token not in self.tokens:
             return {"ok": False, "error": "invalid_auth"}
         team = self.tokens[token]
@@ -215,6 +223,16 @@ class FakeSlack:
     def _conversations_open(self, body: dict[str, Any], team: str) -> dict[str, Any]:
         users = str(body.get("users", ""))
         return {"ok": True, "channel": {"id": "D" + users.lstrip("U")[:10]}}
+
+    def _apps_connections_open(self, token: str | None) -> dict[str, Any]:
+        """Only an app-level token opens a Socket Mode connection."""
+        if token in self.tokens:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if token not in self.app_tokens:
+            return {"ok": False, "error": "invalid_auth"}
+        if self.socket_url is None:
+            return {"ok": False, "error": "internal_error"}  # no socket server in this test
+        return {"ok": True, "url": self.socket_url()}
 
     def _oauth(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("code") != "good-code":
@@ -441,3 +459,16 @@ def event(
     if retry:
         headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
     return body, headers
+
+
+def direct_message(text: str, user: str, ts: str = "1700000001.000100") -> dict[str, Any]:
+    """A `message` event in the person's direct message channel with the app."""
+    return {
+        "type": "message",
+        "channel": "D" + user.removeprefix("U"),
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+    }

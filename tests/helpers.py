@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
+from core.settings import Settings
 from core.views import Message
 from storage.models import AuditEvent, OutboundMessage, Post, Target
 
@@ -71,3 +73,19 @@ def snapshot(rt: Runtime) -> dict[str, object]:
         "audits": audits,
         "files": len(outbox_files(rt)),
     }
+
+
+def herald_env(settings: Settings, **more: str) -> dict[str, str]:
+    """The environment for a `herald` subprocess on the same data, database and queue."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env.update(
+        HERALD_DATA_DIR=str(settings.data_dir),
+        HERALD_TICK_SECONDS="0.3",
+        HERALD_QUEUE=settings.queue,
+        **more,
+    )
+    if settings.database_url:
+        env["HERALD_DATABASE_URL"] = settings.database_url
+    if settings.broker_url:
+        env["HERALD_BROKER_URL"] = settings.broker_url
+    return env

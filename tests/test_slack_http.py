@@ -28,6 +28,7 @@ from tests.fakes_slack import (
     TEAM,
     FakeSlack,
     click,
+    direct_message,
     event,
     sign,
     slash,
@@ -309,15 +310,7 @@ def test_the_same_event_delivered_twice_drafts_once(
     web: tuple[Runtime, TestClient], fake: FakeSlack
 ) -> None:
     rt, client = web
-    dm = {
-        "type": "message",
-        "channel": "D0MARIA01",
-        "channel_type": "im",
-        "user": MARIA,
-        "text": "draft Direct message idea --to outbox",
-        "ts": "1700000001.000100",
-        "event_ts": "1700000001.000100",
-    }
+    dm = direct_message("draft Direct message idea --to outbox", MARIA)
     assert post(client, event(dm, "Ev0DM0001")).status_code == 200
     assert post(client, event(dm, "Ev0DM0001", retry=1)).status_code == 200
     mention = {

@@ -3,7 +3,6 @@ card delivered, and an update Telegram sends again after a lost offset handled o
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,24 +14,12 @@ from bot.runtime import build_runtime
 from core.settings import Settings
 from storage.models import SurfaceKind
 from tests.fakes_telegram import TOKEN, FakeTelegram
-from tests.helpers import post_state
+from tests.helpers import herald_env, post_state
 from workers.app import EmbeddedWorker
 
 
 def _env(settings: Settings, fake: FakeTelegram) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
-    env.update(
-        HERALD_DATA_DIR=str(settings.data_dir),
-        HERALD_TELEGRAM_TOKEN=TOKEN,
-        HERALD_TELEGRAM_API_URL=fake.base_url,
-        HERALD_TICK_SECONDS="0.3",
-        HERALD_QUEUE=settings.queue,
-    )
-    if settings.database_url:
-        env["HERALD_DATABASE_URL"] = settings.database_url
-    if settings.broker_url:
-        env["HERALD_BROKER_URL"] = settings.broker_url
-    return env
+    return herald_env(settings, HERALD_TELEGRAM_TOKEN=TOKEN, HERALD_TELEGRAM_API_URL=fake.base_url)
 
 
 def test_herald_telegram_polls_drafts_and_dedups(settings: Settings, tmp_path: Path) -> None:
