@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from core.context import Context
 from core.workspaces import Actor, notify, resolve, say
@@ -28,25 +29,45 @@ RUN = "herald.run_inbound"
 MAX_BATCH = 200  # commands in one INSERT; more wait for the next leader
 
 
-@dataclass(eq=False)
-class _Waiting:
-    """One command waiting for its row: `done` with an id or an error, or told to lead."""
+Done = Callable[[int, Exception | None], None]
 
-    params: dict[str, Any]
-    wake: threading.Event = field(default_factory=threading.Event)
-    done: bool = False
-    row_id: int = 0
-    error: Exception | None = None
+
+class _Waiting:
+    """One command waiting for its row: `done` with an id or an error, or told to lead.
+
+    A blocking caller waits on `wake`, a lock held from the start and released once (the
+    cheapest one-shot signal); a caller that cannot block (an event loop) gives `callback`.
+    """
+
+    __slots__ = ("callback", "done", "error", "params", "row_id", "wake")
+
+    def __init__(self, params: dict[str, Any], callback: Done | None = None) -> None:
+        self.params = params
+        self.callback = callback
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.done = False
+        self.row_id = 0
+        self.error: Exception | None = None
+
+    def finish(self, row_id: int = 0, error: Exception | None = None) -> None:
+        self.row_id, self.error, self.done = row_id, error, True
+        if self.callback is not None:
+            self.callback(row_id, error)
+        else:
+            self.wake.release()
 
 
 class Inbox:
     """Group commit for acks: the commands that arrive together share one write.
 
-    Each caller queues its command and waits. One of them leads: it takes every queued command,
-    stores them with one multi-row INSERT in one transaction, enqueues them as one job and
-    wakes their callers, then hands the lead to the oldest command still queued. Alone, a
-    command costs what it always did (its own thread writes it); under load one round trip to
-    the database and one to the broker serve many acks, and fewer threads trade the GIL.
+    Each caller queues its command. One caller leads: it takes every queued command, stores
+    them with one multi-row INSERT, enqueues them as one job and wakes their callers, then
+    hands the lead to the oldest command still queued. Alone, a command costs what it always
+    did (its own thread writes it); under load one round trip to the database and one to the
+    broker serve many acks, and fewer threads wait on I/O for the GIL. Commands from a
+    caller that cannot block (`accept_later`, from an event loop) are led by a writer
+    thread of the inbox's own.
     """
 
     def __init__(self, ctx: Context) -> None:
@@ -54,47 +75,113 @@ class Inbox:
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._leading = False
+        self._writer: threading.Thread | None = None
+        self._writer_turn = threading.Semaphore(0)
 
     def accept(self, actor: Actor, text: str) -> int:
         """Store the command and enqueue its id (both before the caller acks); its row id."""
-        item = _Waiting(
-            {
-                "surface": actor.surface.value,
-                "actor": dict(vars(actor)),  # flat: no nested dataclasses to convert
-                "text": text,
-                "created_at": self.ctx.clock.now(),
-            }
-        )
+        item = _Waiting(self._row(actor, text))
         with self._lock:
             self._queue.append(item)
             lead = not self._leading
             self._leading = True
         if not lead:
-            item.wake.wait()
+            item.wake.acquire()
         if not item.done:  # leading: from the start, or handed the lead
-            with self._lock:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            self._store(batch)
-            with self._lock:
-                if self._queue:
-                    self._queue[0].wake.set()
-                else:
-                    self._leading = False
+            self._lead()
         if item.error is not None:
             raise item.error
         return item.row_id
 
-    def _store(self, batch: list[_Waiting]) -> None:
-        """Write and enqueue a batch; every item ends done, with its id or the error."""
+    def accept_later(self, actor: Actor, text: str, done: Done) -> None:
+        """Queue the command without blocking; `done(row_id, error)` is called (from another
+        thread) once it is stored and enqueued, or could not be."""
+        item = _Waiting(self._row(actor, text), done)
+        with self._lock:
+            self._queue.append(item)
+            if self._leading:
+                return
+            self._leading = True
+        self._writer_leads()
+
+    def _row(self, actor: Actor, text: str) -> dict[str, Any]:
+        return {
+            "surface": actor.surface.value,
+            "actor": dict(vars(actor)),  # flat: no nested dataclasses to convert
+            "text": text,
+            "created_at": self.ctx.clock.now(),
+        }
+
+    def _lead(self) -> None:
+        """Store one batch, then pass the lead on, or put it down when nobody waits."""
+        with self._lock:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        try:
+            self._store(batch)
+        finally:
+            for waiting in batch:
+                if not waiting.done:  # only if _store itself broke
+                    waiting.finish(error=RuntimeError("the command was not stored"))
+            with self._lock:
+                following = self._queue[0] if self._queue else None
+                if following is None:
+                    self._leading = False
+            if following is not None and following.callback is None:
+                following.wake.release()  # not done: it leads next
+            elif following is not None:
+                self._writer_leads()
+
+    def _writer_leads(self) -> None:
+        # Only the one holding the lead gets here, so the thread starts once.
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_forever, name="herald-inbox", daemon=True
+            )
+            self._writer.start()
+        self._writer_turn.release()
+
+    def _write_forever(self) -> None:
+        while True:
+            self._writer_turn.acquire()
+            self._lead()
+
+    def _write(self, batch: list[_Waiting]) -> list[int]:
+        """INSERT the batch; its ids in order.
+
+        A connection the database dropped (a restart, a failover) fails the statement; it may
+        or may not have been committed first. The rows are looked up by their instants and
+        texts (microseconds apart: unique in practice), and written again only if absent.
+        """
         inbox = cast(Table, InboxCommand.__table__)
         statement = insert(inbox).returning(inbox.c.id, sort_by_parameter_order=True)
+        rows = [w.params for w in batch]
         try:
-            ids = [int(i) for i in self.ctx.db.write(statement, [w.params for w in batch])]
-        except Exception as exc:  # noqa: BLE001 - each waiting caller raises it
+            return [int(i) for i in self.ctx.db.write(statement, rows)]
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("inbox: the database dropped the connection; checking, then retrying")
+        with self.ctx.db.lean.connect() as conn:
+            found = {
+                (created_at, text): row_id
+                for row_id, created_at, text in conn.execute(
+                    select(inbox.c.id, inbox.c.created_at, inbox.c.text).where(
+                        inbox.c.created_at.in_([r["created_at"] for r in rows])
+                    )
+                )
+            }
+        ids = [found.get((r["created_at"], r["text"])) for r in rows]
+        if all(i is not None for i in ids):
+            return [int(i) for i in ids if i is not None]
+        return [int(i) for i in self.ctx.db.write(statement, rows)]
+
+    def _store(self, batch: list[_Waiting]) -> None:
+        """Write and enqueue a batch; every item ends done, with its id or the error."""
+        try:
+            ids = self._write(batch)
+        except Exception as exc:  # noqa: BLE001 - each waiting caller gets it
             for waiting in batch:
-                waiting.error = exc
-                waiting.done = True
-                waiting.wake.set()
+                waiting.finish(error=exc)
             return
         try:
             self.ctx.queue.enqueue(RUN, *ids)
@@ -102,9 +189,7 @@ class Inbox:
             # The rows are stored: the sweeper sends their job once they are a minute old.
             log.exception("inbox: stored %d command(s) but could not enqueue them", len(ids))
         for waiting, row_id in zip(batch, ids, strict=True):
-            waiting.row_id = row_id
-            waiting.done = True
-            waiting.wake.set()
+            waiting.finish(row_id)
 
 
 def _actor(data: dict[str, object]) -> Actor:

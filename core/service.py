@@ -146,6 +146,10 @@ class Herald:
         """Take a command now (one row, one job) and run it in a worker: for fast acks."""
         return self.inbox.accept(actor, clean_input(text))
 
+    def accept_later(self, actor: Actor, text: str, done: inbox.Done) -> None:
+        """`accept` for a caller that must not block (an event loop): `done` says when."""
+        self.inbox.accept_later(actor, clean_input(text), done)
+
     def run_inbound(self, *row_ids: int) -> None:
         inbox.run(self, *row_ids)
 
