@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from sqlalchemy import text as sql_text
 from starlette.testclient import TestClient
 
 from bot.runtime import Runtime, build_runtime
@@ -533,3 +534,36 @@ def test_a_file_from_a_viewer_or_outside_a_card_thread_attaches_nothing(
     assert media_of(rt, 1) == []
     assert snapshot(rt) == before
     assert len(fake.named("files.download")) == 1  # only the viewer's, refused by core
+
+
+def test_a_command_that_cannot_be_stored_is_answered_with_the_failure(
+    web: tuple[Runtime, TestClient], fake: FakeSlack
+) -> None:
+    """The team's token is cached by now, so bolt runs these on the event loop and the
+    answer waits for the inbox's writer: a failed write answers with a ref, stores nothing."""
+    rt, client = web
+    setup_team(client, fake)
+    channel, ts = draft(client, fake, "Stored before the outage --to outbox")
+    with rt.db.engine.begin() as conn:
+        conn.execute(sql_text("ALTER TABLE inbox_commands RENAME TO inbox_commands_away"))
+    try:
+        answer = post(client, command("draft Lost in the outage --to outbox"))
+        assert answer.status_code == 200
+        said = answer.json()
+        assert said["response_type"] == "ephemeral"
+        assert said["text"].startswith("Something went wrong on my side (ref ")
+        clicked = post(client, click(fake, "herald_approve", "1", user=LEE, channel=channel, ts=ts))
+        assert clicked.status_code == 200
+        told = eventually(
+            lambda: texts(fake, "chat.postEphemeral", user=LEE), what="Lee told privately"
+        )
+        assert "Something went wrong on my side (ref " in told[-1]
+    finally:
+        with rt.db.engine.begin() as conn:
+            conn.execute(sql_text("ALTER TABLE inbox_commands_away RENAME TO inbox_commands"))
+    assert post_state(rt, 1) == "pending_approval"
+    with rt.db.session() as s:
+        briefs = list(s.scalars(select(Post.brief)))
+    assert briefs == ["Stored before the outage"]
+    # Stored again, the next command goes through.
+    assert "Drafting #2" in ask(client, fake, "draft After the outage --to outbox")

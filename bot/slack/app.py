@@ -10,6 +10,7 @@ exception Slack imposes: their errors must be in the ack, so they run core befor
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -17,10 +18,11 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -118,19 +120,34 @@ class Handlers:
         with self._slots:
             return self.herald.handle(actor, text)
 
-    def accept(self, actor: Actor, text: str) -> Message | None:
-        """Store the command for a worker (the only work before an ack); None when taken."""
+    def accept(self, actor: Actor, text: str, if_failed: IfFailed) -> Message | None:
+        """Store the command for a worker (the only work before an ack); None when taken.
+
+        On the event loop (`Deferred`) it only queues the command: the HTTP answer waits for
+        the write, and `if_failed` says what to answer instead when it fails.
+        """
+        deferred = DEFERRED.get()
+        if deferred is not None:
+            deferred.accept(self.herald, actor, text, if_failed)
+            return None
         try:
             # Commands arriving together share one write (core's group commit): no slot needed.
             self.herald.accept(actor, text)
-        except Exception:
-            ref = secrets.token_hex(3)
-            log.exception("slack: could not accept a command (ref %s)", ref)
-            return Message(
-                text=f"Something went wrong on my side (ref {ref}). Try again in a moment.",
-                error=True,
-            )
+        except Exception as exc:  # noqa: BLE001 - logged with a ref the person is given
+            return could_not_accept(exc)
         return None
+
+    def on_loop(self, body: dict[str, Any]) -> bool:
+        """Whether bolt may run this request on the event loop: a slash command or a card
+        button (their listeners only queue a command and schedule follow-ups) from a team
+        whose bot token is cached (authorize would otherwise read the database)."""
+        if body.get("command"):
+            team = body.get("team_id")
+        elif body.get("type") == "block_actions":
+            team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+        else:
+            return False
+        return isinstance(team, str) and self.tokens.cached(team)
 
     def first_time(self, key: str) -> bool:
         with self._ack_slots:
@@ -187,7 +204,7 @@ class Handlers:
             user_name=body.get("user_name") or body["user_id"],
             channel=body["channel_id"],
         )
-        failed = self.accept(self.actor(where), text)
+        failed = self.accept(self.actor(where), text, _ephemeral_answer)
         if failed is not None:
             ack(response_type="ephemeral", **message_payload(failed))
         elif _is_command(text):
@@ -218,12 +235,16 @@ class Handlers:
                 self.open_modal, client, body["trigger_id"], where, name, int(number), channel, ts
             )
             return
+
         # The worker runs it as this user: core checks the role, redraws the card and
         # answers in its thread, or tells a refused person privately.
-        failed = self.accept(self.actor(where), f"{name} {value}")
+        def tell(message: Message) -> None:
+            self.later(self.reply_privately, client, where, message)
+
+        failed = self.accept(self.actor(where), f"{name} {value}", tell)
         ack()
         if failed is not None:
-            self.later(self.reply_privately, client, where, failed)
+            tell(failed)
         self.warm_later(client, where)
 
     def open_modal(
@@ -514,6 +535,64 @@ class Handlers:
         log.error("slack handler failed (ref %s): %r", ref, error, exc_info=error)
 
 
+# What to do when a command accepted on the event loop could not be stored: a response to
+# send instead of the ack, or None (the person was told another way).
+IfFailed = Callable[[Message], BoltResponse | None]
+
+
+def could_not_accept(exc: Exception) -> Message:
+    ref = secrets.token_hex(3)
+    log.error("slack: could not accept a command (ref %s): %r", ref, exc, exc_info=exc)
+    return Message(
+        text=f"Something went wrong on my side (ref {ref}). Try again in a moment.", error=True
+    )
+
+
+def _ephemeral_answer(message: Message) -> BoltResponse:
+    body = {"response_type": "ephemeral", **message_payload(message)}
+    return BoltResponse(
+        status=200, body=json.dumps(body), headers={"content-type": "application/json"}
+    )
+
+
+class Deferred:
+    """Commands bolt's listeners accepted while it ran on the event loop.
+
+    The HTTP endpoint runs `App.dispatch` on the loop for slash commands and card buttons
+    (no thread hop: they do no I/O before their ack but the write), then awaits `settle`:
+    the inbox's writer stores and enqueues the commands meanwhile, so the ack still follows
+    the write, as everywhere else.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[tuple[asyncio.Future[Exception | None], IfFailed]] = []
+
+    def accept(self, herald: Herald, actor: Actor, text: str, if_failed: IfFailed) -> None:
+        future: asyncio.Future[Exception | None] = self.loop.create_future()
+
+        def done(_row_id: int, error: Exception | None) -> None:
+            self.loop.call_soon_threadsafe(_settle, future, error)
+
+        herald.accept_later(actor, text, done)
+        self.pending.append((future, if_failed))
+
+    async def settle(self, response: BoltResponse) -> BoltResponse:
+        for future, if_failed in self.pending:
+            error = await future
+            if error is not None:
+                response = if_failed(could_not_accept(error)) or response
+        return response
+
+
+def _settle(future: asyncio.Future[Exception | None], error: Exception | None) -> None:
+    if not future.done():
+        future.set_result(error)
+
+
+DEFERRED: ContextVar[Deferred | None] = ContextVar("herald_slack_deferred", default=None)
+
+
 def _is_command(text: str) -> bool:
     try:
         c.parse(text)
@@ -537,10 +616,12 @@ def _where_of_interaction(body: dict[str, Any], channel: str) -> Where:
     )
 
 
-def build_bolt_app(runtime: Runtime, *, socket_mode: bool = False) -> App:
+def build_bolt_app(
+    runtime: Runtime, *, socket_mode: bool = False, handlers: Handlers | None = None
+) -> App:
     """The Slack app. HTTP mode verifies every request's signature; Socket Mode needs none."""
     settings = runtime.settings
-    handlers = Handlers(runtime)
+    handlers = handlers or Handlers(runtime)
     secret = settings.slack_signing_secret
     if not socket_mode and secret is None:
         raise RuntimeError("Set HERALD_SLACK_SIGNING_SECRET to serve Slack over HTTP.")

@@ -93,6 +93,12 @@ class Tokens:
             self._cache[key] = (now + INSTALL_TTL, bot)
         return bot
 
+    def cached(self, team_id: str) -> bool:
+        """Whether `bot(team_id)` would answer from memory (no database, no Slack call)."""
+        with self._lock:
+            found = self._cache.get(team_id)
+        return found is not None and found[0] > time.monotonic()
+
     def _single_bot(self, team_id: str | None) -> Bot | None:
         token = self.settings.slack_bot_token
         if token is None:

@@ -2,11 +2,14 @@
 
 Bolt verifies each request's signature (401 on a forged, stale, altered or unsigned request,
 before any listener runs). `App.dispatch` blocks until the listener acks, so it runs on a
-worker thread of its own pool: the event loop keeps accepting requests meanwhile.
+worker thread of its own pool, the event loop accepting requests meanwhile, except for
+slash commands and card buttons: their listeners do no I/O but the inbox write, which the
+inbox's writer thread does, so bolt runs them on the loop and the answer awaits the write.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import anyio
@@ -27,15 +30,29 @@ def router(runtime: Runtime) -> APIRouter:
     settings = runtime.settings
     if not configured(settings) or settings.slack_signing_secret is None:
         return routes  # Slack over HTTP is off: no /slack routes at all
-    from bot.slack.app import build_bolt_app
+    from bot.slack.app import DEFERRED, Deferred, Handlers, build_bolt_app
 
-    app: App = build_bolt_app(runtime)
+    handlers = Handlers(runtime)
+    app: App = build_bolt_app(runtime, handlers=handlers)
     limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
 
     async def dispatch(request: Request) -> Response:
         body = await request.body()
         bolt_request = to_bolt_request(request, body)
-        bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
+        if handlers.on_loop(bolt_request.body):
+            # Slash commands and card buttons: bolt on the loop, the write by the inbox's
+            # writer thread, the answer once it is stored (see `Deferred`).
+            deferred = Deferred(asyncio.get_running_loop())
+            token = DEFERRED.set(deferred)
+            try:
+                bolt_response = app.dispatch(bolt_request)
+            finally:
+                DEFERRED.reset(token)
+            bolt_response = await deferred.settle(bolt_response)
+        else:
+            bolt_response = await anyio.to_thread.run_sync(
+                app.dispatch, bolt_request, limiter=limiter
+            )
         return to_starlette_response(bolt_response)
 
     # One URL serves all three (bolt tells them apart); the other two exist for manifests
