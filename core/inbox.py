@@ -52,10 +52,13 @@ class _Waiting:
 
     def finish(self, row_id: int = 0, error: Exception | None = None) -> None:
         self.row_id, self.error, self.done = row_id, error, True
-        if self.callback is not None:
-            self.callback(row_id, error)
-        else:
+        if self.callback is None:
             self.wake.release()
+            return
+        try:
+            self.callback(row_id, error)
+        except Exception:  # its event loop closed, say: the lead must still pass on
+            log.exception("inbox: a caller could not be told about its command")
 
 
 class Inbox:

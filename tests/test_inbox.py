@@ -93,3 +93,50 @@ def test_an_ack_survives_the_database_dropping_its_connections(idle_runtime: Run
     with rt.db.session() as s:
         texts = list(s.scalars(select(InboxCommand.text).order_by(InboxCommand.id)))
     assert texts == ["queue", "draft After the restart --to outbox"]  # stored once
+
+
+def test_callers_that_wait_and_callers_that_cannot_are_stored_together(
+    idle_runtime: Runtime,
+) -> None:
+    """Blocking callers (Socket Mode, Telegram) and event-loop callers (Slack over HTTP) share
+    the lead: each gets its own row, whoever writes the batch."""
+    rt = idle_runtime
+    told: dict[str, int | Exception] = {}
+    all_told = threading.Event()
+
+    def later(i: int) -> None:
+        text = f"draft Later {i:02d} --to outbox"
+
+        def done(row_id: int, error: Exception | None) -> None:
+            told[text] = error or row_id
+            if len(told) == 20:
+                all_told.set()
+
+        rt.herald.accept_later(MARIA, text, done)
+
+    barrier = threading.Barrier(40)
+    waited: dict[str, int] = {}
+
+    def blocking(i: int) -> None:
+        barrier.wait()
+        text = f"draft Waited {i:02d} --to outbox"
+        waited[text] = rt.herald.accept(MARIA, text)
+
+    def calling_later(i: int) -> None:
+        barrier.wait()
+        later(i)
+
+    threads = [threading.Thread(target=blocking, args=(i,)) for i in range(20)]
+    threads += [threading.Thread(target=calling_later, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all_told.wait(30), told
+    assert len(waited) == 20
+    ids = {**waited, **told}
+    assert all(isinstance(i, int) for i in ids.values()), ids
+    with rt.db.session() as s:
+        stored = dict(s.execute(select(InboxCommand.id, InboxCommand.text)).all())
+    assert len(stored) == 40
+    assert {stored[i]: i for i in stored} == ids  # type: ignore[index]
