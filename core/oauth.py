@@ -251,21 +251,8 @@ def finish(ctx: Context, network: str, token: str, code: str | None, error: str 
         member = tx.session.get(Member, row.member_id)
         assert ws is not None
         assert member is not None
-        if error or not code:
-            text = f"{display} was not connected: the authorization was declined."
-            say(
-                tx,
-                ws,
-                Message(text=text, error=True),
-                conversation=row.conversation,
-                recipient=member.external_id,
-            )
-            return text
-        verifier = hub.need_vault().open_text(row.verifier, VERIFIER)
-        try:
-            accounts = _exchange(tx, hub, ctx.settings, network, code, verifier, row.extra)
-        except (PublishError, OAuthError) as exc:
-            why = exc.reason if isinstance(exc, PublishError) else str(exc).rstrip(".")
+
+        def refused(why: str) -> str:
             text = f"{display} was not connected: {why}."
             say(
                 tx,
@@ -275,6 +262,14 @@ def finish(ctx: Context, network: str, token: str, code: str | None, error: str 
                 recipient=member.external_id,
             )
             return text
+
+        if error or not code:
+            return refused("the authorization was declined")
+        verifier = hub.need_vault().open_text(row.verifier, VERIFIER)
+        try:
+            accounts = _exchange(tx, hub, ctx.settings, network, code, verifier, row.extra)
+        except (PublishError, OAuthError) as exc:
+            return refused(exc.reason if isinstance(exc, PublishError) else str(exc).rstrip("."))
         names = []
         for new in accounts:
             save_account(tx, hub, ws, member, network, new, row.conversation)

@@ -78,20 +78,8 @@ class DatabaseInstallationStore(InstallationStore):
         team_id: str | None,
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
-        found = self.repo.find_install(team_id) if team_id else None
-        if found is None:
-            return None
-        return Bot(
-            app_id=found.app_id,
-            enterprise_id=found.enterprise_id,
-            team_id=found.team_id,
-            team_name=found.team_name,
-            bot_token=found.bot_token,
-            bot_id=found.bot_id,
-            bot_user_id=found.bot_user_id,
-            bot_scopes=found.bot_scopes,
-            installed_at=found.installed_at.timestamp(),
-        )
+        found = self.find_installation(enterprise_id=enterprise_id, team_id=team_id)
+        return found.to_bot() if found is not None else None
 
     def find_installation(
         self,
