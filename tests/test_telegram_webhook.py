@@ -202,6 +202,9 @@ def test_group_commands_other_bots_and_unknown_commands(tg: Bot) -> None:
     assert tg.fake.calls_of("sendMessage") == []
     assert tg.send(ana.says("/draft@Herald_Test_Bot For us --to outbox")) == 200
     eventually(lambda: "Drafting #1 for Outbox…" in texts(tg.fake, team["id"]), what="reply")
+    # The draft's card comes from the worker: wait for it, so it is not counted as an answer
+    # to the plain talk below.
+    eventually(lambda: tg.fake.card(team["id"], 1) is not None, what="the card of #1")
     # The draft's own messages may still be arriving: look at everything after the command.
     before = len(texts(tg.fake, team["id"]))
     assert tg.send(ana.says("/frobnicate 12")) == 200
