@@ -23,6 +23,7 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
+from jinja2.visitor import NodeTransformer
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.globals["namespace"] = _bounded_namespace(self)
         self.filters = {name: self._bounded_filter(name, f) for name, f in self.filters.items()}
         self.filters["herald_loop"] = self._loop
+        self.filters["herald_concat"] = self._concat
+        self.filters["join"] = self._join
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -91,10 +94,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     # --- hooks Jinja calls -----------------------------------------------------------------------
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Every `for` loop iterates through `herald_loop`, which counts and checks the time."""
-        tree = super()._parse(source, name, filename)
-        for loop in tree.find_all(nodes.For):
-            loop.iter = nodes.Filter(loop.iter, "herald_loop", [], [], None, None)
+        """Every `for` loop iterates through `herald_loop` (counts, checks the time) and every
+        `~` joins through `herald_concat` (counts before joining)."""
+        tree = _Bound().visit(super()._parse(source, name, filename))
+        assert isinstance(tree, nodes.Template)
         return tree
 
     def _loop(self, items: Iterable[Any]) -> Iterator[Any]:
@@ -104,6 +107,17 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 raise TemplateTooCostly(f"its loops ran over {self.limits.loop_items:,} times")
             self.tick()
             yield item
+
+    def _concat(self, items: list[Any]) -> str:
+        return self.concat(str(item) for item in items)
+
+    def _join(self, value: Iterable[Any], d: str = "", attribute: str | int | None = None) -> str:
+        """Jinja's `join`, its pieces and separators counted before they are joined."""
+        items = list(value)
+        if attribute is not None:
+            items = [self.getitem(item, attribute) for item in items]
+        self._count(_size(items, self.limits.chars) + len(str(d)) * len(items))
+        return str(d).join(str(item) for item in items)
 
     def _range(self, *args: int) -> range:
         for arg in args:
@@ -213,6 +227,18 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         for number in _NUMBER.findall(fmt):
             if len(number) > 6 or int(number) > self.limits.chars:
                 raise TemplateTooCostly(f"a format width over {self.limits.chars:,}")
+
+
+class _Bound(NodeTransformer):
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "herald_loop", [], [], None, None)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        items = nodes.List(node.nodes, lineno=node.lineno)
+        return nodes.Filter(items, "herald_concat", [], [], None, None, lineno=node.lineno)
 
 
 def _bounded_namespace(env: BoundedEnvironment) -> type[Namespace]:

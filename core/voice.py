@@ -51,6 +51,18 @@ USAGE = (
 )
 TEMPLATE_VARIABLES = "text, tags, hashtags, disclosure, network, workspace, post_number, brief"
 
+# What a template is tried on when it is set: a post of typical length.
+TEMPLATE_SAMPLE: dict[str, Any] = {
+    "text": ("Our public API is live: search is 10x faster. " * 6).strip(),
+    "tags": "#ad #Acme #API",
+    "hashtags": ["#ad", "#Acme", "#API"],
+    "disclosure": "#ad",
+    "network": "linkedin",
+    "workspace": "Acme",
+    "post_number": 12,
+    "brief": "Our public API is live: 10x faster search",
+}
+
 _HASHTAG = re.compile(r"^#\w[\w-]*$")
 _SPLIT_LIST = re.compile(r"\s*[,;\n]\s*")
 
@@ -246,18 +258,8 @@ def _set_template(current: dict[str, Any], value: str) -> str:
 def _trial_render(body: str, network: str) -> None:
     """Run the template once on a full-length sample post, so one that would stall or flood
     the worker is refused now rather than when a draft is composed."""
-    sample = {
-        "text": ("Our public API is live: search is 10x faster. " * 6).strip(),
-        "tags": "#ad #Acme #API",
-        "hashtags": ["#ad", "#Acme", "#API"],
-        "disclosure": "#ad",
-        "network": network,
-        "workspace": "Acme",
-        "post_number": 12,
-        "brief": "Our public API is live: 10x faster search",
-    }
     try:
-        render(body, sample)
+        render(body, {**TEMPLATE_SAMPLE, "network": network})
     except TemplateTooCostly as exc:
         raise BadInput(
             f"That template is too costly to run: {exc.message}. Keep it simpler (limits: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -11,8 +12,9 @@ from sqlalchemy import select
 from bot.runtime import Runtime, build_runtime
 from core.generation.compose import compose
 from core.settings import Settings
+from core.templating import TemplateTooCostly, render
 from core.textlint import add_utm, lint
-from core.voice import BrandVoice
+from core.voice import TEMPLATE_SAMPLE, BrandVoice
 from storage.models import Post
 from tests.conftest import actor
 from tests.fakes_openai import isolated
@@ -165,6 +167,14 @@ COSTLY_TEMPLATES = {
         "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}"
     ),
     "huge output": "{% for i in range(99999) %}{{ text }}{{ text }}{{ text }}{% endfor %}",
+    "nested loops over text": (
+        "{% for a in text %}{% for b in text %}{% for c in text %}{% endfor %}{% endfor %}"
+        "{% endfor %}"
+    ),
+    "output from loops over text": "{% for a in text %}{% for b in text %}{{ text }}{% endfor %}"
+    "{% endfor %}",
+    "join growth": "{{ range(999)|map('string')|join(text * 200) }}",
+    "concat chain": "{% set a = text * 250 %}{{ " + " ~ ".join(["a"] * 150) + " }}",
     "huge block": (
         "{% set b %}{% for i in range(999) %}{{ text * 900 }}{% endfor %}{% endset %}{{ b|length }}"
     ),
@@ -186,6 +196,19 @@ def test_a_costly_template_is_refused_when_set_and_nothing_is_stored(
     assert (say(MARIA, "voice template linkedin {{ text }}\\n\\n{{ tags }}").text or "").startswith(
         "LinkedIn template set."
     )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("template", COSTLY_TEMPLATES.values(), ids=COSTLY_TEMPLATES.keys())
+def test_a_costly_template_stops_before_it_uses_memory(template: str) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateTooCostly):
+            render(template, TEMPLATE_SAMPLE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
 
 
 @pytest.mark.timeout(30)
