@@ -187,9 +187,11 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Migrate the database to this version's schema."""
+    from bot.runtime import build_vault
+
     settings = _settings()
     database = Database(settings.effective_database_url)
-    database.upgrade()
+    database.upgrade(build_vault(settings, database))  # a migration may re-seal secrets
     click.echo(f"Database is at revision {database.current_revision()}.")
     database.dispose()
 

@@ -48,7 +48,7 @@ def open_database(settings: Settings) -> Database:
     """SQLite (the embedded mode) migrates itself; a server database must be migrated first."""
     db = Database(settings.effective_database_url)
     if db.is_sqlite:
-        db.upgrade()
+        db.upgrade(build_vault(settings, db))  # a migration may re-seal secrets
     else:
         db.check_schema()
     return db

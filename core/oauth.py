@@ -39,8 +39,14 @@ from storage.vault import sealed_context
 
 STATE_TTL = timedelta(minutes=15)
 OAUTH_NETWORKS = ("x", "linkedin", "facebook", "mastodon")
-VERIFIER = sealed_context("oauth_states", "verifier")
-APP_SECRET = sealed_context("network_apps", "client_secret")
+
+
+def verifier_context(nonce: str) -> str:
+    return sealed_context("oauth_states", "verifier", nonce)
+
+
+def app_secret_context(key: str) -> str:
+    return sealed_context("network_apps", "client_secret", key)
 
 
 class OAuthError(HeraldError):
@@ -127,7 +133,7 @@ def begin(
             member_id=me.id,
             network=network,
             conversation=conversation,
-            verifier=hub.need_vault().seal_text(secrets.token_urlsafe(48), VERIFIER),
+            verifier=hub.need_vault().seal_text(secrets.token_urlsafe(48), verifier_context(nonce)),
             extra=extra or {},
             expires_at=expires,
             used_at=None,
@@ -169,7 +175,7 @@ def start(ctx: Context, network: str, token: str) -> str:
     """The authorization URL to redirect the browser to."""
     with ctx.tx() as tx:
         hub, row = _state(ctx, tx, network, token)
-        verifier = hub.need_vault().open_text(row.verifier, VERIFIER)
+        verifier = hub.need_vault().open_text(row.verifier, verifier_context(row.nonce))
         s = ctx.settings
         params: dict[str, str] = {
             "response_type": "code",
@@ -210,7 +216,7 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
     app = tx.session.scalars(select(NetworkApp).where(NetworkApp.key == key)).first()
     vault = hub.need_vault()
     if app is not None:
-        return app.client_id, vault.open_text(app.client_secret, APP_SECRET)
+        return app.client_id, vault.open_text(app.client_secret, app_secret_context(key))
     with h.client(instance) as http:
         response = h.send(
             http,
@@ -231,7 +237,7 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
         NetworkApp(
             key=key,
             client_id=str(data["client_id"]),
-            client_secret=vault.seal_text(str(data["client_secret"]), APP_SECRET),
+            client_secret=vault.seal_text(str(data["client_secret"]), app_secret_context(key)),
             created_at=tx.now,
         )
     )
@@ -265,7 +271,7 @@ def finish(ctx: Context, network: str, token: str, code: str | None, error: str 
 
         if error or not code:
             return refused("the authorization was declined")
-        verifier = hub.need_vault().open_text(row.verifier, VERIFIER)
+        verifier = hub.need_vault().open_text(row.verifier, verifier_context(row.nonce))
         try:
             accounts = _exchange(tx, hub, ctx.settings, network, code, verifier, row.extra)
         except (PublishError, OAuthError) as exc:
@@ -306,7 +312,7 @@ def save_account(
         tx.session.add(row)
     row.display_name = new.display_name
     row.connected_by_id = member.id
-    row.credentials = hub.seal(new.credentials)
+    row.credentials = hub.seal(new.credentials, row)
     row.expires_at = new.expires_at
     row.status = "ok"
     tx.session.flush()

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError, TemplateSyntaxError
 from sqlalchemy import func, select
 
 from core import commands as c
@@ -25,6 +24,7 @@ from core.errors import BadInput
 from core.generation.budget import budget_of
 from core.networks import UnknownNetworkError, get_network
 from core.permissions import Action, require
+from core.templating import LIMITS, TemplateTooCostly, parse, render
 from core.views import Message
 from storage.models import AuditEvent, Member, Workspace
 from storage.models_llm import LlmUsage
@@ -50,6 +50,18 @@ USAGE = (
     "voice template <network> <jinja> · voice usage · voice budget <USD a month> · voice clear"
 )
 TEMPLATE_VARIABLES = "text, tags, hashtags, disclosure, network, workspace, post_number, brief"
+
+# What a template is tried on when it is set: a post of typical length.
+TEMPLATE_SAMPLE: dict[str, Any] = {
+    "text": ("Our public API is live: search is 10x faster. " * 6).strip(),
+    "tags": "#ad #Acme #API",
+    "hashtags": ["#ad", "#Acme", "#API"],
+    "disclosure": "#ad",
+    "network": "linkedin",
+    "workspace": "Acme",
+    "post_number": 12,
+    "brief": "Our public API is live: 10x faster search",
+}
 
 _HASHTAG = re.compile(r"^#\w[\w-]*$")
 _SPLIT_LIST = re.compile(r"\s*[,;\n]\s*")
@@ -121,11 +133,6 @@ def load_voice(settings: Mapping[str, Any] | None) -> BrandVoice:
         utm=mapping("utm"),
         templates=mapping("templates"),
     )
-
-
-def template_environment() -> SandboxedEnvironment:
-    """Templates are written in chat by admins: sandboxed, no autoescape (posts are text)."""
-    return SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -233,11 +240,12 @@ def _set_template(current: dict[str, Any], value: str) -> str:
         if len(body) > MAX_TEMPLATE:
             raise BadInput(f"Keep a template under {MAX_TEMPLATE:,} characters.")
         try:
-            template_environment().parse(body)
+            parse(body)
         except TemplateSyntaxError as exc:
             raise BadInput(
                 f"That template does not read as Jinja: {exc.message} (line {exc.lineno})."
             ) from None
+        _trial_render(body, network.name)
         templates[network.name] = body
         said = f"{network.display} template set. Variables: {TEMPLATE_VARIABLES}."
     if templates:
@@ -245,6 +253,20 @@ def _set_template(current: dict[str, Any], value: str) -> str:
     else:
         current.pop("templates", None)
     return said
+
+
+def _trial_render(body: str, network: str) -> None:
+    """Run the template once on a full-length sample post, so one that would stall or flood
+    the worker is refused now rather than when a draft is composed."""
+    try:
+        render(body, {**TEMPLATE_SAMPLE, "network": network})
+    except TemplateTooCostly as exc:
+        raise BadInput(
+            f"That template is too costly to run: {exc.message}. Keep it simpler (limits: "
+            f"{LIMITS.seconds:g} s, {LIMITS.chars:,} characters, {LIMITS.loop_items:,} loop steps)."
+        ) from None
+    except TemplateError as exc:
+        raise BadInput(f"That template fails on a sample post: {exc.message}.") from None
 
 
 def _show(setting: str, value: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -14,6 +14,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from storage.vault import Vault
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -110,8 +113,11 @@ class Database:
             heads = MigrationContext.configure(conn).get_current_heads()
         return "+".join(sorted(heads)) or None
 
-    def upgrade(self) -> None:
-        command.upgrade(self.alembic_config(), "heads")
+    def upgrade(self, vault: Vault | None = None) -> None:
+        """Migrate to head. A migration that re-seals secrets needs `vault` (when any exist)."""
+        config = self.alembic_config()
+        config.attributes["vault"] = vault
+        command.upgrade(config, "heads")
 
     def check_schema(self) -> None:
         """Refuse to run against a database that is not migrated to head."""

@@ -261,8 +261,11 @@ class ConnectedAccount(Base):
     account_id: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200))
     connected_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
-    # Sealed by storage.vault (the `sealed` mark lets `herald keys rotate` find it).
-    credentials: Mapped[bytes] = mapped_column(LargeBinary, info={"sealed": True})
+    # Sealed by storage.vault, bound to this row's natural key (known before the INSERT);
+    # the `sealed` mark lets `herald keys rotate` find it.
+    credentials: Mapped[bytes] = mapped_column(
+        LargeBinary, info={"sealed": True, "bound_to": ("workspace_id", "network", "account_id")}
+    )
     expires_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(24), default="ok")
     created_at: Mapped[created]

@@ -29,7 +29,9 @@ class OAuthState(Base):
     network: Mapped[str] = mapped_column(String(32))
     conversation: Mapped[str] = mapped_column(String(200))
     # The PKCE code verifier (and nothing else secret), sealed like every other credential.
-    verifier: Mapped[bytes] = mapped_column(LargeBinary, info={"sealed": True})
+    verifier: Mapped[bytes] = mapped_column(
+        LargeBinary, info={"sealed": True, "bound_to": ("nonce",)}
+    )
     # Non-secret choices made at `connect`: the Mastodon instance, a LinkedIn organization.
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     expires_at: Mapped[datetime]
@@ -44,7 +46,9 @@ class NetworkApp(Base):
     # e.g. "mastodon:https://mastodon.social"
     key: Mapped[str] = mapped_column(String(300), unique=True)
     client_id: Mapped[str] = mapped_column(String(200))
-    client_secret: Mapped[bytes] = mapped_column(LargeBinary, info={"sealed": True})
+    client_secret: Mapped[bytes] = mapped_column(
+        LargeBinary, info={"sealed": True, "bound_to": ("key",)}
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -7,6 +7,7 @@ back to its post number, so a reply in the card's thread can name the post.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,9 +18,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.db import Database
 from storage.models import Base, intpk
 from storage.types import utcnow
-from storage.vault import Vault, sealed_context
+from storage.vault import Vault, VaultError, sealed_context
 
-TOKEN_CONTEXT = sealed_context("slack_installations", "bot_token")
+log = logging.getLogger(__name__)
+
+
+def token_context(team_id: str) -> str:
+    """A bot token is bound to its workspace's row: copied to another team's, it won't open."""
+    return sealed_context("slack_installations", "bot_token", team_id)
 
 
 class SlackInstallation(Base):
@@ -36,7 +42,9 @@ class SlackInstallation(Base):
     bot_scopes: Mapped[str] = mapped_column(String(1000), default="")
     installer_user_id: Mapped[str | None] = mapped_column(String(32))
     # Sealed by storage.vault (the `sealed` mark lets `herald keys rotate` find it).
-    bot_token: Mapped[bytes] = mapped_column(LargeBinary, info={"sealed": True})
+    bot_token: Mapped[bytes] = mapped_column(
+        LargeBinary, info={"sealed": True, "bound_to": ("team_id",)}
+    )
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -94,7 +102,7 @@ class SlackRepository:
     def save_install(self, install: BotInstall) -> None:
         if self.vault is None:
             raise RuntimeError("Set HERALD_SECRET_KEY: Slack tokens are stored encrypted.")
-        sealed = self.vault.seal_text(install.bot_token, TOKEN_CONTEXT)
+        sealed = self.vault.seal_text(install.bot_token, token_context(install.team_id))
         with self.db.session() as session:
             row = session.scalars(
                 select(SlackInstallation).where(SlackInstallation.team_id == install.team_id)
@@ -119,6 +127,12 @@ class SlackRepository:
             ).one_or_none()
             if row is None or self.vault is None:
                 return None
+            try:
+                token = self.vault.open_text(row.bot_token, token_context(row.team_id))
+            except VaultError as exc:
+                # Another key, or a token moved from another team's row: not usable here.
+                log.warning("the bot token of %s does not open: %s", team_id, exc)
+                return None
             return BotInstall(
                 team_id=row.team_id,
                 team_name=row.team_name,
@@ -128,7 +142,7 @@ class SlackRepository:
                 bot_user_id=row.bot_user_id,
                 bot_scopes=row.bot_scopes,
                 installer_user_id=row.installer_user_id,
-                bot_token=self.vault.open_text(row.bot_token, TOKEN_CONTEXT),
+                bot_token=token,
                 installed_at=row.installed_at,
             )
 

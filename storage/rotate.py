@@ -6,7 +6,7 @@ from sqlalchemy import LargeBinary, Table, select, update
 
 from storage.db import Database
 from storage.schema import metadata
-from storage.vault import Vault, sealed_context
+from storage.vault import Vault, row_context
 
 BATCH = 200
 
@@ -25,18 +25,20 @@ def rotate(db: Database, vault: Vault) -> int:
     """Re-seal values not sealed with the current key. Returns how many changed."""
     changed = 0
     for table, name in sealed_columns():
-        context = sealed_context(table.name, name)
         pk = next(iter(table.primary_key.columns))
+        bound = [table.c[n] for n in table.c[name].info.get("bound_to", ())]
         last = None
         while True:
             with db.session() as session:
-                query = select(pk, table.c[name]).order_by(pk).limit(BATCH)
+                query = select(pk, table.c[name], *bound).order_by(pk).limit(BATCH)
                 if last is not None:
                     query = query.where(pk > last)
                 rows = session.execute(query).all()
-                for key, blob in rows:
+                for row in rows:
+                    key, blob = row[0], row[1]
                     if blob is None or vault.is_current(blob):
                         continue
+                    context = row_context(table, name, row._mapping)
                     fresh = vault.seal(vault.open(blob, context), context)
                     session.execute(
                         update(table).where(pk == key, table.c[name] == blob).values({name: fresh})

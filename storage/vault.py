@@ -2,17 +2,19 @@
 
 A sealed value is `b"hv1" | key id (8 bytes) | nonce (12) | ciphertext+tag`. The key id says
 which key sealed it, so keys can be rotated online: the newest key seals, any listed key opens.
-Each value is bound to its place (`context`, e.g. "slack_installations:T123"): a ciphertext
-copied to another row does not open there.
+Each value is bound to its place (`context`: table, column and the key of its row, e.g.
+`slack_installations.bot_token:["T123"]`) as AES-GCM associated data: a ciphertext copied to
+another column, another row or another workspace's row does not open there.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +95,20 @@ def local_key(path: Path) -> bytes:
     return decode_key(text)
 
 
-def sealed_context(table: str, column: str) -> str:
-    """The context a sealed column's values are bound to."""
-    return f"{table}.{column}"
+def sealed_context(table: str, column: str, *row: object) -> str:
+    """The context a sealed value is bound to: its table and column and, given `row`, the key
+    of its row (the column's `info["bound_to"]` names the fields). JSON keeps the parts apart
+    whatever they contain."""
+    base = f"{table}.{column}"
+    return f"{base}:{json.dumps([str(part) for part in row])}" if row else base
+
+
+def row_context(table: Any, column: str, row: Any) -> str:
+    """The context of `column` in `row` (an ORM object or a mapping of its values): the
+    table's name, the column's, and the fields its `info["bound_to"]` names."""
+    names = table.c[column].info.get("bound_to", ())
+    values = [row[n] if isinstance(row, Mapping) else getattr(row, n) for n in names]
+    return sealed_context(table.name, column, *values)
 
 
 def kms_data_key(kms_key_id: str, wrapped_path: Path, *, client: object = None) -> bytes:

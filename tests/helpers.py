@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot.runtime import Runtime
 from core.settings import Settings
-from core.views import Message
+from core.views import Card, Message, VariantView
 from storage.models import AuditEvent, OutboundMessage, Post, Target
 
 T = TypeVar("T")
@@ -89,3 +89,31 @@ def herald_env(settings: Settings, **more: str) -> dict[str, str]:
     if settings.broker_url:
         env["HERALD_BROKER_URL"] = settings.broker_url
     return env
+
+
+def hostile_card(text: str, url: str | None = None) -> Card:
+    """A card whose every field people or a network fill holds `text` (the URL `url`)."""
+    return Card(
+        number=8,
+        title=f"#8 · Draft by @{text} · for X",
+        brief=text,
+        variants=[
+            VariantView(
+                "x",
+                "X",
+                text,
+                90,
+                280,
+                "characters",
+                "failed",
+                warnings=[text],
+                url=url or f"https://x.com/{text}",
+                reason=text,
+                media=[text],
+            )
+        ],
+        when=text,
+        status=text,
+        buttons=[],
+        note=text,
+    )

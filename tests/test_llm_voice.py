@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -10,8 +12,9 @@ from sqlalchemy import select
 from bot.runtime import Runtime, build_runtime
 from core.generation.compose import compose
 from core.settings import Settings
+from core.templating import TemplateTooCostly, render
 from core.textlint import add_utm, lint
-from core.voice import BrandVoice
+from core.voice import TEMPLATE_SAMPLE, BrandVoice
 from storage.models import Post
 from tests.conftest import actor
 from tests.fakes_openai import isolated
@@ -141,3 +144,81 @@ def test_offline_drafts_carry_voice_warnings(idle_runtime: Runtime) -> None:
     assert card.variants[0].warnings == ['⚠ banned word "cheap"', "⚠ missing #ad"]
     usage = rt.herald.handle(MARIA, "voice usage").text or ""
     assert usage.startswith("Model drafting is off (offline templates). This month: USD 0.0000")
+
+
+COSTLY_TEMPLATES = {
+    "nested loops": "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}"
+    "{% endfor %}",
+    "loops over text": "{% for a in text * 900 %}{% for b in text * 900 %}{% endfor %}{% endfor %}",
+    "string repetition": "{{ 'x' * 10**8 }}",
+    "big numbers": "{{ 9 ** 999999999 }}",
+    "big products": (
+        "{% set ns = namespace(n=9) %}{% for i in range(60) %}"
+        "{% set ns.n = ns.n * ns.n %}{% endfor %}"
+    ),
+    "printf width": "{{ '%0999999999d' % 1 }}",
+    "format width": "{{ '{:>999999999}'.format(text) }}",
+    "filter width": "{{ text|center(999999999) }}",
+    "replace growth": "{{ (text * 900)|replace('', text * 900) }}",
+    "recursive macro": "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    "doubling macro": "{% macro d(s) %}{{ d(s ~ s) }}{% endmacro %}{{ d(text) }}",
+    "doubling namespace": (
+        "{% set ns = namespace(s=text) %}{% for i in range(60) %}"
+        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}"
+    ),
+    "huge output": "{% for i in range(99999) %}{{ text }}{{ text }}{{ text }}{% endfor %}",
+    "nested loops over text": (
+        "{% for a in text %}{% for b in text %}{% for c in text %}{% endfor %}{% endfor %}"
+        "{% endfor %}"
+    ),
+    "output from loops over text": "{% for a in text %}{% for b in text %}{{ text }}{% endfor %}"
+    "{% endfor %}",
+    "join growth": "{{ range(999)|map('string')|join(text * 200) }}",
+    "concat chain": "{% set a = text * 250 %}{{ " + " ~ ".join(["a"] * 150) + " }}",
+    "huge block": (
+        "{% set b %}{% for i in range(999) %}{{ text * 900 }}{% endfor %}{% endset %}{{ b|length }}"
+    ),
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("template", COSTLY_TEMPLATES.values(), ids=COSTLY_TEMPLATES.keys())
+def test_a_costly_template_is_refused_when_set_and_nothing_is_stored(
+    idle_runtime: Runtime, template: str
+) -> None:
+    say = idle_runtime.herald.handle
+    started = time.monotonic()
+    reply = say(MARIA, f"voice template linkedin {template}")
+    assert time.monotonic() - started < 2
+    assert reply.error, reply.text
+    assert (reply.text or "").startswith("That template is too costly to run:"), reply.text
+    assert "template" not in (say(MARIA, "voice").text or "")
+    assert (say(MARIA, "voice template linkedin {{ text }}\\n\\n{{ tags }}").text or "").startswith(
+        "LinkedIn template set."
+    )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("template", COSTLY_TEMPLATES.values(), ids=COSTLY_TEMPLATES.keys())
+def test_a_costly_template_stops_before_it_uses_memory(template: str) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateTooCostly):
+            render(template, TEMPLATE_SAMPLE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "template", ["{{ 'x' * 10**8 }}", "{% for i in range(99999) %}{{ text }}{% endfor %}"]
+)
+def test_a_costly_template_stored_earlier_falls_back_to_the_plain_text(template: str) -> None:
+    values = {"workspace": "Acme", "post_number": 3, "brief": "b"}
+    started = time.monotonic()
+    composed = compose("x", "Hi", (), (), BrandVoice(templates={"x": template}), values)
+    assert time.monotonic() - started < 2
+    assert composed.text == "Hi"
+    assert composed.notes and "template failed" in composed.notes[0]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import ipaddress
 import random
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -14,6 +16,8 @@ from typing import ClassVar
 import pytest
 from PIL import Image
 
+from core.errors import BadInput
+from core.media import sniff
 from core.ssrf import Refused, SafeFetcher
 from storage.media import LocalMediaStore, MediaMissing, S3MediaStore
 from tests.conftest import actor
@@ -22,6 +26,50 @@ from tests.helpers import eventually, post_state
 
 MARIA = actor("maria")
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+def png_bomb(width: int, height: int, rows: int) -> bytes:
+    """A black 1-bit PNG declaring width by height, with the first `rows` rows of pixel data
+    (all of them: a real bomb, kilobytes that decode to hundreds of megabytes)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\0" * ((width + 7) // 8 + 1) * rows, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def gif_bomb(width: int, height: int) -> bytes:
+    """A GIF whose screen and only frame declare width by height, with one pixel of data."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", width, height, 0, 0, 0)
+    frame = b"," + struct.pack("<HHHHB", 0, 0, width, height, 0)
+    return screen + frame + b"\x02\x02\x4c\x01\x00;"
+
+
+BOMBS = {
+    "png 9000x9000": (png_bomb(9000, 9000, 9000), "9,000×9,000 pixels"),
+    "png 30000x30000": (png_bomb(30000, 30000, 10), "900 megapixels"),
+    "gif 65535x65535": (gif_bomb(65535, 65535), "4,295 megapixels"),
+    "gif 8000x8000": (gif_bomb(8000, 8000), "8,000×8,000 pixels"),
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("data", "size"), BOMBS.values(), ids=BOMBS.keys())
+def test_an_image_over_the_pixel_budget_is_refused_from_its_header(data: bytes, size: str) -> None:
+    assert len(data) < 1_100_000
+    started = time.monotonic()
+    with pytest.raises(BadInput) as refused:
+        sniff(data)
+    assert time.monotonic() - started < 1
+    assert str(refused.value) == (
+        f"That image is {size}; I take images of up to 50 megapixels. "
+        "Send a smaller one (e.g. 8,000×6,000)."
+    )
 
 
 class _Files(BaseHTTPRequestHandler):
@@ -52,6 +100,7 @@ def files() -> Iterator[str]:
     big.save(buffer, "PNG")
     _Files.routes = {
         "/cat.png": (200, {"Content-Type": "image/png"}, tiny_png()),
+        "/bomb.png": (200, {"Content-Type": "image/png"}, png_bomb(9000, 9000, 9000)),
         "/big.png": (200, {"Content-Type": "image/png"}, buffer.getvalue()),
         "/huge": (200, {}, b"\0" * 3000),
         "/to-metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
@@ -205,6 +254,27 @@ def test_attach_refuses_unsafe_or_non_image_links(rt, files) -> None:  # type: i
     reply = rt.herald.handle(MARIA, f"attach 1 {files}/text")
     assert reply.error
     assert "not an image" in (reply.text or "")
+
+
+@pytest.mark.timeout(60)
+def test_attaching_an_image_bomb_is_refused_fast_and_attaches_nothing(rt, files) -> None:  # type: ignore[no-untyped-def]
+    rt.herald.handle(MARIA, "draft Launch --to outbox")
+    eventually(lambda: post_state(rt, 1) == "pending_approval", what="the card")
+    started = time.monotonic()
+    reply = rt.herald.handle(MARIA, f"attach 1 {files}/bomb.png")
+    assert time.monotonic() - started < 1
+    assert reply.error
+    assert "That image is 9,000×9,000 pixels" in (reply.text or "")
+    reply = rt.herald.handle(MARIA, f"attach 1 {files}/cat.png A cat")
+    assert not reply.error, reply.text
+    assert "📎 Attached image" in (reply.text or "")
+    from sqlalchemy import select
+
+    from storage.models import Post
+
+    with rt.db.session() as s:
+        media = s.scalars(select(Post.media)).one()
+    assert [m["alt"] for m in media] == ["A cat"]
 
 
 def test_local_store_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.web.app import create_app
-from core.platforms.base import CREDENTIALS
+from core.errors import TokenExpired
+from core.platforms.base import credentials_context
+from core.ports import PublishRequest
+from storage.db import Database
 from storage.models import ConnectedAccount
+from storage.models_slack import BotInstall, SlackInstallation, SlackRepository
 from storage.rotate import rotate
 from storage.schema import metadata
-from storage.vault import Vault, decode_key, kms_data_key, new_key
+from storage.vault import Vault, decode_key, kms_data_key, new_key, sealed_context
 from tests.conftest import actor, free_port
-from tests.fakes_platforms import FakeBluesky, FakeX, make_request, runtime_with
+from tests.fakes_platforms import FakeBluesky, FakeX, add_account, make_request, runtime_with
 from tests.test_platform_oauth import run_flow
 
 MARIA = actor("maria")
@@ -103,7 +108,7 @@ def test_keys_rotate_reseals_every_secret_online(settings, fakes) -> None:  # ty
         with rt.db.session() as s:
             row = s.scalars(select(ConnectedAccount)).one()
             assert newer.is_current(row.credentials)
-            assert b"did:plc:abc123" in only_new.open(row.credentials, CREDENTIALS)
+            assert b"did:plc:abc123" in only_new.open(row.credentials, credentials_context(row))
         assert rotate(rt.db, newer) == 0  # nothing left to re-seal
     finally:
         rt.close()
@@ -134,3 +139,101 @@ def test_kms_data_key_through_moto_server(tmp_path, monkeypatch) -> None:  # typ
         assert vault.open(vault.seal(b"token", "t.c"), "t.c") == b"token"
     finally:
         server.stop()
+
+
+LEE_ELSEWHERE = actor("lee", workspace="elsewhere")
+_NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def test_credentials_copied_into_another_workspaces_row_do_not_open(settings, fakes) -> None:  # type: ignore[no-untyped-def]
+    _, bsky = fakes
+    rt = runtime_with(settings, worker=False)
+    try:
+        reply = rt.herald.handle(MARIA, f"connect bluesky {bsky.handle} {bsky.password} {bsky.url}")
+        assert not reply.error, reply.text
+        theirs = add_account(
+            rt, "bluesky", "did:plc:lee", "@lee", {"pds": bsky.url}, who=LEE_ELSEWHERE
+        )
+        with rt.db.session() as s:
+            acme = s.scalars(
+                select(ConnectedAccount).where(ConnectedAccount.account_id == bsky.did)
+            ).one()
+            s.get(ConnectedAccount, theirs).credentials = acme.credentials  # an attacker's copy
+        request = PublishRequest(
+            target_id=1,
+            network="bluesky",
+            text="Posted with someone else's token",
+            idempotency_key="herald-2-1-1",
+            workspace="Elsewhere",
+            post_number=1,
+            workspace_id=rt.herald.workspace_of(LEE_ELSEWHERE),
+        )
+        with pytest.raises(TokenExpired, match="reconnect"):
+            rt.herald.ctx.publishers["bluesky"].publish(request)
+        assert bsky.records == {}  # nothing posted with Acme's session
+        # Acme's own row still opens and posts.
+        rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky", "Ours"))
+        assert len(bsky.records) == 1
+    finally:
+        rt.close()
+
+
+def test_a_slack_token_copied_to_another_team_does_not_open(settings) -> None:  # type: ignore[no-untyped-def]
+    rt = runtime_with(settings, worker=False)
+    try:
+        repo = SlackRepository(rt.db, rt.vault)
+        for team in ("T0ACME001", "T0EVIL001"):
+            repo.save_install(
+                BotInstall(
+                    team, team, None, None, "B1", "U1", "chat:write", None, f"xoxb-{team}", _NOW
+                )
+            )
+        with rt.db.session() as s:
+            rows = {r.team_id: r for r in s.scalars(select(SlackInstallation))}
+            rows["T0EVIL001"].bot_token = rows["T0ACME001"].bot_token
+        assert repo.find_install("T0EVIL001") is None  # as if not installed: install again
+        acme = repo.find_install("T0ACME001")
+        assert acme is not None and acme.bot_token == "xoxb-T0ACME001"
+    finally:
+        rt.close()
+
+
+def test_the_upgrade_reseals_existing_secrets_to_their_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    from alembic import command
+
+    command.upgrade(db.alembic_config(), "0004")  # before row binding
+    vault = Vault([decode_key(new_key())])
+    legacy = sealed_context("slack_installations", "bot_token")  # table and column only
+    with db.engine.begin() as conn:
+        for team in ("T0ACME001", "T0EVIL001"):
+            conn.execute(
+                SlackInstallation.__table__.insert().values(
+                    team_id=team,
+                    bot_id="B1",
+                    bot_user_id="U1",
+                    bot_scopes="",
+                    bot_token=vault.seal_text(f"xoxb-{team}", legacy),
+                    installed_at=_NOW,
+                )
+            )
+    with pytest.raises(RuntimeError, match="HERALD_SECRET_KEY"):
+        db.upgrade()  # sealed values exist: the key is needed, nothing changes without it
+    assert db.current_revision() == "0004"
+    db.upgrade(vault)
+    assert db.current_revision() == db.head_revision()
+    repo = SlackRepository(db, vault)
+    acme = repo.find_install("T0ACME001")
+    assert acme is not None and acme.bot_token == "xoxb-T0ACME001"
+    with db.session() as s:
+        rows = {r.team_id: r for r in s.scalars(select(SlackInstallation))}
+        assert (
+            vault.open_text(
+                rows["T0EVIL001"].bot_token,
+                sealed_context("slack_installations", "bot_token", "T0EVIL001"),
+            )
+            == "xoxb-T0EVIL001"
+        )
+        rows["T0EVIL001"].bot_token = rows["T0ACME001"].bot_token
+    assert repo.find_install("T0EVIL001") is None
+    db.dispose()

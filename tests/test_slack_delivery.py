@@ -3,6 +3,7 @@ messages, the OAuth install of a second workspace, uninstall, and the Block Kit 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -15,16 +16,16 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from bot.runtime import Runtime, build_runtime
-from bot.slack.blocks import InvalidBlocks, card_blocks, validate_message
+from bot.slack.blocks import InvalidBlocks, card_blocks, message_payload, validate_message
 from bot.slack.delivery import build_slack_delivery
 from bot.web.app import create_app
 from core.errors import RetryLater
 from core.ports import Delivery
 from core.settings import Settings
-from core.views import Button, Card, VariantView
+from core.views import Button, Card, Message, VariantView
 from storage.models_slack import SlackInstallation
 from tests.fakes_slack import TEAM, FakeSlack, event, slash
-from tests.helpers import eventually
+from tests.helpers import eventually, hostile_card
 from tests.test_slack_http import dumps, slack_settings
 
 CARD = Card(
@@ -211,3 +212,69 @@ def test_the_manifest_names_what_the_app_handles() -> None:
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_mention", "message.im", "app_uninstalled", "tokens_revoked"} <= events
     assert manifest["oauth_config"]["redirect_urls"][0].endswith("/slack/oauth_redirect")
+
+
+# Typed or named by people (a brief, a display name, a rejection reason), or sent back by a
+# network (a post's URL): none of it may become a Slack mention or a link of its own.
+PINGS = "<!channel> <!here> <!everyone> <@U0LEE0001> <!subteam^S0TEAM> &lt;!channel&gt;"
+NETWORK_URL = "https://x.com/a|b><!channel>"
+_LIVE = re.compile(r"<[!@#]")
+
+
+def _markup_texts(body: dict[str, object]) -> list[str]:
+    """The top-level `text` and every mrkdwn text of a recorded call: where Slack parses markup."""
+    blocks = body.get("blocks")
+    texts = [str(body.get("text") or "")]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                texts.append(str(node.get("text")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(blocks) if isinstance(blocks, str) else blocks)
+    return texts
+
+
+def test_user_and_network_text_cannot_ping_anyone_or_forge_a_link(
+    rt: Runtime, fake: FakeSlack
+) -> None:
+    slack = build_slack_delivery(rt.settings, rt.db, rt.vault)
+    assert slack is not None
+    card = hostile_card(PINGS, url=NETWORK_URL)
+    here = f"C0{uuid.uuid4().hex[:8].upper()}"
+    ref = slack.deliver(delivery(card=card, conversation=here, text=PINGS))
+    assert ref is not None
+    for _ in range(3):  # the channel's slot frees within a second
+        try:
+            slack.deliver(delivery(card=card, card_ref=ref, new_card=False, text=PINGS))
+            break
+        except RetryLater as wait:
+            time.sleep(wait.seconds + 0.05)
+    slack.deliver(delivery(card=None, conversation=here + "X", text=PINGS))
+    slack.deliver(delivery(card=None, recipient="U0MARIA01", text=PINGS))
+    sent = [
+        c.body
+        for c in fake.calls
+        if c.method in {"chat.postMessage", "chat.update", "chat.postEphemeral"}
+    ]
+    assert len(sent) == 5  # the card, its redraw and thread reply, a message, a private one
+    for body in sent:
+        for text in _markup_texts(body):
+            assert not _LIVE.search(text), text
+    # Shown as typed: a typed "<!channel>" and a typed "&lt;!channel&gt;" alike.
+    assert all("&lt;!channel&gt;" in str(body["text"]) for body in sent)
+    assert all("&amp;lt;!channel&amp;gt;" in str(body["text"]) for body in sent)
+    card_blocks_text = dumps(sent[0]["blocks"])
+    link = "<https://x.com/a%7Cb%3E%3C!channel%3E|https://x.com/a|b&gt;&lt;!channel&gt;>"
+    assert link in card_blocks_text
+
+
+def test_an_answer_in_an_ack_cannot_ping_anyone() -> None:
+    payload = message_payload(Message(text=f"Rejected: {PINGS}"))
+    for text in _markup_texts(payload):
+        assert not _LIVE.search(text), text

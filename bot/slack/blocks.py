@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -32,12 +33,38 @@ class InvalidBlocks(ValueError):
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as markup: user text is shown as typed."""
+    """Slack reads &, < and > as markup in mrkdwn and in a message's top-level `text`
+    (`<!channel>`, `<@U…>`, `<url|label>`): escaped, user text is shown as typed."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, label: str) -> str:
+    """`<url|label>` for a URL a network sent back: only http(s), and the characters that
+    would end the URL or the link (`|`, `>`, `<`, spaces) percent-encoded; else plain text."""
+    if urlsplit(url).scheme.lower() not in {"http", "https"}:
+        return escape(label)
+    target = quote(url, safe="/:?#[]@!$&'()*+,;=%~-._")
+    return f"<{escape(target)}|{escape(label)}>"
 
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escaped_cut(text: str, limit: int) -> str:
+    """`text` escaped within `limit`, cut between characters, never inside an entity."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    kept: list[str] = []
+    total = 0
+    for char in text:
+        piece = escape(char)
+        if total + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        total += len(piece)
+    return "".join(kept) + "…"
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
@@ -78,7 +105,7 @@ def _variant_blocks(v: VariantView) -> Blocks:
     ]
     notes = [escape(m) for m in v.media] + [escape(w) for w in v.warnings]
     if v.url:
-        notes.append(f"🚀 <{v.url}|{escape(v.url)}>" if "://" in v.url else escape(v.url))
+        notes.append(f"🚀 {link(v.url, v.url)}")
     if v.reason:
         notes.append(f"⚠ {escape(v.reason)}")
     if notes:
@@ -129,7 +156,7 @@ def card_blocks(card: Card, *, status: str | None = None) -> Blocks:
 def card_fallback(card: Card, status: str | None = None) -> str:
     """The notification text (and what screen readers and old clients show)."""
     line = status or card.status
-    return _cut(f"{card.title} · {line}" if line else card.title, 3000)
+    return _escaped_cut(f"{card.title} · {line}" if line else card.title, 3000)
 
 
 def message_payload(message: Message) -> dict[str, Any]:
@@ -140,7 +167,7 @@ def message_payload(message: Message) -> dict[str, Any]:
             blocks = text_blocks(message.text)[: MAX_BLOCKS - len(blocks)] + blocks
         return {"text": card_fallback(message.card), "blocks": blocks}
     text = message.text or ""
-    return {"text": _cut(text, MAX_MESSAGE_TEXT), "blocks": text_blocks(text)}
+    return {"text": _escaped_cut(text, MAX_MESSAGE_TEXT), "blocks": text_blocks(text)}
 
 
 def help_blocks(command: str = "/herald") -> Blocks:

@@ -13,8 +13,9 @@ from jinja2 import TemplateError
 
 from core.networks import get_network
 from core.sanitize import clean_input
+from core.templating import render
 from core.textlint import add_utm, missing_tags
-from core.voice import BrandVoice, template_environment
+from core.voice import BrandVoice
 
 log = logging.getLogger(__name__)
 _SENTENCE = regex.compile(r"(?<=[.!?…。！？])\s+")
@@ -56,7 +57,7 @@ def compose(
             "network": network,
         }
         try:
-            rendered = template_environment().from_string(template).render(**variables)
+            rendered = render(template, variables)
         except TemplateError as exc:
             log.warning("template for %s failed: %s", network, exc)
             notes.append(

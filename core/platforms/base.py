@@ -26,12 +26,15 @@ from core.settings import Settings
 from storage.db import Database
 from storage.models import ConnectedAccount
 from storage.models_networks import AccountState
-from storage.vault import Vault, VaultError, sealed_context
+from storage.vault import Vault, VaultError, row_context
 
 log = logging.getLogger(__name__)
 
-CREDENTIALS = sealed_context("connected_accounts", "credentials")
 REFRESH_MARGIN = timedelta(minutes=5)
+
+
+def credentials_context(row: ConnectedAccount) -> str:
+    return row_context(ConnectedAccount.__table__, "credentials", row)
 
 
 class MediaStore(Protocol):
@@ -83,15 +86,19 @@ class Hub:
             )
         return self.vault
 
-    def seal(self, credentials: Mapping[str, Any]) -> bytes:
-        return self.need_vault().seal(json.dumps(dict(credentials)).encode(), CREDENTIALS)
+    def seal(self, credentials: Mapping[str, Any], row: ConnectedAccount) -> bytes:
+        """Sealed for this account's row (workspace, network, account id) and no other."""
+        plain = json.dumps(dict(credentials)).encode()
+        return self.need_vault().seal(plain, credentials_context(row))
 
-    def unseal(self, blob: bytes) -> dict[str, Any]:
+    def unseal(self, row: ConnectedAccount) -> dict[str, Any]:
         try:
-            data = json.loads(self.need_vault().open(blob, CREDENTIALS))
+            data = json.loads(self.need_vault().open(row.credentials, credentials_context(row)))
         except VaultError as exc:
+            log.warning("credentials of account %s do not open: %s", row.id, exc)
             raise TokenExpired(
-                "the stored credentials cannot be opened with this Herald's key; reconnect"
+                "its stored credentials can't be opened (another key, or they were moved "
+                "from another account); reconnect"
             ) from exc
         return dict(data)
 
@@ -122,7 +129,7 @@ class Hub:
             network=row.network,
             account_id=row.account_id,
             display_name=row.display_name,
-            credentials=self.unseal(row.credentials),
+            credentials=self.unseal(row),
             expires_at=row.expires_at,
             status=row.status,
             connected_by_id=row.connected_by_id,
@@ -165,7 +172,7 @@ class Hub:
             if renewed_by_other or (not force and not self.expiring(current)):
                 return current
             credentials, expires_at = renew(current.credentials)
-            row.credentials = self.seal(credentials)
+            row.credentials = self.seal(credentials, row)
             row.expires_at = expires_at
             row.status = "ok"
             state = self._state(session, row.id)
