@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from core.sanitize import clean_input
 from core.views import Card, Message
 
 STATE_STYLE = {"published": "green", "failed": "red", "scheduled": "cyan"}
@@ -26,31 +27,36 @@ def choices_of(card: Card) -> list[tuple[str, str]]:
     return found + skips
 
 
+def _line(text: str, style: str = "") -> Text:
+    # Stored text may predate cleaning or come from a model: no escape sequence reaches a tty.
+    return Text(clean_input(text), style=style)
+
+
 def render_card(console: Console, card: Card) -> None:
-    console.print(Text(card.title, style="bold"))
-    console.print(Text(f"│ {card.brief}", style="italic dim"))
+    console.print(_line(card.title, style="bold"))
+    console.print(_line(f"│ {card.brief}", style="italic dim"))
     for v in card.variants:
-        head = Text(f"{v.name} · ", style="bold magenta")
+        head = _line(f"{v.name} · ", style="bold magenta")
         over = v.length > v.limit
         head.append(f"{v.length:,}/{v.limit:,}", style="red bold" if over else "dim")
         if v.state not in {"draft"}:
             head.append(f" · {v.state}", style=STATE_STYLE.get(v.state, "dim"))
         console.print(head)
         for line in (v.text or "(empty)").splitlines() or [""]:
-            console.print(Text(f"  {line}"))
+            console.print(_line(f"  {line}"))
         for item in v.media:
-            console.print(Text(f"  {item}", style="dim"))
+            console.print(_line(f"  {item}", style="dim"))
         for warning in v.warnings:
-            console.print(Text(f"  {warning}", style="yellow"))
+            console.print(_line(f"  {warning}", style="yellow"))
         if v.url:
-            console.print(Text(f"  {v.url}", style="green"))
+            console.print(_line(f"  {v.url}", style="green"))
         if v.reason:
-            console.print(Text(f"  ⚠ {v.reason}", style="red"))
-    console.print(Text(f"When: {card.when}"))
+            console.print(_line(f"  ⚠ {v.reason}", style="red"))
+    console.print(_line(f"When: {card.when}"))
     if card.status:
-        console.print(Text(card.status, style="cyan"))
+        console.print(_line(card.status, style="cyan"))
     if card.note:
-        console.print(Text(card.note, style="dim"))
+        console.print(_line(card.note, style="dim"))
     choices = choices_of(card)
     if choices:
         row = Text()
@@ -63,6 +69,6 @@ def render_card(console: Console, card: Card) -> None:
 
 def render(console: Console, message: Message) -> None:
     if message.text:
-        console.print(Text(message.text, style="red" if message.error else ""))
+        console.print(_line(message.text, style="red" if message.error else ""))
     if message.card:
         render_card(console, message.card)
