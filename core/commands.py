@@ -97,8 +97,11 @@ class SetTimezone:
 
 @dataclass(frozen=True)
 class SetRole:
+    """`user` is a platform id when `verified` (a surface's mention token), else typed words."""
+
     user: str
     role: Role
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,19 @@ ALIASES = {"approve": "approve", "ok": "approve", "list": "queue", "timezone": "
 
 _OPTION = re.compile(r"(?:^|\s)--(to|at)(?:\s+|=|$)")
 _NUMBER = re.compile(r"#?(\d{1,9})")
+# A person the platform itself named (a Slack mention, a Telegram text mention or reply): the
+# surface writes this token, and `defuse_mentions` keeps typed text from looking like one.
+_MENTION = re.compile(r"<@([A-Za-z0-9_.:-]{1,64})>")
+
+
+def mention(user_id: str) -> str:
+    """The token for a person the platform verified, as surfaces hand it to the grammar."""
+    return f"<@{user_id}>"
+
+
+def defuse_mentions(typed: str) -> str:
+    """Typed text can't pass for a verified mention: its `<@` becomes a look-alike angle."""
+    return typed.replace("<@", "\u2039@")
 
 
 class UnknownCommand(BadInput):
@@ -413,6 +429,9 @@ def parse(text: str) -> Command:
             role = Role(args[1].lower())
         except ValueError:
             raise usage_error(name, f'"{args[1]}" is not a role.') from None
+        verified = _MENTION.fullmatch(args[0])
+        if verified:
+            return SetRole(user=verified.group(1), role=role, verified=True)
         return SetRole(user=args[0].lstrip("@"), role=role)
     if name == "policy":
         return _policy(args)
