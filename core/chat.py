@@ -141,16 +141,51 @@ def draft(
     )
 
 
+def last_writers(tx: Tx, post: Post) -> dict[str, int | None]:
+    """Who last changed each network's text: the drafter, then whoever edited that network or
+    asked for a regeneration (their feedback steers the new text, so it is theirs too). A
+    worker's own rewrite keeps the person who asked for it. Read from the audit trail."""
+    writers: dict[str, int | None] = {t.network: post.author_id for t in post.targets}
+    changes = tx.session.execute(
+        select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
+        .where(
+            AuditEvent.post_id == post.id,
+            AuditEvent.action.in_(["post.edit", "post.regenerate"]),
+            AuditEvent.actor_id.is_not(None),
+        )
+        .order_by(AuditEvent.id)
+    )
+    for action, actor_id, detail in changes:
+        if action == "post.regenerate":
+            writers = dict.fromkeys(writers, actor_id)
+        elif detail.get("network") in writers:
+            writers[detail["network"]] = actor_id
+    return writers
+
+
+def _refuse_own_text(tx: Tx, post: Post, me: Member) -> None:
+    """Four eyes: neither the drafter nor whoever last changed a text approves it alone."""
+    if post.author_id == me.id:
+        raise Forbidden(
+            f"You drafted #{post.number}, and this workspace needs someone else to approve it. "
+            "Ask an approver, or an admin can allow it: policy self-approval on"
+        )
+    mine = [n for n, writer in last_writers(tx, post).items() if writer == me.id]
+    if mine:
+        raise Forbidden(
+            f"You last changed the {networks_phrase(mine)} text of #{post.number}, and this "
+            "workspace needs someone else to approve it. Ask another approver, or an admin can "
+            "allow it: policy self-approval on"
+        )
+
+
 def approve(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Message:
     require(me, Action.APPROVE)
     post = find_post(tx, ws, number, lock=True)
     if post.state != P.PENDING_APPROVAL:
         raise _not_pending(tx, post)
-    if post.author_id == me.id and not ws.self_approval:
-        raise Forbidden(
-            f"You drafted #{number}, and this workspace needs someone else to approve it. "
-            "Ask an approver, or an admin can allow it: policy self-approval on"
-        )
+    if not ws.self_approval:
+        _refuse_own_text(tx, post, me)
     already = tx.session.scalars(
         select(Approval.id).where(
             Approval.post_id == post.id,
