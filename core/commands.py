@@ -341,6 +341,29 @@ def _policy(args: list[str]) -> SetPolicy:
     return SetPolicy(self_approval=self_approval, approvals_required=approvals)
 
 
+# Bluesky app passwords look like xxxx-xxxx-xxxx-xxxx: one pasted anywhere is a secret too.
+_APP_PASSWORD = re.compile(r"(?<![\w-])[A-Za-z0-9]{4}(?:-[A-Za-z0-9]{4}){3}(?![\w-])")
+REDACTED = "•••"
+
+
+def redact_secrets(text: str) -> str:
+    """The command with any credential replaced by •••: all of it that may be kept or shown.
+
+    `connect bluesky <handle> <app-password>` carries one, and so does any text holding an
+    app-password-shaped word. Unchanged text carries none.
+    """
+    head, _, rest = text.strip().partition(" ")
+    args = rest.split()
+    if head.lstrip("/").lower() == "connect" and args:
+        try:
+            network = get_network(args[0]).name
+        except UnknownNetworkError:
+            network = ""
+        if network == "bluesky" and len(args) >= 3:  # connect bluesky <handle> <password>
+            text = " ".join([head, args[0], args[1], REDACTED, *args[3:]])
+    return _APP_PASSWORD.sub(REDACTED, text)
+
+
 def parse(text: str) -> Command:
     """Parse one line of the grammar. Raises `BadInput` with usage on anything else."""
     line = text.strip()
