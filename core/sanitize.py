@@ -11,7 +11,8 @@ a character that has an emoji form, so 👩‍💻 and ❤️ survive; everywher
 Control characters go as well: C0 (but newline and tab), DEL and C1. A terminal escape sequence
 (CSI such as `ESC [31m`, OSC such as a title or hyperlink, the two-character escapes) goes
 whole: dropping only the ESC would leave its `[31m` behind as noise in a post. A carriage return
-becomes a newline (on a terminal a lone one rewrites the line, hiding what came before).
+becomes a newline (on a terminal a lone one rewrites the line, hiding what came before). A lone
+surrogate (which JSON can carry and no database can store) goes too.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ _ESCAPE_SEQUENCE = regex.compile(
     r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
     r"|\x1b[\x20-\x7e]?"
 )
-_CONTROL = regex.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone surrogates too: a JSON body can carry "\\ud800", and no database can store one.
+_CONTROL = regex.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def clean_input(text: str) -> str:

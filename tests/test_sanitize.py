@@ -30,6 +30,10 @@ def test_clean_input_strips_controls_and_whole_escape_sequences(text: str) -> No
     assert cleaned.endswith("alert")
 
 
+def test_clean_input_drops_lone_surrogates_a_database_cannot_store() -> None:
+    assert clean_input("lone \ud800 high, \udfff low, 😀 kept") == "lone  high,  low, 😀 kept"
+
+
 def test_clean_input_keeps_newlines_tabs_and_ordinary_brackets() -> None:
     assert clean_input("a\tb\nc [31m] d") == "a\tb\nc [31m] d"
     assert clean_input("one\r\ntwo\rthree") == "one\ntwo\nthree"
