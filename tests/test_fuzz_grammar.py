@@ -16,9 +16,10 @@ from core import commands as c
 from core.errors import HeraldError
 from core.sanitize import clean_input
 from core.workspaces import Actor
-from storage.models import ConnectedAccount, Member, Post, SurfaceKind, Workspace
+from storage.models import ConnectedAccount, Member, Post, Workspace
 from tests.conftest import actor
 from tests.helpers import snapshot
+from tests.test_roles import slack
 
 WORDS = [*c.USAGE, *c.ALIASES, "/draft", "APPROVE", "Role", "policy", "connect", "ship it"]
 TOKENS = [
@@ -56,17 +57,6 @@ def test_the_parser_answers_anything_with_a_command_or_a_refusal(line: str) -> N
     c.redact_secrets(line)
 
 
-def _slack(user_id: str, name: str) -> Actor:
-    return Actor(
-        surface=SurfaceKind.SLACK,
-        workspace_id="T1",
-        workspace_name="Acme",
-        user_id=user_id,
-        user_name=name,
-        conversation="C1",
-    )
-
-
 def _generated(rt: Runtime) -> None:
     with rt.db.session() as s:
         ids = list(s.scalars(select(Post.id)))
@@ -99,7 +89,7 @@ def _answered_plainly(rt: Runtime, who: Actor, line: str) -> None:
 def test_a_viewers_fuzzed_commands_change_nothing(idle_runtime: Runtime) -> None:
     rt = idle_runtime
     maria, vic = actor("maria"), actor("vic")
-    ana, mal = _slack("U1ANA", "ana"), _slack("U3MAL", "mal")
+    ana, mal = slack("U1ANA", "ana"), slack("U3MAL", "mal")
     for owner, viewer in ((maria, "role vic viewer"), (ana, slack_text("role <@U3MAL> viewer"))):
         rt.herald.handle(owner, "policy self-approval off")
         assert not rt.herald.handle(owner, viewer).error
@@ -123,7 +113,7 @@ def test_a_viewers_fuzzed_commands_change_nothing(idle_runtime: Runtime) -> None
 
 def test_an_editors_fuzzed_admin_commands_change_no_role_or_policy(idle_runtime: Runtime) -> None:
     rt = idle_runtime
-    ana, eve = _slack("U1ANA", "ana"), _slack("U4EVE", "U1ANA")  # a look-alike name, too
+    ana, eve = slack("U1ANA", "ana"), slack("U4EVE", "U1ANA")  # a look-alike name, too
     rt.herald.handle(ana, "policy self-approval off")
     rt.herald.handle(eve, "queue")  # joins as an editor
 

@@ -11,22 +11,15 @@ from sqlalchemy import func, select
 
 from bot.runtime import Runtime
 from core.inbox import _Waiting
-from core.workspaces import Actor
-from storage.models import AuditEvent, ConnectedAccount, InboxCommand, Post, SurfaceKind
+from storage.models import AuditEvent, ConnectedAccount, InboxCommand, Post
 from tests.conftest import actor
 from tests.fakes_platforms import FakeBluesky, runtime_with, start_worker
 from tests.helpers import eventually
 from tests.test_inbox import accept_together
 from tests.test_platform_secrets import dump
+from tests.test_roles import slack
 
-ANA = Actor(
-    surface=SurfaceKind.SLACK,
-    workspace_id="T1",
-    workspace_name="Acme",
-    user_id="U1ANA",
-    user_name="ana",
-    conversation="D1",
-)
+ANA = slack("U1ANA", "ana")
 
 
 @pytest.fixture
