@@ -16,7 +16,13 @@ from core.networks import get_network
 from core.permissions import Action, require
 from core.timeparse import TimeParseError, format_when, parse_when, parse_zone
 from core.views import Message, build_card, cut, networks_phrase, when_text
-from core.workspaces import find_member, find_post, next_post_number, zone_of
+from core.workspaces import (
+    find_post,
+    member_by_id,
+    members_called,
+    next_post_number,
+    zone_of,
+)
 from storage.models import (
     Approval,
     AuditEvent,
@@ -24,6 +30,7 @@ from storage.models import (
     Post,
     PostState,
     Role,
+    SurfaceKind,
     Target,
     TargetState,
     Workspace,
@@ -134,16 +141,51 @@ def draft(
     )
 
 
+def last_writers(tx: Tx, post: Post) -> dict[str, int | None]:
+    """Who last changed each network's text: the drafter, then whoever edited that network or
+    asked for a regeneration (their feedback steers the new text, so it is theirs too). A
+    worker's own rewrite keeps the person who asked for it. Read from the audit trail."""
+    writers: dict[str, int | None] = {t.network: post.author_id for t in post.targets}
+    changes = tx.session.execute(
+        select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
+        .where(
+            AuditEvent.post_id == post.id,
+            AuditEvent.action.in_(["post.edit", "post.regenerate"]),
+            AuditEvent.actor_id.is_not(None),
+        )
+        .order_by(AuditEvent.id)
+    )
+    for action, actor_id, detail in changes:
+        if action == "post.regenerate":
+            writers = dict.fromkeys(writers, actor_id)
+        elif detail.get("network") in writers:
+            writers[detail["network"]] = actor_id
+    return writers
+
+
+def _refuse_own_text(tx: Tx, post: Post, me: Member) -> None:
+    """Four eyes: neither the drafter nor whoever last changed a text approves it alone."""
+    if post.author_id == me.id:
+        raise Forbidden(
+            f"You drafted #{post.number}, and this workspace needs someone else to approve it. "
+            "Ask an approver, or an admin can allow it: policy self-approval on"
+        )
+    mine = [n for n, writer in last_writers(tx, post).items() if writer == me.id]
+    if mine:
+        raise Forbidden(
+            f"You last changed the {networks_phrase(mine)} text of #{post.number}, and this "
+            "workspace needs someone else to approve it. Ask another approver, or an admin can "
+            "allow it: policy self-approval on"
+        )
+
+
 def approve(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Message:
     require(me, Action.APPROVE)
     post = find_post(tx, ws, number, lock=True)
     if post.state != P.PENDING_APPROVAL:
         raise _not_pending(tx, post)
-    if post.author_id == me.id and not ws.self_approval:
-        raise Forbidden(
-            f"You drafted #{number}, and this workspace needs someone else to approve it. "
-            "Ask an approver, or an admin can allow it: policy self-approval on"
-        )
+    if not ws.self_approval:
+        _refuse_own_text(tx, post, me)
     already = tx.session.scalars(
         select(Approval.id).where(
             Approval.post_id == post.id,
@@ -480,37 +522,74 @@ def set_timezone(ctx: Context, tx: Tx, ws: Workspace, me: Member, zone: str | No
     )
 
 
+def _pick_member(tx: Tx, ws: Workspace, cmd: c.SetRole) -> Member:
+    """The member a role goes to, by the platform's verified id only.
+
+    On the terminal the id is the name typed at login (the screen is one person's), so a bare
+    name is an id there. Elsewhere a bare name is words anyone can choose as a display name:
+    it never picks or creates anyone; the refusal lists who it could mean.
+    """
+    if cmd.verified or ws.kind == SurfaceKind.TERMINAL:
+        member = member_by_id(tx, ws, cmd.user)
+        if member is None:
+            member = Member(
+                workspace_id=ws.id,
+                external_id=cmd.user,
+                display_name=cmd.user,  # their own name arrives with their first message
+                role=Role.VIEWER,
+                created_at=tx.now,
+            )
+            tx.session.add(member)
+        return member
+    how = {
+        SurfaceKind.SLACK: f"mention them, picking them from Slack's list as you type @: "
+        f"role @name {cmd.role.value}",
+        SurfaceKind.TELEGRAM: f"reply to a message of theirs with /role {cmd.role.value}",
+    }.get(ws.kind, f"mention them: role @name {cmd.role.value}")
+    candidates = members_called(tx, ws, cmd.user)
+    could_be = (
+        f' "{cmd.user}" could be: '
+        + ", ".join(f"@{m.display_name} (id {m.external_id})" for m in candidates)
+        + "."
+        if candidates
+        else ""
+    )
+    raise BadInput(
+        f"I give roles only to a person the chat identifies, never by a typed name (anyone can "
+        f"choose one). To be sure who gets it, {how}.{could_be}"
+    )
+
+
 def set_role(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.SetRole) -> Message:
     require(me, Action.CONFIGURE)
     if cmd.role == Role.OWNER and me.role != Role.OWNER:
         raise Forbidden("Only an owner can make someone an owner.")
-    member = find_member(tx, ws, cmd.user)
-    if member is None:
-        member = Member(
-            workspace_id=ws.id,
-            external_id=cmd.user,
-            display_name=cmd.user,
-            role=cmd.role,
-            created_at=tx.now,
+    member = _pick_member(tx, ws, cmd)
+    if member.role == Role.OWNER and me.role != Role.OWNER:
+        raise Forbidden(
+            f"@{member.display_name} is an owner, and only an owner can change an owner's role. "
+            "Ask an owner."
         )
-        tx.session.add(member)
-    else:
-        if member.role == Role.OWNER and cmd.role != Role.OWNER:
-            owners = tx.session.scalar(
-                select(func.count(Member.id)).where(
-                    Member.workspace_id == ws.id, Member.role == Role.OWNER
-                )
+    if member.role == Role.OWNER and cmd.role != Role.OWNER:
+        owners = tx.session.scalar(
+            select(func.count(Member.id)).where(
+                Member.workspace_id == ws.id, Member.role == Role.OWNER
             )
-            if (owners or 0) <= 1:
-                raise Conflict("That is the last owner. Make someone else owner first.")
-        member.role = cmd.role
+        )
+        if (owners or 0) <= 1:
+            raise Conflict("That is the last owner. Make someone else owner first.")
+    member.role = cmd.role
     tx.session.flush()
     tx.session.add(
         AuditEvent(
             workspace_id=ws.id,
             actor_id=me.id,
             action="member.role",
-            detail={"member": member.display_name, "role": cmd.role.value},
+            detail={
+                "member": member.display_name,
+                "member_id": member.external_id,
+                "role": cmd.role.value,
+            },
             created_at=tx.now,
         )
     )

@@ -97,8 +97,11 @@ class SetTimezone:
 
 @dataclass(frozen=True)
 class SetRole:
+    """`user` is a platform id when `verified` (a surface's mention token), else typed words."""
+
     user: str
     role: Role
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,19 @@ ALIASES = {"approve": "approve", "ok": "approve", "list": "queue", "timezone": "
 
 _OPTION = re.compile(r"(?:^|\s)--(to|at)(?:\s+|=|$)")
 _NUMBER = re.compile(r"#?(\d{1,9})")
+# A person the platform itself named (a Slack mention, a Telegram text mention or reply): the
+# surface writes this token, and `defuse_mentions` keeps typed text from looking like one.
+_MENTION = re.compile(r"<@([A-Za-z0-9_.:-]{1,64})>")
+
+
+def mention(user_id: str) -> str:
+    """The token for a person the platform verified, as surfaces hand it to the grammar."""
+    return f"<@{user_id}>"
+
+
+def defuse_mentions(typed: str) -> str:
+    """Typed text can't pass for a verified mention: its `<@` becomes a look-alike angle."""
+    return typed.replace("<@", "\u2039@")
 
 
 class UnknownCommand(BadInput):
@@ -325,6 +341,29 @@ def _policy(args: list[str]) -> SetPolicy:
     return SetPolicy(self_approval=self_approval, approvals_required=approvals)
 
 
+# Bluesky app passwords look like xxxx-xxxx-xxxx-xxxx: one pasted anywhere is a secret too.
+_APP_PASSWORD = re.compile(r"(?<![\w-])[A-Za-z0-9]{4}(?:-[A-Za-z0-9]{4}){3}(?![\w-])")
+REDACTED = "•••"
+
+
+def redact_secrets(text: str) -> str:
+    """The command with any credential replaced by •••: all of it that may be kept or shown.
+
+    `connect bluesky <handle> <app-password>` carries one, and so does any text holding an
+    app-password-shaped word. Unchanged text carries none.
+    """
+    head, _, rest = text.strip().partition(" ")
+    args = rest.split()
+    if head.lstrip("/").lower() == "connect" and args:
+        try:
+            network = get_network(args[0]).name
+        except UnknownNetworkError:
+            network = ""
+        if network == "bluesky" and len(args) >= 3:  # connect bluesky <handle> <password>
+            text = " ".join([head, args[0], args[1], REDACTED, *args[3:]])
+    return _APP_PASSWORD.sub(REDACTED, text)
+
+
 def parse(text: str) -> Command:
     """Parse one line of the grammar. Raises `BadInput` with usage on anything else."""
     line = text.strip()
@@ -413,6 +452,9 @@ def parse(text: str) -> Command:
             role = Role(args[1].lower())
         except ValueError:
             raise usage_error(name, f'"{args[1]}" is not a role.') from None
+        verified = _MENTION.fullmatch(args[0])
+        if verified:
+            return SetRole(user=verified.group(1), role=role, verified=True)
         return SetRole(user=args[0].lstrip("@"), role=role)
     if name == "policy":
         return _policy(args)

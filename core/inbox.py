@@ -8,6 +8,7 @@ the post's card (redrawn in place, the answer in its thread).
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from collections.abc import Callable
@@ -17,9 +18,15 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from core import commands as c
 from core.context import Context
+from core.errors import BadInput
+from core.platforms.base import hub_of
+from core.sanitize import clean_input
+from core.views import Message
 from core.workspaces import Actor, notify, resolve, say
-from storage.models import InboxCommand, Post, Role, SurfaceKind
+from storage.models import AuditEvent, InboxCommand, Post, Role, SurfaceKind
+from storage.vault import Vault, VaultError
 
 if TYPE_CHECKING:  # the service calls in here; only its type is needed
     from core.service import Herald
@@ -108,10 +115,14 @@ class Inbox:
         self._writer_leads()
 
     def _row(self, actor: Actor, text: str) -> dict[str, Any]:
+        # Cleaned here, before batching: one row PostgreSQL refuses (a NUL) would fail the
+        # INSERT for everyone in the batch. Names come from the platform, but still untrusted.
+        fields = {k: clean_input(v) if isinstance(v, str) else v for k, v in vars(actor).items()}
+        text = clean_input(text)
         return {
             "surface": actor.surface.value,
-            "actor": dict(vars(actor)),  # flat: no nested dataclasses to convert
-            "text": text,
+            "actor": fields,  # flat: no nested dataclasses to convert
+            "text": seal_secrets(self.ctx, actor, text),
             "created_at": self.ctx.clock.now(),
         }
 
@@ -180,19 +191,80 @@ class Inbox:
 
     def _store(self, batch: list[_Waiting]) -> None:
         """Write and enqueue a batch; every item ends done, with its id or the error."""
+        stored: list[tuple[_Waiting, int]] = []
         try:
-            ids = self._write(batch)
+            stored = list(zip(batch, self._write(batch), strict=True))
         except Exception as exc:  # noqa: BLE001 - each waiting caller gets it
+            if len(batch) == 1:
+                batch[0].finish(error=exc)
+                return
+            # One bad row must not fail the others: each on its own, so only it fails.
+            log.warning("inbox: a batch of %d failed (%r); writing each alone", len(batch), exc)
             for waiting in batch:
-                waiting.finish(error=exc)
+                try:
+                    stored += zip([waiting], self._write([waiting]), strict=True)
+                except Exception as one:  # noqa: BLE001 - this caller gets it
+                    waiting.finish(error=one)
+        if not stored:
             return
+        ids = [row_id for _, row_id in stored]
         try:
             self.ctx.queue.enqueue(RUN, *ids)
         except Exception:
             # The rows are stored: the sweeper sends their job once they are a minute old.
             log.exception("inbox: stored %d command(s) but could not enqueue them", len(ids))
-        for waiting, row_id in zip(batch, ids, strict=True):
+        for waiting, row_id in stored:
             waiting.finish(row_id)
+
+
+# Sealed text starts with a character `clean_input` strips, so no typed text looks sealed.
+_SEALED = "\u2060sealed:"
+_NO_KEY = "\u2060withheld:"
+
+
+def _context(actor: Actor) -> str:
+    # Bound to the person: a sealed command copied into another row or person's name won't open.
+    return f"inbox_commands:{actor.surface.value}:{actor.workspace_id}:{actor.user_id}"
+
+
+def seal_secrets(ctx: Context, actor: Actor, text: str) -> str:
+    """A command carrying a credential, sealed with the vault before it is stored; with no
+    vault, only its redacted form is kept (and running it says why)."""
+    redacted = c.redact_secrets(text)
+    if redacted == text:
+        return text
+    vault = _vault(ctx)
+    if vault is None:
+        return _NO_KEY + redacted
+    blob = vault.seal_text(text, _context(actor))
+    return _SEALED + base64.urlsafe_b64encode(blob).decode()
+
+
+def open_secrets(ctx: Context, actor: Actor, stored: str) -> tuple[str, str | None]:
+    """The command as typed, and a refusal instead when it can't be had back."""
+    if stored.startswith(_NO_KEY):
+        return stored.removeprefix(_NO_KEY), (
+            "I didn't keep your credential: this Herald has no key to encrypt it with. An admin "
+            "sets HERALD_SECRET_KEY (herald keys new makes one); then send it again privately."
+        )
+    if not stored.startswith(_SEALED):
+        return stored, None
+    vault = _vault(ctx)
+    try:
+        if vault is None:
+            raise VaultError("no vault")
+        blob = base64.urlsafe_b64decode(stored.removeprefix(_SEALED))
+        return vault.open_text(blob, _context(actor)), None
+    except (ValueError, VaultError):
+        log.warning("inbox: a sealed command could not be opened; it was not run")
+        return "", "I couldn't read back your command (its key changed). Please send it again."
+
+
+def _vault(ctx: Context) -> Vault | None:
+    try:
+        return hub_of(ctx.publishers).vault
+    except BadInput:  # no network publishers at all: nothing to keep a credential for
+        return None
 
 
 def _actor(data: dict[str, object]) -> Actor:
@@ -225,10 +297,24 @@ def run(herald: Herald, *row_ids: int) -> None:
             return
         row = tx.session.get(InboxCommand, row_id)
         assert row is not None
-        actor, text = _actor(row.actor), row.text
-    reply = herald.handle(actor, text)
+        actor, stored = _actor(row.actor), row.text
+        # Purged once claimed: what the command said lives on only in what it did and in
+        # the audit trail (credentials redacted there).
+        tx.session.delete(row)
+    text, problem = open_secrets(ctx, actor, stored)
+    reply = Message(text=problem, error=True) if problem else herald.handle(actor, text)
     with ctx.tx() as tx:
-        ws, _ = resolve(tx, actor, ctx.settings.timezone)
+        ws, me = resolve(tx, actor, ctx.settings.timezone)
+        if text != c.redact_secrets(text):
+            tx.session.add(
+                AuditEvent(
+                    workspace_id=ws.id,
+                    actor_id=me.id,
+                    action="command.credential",
+                    detail={"command": c.redact_secrets(text), "ok": not reply.error},
+                    created_at=tx.now,
+                )
+            )
         post = None
         if reply.post_number is not None and not reply.error:
             post = tx.session.scalars(

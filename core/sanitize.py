@@ -7,6 +7,12 @@ single visible character), word joiners and invisible operators, the BOM, soft h
 Hangul and Mongolian fillers, the combining grapheme joiner and interlinear annotation marks.
 Kept: U+200D (zero-width joiner) between two emoji, and U+FE0F (emoji presentation) right after
 a character that has an emoji form, so 👩‍💻 and ❤️ survive; everywhere else they go too.
+
+Control characters go as well: C0 (but newline and tab), DEL and C1. A terminal escape sequence
+(CSI such as `ESC [31m`, OSC such as a title or hyperlink, the two-character escapes) goes
+whole: dropping only the ESC would leave its `[31m` behind as noise in a post. A carriage return
+becomes a newline (on a terminal a lone one rewrites the line, hiding what came before). A lone
+surrogate (which JSON can carry and no database can store) goes too.
 """
 
 from __future__ import annotations
@@ -26,17 +32,33 @@ _EMOJI_BEFORE_JOINER = regex.compile(
 _EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Emoji}")
 _PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}")
 _LINE_SEPARATORS = str.maketrans({"\u2028": "\n", "\u2029": "\n"})
+# OSC runs to BEL or ST (unterminated, only its opener goes: the rest may be the person's
+# words); CSI to its final byte; else ESC and the one character after it.
+_ESCAPE_SEQUENCE = regex.compile(
+    r"(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|\x1b[\x20-\x7e]?"
+)
+# Lone surrogates too: a JSON body can carry "\\ud800", and no database can store one.
+_CONTROL = regex.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def clean_input(text: str) -> str:
-    """NFC-normalise and drop invisible characters; keep ZWJ and FE0F inside emoji."""
-    text = unicodedata.normalize("NFC", text).translate(_LINE_SEPARATORS)
+    """NFC-normalise, drop escape sequences, control and invisible characters; keep ZWJ and
+    FE0F inside emoji, newlines and tabs."""
+    text = _normal_lines(text)
+    text = _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
     return str(_INVISIBLE.sub(_keep_emoji_parts, text))
+
+
+def _normal_lines(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).translate(_LINE_SEPARATORS)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def has_invisible(text: str) -> bool:
     """Whether `text` holds a character `clean_input` would remove."""
-    return clean_input(text) != unicodedata.normalize("NFC", text).translate(_LINE_SEPARATORS)
+    return clean_input(text) != _normal_lines(text)
 
 
 def _keep_emoji_parts(match: regex.Match[str]) -> str:

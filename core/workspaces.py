@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.context import Tx
@@ -115,14 +115,29 @@ def find_post(tx: Tx, workspace: Workspace, number: int, *, lock: bool = False) 
     return post
 
 
-def find_member(tx: Tx, workspace: Workspace, name: str) -> Member | None:
-    name = name.lstrip("@")
+def member_by_id(tx: Tx, workspace: Workspace, external_id: str) -> Member | None:
+    """The member with this platform id: the only way a command picks a person."""
     return tx.session.scalars(
-        select(Member).where(
-            Member.workspace_id == workspace.id,
-            (Member.external_id == name) | (Member.display_name == name),
+        select(Member).where(Member.workspace_id == workspace.id, Member.external_id == external_id)
+    ).one_or_none()
+
+
+def members_called(tx: Tx, workspace: Workspace, name: str) -> list[Member]:
+    """Members whose name or id reads like `name` (any case): candidates to show, never to pick,
+    since anyone can choose a display name."""
+    lowered = name.lstrip("@").lower()
+    return list(
+        tx.session.scalars(
+            select(Member)
+            .where(
+                Member.workspace_id == workspace.id,
+                (func.lower(Member.display_name) == lowered)
+                | (func.lower(Member.external_id) == lowered),
+            )
+            .order_by(Member.id)
+            .limit(10)
         )
-    ).first()
+    )
 
 
 def notify(

@@ -41,6 +41,8 @@ from storage.models import Role
         ("tz Europe/Berlin", c.SetTimezone("Europe/Berlin")),
         ("tz", c.SetTimezone(None)),
         ("role @lee approver", c.SetRole("lee", Role.APPROVER)),
+        ("role <@U1LEE> admin", c.SetRole("U1LEE", Role.ADMIN, verified=True)),
+        (f"role {c.defuse_mentions('<@U1LEE>')} admin", c.SetRole("\u2039@U1LEE>", Role.ADMIN)),
         ("policy self-approval off approvals 2", c.SetPolicy(False, 2)),
         ("help", c.Help(None)),
         ("help /draft", c.Help("draft")),
@@ -96,3 +98,18 @@ def test_help_lists_every_command() -> None:
     for name in c.USAGE:
         assert c.USAGE[name] in text
     assert c.help_text("draft").startswith("draft <brief>")
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("connect bluesky acme.bsky.social hunter2", "connect bluesky acme.bsky.social •••"),
+        ("/connect Bluesky acme hunter2 pds.example", "/connect Bluesky acme ••• pds.example"),
+        ("draft our pass is abcd-efgh-ijkl-mnop", "draft our pass is •••"),
+        ("connect bluesky acme.bsky.social", "connect bluesky acme.bsky.social"),
+        ("connect mastodon mastodon.social", "connect mastodon mastodon.social"),
+        ("draft Launch day 2026-12-01 --to x", "draft Launch day 2026-12-01 --to x"),
+    ],
+)
+def test_credentials_are_redacted_from_what_is_kept(line: str, kept: str) -> None:
+    assert c.redact_secrets(line) == kept

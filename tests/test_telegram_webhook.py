@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from bot.runtime import Runtime, build_runtime
 from bot.telegram import flood
 from bot.web.app import create_app
 from core.settings import Settings
-from storage.models import SurfaceKind
+from storage.models import Member, SurfaceKind
 from tests.fakes_telegram import TOKEN, FakeTelegram, Person, WebServer, post_update
 from tests.helpers import eventually, outbox_files, post_state, snapshot, target_states
 from workers.app import EmbeddedWorker
@@ -154,8 +155,10 @@ def test_a_viewer_click_changes_nothing_and_is_told_why(tg: Bot) -> None:
     ana = tg.fake.member(team, 1111, "Ana", "ana")
     lee = tg.fake.member(team, 2222, "Lee", "lee")
     tg.send(ana.says("/start"))
-    tg.send(lee.says("/queue"))
-    tg.send(ana.says("/role lee viewer"))
+    lee_asked = lee.says("/queue")
+    tg.send(lee_asked)
+    # A reply names the person Telegram verified (a typed name never picks anyone).
+    tg.send(ana.says("/role viewer", reply_to=lee_asked["message"]))
     tg.send(ana.says("/draft Team news --to outbox"))
     card = card_ready(tg, ana, 1)
     before = snapshot(tg.runtime)
@@ -292,8 +295,10 @@ def test_reject_asks_for_a_reason_and_a_reply_to_the_card_is_feedback(tg: Bot) -
     ana = tg.fake.member(team, 1111, "Ana", "ana")
     lee = tg.fake.member(team, 2222, "Lee", "lee")
     tg.send(ana.says("/start"))
-    tg.send(lee.says("/queue"))
-    tg.send(ana.says("/role lee approver"))
+    lee_asked = lee.says("/queue")
+    tg.send(lee_asked)
+    # A reply names the person Telegram verified (a typed name never picks anyone).
+    tg.send(ana.says("/role approver", reply_to=lee_asked["message"]))
     tg.send(ana.says("/draft Risky claim --to outbox"))
     card = card_ready(tg, ana, 1)
     tg.send(lee.clicks(card, "Reject"))
@@ -378,8 +383,10 @@ def test_a_viewers_photo_changes_nothing_and_is_told_why(tg: Bot) -> None:
     ana = tg.fake.member(team, 1111, "Ana", "ana")
     lee = tg.fake.member(team, 2222, "Lee", "lee")
     tg.send(ana.says("/start"))
-    tg.send(lee.says("/queue"))
-    tg.send(ana.says("/role lee viewer"))
+    lee_asked = lee.says("/queue")
+    tg.send(lee_asked)
+    # A reply names the person Telegram verified (a typed name never picks anyone).
+    tg.send(ana.says("/role viewer", reply_to=lee_asked["message"]))
     tg.send(ana.says("/draft Team news --to outbox"))
     card = card_ready(tg, ana, 1)
     before = snapshot(tg.runtime)
@@ -408,3 +415,43 @@ def test_a_file_over_20_mb_is_refused_without_downloading(tg: Bot) -> None:
     assert "/attach 1 <link>" in said
     assert tg.fake.calls_of("getFile") == [] and tg.fake.downloads == []
     assert post_media(tg, 1) == []
+
+
+def test_roles_go_only_to_the_person_telegram_identifies(tg: Bot) -> None:
+    team = tg.fake.group(-100600, "Acme team")
+    ana = tg.fake.member(team, 1111, "Ana", "ana")
+    lee = tg.fake.member(team, 2222, "Lee")  # no @username: picked from the mention list
+    mal = tg.fake.member(team, 3333, "Lee", "lee")  # a look-alike name and username
+    tg.send(ana.says("/start"))
+    tg.send(lee.says("/queue"))
+    mal_asked = mal.says("/queue")
+    tg.send(mal_asked)
+
+    def roles() -> dict[str, str]:
+        with tg.runtime.db.session() as s:
+            rows = s.execute(select(Member.external_id, Member.role)).all()
+            return {external_id: role.value for external_id, role in rows}
+
+    def answer(update: dict) -> str:  # type: ignore[type-arg]
+        count = len(texts(tg.fake, team["id"]))
+        assert tg.send(update) == 200
+        said: list[str] = tg.fake.wait_for(
+            lambda: texts(tg.fake, team["id"])[count:], what="the answer"
+        )
+        return said[-1]
+
+    before = roles()
+    by_username = ana.says("/role @lee admin")
+    by_username["message"]["entities"].append({"type": "mention", "offset": 6, "length": 4})
+    assert "reply to a message of theirs with /role admin" in answer(by_username)
+    assert "never by a typed name" in answer(ana.says("/role Lee admin"))
+    assert "never by a typed name" in answer(ana.says("/role <@3333> admin"))
+    assert roles() == before
+
+    by_text_mention = ana.says("/role Lee approver")
+    by_text_mention["message"]["entities"].append(
+        {"type": "text_mention", "offset": 6, "length": 3, "user": lee.user}
+    )
+    assert answer(by_text_mention) == "@Lee is now approver."
+    assert answer(ana.says("/role viewer", reply_to=mal_asked["message"])) == "@lee is now viewer."
+    assert roles() == {"1111": "owner", "2222": "approver", "3333": "viewer"}

@@ -72,12 +72,25 @@ def slack_text(text: str) -> str:
     """Slack's escaped forms back into plain words the grammar reads.
 
     `<#C123|marketing>` becomes the channel id `C123` (what cards are posted to); `<@U1|ana>`
-    becomes the user id `U1` (what members are keyed by); `&amp;` & co. become characters.
+    becomes the grammar's verified mention `<@U1>` (members are keyed by id); `&amp;` & co.
+    become characters. Slack escapes a typed `<` as `&lt;`, so a raw `<@` is always Slack's
+    own mention; a typed one is defused, so it can't pass for a verified person.
     """
+    parts: list[str] = []
+    last = 0
+    for match in _USER.finditer(text):
+        parts.append(_plain(text[last : match.start()]))
+        parts.append(c.mention(match.group(1)))
+        last = match.end()
+    parts.append(_plain(text[last:]))
+    return "".join(parts).strip()
+
+
+def _plain(text: str) -> str:
     text = _CHANNEL.sub(lambda m: m.group(1), text)
-    text = _USER.sub(lambda m: m.group(1), text)
     text = _SPECIAL.sub("", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return c.defuse_mentions(text)
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ class Handlers:
         name, _, addressed = message.text[1 : entity.length].partition("@")
         if addressed and addressed.lower() != (context.bot.username or "").lower():
             return  # "/draft@OtherBot": for another bot in this group
-        rest = message.text[entity.length :].strip()
+        rest = command_text(message, entity.length).strip()
         name = name.lower()
         actor = await self.actor(update, context)
         if actor is None:
@@ -141,6 +141,8 @@ class Handlers:
                 reply_to=message.message_id,
             )
             return
+        if name == "role":
+            rest = _role_by_reply(message, rest)
         answer = await self._handle(actor, f"{name} {rest}".strip())
         if c.ALIASES.get(name, name) == "help" and not answer.error and answer.text:
             await asyncio.to_thread(
@@ -185,7 +187,7 @@ class Handlers:
         actor = await self.actor(update, context)
         if actor is None:
             return
-        answer = await self._handle(actor, message.text)
+        answer = await self._handle(actor, command_text(message))
         await self._reply(message.chat_id, answer, message.message_id)
 
     async def on_reply(self, update: Update, context: Context) -> None:
@@ -502,3 +504,35 @@ class Answer:
         await self._handlers._answer(
             self._query, cut_text(text, ALERT_LIMIT) if text else None, alert
         )
+
+
+def command_text(message: TgMessage, start: int = 0) -> str:
+    """The message's text from `start` (UTF-16 units, as Telegram counts) for the grammar.
+
+    A text mention (someone without a @username, picked from the mention list) carries their
+    user id, and becomes the grammar's verified mention; a typed `<@` is defused. A plain
+    @username carries no id and stays words: usernames change hands, so core won't pick a
+    person by one.
+    """
+    units = (message.text or "").encode("utf-16-le")
+    pieces: list[str] = []
+    at = start
+    for entity in sorted(message.entities, key=lambda e: e.offset):
+        if entity.type != MessageEntityType.TEXT_MENTION or entity.user is None:
+            continue
+        if entity.offset < at:
+            continue
+        pieces.append(c.defuse_mentions(units[2 * at : 2 * entity.offset].decode("utf-16-le")))
+        pieces.append(c.mention(str(entity.user.id)))
+        at = entity.offset + entity.length
+    pieces.append(c.defuse_mentions(units[2 * at :].decode("utf-16-le")))
+    return "".join(pieces)
+
+
+def _role_by_reply(message: TgMessage, rest: str) -> str:
+    """`/role admin` as a reply names the person replied to: Telegram verified who that is."""
+    parent = message.reply_to_message
+    person = parent.from_user if parent is not None else None
+    if person is None or person.is_bot or len(rest.split()) != 1:
+        return rest
+    return f"{c.mention(str(person.id))} {rest}"

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from bot.terminal.render import choices_of, render
 from core import pipeline
+from core.sanitize import clean_input
 from core.service import Herald
 from core.views import Message
 from core.workspaces import Actor
@@ -131,7 +132,7 @@ class TerminalChat:
                 continue
             # A script reads like a person who waits for the card before answering it.
             ok = self.wait(drafts_only=True) and ok
-            self.console.print(Text(f"> {line}", style="bold"))
+            self.console.print(Text(f"> {clean_input(line)}", style="bold"))
             if not self.run_line(line):
                 break
         ok = self.wait() and ok
