@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import secrets
 
-from core import accounts, chat, delivery, inbox, media, pipeline, voice
+from core import accounts, chat, delivery, inbox, media, pipeline, ratelimit, voice
 from core import commands as c
 from core.context import Context
 from core.errors import HeraldError
 from core.sanitize import clean_input
 from core.views import Message
 from core.workspaces import Actor, resolve
+from storage.models import SurfaceKind
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,15 @@ class Herald:
 
     # --- chat ------------------------------------------------------------------------------
 
-    def handle(self, actor: Actor, text: str) -> Message:
-        """Parse one line of the grammar and run it. Never raises: refusals become messages."""
+    def handle(self, actor: Actor, text: str, *, counted: bool = False) -> Message:
+        """Parse one line of the grammar and run it. Never raises: refusals become messages.
+
+        `counted`: a command a person sent just now (not one a worker runs after `accept`),
+        which counts against their rate limit.
+        """
         try:
+            if counted:
+                self.admit(actor)
             return self.execute(actor, self.understand(actor, clean_input(text)))
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
@@ -143,12 +150,38 @@ class Herald:
         return pipeline.sweep(self.ctx)
 
     def accept(self, actor: Actor, text: str) -> int:
-        """Take a command now (one row, one job) and run it in a worker: for fast acks."""
+        """Take a command now (one row, one job) and run it in a worker: for fast acks.
+        Raises `TooFast` (nothing stored) when the person is over their rate limit."""
+        self.admit(actor)
         return self.inbox.accept(actor, clean_input(text))
 
     def accept_later(self, actor: Actor, text: str, done: inbox.Done) -> None:
-        """`accept` for a caller that must not block (an event loop): `done` says when."""
+        """`accept` for a caller that must not block (an event loop): `done` says when.
+        Raises `TooFast` at once (nothing queued) when the person is over their limit."""
+        self.admit(actor)
         self.inbox.accept_later(actor, clean_input(text), done)
+
+    def admit(self, actor: Actor) -> None:
+        """Count one command from this person; `TooFast` when over the limit.
+
+        The terminal chat is the operator's own: scripts pipe hundreds of lines, unlimited.
+        """
+        if actor.surface == SurfaceKind.TERMINAL:
+            return
+        settings = self.ctx.settings
+        wait = ratelimit.over_limit(
+            self.ctx.limits,
+            f"cmd:{actor.surface.value}:{actor.workspace_id}:{actor.user_id}",
+            settings.command_rate_limit,
+            settings.command_rate_window_seconds,
+        )
+        if wait is not None:
+            raise ratelimit.TooFast(wait)
+
+    def once(self, surface: str, key: str, ttl: float) -> bool:
+        """Whether a request the platform sends once per invocation (Slack's trigger_id) is
+        new; a replay within `ttl` seconds is not. Every process sees the same keys."""
+        return self.ctx.limits.claim(f"once:{surface}:{key}", ttl)
 
     def run_inbound(self, *row_ids: int) -> None:
         inbox.run(self, *row_ids)
