@@ -63,6 +63,8 @@ CORE_SLOTS = 5
 # Event ids recorded before an ack have slots of their own: they never queue behind slow work.
 ACK_SLOTS = 5
 AFTER_THREADS = 16
+# Slack accepts a signature for five minutes either way: a trigger_id is remembered longer.
+REPLAY_SECONDS = 900.0
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SPECIAL = re.compile(r"<!(?:subteam\^)?[^>]*>")
@@ -133,9 +135,19 @@ class Handlers:
         try:
             # Commands arriving together share one write (core's group commit): no slot needed.
             self.herald.accept(actor, text)
+        except HeraldError as exc:  # over the rate limit: nothing stored, the person told
+            return Message(text=str(exc), error=True)
         except Exception as exc:  # noqa: BLE001 - logged with a ref the person is given
             return could_not_accept(exc)
         return None
+
+    def replayed(self, body: dict[str, Any]) -> bool:
+        """Whether Slack's once-per-invocation `trigger_id` was seen before: a signed request
+        replayed (Slack accepts its signature for five minutes) is acked and not run again."""
+        trigger = body.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            return False
+        return not self.herald.once("slack", f"trigger:{trigger[:200]}", REPLAY_SECONDS)
 
     def on_loop(self, body: dict[str, Any]) -> bool:
         """Whether bolt may run this request on the event loop: a slash command or a card
@@ -197,6 +209,9 @@ class Handlers:
         if text.lower() in {"", "help"}:
             ack(response_type="ephemeral", text="Herald commands", blocks=help_blocks())
             return
+        if self.replayed(body):
+            ack()
+            return
         where = Where(
             team_id=body["team_id"],
             team_name=body.get("team_domain") or body["team_id"],
@@ -234,6 +249,10 @@ class Handlers:
             self.later(
                 self.open_modal, client, body["trigger_id"], where, name, int(number), channel, ts
             )
+            return
+
+        if self.replayed(body):
+            ack()
             return
 
         # The worker runs it as this user: core checks the role, redraws the card and
@@ -574,13 +593,18 @@ class Deferred:
         def done(_row_id: int, error: Exception | None) -> None:
             self.loop.call_soon_threadsafe(_settle, future, error)
 
-        herald.accept_later(actor, text, done)
+        try:
+            herald.accept_later(actor, text, done)
+        except HeraldError as exc:  # over the rate limit: refused at once, nothing queued
+            future.set_result(exc)
         self.pending.append((future, if_failed))
 
     async def settle(self, response: BoltResponse) -> BoltResponse:
         for future, if_failed in self.pending:
             error = await future
-            if error is not None:
+            if isinstance(error, HeraldError):
+                response = if_failed(Message(text=str(error), error=True)) or response
+            elif error is not None:
                 response = if_failed(could_not_accept(error)) or response
         return response
 
@@ -616,6 +640,12 @@ def _where_of_interaction(body: dict[str, Any], channel: str) -> Where:
     )
 
 
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("herald.slack.bolt")
+    logger.setLevel(logging.ERROR)
+    return logger
+
+
 def build_bolt_app(
     runtime: Runtime, *, socket_mode: bool = False, handlers: Handlers | None = None
 ) -> App:
@@ -637,6 +667,9 @@ def build_bolt_app(
         # Listeners return right after their ack (follow-ups go to `Handlers.later`), so bolt
         # answers when they return instead of polling for the ack every 10 ms.
         process_before_response=True,
+        # Bolt logs request bodies (a bad signature at INFO, an unhandled request at WARNING,
+        # responses at DEBUG): its loggers copy this one's level, so they only log errors.
+        logger=_bolt_logger(),
     )
     app.command(re.compile(r"^/herald"))(handlers.on_command)
     app.action(re.compile(f"^{ACTION_PREFIX}"))(handlers.on_action)

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 
 from bot.slack.delivery import configured
+from bot.web.guard import AddressLimit
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -38,6 +40,9 @@ def router(runtime: Runtime) -> APIRouter:
 
     async def dispatch(request: Request) -> Response:
         body = await request.body()
+        refused = _unverifiable(request, body)
+        if refused is not None:
+            return refused
         bolt_request = to_bolt_request(request, body)
         if handlers.on_loop(bolt_request.body):
             # Slash commands and card buttons: bolt on the loop, the write by the inbox's
@@ -62,13 +67,21 @@ def router(runtime: Runtime) -> APIRouter:
 
     flow = app.oauth_flow
     if flow is not None:
+        # Each visit to the install page stores a state row: one address may not flood it.
+        per_address = AddressLimit(runtime.herald.ctx.limits, settings)
 
         async def install(request: Request) -> Response:
+            refused = per_address.refused(request, "slack-install")
+            if refused is not None:
+                return refused
             bolt_request = to_bolt_request(request, await request.body())
             resp = await anyio.to_thread.run_sync(flow.handle_installation, bolt_request)
             return to_starlette_response(resp)
 
         async def oauth_redirect(request: Request) -> Response:
+            refused = per_address.refused(request, "slack-oauth")
+            if refused is not None:
+                return refused
             bolt_request = to_bolt_request(request, await request.body())
             resp = await anyio.to_thread.run_sync(flow.handle_callback, bolt_request)
             return to_starlette_response(resp)
@@ -78,3 +91,19 @@ def router(runtime: Runtime) -> APIRouter:
             "/oauth_redirect", oauth_redirect, methods=["GET"], include_in_schema=False
         )
     return routes
+
+
+def _unverifiable(request: Request, body: bytes) -> Response | None:
+    """A request bolt could not even check: an answer instead of a traceback.
+
+    Bolt's verifier reads the timestamp with `int()` and the body as UTF-8; anything else
+    would raise inside it. Such a request is not from Slack: 401, as for a bad signature.
+    """
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    if timestamp and not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return PlainTextResponse("The request timestamp is not a number.", 401)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return PlainTextResponse("The request body is not UTF-8 text.", 400)
+    return None
