@@ -549,9 +549,14 @@ class Handlers:
         except (SlackApiError, RetryLater) as exc:
             log.warning("slack: could not answer %s privately: %s", where.user_id, exc)
 
-    def on_error(self, error: Exception, body: dict[str, Any]) -> None:
+    def on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse:
         ref = secrets.token_hex(3)
         log.error("slack handler failed (ref %s): %r", ref, error, exc_info=error)
+        # A signed payload Herald could not read (a shape Slack does not send): 400 with the
+        # ref that is in the log, never bolt's empty 500.
+        return BoltResponse(
+            status=400, body=f"Herald could not handle this request (ref {ref}).", headers={}
+        )
 
 
 # What to do when a command accepted on the event loop could not be stored: a response to

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.delivery import configured
 from bot.web.guard import AddressLimit
@@ -37,13 +38,17 @@ def router(runtime: Runtime) -> APIRouter:
     handlers = Handlers(runtime)
     app: App = build_bolt_app(runtime, handlers=handlers)
     limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
+    verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
 
     async def dispatch(request: Request) -> Response:
         body = await request.body()
-        refused = _unverifiable(request, body)
+        refused = _unverified(request, body, verifier)
         if refused is not None:
             return refused
-        bolt_request = to_bolt_request(request, body)
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return PlainTextResponse("The request body is not one Slack sends.", 400)
         if handlers.on_loop(bolt_request.body):
             # Slash commands and card buttons: bolt on the loop, the write by the inbox's
             # writer thread, the answer once it is stored (see `Deferred`).
@@ -93,17 +98,21 @@ def router(runtime: Runtime) -> APIRouter:
     return routes
 
 
-def _unverifiable(request: Request, body: bytes) -> Response | None:
-    """A request bolt could not even check: an answer instead of a traceback.
+def _unverified(request: Request, body: bytes, verifier: SignatureVerifier) -> Response | None:
+    """401 for a request not signed by Slack, checked before the body is parsed.
 
-    Bolt's verifier reads the timestamp with `int()` and the body as UTF-8; anything else
-    would raise inside it. Such a request is not from Slack: 401, as for a bad signature.
+    Bolt verifies too, but only after parsing the body (JSON or form): a hostile body would
+    raise there before any signature was looked at. The timestamp must be digits (bolt reads
+    it with `int()`), the body UTF-8, the signature Slack's for both.
     """
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-    if timestamp and not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        return PlainTextResponse("The request timestamp is not a number.", 401)
+    signature = request.headers.get("X-Slack-Signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return PlainTextResponse("The request timestamp is missing or not a number.", 401)
     try:
-        body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         return PlainTextResponse("The request body is not UTF-8 text.", 400)
+    if not verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
+        return PlainTextResponse("The request is not signed by Slack.", 401)
     return None
