@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     http_rate_limit: int = Field(default=60, ge=0)
     http_rate_window_seconds: float = Field(default=60.0, gt=0)
     # Per person (workspace and user) on chat commands from Slack and Telegram.
-    command_rate_limit: int = Field(default=60, ge=0)
+    command_rate_limit: int = Field(default=120, ge=0)
     command_rate_window_seconds: float = Field(default=60.0, gt=0)
 
     # Slack (issue: Slack app)

@@ -3,6 +3,8 @@ Celery worker, on SQLite and on PostgreSQL + Redis."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -405,3 +407,22 @@ def test_a_file_over_20_mb_is_refused_without_downloading(tg: Bot) -> None:
     assert "/attach 1 <link>" in said
     assert tg.fake.calls_of("getFile") == [] and tg.fake.downloads == []
     assert post_media(tg, 1) == []
+
+
+def test_commands_over_the_per_person_limit_are_refused_and_not_run(tg: Bot) -> None:
+    ctx = tg.runtime.herald.ctx
+    ctx.settings = ctx.settings.model_copy(update={"command_rate_limit": 2})
+    # A person of this test's own: counters on Redis outlive a test.
+    fast = tg.fake.private(random.randint(10**6, 10**9), "Fast", "fast")  # noqa: S311
+    for i in range(3):
+        assert tg.send(fast.says(f"/draft Flood {i} --to outbox")) == 200
+    refused = tg.fake.wait_for(
+        lambda: [t for t in texts(tg.fake, fast.chat_id) if "faster than I can take them" in t],
+        what="the refusal",
+    )
+    assert "try again in" in refused[0]
+    card_ready(tg, fast, 2)
+    time.sleep(0.5)
+    assert post_state(tg.runtime, 3) is None
+    drafting = [t for t in texts(tg.fake, fast.chat_id) if t.startswith("Drafting")]
+    assert len(drafting) == 2
