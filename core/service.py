@@ -157,7 +157,8 @@ class Herald:
 
     def accept_later(self, actor: Actor, text: str, done: inbox.Done) -> None:
         """`accept` for a caller that must not block (an event loop): `done` says when.
-        Raises `TooFast` at once (nothing queued) when the person is over their limit."""
+        Raises `TooFast` at once (nothing queued) when the person is over their limit; the
+        count itself is one Redis round trip when Redis is the broker (memory otherwise)."""
         self.admit(actor)
         self.inbox.accept_later(actor, clean_input(text), done)
 
