@@ -4,9 +4,9 @@ Each request's signature is checked before its body is parsed (401 on a forged, 
 altered or unsigned request, before bolt or any listener runs; bolt checks again).
 `App.dispatch` blocks until the listener acks, so it runs on a worker thread of its own
 pool, the event loop accepting requests meanwhile, except for slash commands and card
-buttons: their listeners do no I/O but the inbox write (and the rate-limit and replay
-counters), which the inbox's writer thread does, so bolt runs them on the loop and the
-answer awaits the write.
+buttons: their listeners do no I/O but the rate-limit and replay counters (in memory, or
+a Redis round trip each) and the inbox write, which the inbox's writer thread does, so
+bolt runs them on the loop and the answer awaits the write.
 """
 
 from __future__ import annotations
