@@ -2,8 +2,8 @@
 
 A limit counts hits in fixed windows (`count` per `window` seconds). The counter is shared by
 every process when Redis is the broker, and lives in memory in the embedded mode (one
-process); the composition root picks it. The same port remembers one-time keys (Slack's
-`trigger_id`), so a replayed request is recognised by every process.
+process); the composition root picks it. A hit may also claim a one-time key (Slack's
+`trigger_id`) in the same round trip, so a replayed request is recognised by every process.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ import math
 from typing import Protocol
 
 from core.errors import HeraldError
+from storage.ratelimit import Hit
 
 
 class Counter(Protocol):
-    def hit(self, key: str, window: float) -> tuple[int, float]:
-        """Count one hit on `key` in the current window of `window` seconds: the hits in
-        that window so far (this one included) and the seconds until it ends."""
+    def hit(self, key: str, window: float, once: str | None = None, ttl: float = 0.0) -> Hit:
+        """Count one hit on `key` in the current window of `window` seconds, and claim
+        `once` for `ttl` seconds if given (False in `fresh` when it was claimed before)."""
         ...
 
-    def claim(self, key: str, ttl: float) -> bool:
-        """True the first time `key` is claimed within `ttl` seconds, False after that."""
-        ...
+
+# A one-time key is remembered this long: Slack accepts a request's signature for five
+# minutes either way.
+REPLAY_SECONDS = 900.0
 
 
 class TooFast(HeraldError):
@@ -40,5 +42,5 @@ def over_limit(counter: Counter, key: str, limit: int, window: float) -> float |
     """Count one hit; the seconds to wait when it is over `limit` (0 = no limit), else None."""
     if limit <= 0:
         return None
-    count, reset = counter.hit(key, window)
-    return max(reset, 1.0) if count > limit else None
+    hit = counter.hit(key, window)
+    return max(hit.reset, 1.0) if hit.count > limit else None

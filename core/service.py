@@ -149,40 +149,49 @@ class Herald:
     def sweep(self) -> dict[str, int]:
         return pipeline.sweep(self.ctx)
 
-    def accept(self, actor: Actor, text: str) -> int:
+    def accept(self, actor: Actor, text: str, *, once: str | None = None) -> int | None:
         """Take a command now (one row, one job) and run it in a worker: for fast acks.
-        Raises `TooFast` (nothing stored) when the person is over their rate limit."""
-        self.admit(actor)
+
+        Raises `TooFast` (nothing stored) when the person is over their rate limit. `once`
+        is a key the platform sends once per invocation (Slack's trigger_id): a replay is
+        not stored again (None).
+        """
+        if not self.admit(actor, once=once):
+            return None
         return self.inbox.accept(actor, clean_input(text))
 
-    def accept_later(self, actor: Actor, text: str, done: inbox.Done) -> None:
-        """`accept` for a caller that must not block (an event loop): `done` says when.
-        Raises `TooFast` at once (nothing queued) when the person is over their limit; the
-        count itself is one Redis round trip when Redis is the broker (memory otherwise)."""
-        self.admit(actor)
+    def accept_later(
+        self, actor: Actor, text: str, done: inbox.Done, *, once: str | None = None
+    ) -> None:
+        """`accept` for a caller that must not block (an event loop): `done` says when (at
+        once, with row id 0, for a replay). `TooFast` is raised at once, nothing queued. The
+        count is one Redis round trip when Redis is the broker (memory otherwise)."""
+        if not self.admit(actor, once=once):
+            done(0, None)
+            return
         self.inbox.accept_later(actor, clean_input(text), done)
 
-    def admit(self, actor: Actor) -> None:
-        """Count one command from this person; `TooFast` when over the limit.
+    def admit(self, actor: Actor, *, once: str | None = None) -> bool:
+        """Count one command from this person; `TooFast` when over the limit, False when
+        `once` was seen within REPLAY_SECONDS (a replayed request), else True.
 
         The terminal chat is the operator's own: scripts pipe hundreds of lines, unlimited.
         """
-        if actor.surface == SurfaceKind.TERMINAL:
-            return
         settings = self.ctx.settings
-        wait = ratelimit.over_limit(
-            self.ctx.limits,
+        limit = 0 if actor.surface == SurfaceKind.TERMINAL else settings.command_rate_limit
+        if limit <= 0 and once is None:
+            return True
+        hit = self.ctx.limits.hit(
             f"cmd:{actor.surface.value}:{actor.workspace_id}:{actor.user_id}",
-            settings.command_rate_limit,
             settings.command_rate_window_seconds,
+            once=f"once:{actor.surface.value}:{once}" if once is not None else None,
+            ttl=ratelimit.REPLAY_SECONDS,
         )
-        if wait is not None:
-            raise ratelimit.TooFast(wait)
-
-    def once(self, surface: str, key: str, ttl: float) -> bool:
-        """Whether a request the platform sends once per invocation (Slack's trigger_id) is
-        new; a replay within `ttl` seconds is not. Every process sees the same keys."""
-        return self.ctx.limits.claim(f"once:{surface}:{key}", ttl)
+        if not hit.fresh:
+            return False
+        if 0 < limit < hit.count:
+            raise ratelimit.TooFast(hit.reset)
+        return True
 
     def run_inbound(self, *row_ids: int) -> None:
         inbox.run(self, *row_ids)

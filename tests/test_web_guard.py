@@ -57,7 +57,7 @@ def serve(settings: Settings, fake: FakeSlack, **more: Any) -> Runtime:
 
 @pytest.fixture
 def rt(settings: Settings, fake: FakeSlack) -> Iterator[Runtime]:
-    runtime = serve(settings, fake, http_rate_limit=20, command_rate_limit=3)
+    runtime = serve(settings, fake, http_rate_limit=20)
     yield runtime
     runtime.close()
 
@@ -156,6 +156,8 @@ def test_the_install_page_is_limited_per_address(rt: Runtime) -> None:
 def test_commands_over_the_per_person_limit_are_refused_and_not_stored(
     rt: Runtime, fake: FakeSlack
 ) -> None:
+    ctx = rt.herald.ctx
+    ctx.settings = ctx.settings.model_copy(update={"command_rate_limit": 3})
     user = f"U0{uuid.uuid4().hex[:8].upper()}"  # counters on Redis outlive a test
     fake.add_user(user, "fast")
     with TestClient(create_app(rt)) as client:

@@ -63,8 +63,6 @@ CORE_SLOTS = 5
 # Event ids recorded before an ack have slots of their own: they never queue behind slow work.
 ACK_SLOTS = 5
 AFTER_THREADS = 16
-# Slack accepts a signature for five minutes either way: a trigger_id is remembered longer.
-REPLAY_SECONDS = 900.0
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SPECIAL = re.compile(r"<!(?:subteam\^)?[^>]*>")
@@ -122,32 +120,30 @@ class Handlers:
         with self._slots:
             return self.herald.handle(actor, text)
 
-    def accept(self, actor: Actor, text: str, if_failed: IfFailed) -> Message | None:
+    def accept(
+        self, actor: Actor, text: str, if_failed: IfFailed, body: dict[str, Any]
+    ) -> Message | None:
         """Store the command for a worker (the only work before an ack); None when taken.
 
         On the event loop (`Deferred`) it only queues the command: the HTTP answer waits for
-        the write, and `if_failed` says what to answer instead when it fails.
+        the write, and `if_failed` says what to answer instead when it fails. Slack sends a
+        `trigger_id` once per invocation: a signed request replayed (its signature holds for
+        five minutes) is acked and not stored again.
         """
+        trigger = body.get("trigger_id")
+        once = f"trigger:{trigger[:200]}" if isinstance(trigger, str) and trigger else None
         deferred = DEFERRED.get()
         if deferred is not None:
-            deferred.accept(self.herald, actor, text, if_failed)
+            deferred.accept(self.herald, actor, text, if_failed, once)
             return None
         try:
             # Commands arriving together share one write (core's group commit): no slot needed.
-            self.herald.accept(actor, text)
+            self.herald.accept(actor, text, once=once)
         except HeraldError as exc:  # over the rate limit: nothing stored, the person told
             return Message(text=str(exc), error=True)
         except Exception as exc:  # noqa: BLE001 - logged with a ref the person is given
             return could_not_accept(exc)
         return None
-
-    def replayed(self, body: dict[str, Any]) -> bool:
-        """Whether Slack's once-per-invocation `trigger_id` was seen before: a signed request
-        replayed (Slack accepts its signature for five minutes) is acked and not run again."""
-        trigger = body.get("trigger_id")
-        if not isinstance(trigger, str) or not trigger:
-            return False
-        return not self.herald.once("slack", f"trigger:{trigger[:200]}", REPLAY_SECONDS)
 
     def on_loop(self, body: dict[str, Any]) -> bool:
         """Whether bolt may run this request on the event loop: a slash command or a card
@@ -209,9 +205,6 @@ class Handlers:
         if text.lower() in {"", "help"}:
             ack(response_type="ephemeral", text="Herald commands", blocks=help_blocks())
             return
-        if self.replayed(body):
-            ack()
-            return
         where = Where(
             team_id=body["team_id"],
             team_name=body.get("team_domain") or body["team_id"],
@@ -219,7 +212,7 @@ class Handlers:
             user_name=body.get("user_name") or body["user_id"],
             channel=body["channel_id"],
         )
-        failed = self.accept(self.actor(where), text, _ephemeral_answer)
+        failed = self.accept(self.actor(where), text, _ephemeral_answer, body)
         if failed is not None:
             ack(response_type="ephemeral", **message_payload(failed))
         elif _is_command(text):
@@ -251,16 +244,12 @@ class Handlers:
             )
             return
 
-        if self.replayed(body):
-            ack()
-            return
-
         # The worker runs it as this user: core checks the role, redraws the card and
         # answers in its thread, or tells a refused person privately.
         def tell(message: Message) -> None:
             self.later(self.reply_privately, client, where, message)
 
-        failed = self.accept(self.actor(where), f"{name} {value}", tell)
+        failed = self.accept(self.actor(where), f"{name} {value}", tell, body)
         ack()
         if failed is not None:
             tell(failed)
@@ -592,14 +581,16 @@ class Deferred:
         self.loop = loop
         self.pending: list[tuple[asyncio.Future[Exception | None], IfFailed]] = []
 
-    def accept(self, herald: Herald, actor: Actor, text: str, if_failed: IfFailed) -> None:
+    def accept(
+        self, herald: Herald, actor: Actor, text: str, if_failed: IfFailed, once: str | None
+    ) -> None:
         future: asyncio.Future[Exception | None] = self.loop.create_future()
 
         def done(_row_id: int, error: Exception | None) -> None:
             self.loop.call_soon_threadsafe(_settle, future, error)
 
         try:
-            herald.accept_later(actor, text, done)
+            herald.accept_later(actor, text, done, once=once)
         except HeraldError as exc:  # over the rate limit: refused at once, nothing queued
             future.set_result(exc)
         self.pending.append((future, if_failed))
