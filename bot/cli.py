@@ -7,10 +7,10 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from core.settings import Settings
-from storage.db import Database, SchemaOutOfDate
+from storage.db import Database, SchemaOutOfDate, private_dir
 
 if TYPE_CHECKING:  # the runtime imports Celery and the adapters: only when a command runs
     from bot.runtime import Runtime
@@ -40,6 +40,7 @@ def chat(user: str | None) -> None:
     from bot.terminal.chat import local_actor, run_chat
 
     settings = _settings()
+    private_dir(settings.data_dir)  # before the log file is made in it
     configure_logging(settings, to_file=settings.data_dir / "herald.log")
     runtime = _build(settings)
     try:
@@ -66,6 +67,7 @@ def worker(concurrency: int | None, with_scheduler: bool) -> None:
 
     settings = _settings()
     _need_broker(settings, "worker")
+    _need_secret_key(settings, "worker")
     configure_logging(settings)
     runtime = _build(settings)
     runtime.celery.Worker(
@@ -84,6 +86,7 @@ def scheduler() -> None:
 
     settings = _settings()
     _need_broker(settings, "scheduler")
+    _need_secret_key(settings, "scheduler")
     configure_logging(settings)
     runtime = _build(settings)
     runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
@@ -107,6 +110,7 @@ def web(host: str, port: int) -> None:
     from bot.web.app import create_app
 
     settings = _settings()
+    _need_secret_key(settings, "web")
     configure_logging(settings)
     runtime = _build(settings)
     runtime.start_embedded_worker()
@@ -125,6 +129,7 @@ def slack() -> None:
     from bot.slack.socket import run_socket_mode
 
     settings = _settings()
+    _need_secret_key(settings, "slack")
     configure_logging(settings)
     runtime = _build(settings)
     runtime.start_embedded_worker()
@@ -141,6 +146,7 @@ def telegram() -> None:
     from bot.telegram.polling import run_polling
 
     settings = _settings()
+    _need_secret_key(settings, "telegram")
     configure_logging(settings)
     runtime = _build(settings)
     runtime.start_embedded_worker()
@@ -215,10 +221,45 @@ def _need_broker(settings: Settings, what: str) -> None:
         )
 
 
+def _need_secret_key(settings: Settings, what: str) -> None:
+    """A server database keeps Slack installations and network credentials sealed: refuse to
+    start a server process without a real key (the embedded mode makes its own)."""
+    if not settings.effective_database_url.startswith("postgresql") or settings.kms_key_id:
+        return
+    problem = secret_key_problem(settings.secret_key)
+    if problem is not None:
+        raise click.ClickException(
+            f"herald {what} needs HERALD_SECRET_KEY on PostgreSQL: it seals Slack "
+            f"installations and network credentials, and {problem}. Make one with "
+            "`herald keys new` and set HERALD_SECRET_KEY to it (or set HERALD_KMS_KEY_ID)."
+        )
+
+
+def secret_key_problem(key: SecretStr | None) -> str | None:
+    """What is wrong with HERALD_SECRET_KEY, or None when it is a real key."""
+    from storage.vault import VaultError, decode_key
+
+    if key is None or not key.get_secret_value().strip():
+        return "it is not set"
+    try:
+        raw = decode_key(key.get_secret_value())
+    except VaultError as exc:
+        return f"the one given is not a key ({exc})"
+    if len(set(raw)) < 8:  # all zeros, a repeated pattern: a placeholder, not a random key
+        return "the one given is a placeholder"
+    return None
+
+
 def _build(settings: Settings) -> Runtime:
     from bot.runtime import build_runtime
+    from storage.vault import VaultError
 
     try:
         return build_runtime(settings)
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
+    except VaultError as exc:
+        raise click.ClickException(
+            f"HERALD_SECRET_KEY or HERALD_PREVIOUS_SECRET_KEYS is not usable: {exc}. "
+            "Make a key with `herald keys new`."
+        ) from None

@@ -10,10 +10,12 @@ from core.context import Context
 from core.generation.factory import build_generator, build_interpreter
 from core.platforms.registry import build_publishers
 from core.ports import ChatDelivery
+from core.ratelimit import Counter
 from core.service import Herald
 from core.settings import Settings
 from storage.db import Database
 from storage.models import SurfaceKind
+from storage.ratelimit import MemoryCounter, RedisCounter
 from storage.vault import Vault, decode_key, kms_data_key, local_key
 from workers.app import CeleryQueue, EmbeddedWorker, HeraldCelery, create_celery
 
@@ -66,6 +68,14 @@ def build_vault(settings: Settings, db: Database) -> Vault | None:
     return Vault(raw) if raw else None
 
 
+def build_counter(settings: Settings) -> Counter:
+    """Rate limits and one-time keys: shared on Redis when it is the broker, else in memory
+    (the embedded mode has one process)."""
+    if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")):
+        return RedisCounter(settings.broker_url, prefix=f"{settings.queue}:limits:")
+    return MemoryCounter()
+
+
 def build_runtime(settings: Settings) -> Runtime:
     db = open_database(settings)
     vault = build_vault(settings, db)
@@ -93,6 +103,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         deliveries=deliveries,
         interpreter=build_interpreter(settings, db, queue),
+        limits=build_counter(settings),
     )
     herald = Herald(ctx)
     celery.herald = herald

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from core.ports import ChatDelivery, Clock, Generator, Interpreter, JobQueue, Publisher
+from core.ratelimit import Counter
 from core.settings import Settings
 from storage.db import Database
 from storage.models import SurfaceKind
+from storage.ratelimit import MemoryCounter
 
 
 class SystemClock:
@@ -51,6 +53,7 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     deliveries: Mapping[SurfaceKind, ChatDelivery] = field(default_factory=dict)
     interpreter: Interpreter | None = None
+    limits: Counter = field(default_factory=MemoryCounter)
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import secrets
 
-from core import accounts, chat, delivery, inbox, media, pipeline, voice
+from core import accounts, chat, delivery, inbox, media, pipeline, ratelimit, voice
 from core import commands as c
 from core.context import Context
 from core.errors import HeraldError
 from core.sanitize import clean_input
 from core.views import Message
 from core.workspaces import Actor, resolve
+from storage.models import SurfaceKind
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,15 @@ class Herald:
 
     # --- chat ------------------------------------------------------------------------------
 
-    def handle(self, actor: Actor, text: str) -> Message:
-        """Parse one line of the grammar and run it. Never raises: refusals become messages."""
+    def handle(self, actor: Actor, text: str, *, counted: bool = False) -> Message:
+        """Parse one line of the grammar and run it. Never raises: refusals become messages.
+
+        `counted`: a command a person sent just now (not one a worker runs after `accept`),
+        which counts against their rate limit.
+        """
         try:
+            if counted:
+                self.admit(actor)
             return self.execute(actor, self.understand(actor, clean_input(text)))
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
@@ -142,13 +149,49 @@ class Herald:
     def sweep(self) -> dict[str, int]:
         return pipeline.sweep(self.ctx)
 
-    def accept(self, actor: Actor, text: str) -> int:
-        """Take a command now (one row, one job) and run it in a worker: for fast acks."""
+    def accept(self, actor: Actor, text: str, *, once: str | None = None) -> int | None:
+        """Take a command now (one row, one job) and run it in a worker: for fast acks.
+
+        Raises `TooFast` (nothing stored) when the person is over their rate limit. `once`
+        is a key the platform sends once per invocation (Slack's trigger_id): a replay is
+        not stored again (None).
+        """
+        if not self.admit(actor, once=once):
+            return None
         return self.inbox.accept(actor, clean_input(text))
 
-    def accept_later(self, actor: Actor, text: str, done: inbox.Done) -> None:
-        """`accept` for a caller that must not block (an event loop): `done` says when."""
+    def accept_later(
+        self, actor: Actor, text: str, done: inbox.Done, *, once: str | None = None
+    ) -> None:
+        """`accept` for a caller that must not block (an event loop): `done` says when (at
+        once, with row id 0, for a replay). `TooFast` is raised at once, nothing queued. The
+        count is one Redis round trip when Redis is the broker (memory otherwise)."""
+        if not self.admit(actor, once=once):
+            done(0, None)
+            return
         self.inbox.accept_later(actor, clean_input(text), done)
+
+    def admit(self, actor: Actor, *, once: str | None = None) -> bool:
+        """Count one command from this person; `TooFast` when over the limit, False when
+        `once` was seen within REPLAY_SECONDS (a replayed request), else True.
+
+        The terminal chat is the operator's own: scripts pipe hundreds of lines, unlimited.
+        """
+        settings = self.ctx.settings
+        limit = 0 if actor.surface == SurfaceKind.TERMINAL else settings.command_rate_limit
+        if limit <= 0 and once is None:
+            return True
+        hit = self.ctx.limits.hit(
+            f"cmd:{actor.surface.value}:{actor.workspace_id}:{actor.user_id}",
+            settings.command_rate_window_seconds,
+            once=f"once:{actor.surface.value}:{once}" if once is not None else None,
+            ttl=ratelimit.REPLAY_SECONDS,
+        )
+        if not hit.fresh:
+            return False
+        if 0 < limit < hit.count:
+            raise ratelimit.TooFast(hit.reset)
+        return True
 
     def run_inbound(self, *row_ids: int) -> None:
         inbox.run(self, *row_ids)

@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     kms_key_id: str | None = None
     public_url: str = "http://127.0.0.1:8000"
 
+    # What `herald web` takes from the outside. Bodies over the cap are refused (413) before
+    # they are read; Slack's payloads and Telegram's updates are far smaller.
+    max_body_bytes: int = Field(default=512 * 1024, ge=1024)
+    # Per client address on the public pages (Slack install, OAuth starts and callbacks) and
+    # on requests that fail their signature or secret; 0 turns a limit off.
+    http_rate_limit: int = Field(default=60, ge=0)
+    http_rate_window_seconds: float = Field(default=60.0, gt=0)
+    # Per person (workspace and user) on chat commands from Slack and Telegram.
+    command_rate_limit: int = Field(default=120, ge=0)
+    command_rate_window_seconds: float = Field(default=60.0, gt=0)
+
     # Slack (issue: Slack app)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

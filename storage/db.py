@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +21,22 @@ if TYPE_CHECKING:
     from storage.vault import Vault
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def private_dir(path: Path) -> None:
+    """Create a folder only its owner can enter (0700); an existing one is left as it is."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode is masked by the umask
+
+
+def private_file(path: Path) -> None:
+    """Create an empty file only its owner can read (0600), in a private folder. SQLite
+    gives its -wal and -shm files the database file's mode."""
+    private_dir(path.parent)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -52,8 +70,8 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
-            if parsed.database:
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.database and parsed.database != ":memory:":
+                private_file(Path(parsed.database))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)

@@ -323,6 +323,9 @@ class _Handler(BaseHTTPRequestHandler):
 # --- requests into Herald, signed as Slack signs them ------------------------------------
 
 
+_TRIGGERS = itertools.count(1)
+
+
 def sign(body: str, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
@@ -349,7 +352,8 @@ def slash(text: str, user: str = "U0MARIA01", channel: str = "C0GENERAL", **extr
             "api_app_id": "A0HERALD",
             "is_enterprise_install": "false",
             "response_url": "https://hooks.slack.invalid/commands/1",
-            "trigger_id": extra.pop("trigger_id", "1.2.x"),
+            # Slack sends a new trigger_id with every invocation (Herald drops a repeat).
+            "trigger_id": extra.pop("trigger_id", f"{next(_TRIGGERS)}.{int(time.time())}.slash"),
             **extra,
         }
     )

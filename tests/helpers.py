@@ -15,6 +15,7 @@ from bot.runtime import Runtime
 from core.settings import Settings
 from core.views import Card, Message, VariantView
 from storage.models import AuditEvent, OutboundMessage, Post, Target
+from storage.vault import new_key
 
 T = TypeVar("T")
 
@@ -84,6 +85,9 @@ def herald_env(settings: Settings, **more: str) -> dict[str, str]:
         HERALD_QUEUE=settings.queue,
         **more,
     )
+    # A server process on PostgreSQL refuses to start without a real key.
+    key = settings.secret_key.get_secret_value() if settings.secret_key else new_key()
+    env.setdefault("HERALD_SECRET_KEY", key)
     if settings.database_url:
         env["HERALD_DATABASE_URL"] = settings.database_url
     if settings.broker_url:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from storage.vault import new_key
 from tests.conftest import QUEUE, REDIS_URL
 
 HERALD = str(Path(sys.executable).with_name("herald"))
@@ -121,6 +122,7 @@ def server_env(tmp_path: Path, pg_url: str) -> dict[str, str]:
         HERALD_BROKER_URL=REDIS_URL,
         HERALD_LOG_LEVEL="INFO",
         HERALD_QUEUE=QUEUE,
+        HERALD_SECRET_KEY=new_key(),  # server processes refuse to start without one
     )
     return env
 
@@ -175,7 +177,9 @@ def test_server_mode_refuses_an_unmigrated_database(tmp_path: Path, pg_url: str)
     try:
         env = base_env(tmp_path / "data")
         env.update(
-            HERALD_DATABASE_URL=pg_url.rsplit("/", 1)[0] + f"/{name}", HERALD_BROKER_URL=REDIS_URL
+            HERALD_DATABASE_URL=pg_url.rsplit("/", 1)[0] + f"/{name}",
+            HERALD_BROKER_URL=REDIS_URL,
+            HERALD_SECRET_KEY=new_key(),
         )
         result = subprocess.run(
             [HERALD, "worker"], env=env, capture_output=True, text=True, timeout=60, check=False

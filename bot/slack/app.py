@@ -133,19 +133,27 @@ class Handlers:
         with self._slots:
             return self.herald.handle(actor, text)
 
-    def accept(self, actor: Actor, text: str, if_failed: IfFailed) -> Message | None:
+    def accept(
+        self, actor: Actor, text: str, if_failed: IfFailed, body: dict[str, Any]
+    ) -> Message | None:
         """Store the command for a worker (the only work before an ack); None when taken.
 
         On the event loop (`Deferred`) it only queues the command: the HTTP answer waits for
-        the write, and `if_failed` says what to answer instead when it fails.
+        the write, and `if_failed` says what to answer instead when it fails. Slack sends a
+        `trigger_id` once per invocation: a signed request replayed (its signature holds for
+        five minutes) is acked and not stored again.
         """
+        trigger = body.get("trigger_id")
+        once = f"trigger:{trigger[:200]}" if isinstance(trigger, str) and trigger else None
         deferred = DEFERRED.get()
         if deferred is not None:
-            deferred.accept(self.herald, actor, text, if_failed)
+            deferred.accept(self.herald, actor, text, if_failed, once)
             return None
         try:
             # Commands arriving together share one write (core's group commit): no slot needed.
-            self.herald.accept(actor, text)
+            self.herald.accept(actor, text, once=once)
+        except HeraldError as exc:  # over the rate limit: nothing stored, the person told
+            return Message(text=str(exc), error=True)
         except Exception as exc:  # noqa: BLE001 - logged with a ref the person is given
             return could_not_accept(exc)
         return None
@@ -217,7 +225,7 @@ class Handlers:
             user_name=body.get("user_name") or body["user_id"],
             channel=body["channel_id"],
         )
-        failed = self.accept(self.actor(where), text, _ephemeral_answer)
+        failed = self.accept(self.actor(where), text, _ephemeral_answer, body)
         if failed is not None:
             ack(response_type="ephemeral", **message_payload(failed))
         elif _is_command(text):
@@ -254,7 +262,7 @@ class Handlers:
         def tell(message: Message) -> None:
             self.later(self.reply_privately, client, where, message)
 
-        failed = self.accept(self.actor(where), f"{name} {value}", tell)
+        failed = self.accept(self.actor(where), f"{name} {value}", tell, body)
         ack()
         if failed is not None:
             tell(failed)
@@ -543,9 +551,14 @@ class Handlers:
         except (SlackApiError, RetryLater) as exc:
             log.warning("slack: could not answer %s privately: %s", where.user_id, exc)
 
-    def on_error(self, error: Exception, body: dict[str, Any]) -> None:
+    def on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse:
         ref = secrets.token_hex(3)
         log.error("slack handler failed (ref %s): %r", ref, error, exc_info=error)
+        # A signed payload Herald could not read (a shape Slack does not send): 400 with the
+        # ref that is in the log, never bolt's empty 500.
+        return BoltResponse(
+            status=400, body=f"Herald could not handle this request (ref {ref}).", headers={}
+        )
 
 
 # What to do when a command accepted on the event loop could not be stored: a response to
@@ -581,19 +594,26 @@ class Deferred:
         self.loop = loop
         self.pending: list[tuple[asyncio.Future[Exception | None], IfFailed]] = []
 
-    def accept(self, herald: Herald, actor: Actor, text: str, if_failed: IfFailed) -> None:
+    def accept(
+        self, herald: Herald, actor: Actor, text: str, if_failed: IfFailed, once: str | None
+    ) -> None:
         future: asyncio.Future[Exception | None] = self.loop.create_future()
 
         def done(_row_id: int, error: Exception | None) -> None:
             self.loop.call_soon_threadsafe(_settle, future, error)
 
-        herald.accept_later(actor, text, done)
+        try:
+            herald.accept_later(actor, text, done, once=once)
+        except HeraldError as exc:  # over the rate limit: refused at once, nothing queued
+            future.set_result(exc)
         self.pending.append((future, if_failed))
 
     async def settle(self, response: BoltResponse) -> BoltResponse:
         for future, if_failed in self.pending:
             error = await future
-            if error is not None:
+            if isinstance(error, HeraldError):
+                response = if_failed(Message(text=str(error), error=True)) or response
+            elif error is not None:
                 response = if_failed(could_not_accept(error)) or response
         return response
 
@@ -629,6 +649,12 @@ def _where_of_interaction(body: dict[str, Any], channel: str) -> Where:
     )
 
 
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("herald.slack.bolt")
+    logger.setLevel(logging.ERROR)
+    return logger
+
+
 def build_bolt_app(
     runtime: Runtime, *, socket_mode: bool = False, handlers: Handlers | None = None
 ) -> App:
@@ -650,6 +676,9 @@ def build_bolt_app(
         # Listeners return right after their ack (follow-ups go to `Handlers.later`), so bolt
         # answers when they return instead of polling for the ack every 10 ms.
         process_before_response=True,
+        # Bolt logs request bodies (a bad signature at INFO, an unhandled request at WARNING,
+        # responses at DEBUG): its loggers copy this one's level, so they only log errors.
+        logger=_bolt_logger(),
     )
     app.command(re.compile(r"^/herald"))(handlers.on_command)
     app.action(re.compile(f"^{ACTION_PREFIX}"))(handlers.on_action)

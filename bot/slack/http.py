@@ -1,10 +1,12 @@
 """Slack over HTTP inside `herald web`: events, commands, interactivity and the OAuth install.
 
-Bolt verifies each request's signature (401 on a forged, stale, altered or unsigned request,
-before any listener runs). `App.dispatch` blocks until the listener acks, so it runs on a
-worker thread of its own pool, the event loop accepting requests meanwhile, except for
-slash commands and card buttons: their listeners do no I/O but the inbox write, which the
-inbox's writer thread does, so bolt runs them on the loop and the answer awaits the write.
+Each request's signature is checked before its body is parsed (401 on a forged, stale,
+altered or unsigned request, before bolt or any listener runs; bolt checks again).
+`App.dispatch` blocks until the listener acks, so it runs on a worker thread of its own
+pool, the event loop accepting requests meanwhile, except for slash commands and card
+buttons: their listeners do no I/O but the rate-limit and replay counters (in memory, or
+a Redis round trip each) and the inbox write, which the inbox's writer thread does, so
+bolt runs them on the loop and the answer awaits the write.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.delivery import configured
+from bot.web.guard import AddressLimit
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -35,10 +40,17 @@ def router(runtime: Runtime) -> APIRouter:
     handlers = Handlers(runtime)
     app: App = build_bolt_app(runtime, handlers=handlers)
     limiter = anyio.CapacityLimiter(DISPATCH_THREADS)
+    verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
 
     async def dispatch(request: Request) -> Response:
         body = await request.body()
-        bolt_request = to_bolt_request(request, body)
+        refused = _unverified(request, body, verifier)
+        if refused is not None:
+            return refused
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return PlainTextResponse("The request body is not one Slack sends.", 400)
         if handlers.on_loop(bolt_request.body):
             # Slash commands and card buttons: bolt on the loop, the write by the inbox's
             # writer thread, the answer once it is stored (see `Deferred`).
@@ -62,13 +74,21 @@ def router(runtime: Runtime) -> APIRouter:
 
     flow = app.oauth_flow
     if flow is not None:
+        # Each visit to the install page stores a state row: one address may not flood it.
+        per_address = AddressLimit(runtime.herald.ctx.limits, settings)
 
         async def install(request: Request) -> Response:
+            refused = per_address.refused(request, "slack-install")
+            if refused is not None:
+                return refused
             bolt_request = to_bolt_request(request, await request.body())
             resp = await anyio.to_thread.run_sync(flow.handle_installation, bolt_request)
             return to_starlette_response(resp)
 
         async def oauth_redirect(request: Request) -> Response:
+            refused = per_address.refused(request, "slack-oauth")
+            if refused is not None:
+                return refused
             bolt_request = to_bolt_request(request, await request.body())
             resp = await anyio.to_thread.run_sync(flow.handle_callback, bolt_request)
             return to_starlette_response(resp)
@@ -78,3 +98,23 @@ def router(runtime: Runtime) -> APIRouter:
             "/oauth_redirect", oauth_redirect, methods=["GET"], include_in_schema=False
         )
     return routes
+
+
+def _unverified(request: Request, body: bytes, verifier: SignatureVerifier) -> Response | None:
+    """401 for a request not signed by Slack, checked before the body is parsed.
+
+    Bolt verifies too, but only after parsing the body (JSON or form): a hostile body would
+    raise there before any signature was looked at. The timestamp must be digits (bolt reads
+    it with `int()`), the body UTF-8, the signature Slack's for both.
+    """
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    signature = request.headers.get("X-Slack-Signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return PlainTextResponse("The request timestamp is missing or not a number.", 401)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return PlainTextResponse("The request body is not UTF-8 text.", 400)
+    if not verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
+        return PlainTextResponse("The request is not signed by Slack.", 401)
+    return None

@@ -93,7 +93,8 @@ class Handlers:
         )
 
     async def _handle(self, actor: Actor, line: str) -> Message:
-        return await asyncio.to_thread(self.herald.handle, actor, line)
+        # What a person sent counts against their rate limit (core refuses over it).
+        return await asyncio.to_thread(self.herald.handle, actor, line, counted=True)
 
     async def _reply(self, chat_id: int, message: Message, reply_to: int | None) -> None:
         await asyncio.to_thread(self.surface.reply, chat_id, message, reply_to=reply_to)

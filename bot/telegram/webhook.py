@@ -69,8 +69,12 @@ def router(runtime: Runtime) -> APIRouter:
         if application is None:
             return JSONResponse({"ok": False, "error": "Telegram is not configured"}, 503)
         try:
-            update = Update.de_json(await request.json(), application.bot)
-        except (ValueError, KeyError, TypeError):
+            data = await request.json()
+            # A JSON list, string or number, or an object without a numeric update_id, is
+            # no Update: refused before PTB reads it.
+            is_update = isinstance(data, dict) and type(data.get("update_id")) is int
+            update = Update.de_json(data, application.bot) if is_update else None
+        except (ValueError, KeyError, TypeError, AttributeError):
             return JSONResponse({"ok": False, "error": "not an Update"}, status_code=400)
         if update is None:
             return JSONResponse({"ok": False, "error": "not an Update"}, status_code=400)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from bot.slack import http as slack_http
 from bot.telegram import webhook as telegram_webhook
 from bot.web import oauth
+from bot.web.guard import BodyLimit
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="Herald", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
+    # slack_sdk logs what it sends and receives at DEBUG: never, whatever HERALD_LOG_LEVEL.
+    logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.root.level))
 
     @app.get("/healthz")
     def health() -> JSONResponse:

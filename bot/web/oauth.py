@@ -11,9 +11,10 @@ import logging
 import secrets
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from bot.web.guard import AddressLimit
 from core import oauth
 from core.errors import HeraldError
 
@@ -34,9 +35,13 @@ def _page(text: str, status: int = 200) -> HTMLResponse:
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter()
     ctx = runtime.herald.ctx
+    per_address = AddressLimit(ctx.limits, runtime.settings)
 
     @api.get("/oauth/{network}/start")
-    def start(network: str, state: str = "") -> object:
+    def start(request: Request, network: str, state: str = "") -> object:
+        refused = per_address.refused(request, "oauth")
+        if refused is not None:
+            return refused
         if network not in oauth.OAUTH_NETWORKS:
             return _page("Herald does not connect this network through a web page.", 404)
         try:
@@ -50,8 +55,15 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.get("/oauth/{network}/callback")
     def callback(
-        network: str, state: str = "", code: str | None = None, error: str | None = None
+        request: Request,
+        network: str,
+        state: str = "",
+        code: str | None = None,
+        error: str | None = None,
     ) -> object:
+        refused = per_address.refused(request, "oauth")
+        if refused is not None:
+            return refused
         if network not in oauth.OAUTH_NETWORKS:
             return _page("Herald does not connect this network through a web page.", 404)
         try:

@@ -1,0 +1,72 @@
+"""Counters for rate limits and one-time keys: Redis (shared by processes) or memory."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One counted hit: what the counter port (`core.ratelimit.Counter`) answers."""
+
+    count: int  # hits in the current window, this one included
+    reset: float  # seconds until the window ends
+    fresh: bool  # the one-time key was claimed now (True when none was given)
+
+
+class MemoryCounter:
+    """Exact within one process: the embedded mode, where the only web and worker live."""
+
+    MAX_KEYS = 100_000  # an attacker cycling keys cannot grow it without bound
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hits: dict[str, tuple[int, float]] = {}  # key -> (count, window end)
+        self._claims: dict[str, float] = {}  # key -> expiry
+
+    def hit(self, key: str, window: float, once: str | None = None, ttl: float = 0.0) -> Hit:
+        now = time.monotonic()
+        with self._lock:
+            count, end = self._hits.get(key, (0, 0.0))
+            if end <= now:
+                count, end = 0, now + window
+                if len(self._hits) >= self.MAX_KEYS:
+                    self._hits = {k: v for k, v in self._hits.items() if v[1] > now}
+            self._hits[key] = (count + 1, end)
+            fresh = True
+            if once is not None:
+                expiry = self._claims.get(once)
+                fresh = expiry is None or expiry <= now
+                if fresh:
+                    if len(self._claims) >= self.MAX_KEYS:
+                        self._claims = {k: v for k, v in self._claims.items() if v > now}
+                    self._claims[once] = now + ttl
+            return Hit(count + 1, end - now, fresh)
+
+
+class RedisCounter:
+    """Shared by every process on one Redis: `INCR` + `EXPIRE` per window and `SET NX EX`
+    for the one-time key, in one pipelined round trip."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self._redis: Any = redis.Redis.from_url(url)
+        self._prefix = prefix
+
+    def hit(self, key: str, window: float, once: str | None = None, ttl: float = 0.0) -> Hit:
+        now = time.time()
+        index = int(now // window)
+        name = f"{self._prefix}hit:{key}:{index}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, math.ceil(window) + 1)
+        if once is not None:
+            pipe.set(f"{self._prefix}once:{once}", b"1", nx=True, ex=max(1, math.ceil(ttl)))
+        results = pipe.execute()
+        fresh = bool(results[2]) if once is not None else True
+        return Hit(int(results[0]), (index + 1) * window - now, fresh)
