@@ -16,7 +16,7 @@ from core.networks import get_network
 from core.permissions import Action, require
 from core.platforms import bluesky
 from core.platforms.base import AccountPublisher, Hub, hub_of
-from core.ssrf import Refused, SafeFetcher
+from core.ssrf import Refused
 from core.timeparse import format_when
 from core.views import Message
 from core.workspaces import Actor, say, zone_of
@@ -39,16 +39,12 @@ DEFAULT_PDS = "https://bsky.social"
 _AT_RISK = (TargetState.DRAFT, TargetState.SCHEDULED, TargetState.QUEUED, TargetState.FAILED)
 
 
-def _fetcher(hub: Hub) -> SafeFetcher:
-    return hub.fetcher if isinstance(hub.fetcher, SafeFetcher) else SafeFetcher()
-
-
 def _public_url(hub: Hub, text: str, what: str) -> str:
     url = text.strip().rstrip("/")
     if "://" not in url:
         url = "https://" + url
     try:
-        _fetcher(hub).check_url(url)
+        hub.fetcher.check_url(url)
     except Refused as exc:
         raise BadInput(f"I can't use {text} as {what}: {exc}.") from None
     return url
@@ -102,7 +98,7 @@ def _connect_bluesky(
     handle, password = cmd.args[0].lstrip("@"), cmd.args[1]
     pds = _public_url(hub, cmd.args[2], "a Bluesky server") if len(cmd.args) > 2 else DEFAULT_PDS
     try:
-        creds = bluesky.session_credentials(pds, handle, password)
+        creds = bluesky.session_credentials(pds, handle, password, hub.fetcher)
     except PublishError as exc:
         raise BadInput(f"Bluesky was not connected: {exc.reason}.") from None
     new = oauth.NewAccount(

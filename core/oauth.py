@@ -193,7 +193,10 @@ def start(ctx: Context, network: str, token: str) -> str:
             return f"{s.facebook_auth_url}?{urlencode(params)}"
         if network == "mastodon":
             instance = str(row.extra["instance"])
-            client_id, _ = _mastodon_app(tx, hub, s, instance)
+            try:
+                client_id, _ = _mastodon_app(tx, hub, s, instance)
+            except PublishError as exc:
+                raise OAuthError(f"Mastodon was not connected: {exc.reason}.") from None
             params |= {
                 "client_id": client_id,
                 "scope": masto.SCOPES,
@@ -211,7 +214,7 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
     vault = hub.need_vault()
     if app is not None:
         return app.client_id, vault.open_text(app.client_secret, APP_SECRET)
-    with h.client(instance) as http:
+    with h.client(instance, guard=hub.fetcher) as http:
         response = h.send(
             http,
             "Mastodon",
@@ -226,7 +229,9 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
         )
     if not response.is_success:
         raise OAuthError(f"{instance} refused to register Herald (HTTP {response.status_code}).")
-    data = response.json()
+    data = h.body(response)
+    if not data.get("client_id") or not data.get("client_secret"):
+        raise OAuthError(f"{instance} did not answer as a Mastodon server does; check the address.")
     tx.session.add(
         NetworkApp(
             key=key,
@@ -417,7 +422,7 @@ def _exchange(
     if network == "mastodon":
         instance = str(extra["instance"])
         client_id, client_secret = _mastodon_app(tx, hub, s, instance)
-        with h.client(instance) as http:
+        with h.client(instance, guard=hub.fetcher) as http:
             response = h.send(
                 http,
                 "Mastodon",
