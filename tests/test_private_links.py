@@ -102,12 +102,17 @@ def test_an_app_password_typed_in_a_group_is_refused_and_stored_nowhere(tg: Bot)
         assert s.scalar(select(func.count(ConnectedAccount.id))) == 0
 
 
-def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: FakeX) -> None:  # noqa: F811
+def connect_link_in_private(tg: Bot) -> str:  # noqa: F811
+    """Ana asks for an X link in her private chat; the path of the link she gets."""
     ana = tg.fake.private(1111, "Ana", "ana")
     tg.send(ana.says("/start"))
     tg.send(ana.says("/connect x"))
     (text,) = tg.fake.wait_for(lambda: links_in(tg.fake, 1111), what="the link")
-    path = text[text.index("/oauth/") :].split()[0]
+    return text[text.index("/oauth/") :].split()[0]
+
+
+def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: FakeX) -> None:  # noqa: F811
+    path = connect_link_in_private(tg)
     with TestClient(create_app(tg.runtime)) as web:
         start = web.get(path, follow_redirects=False)
         assert start.status_code == 302, start.text
@@ -124,5 +129,29 @@ def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: Fake
     eventually(
         lambda: any("✅ Connected X" in t for t in texts(tg.fake, 1111)), what="confirmation"
     )
+    with tg.runtime.db.session() as s:
+        assert s.scalar(select(func.count(ConnectedAccount.id))) == 1
+
+
+def test_the_flow_belongs_to_the_browser_that_opened_the_link(tg: Bot, x: FakeX) -> None:  # noqa: F811
+    path = connect_link_in_private(tg)
+    app = create_app(tg.runtime)
+    with TestClient(app) as mine, TestClient(app) as other:
+        start = mine.get(path, follow_redirects=False)
+        assert start.status_code == 302, start.text
+        # The same link in another browser (forwarded, leaked) starts nothing.
+        stolen = other.get(path, follow_redirects=False)
+        assert stolen.status_code == 400
+        assert "another browser" in stolen.text
+        assert "connect x" in stolen.text
+        auth = httpx.get(start.headers["location"], follow_redirects=False)
+        callback = auth.headers["location"].removeprefix("http://herald.test")
+        # Ana's code and state, replayed from another browser: refused, and Ana's flow lives.
+        hijack = other.get(callback)
+        assert hijack.status_code == 400
+        assert "another browser" in hijack.text
+        with tg.runtime.db.session() as s:
+            assert s.scalar(select(func.count(ConnectedAccount.id))) == 0
+        assert "Connected" in mine.get(callback).text
     with tg.runtime.db.session() as s:
         assert s.scalar(select(func.count(ConnectedAccount.id))) == 1
