@@ -41,17 +41,21 @@ QUIET: dict[str, int] = {
     "boto3": logging.INFO,
 }
 _SENSITIVE_FIELDS = (
-    r"code|code_verifier|client_secret|app_secret|secret|password|passwd|app_password|"
+    r"client_secret|app_secret|secret|password|passwd|app_password|code_verifier|"
     r"token|access_token|refresh_token|id_token|bot_token|fb_exchange_token|page_token|"
-    r"accessJwt|refreshJwt|access_jwt|refresh_jwt|api_key|apikey|state|signature"
+    r"accessJwt|refreshJwt|access_jwt|refresh_jwt|api_key|apikey"
 )
+# Words that are also ordinary in Herald's own lines ("state: approved"): masked only as a
+# query parameter (?code=…&state=…) or a quoted key ('code': '…', "state": "…").
+_SENSITIVE_IN_QUERIES = r"code|state|signature|sig"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Telegram: the token is a path segment (/bot<id>:<secret>/, /file/bot<id>:<secret>/).
     (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}"), MASK),
     # Slack bot, user, refresh, config and app-level tokens.
     (re.compile(r"\bx(?:ox[a-z]|app)-[A-Za-z0-9-]+"), MASK),
     # Authorization headers.
-    (re.compile(r"\b(Bearer|Basic|Bot|OAuth)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + MASK),
+    (re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + MASK),
+    (re.compile(r"\b(Basic)\s+[A-Za-z0-9+/=]{8,}"), r"\1 " + MASK),
     # name=value, name: value, 'name': 'value', "name": "value" (query strings, dict reprs, JSON).
     (
         re.compile(
@@ -59,6 +63,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             re.IGNORECASE,
         ),
         r"\1\2" + MASK,
+    ),
+    (
+        re.compile(
+            rf"""([?&;]({_SENSITIVE_IN_QUERIES})=|['"]({_SENSITIVE_IN_QUERIES})['"]\s*:\s*['"])"""
+            r"""[^'"&\s,;}]+"""
+        ),
+        r"\1" + MASK,
     ),
     # A password in a URL: scheme://user:password@host.
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE), r"\1" + MASK + "@"),
