@@ -111,13 +111,24 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def configure_logging(settings: Settings, *, to_file: Path | None = None) -> None:
-    level = settings.log_level.upper()
+    """Herald's one log handler (a file, or stderr), every record redacted of tokens."""
+    from bot.logsafety import RedactingFormatter, install
+
+    root = logging.getLogger()
+    root.setLevel(settings.log_level.upper())
+    redactor = install(settings)
+    handler: logging.Handler
     if to_file is not None:
         to_file.parent.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(
-            level=level,
-            filename=to_file,
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        )
+        handler = logging.FileHandler(to_file)
     else:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        handler = logging.StreamHandler()
+    handler.setFormatter(
+        RedactingFormatter(redactor, "%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    # Configured again (tests, a second command in one process): one handler, not two.
+    for old in [h for h in root.handlers if h.get_name() == "herald"]:
+        root.removeHandler(old)
+        old.close()
+    handler.set_name("herald")
+    root.addHandler(handler)

@@ -16,7 +16,7 @@ from core.networks import get_network
 from core.permissions import Action, require
 from core.platforms import bluesky
 from core.platforms.base import AccountPublisher, Hub, hub_of
-from core.ssrf import Refused, SafeFetcher
+from core.ssrf import Refused
 from core.timeparse import format_when
 from core.views import Message
 from core.workspaces import Actor, say, zone_of
@@ -25,6 +25,7 @@ from storage.models import (
     Member,
     Post,
     PostState,
+    SurfaceKind,
     Target,
     TargetState,
     Workspace,
@@ -39,16 +40,12 @@ DEFAULT_PDS = "https://bsky.social"
 _AT_RISK = (TargetState.DRAFT, TargetState.SCHEDULED, TargetState.QUEUED, TargetState.FAILED)
 
 
-def _fetcher(hub: Hub) -> SafeFetcher:
-    return hub.fetcher if isinstance(hub.fetcher, SafeFetcher) else SafeFetcher()
-
-
 def _public_url(hub: Hub, text: str, what: str) -> str:
     url = text.strip().rstrip("/")
     if "://" not in url:
         url = "https://" + url
     try:
-        _fetcher(hub).check_url(url)
+        hub.fetcher.check_url(url)
     except Refused as exc:
         raise BadInput(f"I can't use {text} as {what}: {exc}.") from None
     return url
@@ -83,12 +80,25 @@ def connect(
             raise BadInput("Give the organization's number, e.g. connect linkedin org:5515715")
         extra["organization"] = org
     link = oauth.begin(ctx, tx, ws, me, network.name, actor.conversation, extra)
-    minutes = int(oauth.STATE_TTL.total_seconds() // 60)
+    until = format_when(tx.now + oauth.STATE_TTL, zone_of(me, ws), now=tx.now)
     message = Message(
-        text=f"🔗 Connect {network.display}: open {link} (valid {minutes} minutes, only for you)."
+        text=f"🔗 Connect {network.display}: open {link} (only for you, one use, until {until}). "
+        f"Whoever opens it connects their {network.display} account here, so don't share it."
     )
     say(tx, ws, message, conversation=actor.conversation, recipient=actor.user_id)
-    return message
+    if not actor.shared:
+        return message
+    # The link went privately; the others only hear where. A Telegram bot can only write to
+    # people who have opened a private chat with it, so they are told how.
+    hint = (
+        f" Nothing there? Open a private chat with me, press Start, then send "
+        f"connect {network.name} there."
+        if actor.surface == SurfaceKind.TELEGRAM
+        else ""
+    )
+    return Message(
+        text=f"🔒 I sent you the {network.display} connect link in a private message.{hint}"
+    )
 
 
 def _connect_bluesky(
@@ -99,10 +109,16 @@ def _connect_bluesky(
             "Give your handle and an app password (Settings → App passwords on Bluesky), "
             "e.g. connect bluesky acme.bsky.social xxxx-xxxx-xxxx-xxxx. Send it in a private chat."
         )
+    if actor.shared:
+        raise BadInput(
+            "Don't send an app password where others can read it. Revoke that one on Bluesky "
+            "(Settings → App passwords), make a new one, and send connect bluesky <handle> "
+            "<app password> to me in a private chat."
+        )
     handle, password = cmd.args[0].lstrip("@"), cmd.args[1]
     pds = _public_url(hub, cmd.args[2], "a Bluesky server") if len(cmd.args) > 2 else DEFAULT_PDS
     try:
-        creds = bluesky.session_credentials(pds, handle, password)
+        creds = bluesky.session_credentials(pds, handle, password, hub.fetcher)
     except PublishError as exc:
         raise BadInput(f"Bluesky was not connected: {exc.reason}.") from None
     new = oauth.NewAccount(

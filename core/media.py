@@ -26,7 +26,7 @@ from core.errors import BadInput, Conflict
 from core.networks import get_network
 from core.permissions import Action, require
 from core.platforms.base import Hub, hub_of
-from core.ssrf import Refused, SafeFetcher
+from core.ssrf import Refused
 from core.views import Message, build_card
 from core.workspaces import find_post, zone_of
 from storage.models import Member, Post, PostState, Workspace
@@ -157,7 +157,7 @@ def _store(hub: Hub, ws: Workspace, data: bytes, ctype: str, ext: str) -> str:
 def attach(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Attach) -> Message:
     require(me, Action.EDIT)
     hub = hub_of(ctx.publishers)
-    fetcher = hub.fetcher if isinstance(hub.fetcher, SafeFetcher) else SafeFetcher()
+    fetcher = hub.fetcher
     post = find_post(tx, ws, cmd.number, lock=True)
     _editable(post)
     try:

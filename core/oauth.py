@@ -5,7 +5,9 @@
 network's authorization page; `finish` (web, the callback) checks the state again, marks it
 used, exchanges the code, stores the sealed tokens and confirms in chat. The state token is
 signed with a key derived from the vault's, expires, and is bound to the workspace and person
-who asked; the PKCE verifier never leaves the server (sealed in the state row).
+who asked (the link only ever goes to them privately) and, from its first opening, to that
+browser (a cookie), so a forwarded link or a replayed callback connects nothing; the PKCE
+verifier never leaves the server (sealed in the state row).
 """
 
 from __future__ import annotations
@@ -171,42 +173,75 @@ def _state(ctx: Context, tx: Tx, network: str, token: str) -> tuple[Hub, OAuthSt
 # --- step 2: the browser arrives at /oauth/<network>/start ------------------------------------
 
 
-def start(ctx: Context, network: str, token: str) -> str:
-    """The authorization URL to redirect the browser to."""
+def start(ctx: Context, network: str, token: str, browser: str | None) -> tuple[str, str]:
+    """The authorization URL to send the browser to, and its key to this flow (a cookie).
+
+    The first browser to open the link claims the flow; the callback then completes only in
+    that browser, so a forwarded or leaked link, or a replayed callback, connects nothing.
+    """
     with ctx.tx() as tx:
         hub, row = _state(ctx, tx, network, token)
-        verifier = hub.need_vault().open_text(row.verifier, verifier_context(row.nonce))
-        s = ctx.settings
-        params: dict[str, str] = {
-            "response_type": "code",
-            "redirect_uri": redirect_uri(s, network),
-            "state": token,
+        if row.extra.get("browser") is None:
+            browser = secrets.token_urlsafe(32)
+            row.extra = {**row.extra, "browser": _fingerprint(browser)}
+        else:
+            browser = _same_browser(row, network, browser)
+        return _authorization_url(ctx, tx, hub, row, network, token), browser
+
+
+def _fingerprint(browser: str) -> str:
+    return hashlib.sha256(browser.encode()).hexdigest()
+
+
+def _same_browser(row: OAuthState, network: str, browser: str | None) -> str:
+    claimed = str(row.extra.get("browser") or "")
+    if not claimed or not browser or not hmac.compare_digest(claimed, _fingerprint(browser)):
+        raise OAuthError(
+            "This connect link was opened in another browser. Type connect "
+            f"{network} in chat for a new link, and open it in the browser you log in with."
+        )
+    return browser
+
+
+def _authorization_url(
+    ctx: Context, tx: Tx, hub: Hub, row: OAuthState, network: str, token: str
+) -> str:
+    """The network's authorization page, with the state and (X, Mastodon) the PKCE challenge."""
+    verifier = hub.need_vault().open_text(row.verifier, verifier_context(row.nonce))
+    s = ctx.settings
+    params: dict[str, str] = {
+        "response_type": "code",
+        "redirect_uri": redirect_uri(s, network),
+        "state": token,
+    }
+    if network == "x":
+        params |= {
+            "client_id": s.x_client_id or "",
+            "scope": x.SCOPES,
+            "code_challenge": pkce_challenge(verifier),
+            "code_challenge_method": "S256",
         }
-        if network == "x":
-            params |= {
-                "client_id": s.x_client_id or "",
-                "scope": x.SCOPES,
-                "code_challenge": pkce_challenge(verifier),
-                "code_challenge_method": "S256",
-            }
-            return f"{s.x_auth_url}?{urlencode(params)}"
-        if network == "linkedin":
-            scope = linkedin.ORG_SCOPES if row.extra.get("organization") else linkedin.SCOPES
-            params |= {"client_id": s.linkedin_client_id or "", "scope": scope}
-            return f"{s.linkedin_auth_url.rstrip('/')}/authorization?{urlencode(params)}"
-        if network == "facebook":
-            params |= {"client_id": s.facebook_app_id or "", "scope": FACEBOOK_SCOPES}
-            return f"{s.facebook_auth_url}?{urlencode(params)}"
-        if network == "mastodon":
-            instance = str(row.extra["instance"])
+        return f"{s.x_auth_url}?{urlencode(params)}"
+    if network == "linkedin":
+        scope = linkedin.ORG_SCOPES if row.extra.get("organization") else linkedin.SCOPES
+        params |= {"client_id": s.linkedin_client_id or "", "scope": scope}
+        return f"{s.linkedin_auth_url.rstrip('/')}/authorization?{urlencode(params)}"
+    if network == "facebook":
+        params |= {"client_id": s.facebook_app_id or "", "scope": FACEBOOK_SCOPES}
+        return f"{s.facebook_auth_url}?{urlencode(params)}"
+    if network == "mastodon":
+        instance = str(row.extra["instance"])
+        try:
             client_id, _ = _mastodon_app(tx, hub, s, instance)
-            params |= {
-                "client_id": client_id,
-                "scope": masto.SCOPES,
-                "code_challenge": pkce_challenge(verifier),
-                "code_challenge_method": "S256",
-            }
-            return f"{instance}/oauth/authorize?{urlencode(params)}"
+        except PublishError as exc:
+            raise OAuthError(f"Mastodon was not connected: {exc.reason}.") from None
+        params |= {
+            "client_id": client_id,
+            "scope": masto.SCOPES,
+            "code_challenge": pkce_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+        return f"{instance}/oauth/authorize?{urlencode(params)}"
     raise OAuthError(f"{get_network(network).display} does not connect through a web page.")
 
 
@@ -217,7 +252,7 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
     vault = hub.need_vault()
     if app is not None:
         return app.client_id, vault.open_text(app.client_secret, app_secret_context(key))
-    with h.client(instance) as http:
+    with h.client(instance, guard=hub.fetcher) as http:
         response = h.send(
             http,
             "Mastodon",
@@ -232,7 +267,9 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
         )
     if not response.is_success:
         raise OAuthError(f"{instance} refused to register Herald (HTTP {response.status_code}).")
-    data = response.json()
+    data = h.body(response)
+    if not data.get("client_id") or not data.get("client_secret"):
+        raise OAuthError(f"{instance} did not answer as a Mastodon server does; check the address.")
     tx.session.add(
         NetworkApp(
             key=key,
@@ -247,11 +284,21 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
 # --- step 3: the network sends the browser back to /oauth/<network>/callback -------------------
 
 
-def finish(ctx: Context, network: str, token: str, code: str | None, error: str | None) -> str:
+def finish(
+    ctx: Context,
+    network: str,
+    token: str,
+    code: str | None,
+    error: str | None,
+    browser: str | None,
+) -> str:
     """Exchange the code, store the account(s), confirm in chat. Returns the page's text."""
     display = get_network(network).display
     with ctx.tx() as tx:
         hub, row = _state(ctx, tx, network, token)
+        if code and not error:
+            # Before the state is spent: a callback from another browser must not burn it.
+            _same_browser(row, network, browser)
         row.used_at = tx.now  # one use, whatever happens next
         ws = tx.session.get(Workspace, row.workspace_id)
         member = tx.session.get(Member, row.member_id)
@@ -423,7 +470,7 @@ def _exchange(
     if network == "mastodon":
         instance = str(extra["instance"])
         client_id, client_secret = _mastodon_app(tx, hub, s, instance)
-        with h.client(instance) as http:
+        with h.client(instance, guard=hub.fetcher) as http:
             response = h.send(
                 http,
                 "Mastodon",

@@ -1,20 +1,26 @@
-"""Fetching a URL someone typed in chat, without letting it reach inside our network (SSRF).
+"""Calling a server someone named in chat without letting it reach inside our network (SSRF).
+
+`SafeFetcher` is the policy (and downloads media links); `SafeTransport` applies it to every
+request of an httpx client, so Mastodon instances, Bluesky servers and OAuth calls to them go
+through the same checks as media links.
 
 Rules: http(s) only; the host must be a name or a plain dotted-quad/IPv6 literal (no decimal,
 hex or octal tricks); every address the name resolves to must be public (no private, loopback,
 link-local, metadata, multicast, reserved, or IPv4-mapped/6to4/Teredo wrappers of those); the
 connection goes to the address that was checked (no second DNS answer can swap it); redirects
-are followed by hand and each hop is checked the same way; size and time are capped.
+are never followed by the transport, so each hop a client follows is checked the same way;
+downloads are capped in size and time.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -102,6 +108,22 @@ class SafeFetcher:
 
     def check(self, url: str) -> tuple[str, str, int, str]:
         """(scheme, host, port, the checked address to connect to), or `Refused`."""
+        scheme, host, port, literal = self._parse(url)
+        addresses = [str(literal)] if literal else list(self.resolver(host, port))
+        if not addresses:
+            raise Refused(f"the name {host} does not resolve")
+        for text in addresses:
+            address = ipaddress.ip_address(text.split("%")[0])
+            if any(address in net for net in self.allow):
+                continue
+            reason = _why_not_public(address)
+            if reason:
+                raise Refused(f"{host} points to {address}, {reason}")
+        return scheme, host, port, addresses[0]
+
+    @staticmethod
+    def _parse(url: str) -> tuple[str, str, int, IPAddress | None]:
+        """The URL's parts, refused if its form is unsafe (before any DNS lookup)."""
         try:
             parts = urlsplit(url.strip())
             port = parts.port
@@ -115,67 +137,99 @@ class SafeFetcher:
             raise Refused("the link has no host name")
         if parts.username or parts.password:
             raise Refused("links with a user name or password are not fetched")
-        port = port or (443 if scheme == "https" else 80)
-        literal = _literal(host)
-        addresses = [str(literal)] if literal else list(self.resolver(host, port))
-        if not addresses:
-            raise Refused(f"the name {host} does not resolve")
-        for text in addresses:
-            address = ipaddress.ip_address(text.split("%")[0])
-            if any(address in net for net in self.allow):
-                continue
-            reason = _why_not_public(address)
-            if reason:
-                raise Refused(f"{host} points to {address}, {reason}")
-        return scheme, host, port, addresses[0]
+        return scheme, host, port or (443 if scheme == "https" else 80), _literal(host)
 
     def check_url(self, url: str) -> str:
-        """Check only (for URLs another component will call, e.g. a Mastodon instance)."""
+        """Check only, to refuse a bad address when it is typed; the requests themselves go
+        through `transport()`, which checks again and pins what it checked."""
         self.check(url)
         return url
+
+    def transport(self) -> SafeTransport:
+        """The httpx transport that applies this policy to every request of a client."""
+        return SafeTransport(self)
 
     def fetch(self, url: str) -> tuple[bytes, str, str]:
         """(body, content type, final URL). Raises `Refused` with the reason."""
         deadline = time.monotonic() + self.timeout
-        for _ in range(self.max_redirects + 1):
-            scheme, host, port, address = self.check(url)
-            parts = urlsplit(url)
-            ip_host = f"[{address}]" if ":" in address else address
-            pinned = urlunsplit((scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
-            remaining = max(0.1, deadline - time.monotonic())
-            headers = {"Host": host if port in (80, 443) else f"{host}:{port}"}
-            try:
-                with (
-                    httpx.Client(timeout=remaining, follow_redirects=False) as http,
-                    http.stream(
-                        "GET", pinned, headers=headers, extensions={"sni_hostname": host}
-                    ) as response,
-                ):
-                    if response.is_redirect:
-                        location = response.headers.get("location", "")
-                        url = urljoin(url, location)
-                        continue
-                    if response.status_code != 200:
-                        raise Refused(f"the link answered HTTP {response.status_code}")
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                        raise Refused(self._too_big())
-                    chunks: list[bytes] = []
-                    size = 0
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > self.max_bytes:
-                            raise Refused(self._too_big())
-                        if time.monotonic() > deadline:
-                            raise Refused("the download took too long")
-                        chunks.append(chunk)
-                    ctype = response.headers.get("content-type", "").split(";")[0].strip()
-                    return b"".join(chunks), ctype, url
-            except httpx.TimeoutException as exc:
-                raise Refused("the download took too long") from exc
-            except httpx.HTTPError as exc:
-                raise Refused(f"could not download it ({type(exc).__name__})") from exc
+        with httpx.Client(transport=self.transport(), follow_redirects=False) as http:
+            for _ in range(self.max_redirects + 1):
+                self._parse(url)  # an odd form is refused in our words, not httpx's
+                remaining = max(0.1, deadline - time.monotonic())
+                try:
+                    with http.stream("GET", url, timeout=remaining) as response:
+                        if response.is_redirect:
+                            url = urljoin(url, response.headers.get("location", ""))
+                            continue
+                        return self._read(response, deadline), self._type(response), url
+                except httpx.InvalidURL as exc:
+                    raise Refused("the link is not a valid URL") from exc
+                except httpx.TimeoutException as exc:
+                    raise Refused("the download took too long") from exc
+                except httpx.HTTPError as exc:
+                    raise Refused(f"could not download it ({type(exc).__name__})") from exc
         raise Refused(f"the link redirected more than {self.max_redirects} times")
+
+    def _read(self, response: httpx.Response, deadline: float) -> bytes:
+        if response.status_code != 200:
+            raise Refused(f"the link answered HTTP {response.status_code}")
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise Refused(self._too_big())
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise Refused(self._too_big())
+            if time.monotonic() > deadline:
+                raise Refused("the download took too long")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _type(response: httpx.Response) -> str:
+        return str(response.headers.get("content-type", "")).split(";")[0].strip()
 
     def _too_big(self) -> str:
         return f"the file is larger than {self.max_bytes // (1024 * 1024)} MB"
+
+
+class SafeTransport(httpx.BaseTransport):
+    """The one way Herald talks to a server a person named: check, pin, never redirect.
+
+    For every request (every hop of a redirect a client follows, too) the host is resolved
+    once and checked by the policy, and the socket goes to that checked address: a second DNS
+    answer (rebinding) is never asked for. The URL keeps its name, so the Host header, TLS SNI
+    and certificate check are for the name, not the address. The transport itself never
+    follows redirects. A refusal raises `Refused` before anything is sent.
+    """
+
+    def __init__(self, policy: SafeFetcher) -> None:
+        self._policy = policy
+        self._lock = threading.Lock()
+        # One pool per checked (scheme, name, port, address): a connection made for one name
+        # (its SNI, its certificate) is never reused for another name at the same address.
+        self._pools: dict[tuple[str, str, int, str], httpx.HTTPTransport] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        scheme, host, port, address = self._policy.check(str(request.url))
+        key = (scheme, host, port, address)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = httpx.HTTPTransport(retries=0)
+        pinned = httpx.Request(
+            request.method,
+            request.url.copy_with(host=address),
+            headers=request.headers,  # Host still names the server, as the client set it
+            stream=request.stream,
+            extensions={**request.extensions, "sni_hostname": host},
+        )
+        return pool.handle_request(pinned)
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()

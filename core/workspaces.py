@@ -27,6 +27,9 @@ class Actor:
     conversation: str
     timezone: str | None = None
     role_hint: Role | None = None
+    # Others in the conversation see the answer (a Telegram group, a Slack channel thread):
+    # anything meant for this person alone goes to them privately instead.
+    shared: bool = False
 
 
 def _get_or_create_workspace(tx: Tx, actor: Actor, default_tz: str) -> Workspace:

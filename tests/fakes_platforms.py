@@ -736,6 +736,9 @@ class FakeBluesky(FakeServer):
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path.removeprefix("/xrpc/")
         if path == "com.atproto.server.createSession":
+            scripted = self.scripted("session")
+            if scripted is not None:
+                return scripted
             body = seen.json or {}
             if (
                 body.get("identifier") not in (self.handle, self.did)

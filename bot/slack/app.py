@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
@@ -510,7 +510,9 @@ class Handlers:
             text = f"regenerate {number} {text}".strip()
         elif only_card_threads:
             return
-        reply = self.handle(self.looked_up(client, where), text)
+        # The answer goes in the channel's thread, seen by all (a DM's is seen by one).
+        actor = replace(self.looked_up(client, where), shared=event.get("channel_type") != "im")
+        reply = self.handle(actor, text)
         try:
             call(
                 client.chat_postMessage,

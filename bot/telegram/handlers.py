@@ -90,6 +90,7 @@ class Handlers:
             user_name=user.username or user.first_name or str(user.id),
             conversation=str(chat.id),
             role_hint=Role.ADMIN if admin else None,
+            shared=group,
         )
 
     async def _handle(self, actor: Actor, line: str) -> Message:

@@ -1,7 +1,8 @@
 """HTTP routes of the networks feature: `/oauth/<network>/start` and the OAuth callbacks.
 
 They only translate: the query string goes to `core.oauth`, its answer becomes a redirect or a
-short page. The state is checked in core (signature, expiry, one use, workspace and person).
+short page. The state is checked in core (signature, expiry, one use, workspace and person,
+and the browser that opened the link, which the flow's cookie stands for).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def _page(text: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+def _cookie(network: str) -> str:
+    """The cookie that ties a connect flow to the browser that opened its link."""
+    return f"herald_oauth_{network}"
+
+
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter()
     ctx = runtime.herald.ctx
@@ -45,7 +51,19 @@ def router(runtime: Runtime) -> APIRouter:
         if network not in oauth.OAUTH_NETWORKS:
             return _page("Herald does not connect this network through a web page.", 404)
         try:
-            return RedirectResponse(oauth.start(ctx, network, state), status_code=302)
+            url, browser = oauth.start(ctx, network, state, request.cookies.get(_cookie(network)))
+            redirect = RedirectResponse(url, status_code=302)
+            redirect.set_cookie(
+                _cookie(network),
+                browser,
+                max_age=int(oauth.STATE_TTL.total_seconds()),
+                path=f"/oauth/{network}/",
+                secure=ctx.settings.public_url.startswith("https://"),
+                httponly=True,
+                # Lax: sent when the network sends the browser back (a top-level GET).
+                samesite="lax",
+            )
+            return redirect
         except HeraldError as exc:
             return _page(str(exc), 400)
         except Exception:
@@ -67,7 +85,8 @@ def router(runtime: Runtime) -> APIRouter:
         if network not in oauth.OAUTH_NETWORKS:
             return _page("Herald does not connect this network through a web page.", 404)
         try:
-            text = oauth.finish(ctx, network, state, code, error)
+            browser = request.cookies.get(_cookie(network))
+            text = oauth.finish(ctx, network, state, code, error, browser)
         except HeraldError as exc:
             return _page(str(exc), 400)
         except Exception:

@@ -23,6 +23,7 @@ from core.errors import BadInput, RateLimited, TokenExpired
 from core.networks import get_network
 from core.ports import Published, PublishRequest
 from core.settings import Settings
+from core.ssrf import SafeFetcher
 from storage.db import Database
 from storage.models import ConnectedAccount
 from storage.models_networks import AccountState
@@ -73,7 +74,9 @@ class Hub:
     vault: Vault | None
     media: MediaStore
     clock: Callable[[], datetime] = _now
-    fetcher: Any = None  # core.ssrf.SafeFetcher; tests inject one that may reach 127.0.0.1
+    # The SSRF policy for every server a person named (media links, Mastodon instances,
+    # Bluesky servers): public addresses only; tests inject one that may reach 127.0.0.1.
+    fetcher: SafeFetcher = field(default_factory=SafeFetcher)
     extra: dict[str, Any] = field(default_factory=dict)
 
     # --- sealing ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from core.networks import find_urls
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
 from core.ports import Published, PublishRequest
+from core.ssrf import SafeFetcher
 
 COLLECTION = "app.bsky.feed.post"
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"
@@ -104,9 +105,11 @@ def _jwt_expiry(token: str) -> datetime | None:
         return None
 
 
-def session_credentials(pds: str, identifier: str, password: str) -> dict[str, Any]:
+def session_credentials(
+    pds: str, identifier: str, password: str, guard: SafeFetcher
+) -> dict[str, Any]:
     """`com.atproto.server.createSession`: the credentials Herald keeps for the account."""
-    with h.client(pds) as http:
+    with h.client(pds, guard=guard) as http:
         response = h.send(
             http,
             "Bluesky",
@@ -138,6 +141,7 @@ class BlueskyPublisher(AccountPublisher):
         return h.client(
             str(account.credentials["pds"]),
             headers={"Authorization": f"Bearer {account.credentials['access_jwt']}"},
+            guard=self.hub.fetcher,
         )
 
     def _check(self, account: Account, response: httpx.Response, what: str) -> dict[str, Any]:
@@ -249,6 +253,7 @@ class BlueskyPublisher(AccountPublisher):
         with h.client(
             str(credentials["pds"]),
             headers={"Authorization": f"Bearer {credentials['refresh_jwt']}"},
+            guard=self.hub.fetcher,
         ) as http:
             response = h.send(http, "Bluesky", "POST", "/xrpc/com.atproto.server.refreshSession")
         if response.is_success:
@@ -263,6 +268,7 @@ class BlueskyPublisher(AccountPublisher):
                 str(credentials["pds"]),
                 str(credentials["identifier"]),
                 str(credentials["app_password"]),
+                self.hub.fetcher,
             )
         return fresh, _jwt_expiry(str(fresh["access_jwt"]))
 

@@ -9,7 +9,10 @@ headers lives here so each network only says which header it uses.
 from __future__ import annotations
 
 import email.utils
+import html
 import logging
+import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
+from core.errors import ContentRejected, PublishError, RateLimited, TokenExpired, Transient
+from core.ssrf import Refused, SafeFetcher
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +32,33 @@ DEFAULT_BACKOFF = timedelta(minutes=15)
 
 
 @contextmanager
-def client(base_url: str, *, headers: dict[str, str] | None = None) -> Iterator[httpx.Client]:
-    """A short-lived client for one publish: no pooled connection outlives the attempt."""
+def client(
+    base_url: str, *, headers: dict[str, str] | None = None, guard: SafeFetcher | None = None
+) -> Iterator[httpx.Client]:
+    """A short-lived client for one publish: no pooled connection outlives the attempt.
+
+    `guard` is required in spirit for any server a person named (a Mastodon instance, a
+    Bluesky PDS): every request then goes through its SSRF-safe transport. Only the networks'
+    fixed official hosts (X, LinkedIn, Facebook, from settings) do without.
+    """
     merged = {"User-Agent": USER_AGENT, **(headers or {})}
-    with httpx.Client(base_url=base_url, timeout=TIMEOUT, headers=merged) as http:
+    transport = guard.transport() if guard is not None else None
+    with httpx.Client(
+        base_url=base_url, timeout=TIMEOUT, headers=merged, transport=transport
+    ) as http:
         yield http
 
 
 def send(http: httpx.Client, display: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One request; a dropped connection or a timeout becomes `Transient`, never a raw error."""
+    """One request; a dropped connection or a timeout becomes `Transient`, never a raw error.
+
+    An address the SSRF guard refuses was never contacted: that is a plain failure with the
+    reason (not `Transient`, which would mean "the post may exist now").
+    """
     try:
         return http.request(method, url, **kwargs)
+    except Refused as exc:
+        raise PublishError(f"Herald won't connect to that {display} server: {exc}") from None
     except httpx.TimeoutException as exc:
         raise Transient(f"{display} did not answer in time") from exc
     except httpx.TransportError as exc:
@@ -112,7 +132,36 @@ def generic(display: str, response: httpx.Response, now: datetime, message: str 
         raise ContentRejected(f"{display} refused the post{detail}")
 
 
-def plain(message: object, limit: int = 200) -> str:
-    """A network's message, trimmed to one readable line for a card."""
-    text = " ".join(str(message or "").split())
+def plain(message: object, limit: int = 160) -> str:
+    """A network's message as a short, safe reason for a card: never the body verbatim.
+
+    The server may be anyone's (a Mastodon instance, a Bluesky PDS someone typed), so its words
+    are untrusted: markup, invisible and direction-changing characters, links and anything
+    that looks like a credential are taken out, and the rest is cut to one short line.
+    """
+    text = html.unescape(str(message or "")[:2000])  # nobody reads more; keeps the regexes cheap
+    text = _TAG.sub(" ", text)
+    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    text = _URL.sub("[link]", text)
+    for pattern in _SECRETS:
+        text = pattern.sub("[redacted]", text)
+    text = " ".join(text.replace("<", " ").replace(">", " ").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_SECRETS = (
+    # A scheme and its credentials: "Bearer <token>", "Basic <base64>".
+    re.compile(r"\b(bearer|basic)\s+\S+", re.IGNORECASE),
+    # name=value or name: value where the name says it is secret.
+    re.compile(
+        r"\b[\w-]*(token|secret|password|passwd|api[_-]?key|key|code|session|auth\w*)\b"
+        r"\s*[=:]\s*\S+",
+        re.IGNORECASE,
+    ),
+    # JWTs, Slack and OpenAI-style keys, and any long opaque run of letters and digits.
+    re.compile(r"\beyJ[\w-]*(\.[\w-]*)*"),
+    re.compile(r"\b(xox[a-z]|xapp|sk|pk|rk|ghp|gho)[-_][\w-]+", re.IGNORECASE),
+    re.compile(r"(?=[\w+/=.-]*\d)(?=[\w+/=.-]*[A-Za-z])[\w+/=.-]{24,}"),
+)

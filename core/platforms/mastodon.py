@@ -37,6 +37,7 @@ class MastodonPublisher(AccountPublisher):
         return h.client(
             str(account.credentials["instance"]),
             headers={"Authorization": f"Bearer {account.credentials['access_token']}"},
+            guard=self.hub.fetcher,
         )
 
     def _check(self, account: Account, response: httpx.Response, what: str) -> dict[str, Any]:
