@@ -567,3 +567,37 @@ def test_a_command_that_cannot_be_stored_is_answered_with_the_failure(
     assert briefs == ["Stored before the outage"]
     # Stored again, the next command goes through.
     assert "Drafting #2" in ask(client, fake, "draft After the outage --to outbox")
+
+
+def test_a_mention_and_a_command_in_a_cards_thread_are_answered(
+    web: tuple[Runtime, TestClient], fake: FakeSlack
+) -> None:
+    rt, client = web
+    setup_team(client, fake)
+    channel, ts = draft(client, fake, "Thread idea --to outbox")
+    mention = {
+        "type": "app_mention",
+        "channel": GENERAL,
+        "user": MARIA,
+        "text": "<@U0HERALD> show 1",
+        "ts": "1700000010.000100",
+        "event_ts": "1700000010.000100",
+    }
+    assert post(client, event(mention, "Ev0SHOW01")).status_code == 200
+    answer = eventually(
+        lambda: texts(fake, "chat.postMessage", channel=GENERAL, thread_ts="1700000010.000100"),
+        what="the answer to the mention",
+    )
+    assert "#1" in answer[0] and "Thread idea" in answer[0], answer
+    # In the card's thread, a command is a command (not feedback, not ignored).
+    reply = {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "channel",
+        "user": LEE,
+        "text": "approve 1",
+        "ts": "1700000011.000100",
+        "thread_ts": ts,
+    }
+    assert post(client, event(reply, "Ev0APPROVE1")).status_code == 200
+    eventually(lambda: post_state(rt, 1) in {"approved", "scheduled", "published"}, what="#1")

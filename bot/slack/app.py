@@ -502,14 +502,14 @@ class Handlers:
         team = body.get("team_id") or event.get("team") or ""
         channel = event["channel"]
         where = Where(team, team, event["user"], event["user"], channel)
-        text = slack_text(event.get("text") or "")
+        text = _addressed(slack_text(event.get("text") or ""), body)
         thread = event.get("thread_ts")
         number = self.repo.post_of_card(team, channel, thread) if thread else None
         if number is not None and not _is_command(text):
             # A reply in a card's thread that is no command is feedback for a new draft.
             text = f"regenerate {number} {text}".strip()
-        elif only_card_threads:
-            return
+        elif number is None and only_card_threads:
+            return  # channel talk outside a card's thread is not for us
         # The answer goes in the channel's thread, seen by all (a DM's is seen by one).
         actor = replace(self.looked_up(client, where), shared=event.get("channel_type") != "im")
         reply = self.handle(actor, text)
@@ -626,6 +626,15 @@ def _settle(future: asyncio.Future[Exception | None], error: Exception | None) -
 
 
 DEFERRED: ContextVar[Deferred | None] = ContextVar("herald_slack_deferred", default=None)
+
+
+def _addressed(text: str, body: dict[str, Any]) -> str:
+    """`text` without the mention of Herald that starts it (`@Herald queue` is `queue`)."""
+    for authorization in body.get("authorizations") or []:
+        ours = c.mention(str(authorization.get("user_id") or ""))
+        if text.startswith(ours):
+            return text[len(ours) :].strip()
+    return text
 
 
 def _is_command(text: str) -> bool:
