@@ -22,6 +22,7 @@ from core import commands as c
 from core.context import Context
 from core.errors import BadInput
 from core.platforms.base import hub_of
+from core.ratelimit import Admission, TooFast
 from core.sanitize import clean_input
 from core.views import Message
 from core.workspaces import Actor, notify, resolve, say
@@ -46,10 +47,16 @@ class _Waiting:
     cheapest one-shot signal); a caller that cannot block (an event loop) gives `callback`.
     """
 
-    __slots__ = ("callback", "done", "error", "params", "row_id", "wake")
+    __slots__ = ("admission", "callback", "done", "error", "params", "row_id", "wake")
 
-    def __init__(self, params: dict[str, Any], callback: Done | None = None) -> None:
+    def __init__(
+        self,
+        params: dict[str, Any],
+        admission: Admission | None = None,
+        callback: Done | None = None,
+    ) -> None:
         self.params = params
+        self.admission = admission
         self.callback = callback
         self.wake = threading.Lock()
         self.wake.acquire()
@@ -77,7 +84,8 @@ class Inbox:
     did (its own thread writes it); under load one round trip to the database and one to the
     broker serve many acks, and fewer threads wait on I/O for the GIL. Commands from a
     caller that cannot block (`accept_later`, from an event loop) are led by a writer
-    thread of the inbox's own.
+    thread of the inbox's own. The batch's rate-limit hits and one-time keys are counted
+    the same way, in one round trip before the write.
     """
 
     def __init__(self, ctx: Context) -> None:
@@ -88,9 +96,10 @@ class Inbox:
         self._writer: threading.Thread | None = None
         self._writer_turn = threading.Semaphore(0)
 
-    def accept(self, actor: Actor, text: str) -> int:
-        """Store the command and enqueue its id (both before the caller acks); its row id."""
-        item = _Waiting(self._row(actor, text))
+    def accept(self, actor: Actor, text: str, admission: Admission | None = None) -> int:
+        """Store the command and enqueue its id (both before the caller acks); its row id,
+        or 0 for a replay of a one-time key. `TooFast` when over the limit, nothing stored."""
+        item = _Waiting(self._row(actor, text), admission)
         with self._lock:
             self._queue.append(item)
             lead = not self._leading
@@ -103,10 +112,12 @@ class Inbox:
             raise item.error
         return item.row_id
 
-    def accept_later(self, actor: Actor, text: str, done: Done) -> None:
+    def accept_later(
+        self, actor: Actor, text: str, done: Done, admission: Admission | None = None
+    ) -> None:
         """Queue the command without blocking; `done(row_id, error)` is called (from another
-        thread) once it is stored and enqueued, or could not be."""
-        item = _Waiting(self._row(actor, text), done)
+        thread) once it is stored and enqueued, or could not be (row id 0: a replay)."""
+        item = _Waiting(self._row(actor, text), admission, done)
         with self._lock:
             self._queue.append(item)
             if self._leading:
@@ -189,8 +200,31 @@ class Inbox:
             return [int(i) for i in ids if i is not None]
         return [int(i) for i in self.ctx.db.write(statement, rows)]
 
+    def _admitted(self, batch: list[_Waiting]) -> list[_Waiting]:
+        """The batch less replays (done with id 0) and commands over their sender's limit
+        (done with `TooFast`), counted in one round trip to the counter."""
+        asking = [w for w in batch if w.admission is not None]
+        if not asking:
+            return batch
+        try:
+            hits = self.ctx.limits.hit_many([w.admission.ask for w in asking if w.admission])
+        except Exception:  # limits protect; a broken counter must not stop every command
+            log.exception("inbox: could not count %d command(s); taking them", len(asking))
+            return batch
+        for waiting, hit in zip(asking, hits, strict=True):
+            assert waiting.admission is not None
+            try:
+                if not waiting.admission.judge(hit):
+                    waiting.finish(0)
+            except TooFast as exc:
+                waiting.finish(error=exc)
+        return [w for w in batch if not w.done]
+
     def _store(self, batch: list[_Waiting]) -> None:
         """Write and enqueue a batch; every item ends done, with its id or the error."""
+        batch = self._admitted(batch)
+        if not batch:
+            return
         stored: list[tuple[_Waiting, int]] = []
         try:
             stored = list(zip(batch, self._write(batch), strict=True))

@@ -9,16 +9,22 @@ process); the composition root picks it. A hit may also claim a one-time key (Sl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from core.errors import HeraldError
-from storage.ratelimit import Hit
+from storage.ratelimit import Ask, Hit
 
 
 class Counter(Protocol):
     def hit(self, key: str, window: float, once: str | None = None, ttl: float = 0.0) -> Hit:
         """Count one hit on `key` in the current window of `window` seconds, and claim
         `once` for `ttl` seconds if given (False in `fresh` when it was claimed before)."""
+        ...
+
+    def hit_many(self, asks: Sequence[Ask]) -> list[Hit]:
+        """`hit` for each ask, in order, in one round trip."""
         ...
 
 
@@ -36,6 +42,23 @@ class TooFast(HeraldError):
             "You're sending commands faster than I can take them; "
             f"try again in {self.retry_after} s."
         )
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A command's claim on its sender's limit and its one-time key, judged when the command
+    is stored (the inbox counts a whole batch in one round trip)."""
+
+    ask: Ask
+    limit: int  # commands per window; 0 counts nothing against a limit (the key only)
+
+    def judge(self, hit: Hit) -> bool:
+        """True to take the command, False for a replay; `TooFast` when over the limit."""
+        if not hit.fresh:
+            return False
+        if 0 < self.limit < hit.count:
+            raise TooFast(hit.reset)
+        return True
 
 
 def over_limit(counter: Counter, key: str, limit: int, window: float) -> float | None:

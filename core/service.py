@@ -13,6 +13,7 @@ from core.sanitize import clean_input
 from core.views import Message
 from core.workspaces import Actor, resolve
 from storage.models import SurfaceKind
+from storage.ratelimit import Ask
 
 log = logging.getLogger(__name__)
 
@@ -156,42 +157,41 @@ class Herald:
         is a key the platform sends once per invocation (Slack's trigger_id): a replay is
         not stored again (None).
         """
-        if not self.admit(actor, once=once):
-            return None
-        return self.inbox.accept(actor, clean_input(text))
+        row_id = self.inbox.accept(actor, clean_input(text), self._admission(actor, once))
+        return row_id or None
 
     def accept_later(
         self, actor: Actor, text: str, done: inbox.Done, *, once: str | None = None
     ) -> None:
-        """`accept` for a caller that must not block (an event loop): `done` says when (at
-        once, with row id 0, for a replay). `TooFast` is raised at once, nothing queued. The
-        count is one Redis round trip when Redis is the broker (memory otherwise)."""
-        if not self.admit(actor, once=once):
-            done(0, None)
-            return
-        self.inbox.accept_later(actor, clean_input(text), done)
+        """`accept` for a caller that must not block (an event loop): `done(row_id, error)`
+        says when it is stored (row id 0 for a replay; `TooFast` when over the limit). The
+        limit is counted with the rest of the batch, never on the caller's thread."""
+        self.inbox.accept_later(actor, clean_input(text), done, self._admission(actor, once))
 
     def admit(self, actor: Actor, *, once: str | None = None) -> bool:
-        """Count one command from this person; `TooFast` when over the limit, False when
-        `once` was seen within REPLAY_SECONDS (a replayed request), else True.
+        """Count one command from this person now; `TooFast` when over the limit, False when
+        `once` was seen within REPLAY_SECONDS (a replayed request), else True."""
+        admission = self._admission(actor, once)
+        if admission is None:
+            return True
+        return admission.judge(self.ctx.limits.hit_many([admission.ask])[0])
+
+    def _admission(self, actor: Actor, once: str | None) -> ratelimit.Admission | None:
+        """What a command from `actor` counts against; None when nothing is counted.
 
         The terminal chat is the operator's own: scripts pipe hundreds of lines, unlimited.
         """
         settings = self.ctx.settings
         limit = 0 if actor.surface == SurfaceKind.TERMINAL else settings.command_rate_limit
         if limit <= 0 and once is None:
-            return True
-        hit = self.ctx.limits.hit(
+            return None
+        ask = Ask(
             f"cmd:{actor.surface.value}:{actor.workspace_id}:{actor.user_id}",
             settings.command_rate_window_seconds,
             once=f"once:{actor.surface.value}:{once}" if once is not None else None,
             ttl=ratelimit.REPLAY_SECONDS,
         )
-        if not hit.fresh:
-            return False
-        if 0 < limit < hit.count:
-            raise ratelimit.TooFast(hit.reset)
-        return True
+        return ratelimit.Admission(ask, limit)
 
     def run_inbound(self, *row_ids: int) -> None:
         inbox.run(self, *row_ids)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select, text
 
 from bot.runtime import Runtime
+from core.ratelimit import TooFast
 from core.workspaces import Actor
-from storage.models import InboxCommand, Post
+from storage.models import InboxCommand, Post, SurfaceKind
 from tests.conftest import actor
 from tests.helpers import eventually
 
 MARIA = actor("maria")
+# The terminal is never limited: a person on Slack is.
+SLACKER = replace(MARIA, surface=SurfaceKind.SLACK, workspace_id="T0ACME", conversation="C0G")
 
 
 def accept_together(
@@ -140,3 +145,40 @@ def test_callers_that_wait_and_callers_that_cannot_are_stored_together(
         stored = dict(s.execute(select(InboxCommand.id, InboxCommand.text)).all())
     assert len(stored) == 40
     assert {stored[i]: i for i in stored} == ids  # type: ignore[index]
+
+
+def test_a_burst_over_the_limit_stores_only_the_allowed_and_each_trigger_once(
+    idle_runtime: Runtime,
+) -> None:
+    """Limits and one-time keys are judged per command even when a batch counts them in one
+    round trip: of 30 commands from one person with room for 20, 20 are stored and 10 told;
+    of a trigger_id sent three times together, one is stored."""
+    rt = idle_runtime
+    ctx = rt.herald.ctx
+    ctx.settings = ctx.settings.model_copy(update={"command_rate_limit": 20})
+    fast = replace(SLACKER, user_id=f"U0{uuid.uuid4().hex[:8].upper()}")  # Redis outlives tests
+    results = accept_together(rt, [f"queue {i}" for i in range(30)], [fast] * 30)
+    refused = [r for r in results if isinstance(r, TooFast)]
+    assert len(refused) == 10, results
+    assert "faster than I can take them" in str(refused[0])
+    assert sum(isinstance(r, int) for r in results) == 20
+
+    once = f"trigger:{uuid.uuid4().hex}"
+    other = replace(SLACKER, user_id=f"U0{uuid.uuid4().hex[:8].upper()}")
+    barrier = threading.Barrier(3)
+    got: list[int | None] = []
+
+    def replayed() -> None:
+        barrier.wait()
+        got.append(rt.herald.accept(other, "draft Once only --to outbox", once=once))
+
+    threads = [threading.Thread(target=replayed) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(got, key=lambda g: g or 0)[:2] == [None, None] and got.count(None) == 2
+    with rt.db.session() as s:
+        stored = s.scalars(select(InboxCommand.actor)).all()
+    assert sum(a["user_id"] == fast.user_id for a in stored) == 20
+    assert sum(a["user_id"] == other.user_id for a in stored) == 1

@@ -604,10 +604,8 @@ class Deferred:
         def done(_row_id: int, error: Exception | None) -> None:
             self.loop.call_soon_threadsafe(_settle, future, error)
 
-        try:
-            herald.accept_later(actor, text, done, once=once)
-        except HeraldError as exc:  # over the rate limit: refused at once, nothing queued
-            future.set_result(exc)
+        # Over the rate limit, `done` gets `TooFast`: `settle` answers with its message.
+        herald.accept_later(actor, text, done, once=once)
         self.pending.append((future, if_failed))
 
     async def settle(self, response: BoltResponse) -> BoltResponse:
