@@ -17,6 +17,7 @@ surrogate (which JSON can carry and no database can store) goes too.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import regex
@@ -43,9 +44,16 @@ _ESCAPE_SEQUENCE = regex.compile(
 _CONTROL = regex.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+# Printable ASCII, tabs and newlines: what nearly every id, name and command is, and already
+# clean (NFC leaves ASCII alone; every invisible and C1 character is beyond it).
+_PLAIN_ASCII = re.compile(r"[\t\n\x20-\x7e]*")
+
+
 def clean_input(text: str) -> str:
     """NFC-normalise, drop escape sequences, control and invisible characters; keep ZWJ and
     FE0F inside emoji, newlines and tabs."""
+    if text.isascii() and _PLAIN_ASCII.fullmatch(text):
+        return text  # the ack path cleans every field of every command: skip the regexes
     text = _normal_lines(text)
     text = _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
     return str(_INVISIBLE.sub(_keep_emoji_parts, text))

@@ -157,7 +157,7 @@ class Herald:
         is a key the platform sends once per invocation (Slack's trigger_id): a replay is
         not stored again (None).
         """
-        row_id = self.inbox.accept(actor, clean_input(text), self._admission(actor, once))
+        row_id = self.inbox.accept(actor, text, self._admission(actor, once))  # it cleans
         return row_id or None
 
     def accept_later(
@@ -166,7 +166,7 @@ class Herald:
         """`accept` for a caller that must not block (an event loop): `done(row_id, error)`
         says when it is stored (row id 0 for a replay; `TooFast` when over the limit). The
         limit is counted with the rest of the batch, never on the caller's thread."""
-        self.inbox.accept_later(actor, clean_input(text), done, self._admission(actor, once))
+        self.inbox.accept_later(actor, text, done, self._admission(actor, once))
 
     def admit(self, actor: Actor, *, once: str | None = None) -> bool:
         """Count one command from this person now; `TooFast` when over the limit, False when

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from bot.terminal.render import render
@@ -67,3 +69,12 @@ def test_the_terminal_card_prints_no_escape_sequence_from_stored_text() -> None:
     assert "\x1b" not in printed and "[31m" not in printed and "[2J" not in printed
     assert "owned" not in printed
     assert "red text" in printed
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_the_plain_ascii_shortcut_cleans_as_the_full_path_does(text: str) -> None:
+    """Plain ASCII skips the regexes (the ack path cleans every field): it must come out as
+    the full path would have it, and anything else must take the full path."""
+    padded = text + "é"  # never plain ASCII: always the full path
+    assert clean_input(text) + "é" == clean_input(padded)
