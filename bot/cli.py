@@ -68,13 +68,17 @@ def worker(concurrency: int | None, with_scheduler: bool) -> None:
     _need_broker(settings, "worker")
     configure_logging(settings)
     runtime = _build(settings)
-    runtime.celery.Worker(
+    celery_worker = runtime.celery.Worker(
         concurrency=concurrency or settings.worker_concurrency,
         pool="threads",
         beat=with_scheduler,
         loglevel=settings.log_level,
         scheduler="celery.beat.Scheduler",
-    ).start()
+    )
+    celery_worker.start()
+    # Celery records why it stopped ("Unrecoverable error" is 1): pass it on, so a supervisor
+    # (compose `restart: on-failure`, systemd) restarts a worker that failed, not one stopped.
+    sys.exit(celery_worker.exitcode or 0)
 
 
 @main.command()

@@ -33,6 +33,9 @@ def create_celery(settings: Settings) -> HeraldCelery:
         worker_prefetch_multiplier=1,
         task_default_queue=settings.queue,
         broker_connection_retry_on_startup=True,
+        # Celery's consumer with one fix: losing Redis while holding a countdown job no
+        # longer stops the worker (see workers/consumer.py).
+        worker_consumer="workers.consumer:HeraldConsumer",
         worker_hijack_root_logger=False,
         # A nudge older than this is dropped rather than replayed: the sweeper re-sends from rows.
         # polling_interval: how often the in-memory transport looks for new jobs (Redis
