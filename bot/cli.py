@@ -60,15 +60,24 @@ def chat(user: str | None) -> None:
     "--concurrency", "-c", type=int, help="Worker threads (default HERALD_WORKER_CONCURRENCY)."
 )
 @click.option("--with-scheduler", "-B", is_flag=True, help="Also run the dispatcher tick here.")
-def worker(concurrency: int | None, with_scheduler: bool) -> None:
+@click.option(
+    "--queues",
+    "-Q",
+    metavar="KINDS",
+    help="Only this work, comma-separated: publish, deliver, generate, maintain (default: all).",
+)
+def worker(concurrency: int | None, with_scheduler: bool, queues: str | None) -> None:
     """Run a Celery worker for the broker in HERALD_BROKER_URL."""
     from bot.runtime import configure_logging
+    from workers.app import QUEUE_KINDS, queue_name
 
+    kinds = _queue_kinds(queues, QUEUE_KINDS)
     settings = _settings()
     _need_broker(settings, "worker")
     configure_logging(settings)
     runtime = _build(settings)
     celery_worker = runtime.celery.Worker(
+        queues=[queue_name(settings, kind) for kind in kinds],
         concurrency=concurrency or settings.worker_concurrency,
         pool="threads",
         beat=with_scheduler,
@@ -79,6 +88,20 @@ def worker(concurrency: int | None, with_scheduler: bool) -> None:
     # Celery records why it stopped ("Unrecoverable error" is 1): pass it on, so a supervisor
     # (compose `restart: on-failure`, systemd) restarts a worker that failed, not one stopped.
     sys.exit(celery_worker.exitcode or 0)
+
+
+def _queue_kinds(given: str | None, known: tuple[str, ...]) -> list[str]:
+    if given is None:
+        return list(known)
+    kinds = [kind.strip().lower() for kind in given.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in known]
+    if unknown or not kinds:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'nothing'} is not a kind of work. "
+            f"Use one or more of: {', '.join(known)} (e.g. --queues publish,deliver).",
+            param_hint="--queues",
+        )
+    return kinds
 
 
 @main.command()

@@ -147,12 +147,31 @@ def test_worker_survives_redis_restarted_empty_while_holding_a_countdown_job(
     assert "Unrecoverable error" not in worker_log.read_text()
 
 
+def test_warm_shutdown_gives_a_held_countdown_job_back_to_its_queue(
+    server_settings: Settings, client: Runtime, own_redis: OwnRedis, tmp_path: Path
+) -> None:
+    env = herald_env(server_settings, HERALD_LOG_LEVEL="INFO")
+    log = tmp_path / "worker.log"
+    worker = _start(["worker"], env, log)
+    eventually(lambda: b" ready." in log.read_bytes(), 30, "the worker to be ready")
+    client.celery.send_task("herald.reconcile_target", args=[424242], countdown=60)
+    eventually(lambda: b"herald.reconcile_target[" in log.read_bytes(), 20, "the job held")
+    started = time.monotonic()
+    assert _stop(worker) == 0, log.read_text()[-4000:]  # SIGTERM: a warm shutdown
+    assert time.monotonic() - started < 10  # it did not wait out the countdown
+    # The job is back in the publishing queue for the next worker, not lost with this one.
+    queued = redis.Redis.from_url(own_redis.url).lrange(f"{server_settings.queue}.publish", 0, -1)
+    assert len(queued) == 1 and b"herald.reconcile_target" in queued[0]
+
+
 def test_compose_restarts_the_worker_and_the_scheduler() -> None:
     import yaml
 
     compose = yaml.safe_load((Path(__file__).parents[1] / "docker-compose.yml").read_text())
     for service in ("worker", "scheduler"):
         assert compose["services"][service].get("restart") in {"unless-stopped", "on-failure"}
+    # Docker's default 10 s before SIGKILL would cut a warm shutdown short.
+    assert compose["services"]["worker"]["stop_grace_period"] == "60s"
 
 
 # Simulates what Celery calls "Unrecoverable error": the consumer fails with a non-broker error.
