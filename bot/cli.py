@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from pydantic import ValidationError
@@ -52,6 +52,14 @@ def chat(user: str | None) -> None:
         )
     finally:
         runtime.close()
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without the interpreter's last garbage collections walking every object the
+    libraries loaded (~0.25 s of every chat): all work is done and the runtime is closed, and
+    atexit handlers (log files) still run."""
+    gc.freeze()
     sys.exit(code)
 
 

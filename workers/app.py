@@ -50,6 +50,10 @@ HARD_TIME_LIMIT_SECONDS = 360.0
 VISIBILITY_TIMEOUT_SECONDS = 3600.0
 
 
+# How long stopping the embedded worker waits for its consumer loop to notice.
+STOP_JOIN_SECONDS = 0.05
+
+
 def queue_name(settings: Settings, kind: str) -> str:
     """`<HERALD_QUEUE>.<kind>`: the setting is a prefix, so installs sharing a Redis stay apart."""
     return f"{settings.queue}.{kind}"
@@ -246,9 +250,15 @@ class EmbeddedWorker:
         self._beat.start()
 
     def stop(self) -> None:
+        """Stop at once: take no new job and let the running ones finish, without waiting out
+        the poll intervals of beat (asleep up to a second between ticks) and of the worker's
+        loop (two seconds per drain of the transport), which is all a join would wait for."""
         if self._beat is not None:
-            self._beat.stop()
+            # Beat only sends ticks; one it still sends is a nudge, and rows are the truth.
+            self._beat.service.stop(wait=False)
         if self._worker is not None:
+            # Warm: stops consuming, waits for the pool's running tasks, gives held jobs back.
             self._worker.stop(in_sighandler=False)
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            # Both threads are daemons: the loop notices the stop at its next poll by itself.
+            self._thread.join(timeout=STOP_JOIN_SECONDS)
