@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery
 from celery.beat import EmbeddedService
+from celery.bootsteps import RUN
 from kombu.entity import Queue
 from sqlalchemy.exc import OperationalError
 
@@ -244,6 +246,10 @@ class EmbeddedWorker:
             target=self._worker.start, name="herald-worker", daemon=True
         )
         self._thread.start()
+        # `stop` acts only on a running worker: make sure it is (its thread marks it at once).
+        deadline = time.monotonic() + 1.0
+        while self._worker.blueprint.state != RUN and time.monotonic() < deadline:
+            time.sleep(0.001)
         self._beat = EmbeddedService(
             self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
         )
