@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,31 @@ def test_every_task_has_a_queue_of_its_kind_under_the_install_prefix() -> None:
     assert routes["herald.generate_post"]["queue"] == "acme.generate"
     # Another install on the same Redis has queues of its own.
     assert not queues & {q.name for q in _app("other").conf.task_queues}
+
+
+def test_each_job_lands_in_exactly_its_own_queue() -> None:
+    """On Redis, with every queue declared as a worker declares them: one copy, one queue."""
+    import redis
+
+    from tests.conftest import REDIS_URL, purge_queues
+    from workers.app import ROUTES
+
+    prefix = f"routing-{uuid.uuid4().hex[:8]}"
+    app = create_celery(Settings(_env_file=None, queue=prefix, broker_url=REDIS_URL))  # type: ignore[call-arg]
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        with app.connection_for_write() as conn:
+            for queue in app.amqp.queues.values():
+                queue(conn.default_channel).declare()
+        for task, kind in ROUTES.items():
+            app.send_task(task, args=[1])
+            lengths = {k: client.llen(f"{prefix}.{k}") for k in KINDS}
+            assert lengths == {k: int(k == kind) for k in KINDS}, task
+            client.delete(f"{prefix}.{kind}")
+    finally:
+        purge_queues(REDIS_URL, prefix)
+        for key in client.scan_iter(f"_kombu.binding.{prefix}*"):
+            client.delete(key)
 
 
 def test_worker_refuses_an_unknown_kind_of_work(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from celery import Celery
 from celery.beat import EmbeddedService
 from celery.bootsteps import RUN
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from core.errors import RetryLater
@@ -61,6 +61,13 @@ def queue_name(settings: Settings, kind: str) -> str:
     return f"{settings.queue}.{kind}"
 
 
+def _queue(name: str) -> Queue:
+    # Its own exchange and routing key, as Celery makes for a queue it creates itself; left
+    # out, every queue would be bound under the default queue's name.
+    exchange = Exchange(name, type="direct")  # type: ignore[no-untyped-call]  # kombu is untyped
+    return Queue(name, exchange, routing_key=name)  # type: ignore[no-untyped-call]
+
+
 # Tasks are sent by name from core, so nothing in core imports Celery.
 class HeraldCelery(Celery):  # type: ignore[misc]
     herald: Herald
@@ -83,10 +90,7 @@ def create_celery(settings: Settings) -> HeraldCelery:
         task_serializer="json",
         accept_content=["json"],
         event_serializer="json",
-        task_queues=[
-            Queue(queue_name(settings, kind))  # type: ignore[no-untyped-call]  # kombu is untyped
-            for kind in QUEUE_KINDS
-        ],
+        task_queues=[_queue(queue_name(settings, kind)) for kind in QUEUE_KINDS],
         task_routes={task: {"queue": queue_name(settings, kind)} for task, kind in ROUTES.items()},
         task_default_queue=queue_name(settings, MAINTAIN),
         broker_connection_retry_on_startup=True,
