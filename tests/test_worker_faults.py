@@ -140,6 +140,7 @@ def test_worker_survives_redis_restarted_empty_while_holding_a_countdown_job(
         _publish_one(client, "After the broker came back", 2)
         assert [f["post"] for f in outbox_files(client)] == [1, 2]
         assert worker.poll() is None, worker_log.read_text()[-4000:]
+        assert scheduler.poll() is None, scheduler_log.read_text()[-4000:]
     finally:
         worker_code = _stop(worker)
         _stop(scheduler)
