@@ -21,6 +21,7 @@ from core.workspaces import Actor
 from storage.db import Database
 from storage.models import SurfaceKind
 from storage.schema import metadata
+from workers.app import QUEUE_KINDS
 
 PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/11")
@@ -63,6 +64,11 @@ def pg_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def purge_queues(url: str, queue: str) -> None:
+    """Drop the jobs a previous test left in this queue prefix's queues."""
+    redis.Redis.from_url(url).delete(queue, *(f"{queue}.{kind}" for kind in QUEUE_KINDS))
+
+
 def _truncate(url: str) -> None:
     db = Database(url)
     tables = ", ".join(t.name for t in reversed(metadata.sorted_tables))
@@ -88,7 +94,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     if backend == "postgres":
         url = request.getfixturevalue("pg_url")
         _truncate(url)
-        redis.Redis.from_url(REDIS_URL).delete(QUEUE)
+        purge_queues(REDIS_URL, QUEUE)
         values["database_url"] = url
         values["broker_url"] = REDIS_URL
         values["queue"] = QUEUE

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from storage.vault import new_key
 from tests.conftest import QUEUE, REDIS_URL
@@ -112,10 +111,10 @@ def test_wait_command_and_numbered_choice(tmp_path: Path) -> None:
 
 @pytest.fixture
 def server_env(tmp_path: Path, pg_url: str) -> dict[str, str]:
-    from tests.conftest import _truncate
+    from tests.conftest import _truncate, purge_queues
 
     _truncate(pg_url)
-    redis.Redis.from_url(REDIS_URL).delete(QUEUE)
+    purge_queues(REDIS_URL, QUEUE)
     env = base_env(tmp_path / "data")
     env.update(
         HERALD_DATABASE_URL=pg_url,

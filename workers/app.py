@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery
 from celery.beat import EmbeddedService
+from celery.bootsteps import RUN
+from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from core.errors import RetryLater
@@ -16,6 +19,53 @@ from core.service import Herald
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Each kind of work has a queue of its own, so a flood of one never holds back another: two
+# hundred drafts waiting for a model do not delay a post that is due. A worker consuming
+# several queues takes from them in turn (kombu's Redis transport rotates its BRPOP order).
+GENERATE, PUBLISH, DELIVER, MAINTAIN = "generate", "publish", "deliver", "maintain"
+QUEUE_KINDS = (PUBLISH, DELIVER, GENERATE, MAINTAIN)
+ROUTES: dict[str, str] = {
+    "herald.generate_post": GENERATE,
+    # The tick is on the publishing path: behind a flood of drafts, no post would be claimed.
+    "herald.dispatch_due": PUBLISH,
+    "herald.publish_target": PUBLISH,
+    "herald.reconcile_target": PUBLISH,
+    # Chat traffic both ways: answers to people, and the commands they sent from Slack.
+    "herald.deliver_message": DELIVER,
+    "herald.run_inbound": DELIVER,
+    "herald.sweep": MAINTAIN,
+    "herald.check_accounts": MAINTAIN,
+}
+
+# The longest wait a job may be sent with; longer waits belong in `scheduled_at` (rows).
+MAX_COUNTDOWN_SECONDS = 60.0
+# Task time limits. The longest legitimate task is a draft from a model, which core bounds by
+# HERALD_STALE_GENERATING_SECONDS (120 s by default) and at most 6 model calls of 60 s; a publish
+# is a few HTTP calls of at most 25 s each. Celery's threads pool (ours) does not enforce
+# limits, so these bind only a prefork worker; the client timeouts are what bound ours.
+SOFT_TIME_LIMIT_SECONDS = 300.0
+HARD_TIME_LIMIT_SECONDS = 360.0
+# Redis hands an unacked job to another worker after this long. It must exceed the longest
+# countdown plus the hard limit, or a job held for its countdown, or still running, would run
+# twice at once. A job lost to a dead worker comes back from the sweeper long before this.
+VISIBILITY_TIMEOUT_SECONDS = 3600.0
+
+
+# How long stopping the embedded worker waits for its consumer loop to notice.
+STOP_JOIN_SECONDS = 0.05
+
+
+def queue_name(settings: Settings, kind: str) -> str:
+    """`<HERALD_QUEUE>.<kind>`: the setting is a prefix, so installs sharing a Redis stay apart."""
+    return f"{settings.queue}.{kind}"
+
+
+def _queue(name: str) -> Queue:
+    # Its own exchange and routing key, as Celery makes for a queue it creates itself; left
+    # out, every queue would be bound under the default queue's name.
+    exchange = Exchange(name, type="direct")  # type: ignore[no-untyped-call]  # kombu is untyped
+    return Queue(name, exchange, routing_key=name)  # type: ignore[no-untyped-call]
 
 
 # Tasks are sent by name from core, so nothing in core imports Celery.
@@ -28,16 +78,44 @@ def create_celery(settings: Settings) -> HeraldCelery:
     app.conf.update(
         broker_url=settings.broker_url or "memory://localhost//",
         task_ignore_result=True,
+        # Delivery: a job is acked when it has run, not when it arrives, and given back when
+        # its worker dies, so a crash re-runs it (every task is safe to run twice); each
+        # worker thread reserves one job at a time, so a slow job never sits on others.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue=settings.queue,
+        task_soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
+        task_time_limit=HARD_TIME_LIMIT_SECONDS,
+        # JSON only: a job is ids, and a pickled payload on a shared Redis would run code.
+        task_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        task_queues=[_queue(queue_name(settings, kind)) for kind in QUEUE_KINDS],
+        task_routes={task: {"queue": queue_name(settings, kind)} for task, kind in ROUTES.items()},
+        task_default_queue=queue_name(settings, MAINTAIN),
         broker_connection_retry_on_startup=True,
+        # Celery's consumer with one fix: losing Redis while holding a countdown job no
+        # longer stops the worker (see workers/consumer.py).
+        worker_consumer="workers.consumer:HeraldConsumer",
+        # A running task is not cancelled when the broker drops (threads cannot be): it
+        # finishes, its ack is lost, and its job is simply redelivered and finds its row done.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        # Shutdown. SIGTERM is warm: take nothing new, let running tasks finish, and give the
+        # jobs held for a countdown back to their queue. A second signal (cold) still waits
+        # this long for running tasks, even when only countdown jobs are held, before
+        # re-queueing what is left.
+        worker_soft_shutdown_timeout=10.0,
+        worker_enable_soft_shutdown_on_idle=True,
         worker_hijack_root_logger=False,
-        # A nudge older than this is dropped rather than replayed: the sweeper re-sends from rows.
         # polling_interval: how often the in-memory transport looks for new jobs (Redis
         # blocks instead), so the embedded mode answers in a tenth of a second, not one.
-        broker_transport_options={"visibility_timeout": 3600, "polling_interval": 0.1},
+        # socket_connect_timeout: a broker that does not answer is a connection error
+        # after 5 s, never a worker stuck connecting.
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+            "polling_interval": 0.1,
+            "socket_connect_timeout": 5.0,
+        },
         timezone="UTC",
         enable_utc=True,
         beat_schedule={
@@ -103,7 +181,9 @@ def _deliver_message(self: Any, message_id: int) -> None:
         self.app.herald.deliver(message_id)
     except RetryLater as wait:
         # The surface said when to come back (Slack Retry-After, Telegram retry_after).
-        raise self.retry(countdown=min(wait.seconds, 60.0), max_retries=20) from None
+        raise self.retry(
+            countdown=min(wait.seconds, MAX_COUNTDOWN_SECONDS), max_retries=20
+        ) from None
 
 
 def _register_tasks(app: HeraldCelery) -> None:
@@ -139,7 +219,9 @@ class CeleryQueue:
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         # Countdowns stay short (at most a minute): long waits belong in scheduled_at.
         self.app.send_task(
-            task, args=list(args), countdown=min(countdown, 60.0) if countdown else None
+            task,
+            args=list(args),
+            countdown=min(countdown, MAX_COUNTDOWN_SECONDS) if countdown else None,
         )
 
 
@@ -168,15 +250,25 @@ class EmbeddedWorker:
             target=self._worker.start, name="herald-worker", daemon=True
         )
         self._thread.start()
+        # `stop` acts only on a running worker: make sure it is (its thread marks it at once).
+        deadline = time.monotonic() + 1.0
+        while self._worker.blueprint.state != RUN and time.monotonic() < deadline:
+            time.sleep(0.001)
         self._beat = EmbeddedService(
             self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
         )
         self._beat.start()
 
     def stop(self) -> None:
+        """Stop at once: take no new job and let the running ones finish, without waiting out
+        the poll intervals of beat (asleep up to a second between ticks) and of the worker's
+        loop (two seconds per drain of the transport), which is all a join would wait for."""
         if self._beat is not None:
-            self._beat.stop()
+            # Beat only sends ticks; one it still sends is a nudge, and rows are the truth.
+            self._beat.service.stop(wait=False)
         if self._worker is not None:
+            # Warm: stops consuming, waits for the pool's running tasks, gives held jobs back.
             self._worker.stop(in_sighandler=False)
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            # Both threads are daemons: the loop notices the stop at its next poll by itself.
+            self._thread.join(timeout=STOP_JOIN_SECONDS)
