@@ -332,6 +332,22 @@ def test_rate_limits_and_server_errors_in_bursts_are_waited_out(
     assert early == [], f"requests {early} s after the 429, before the time it allowed"
 
 
+@pytest.mark.xfail(
+    strict=True, reason="needs issue 11 fault 3: a rate-limit deferral uses an attempt"
+)
+def test_rate_limits_do_not_use_up_the_attempts(make_rig: Any, masto: FakeMastodon) -> None:
+    """429, 429, 503 is one unclear outcome: with the default 3 attempts it still goes out."""
+    rig, (text,) = mastodon_burst(make_rig, masto, 1)
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    for _ in range(2):
+        masto.fail_next("post", 429, {"error": "Too many requests"}, X_RateLimit_Reset=soon)
+    masto.fail_next("post", 503, {"error": "unavailable"})
+    start_burst(rig)
+    eventually(lambda: settled(rig.rt), SETTLE, "the target settled")
+    assert states(rig.rt) == {"published": 1}, "gave up although only one outcome was unclear"
+    assert statuses(masto) == {_flat(text): 1}
+
+
 # --- (e) accepted, then the connection cut before the answer ---------------------------------
 
 
