@@ -9,10 +9,12 @@ received from `requests` and its stores.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +45,7 @@ class Seen:
     form: dict[str, str]
     files: dict[str, bytes]
     body: bytes
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock, like Retry-After)
 
 
 @dataclass
@@ -132,11 +135,80 @@ class FakeServer:
         if seen.path in self.static:
             ctype, data = self.static[seen.path]
             return Response(data, content_type=ctype)(environ, start_response)
+        if self.before_handled(seen, environ):
+            # Held, then dropped unhandled; the status line below goes nowhere (socket shut).
+            return Response(b"", status=502)(environ, start_response)
         response = self.route(seen, request)
+        if self.after_handled(seen, environ):
+            return Response(b"", status=502)(environ, start_response)  # cut: never arrives
         return response(environ, start_response)
 
     def route(self, seen: Seen, request: Request) -> Response:
         raise NotImplementedError
+
+    # --- fault hooks: what happens to an answer after the network accepted the request -------
+
+    def on_answer(self, path: str, action: str, nth: int = 1) -> AnswerFault:
+        """After the `nth` request to `path` from now on was handled (a post was created),
+        "stall" holds the answer until `release` (or 60 s), "cut" drops the connection unanswered;
+        "hold" keeps the request unhandled until `release`, then drops it (nothing created)."""
+        fault = AnswerFault(path, action, nth)
+        with self.lock:
+            self.__dict__.setdefault("answer_faults", []).append(fault)
+        return fault
+
+    def _fired(self, seen: Seen, actions: tuple[str, ...]) -> list[AnswerFault]:
+        faults: list[AnswerFault] = self.__dict__.get("answer_faults", [])
+        with self.lock:
+            return [
+                f
+                for f in faults
+                if f.action in actions and f.path == seen.path and f.count(seen.method)
+            ]
+
+    def before_handled(self, seen: Seen, environ: dict[str, Any]) -> bool:
+        """ "hold": keep the request until `release`, then drop it without creating anything."""
+        for fault in self._fired(seen, ("hold",)):
+            fault.reached.set()
+            fault.release.wait(60)
+            _cut(environ)
+            return True
+        return False
+
+    def after_handled(self, seen: Seen, environ: dict[str, Any]) -> bool:
+        """Apply a scripted stall or cut to this answer; True when the connection was cut."""
+        for fault in self._fired(seen, ("stall", "cut")):
+            fault.reached.set()
+            if fault.action == "stall":
+                fault.release.wait(60)
+            elif fault.action == "cut":
+                _cut(environ)
+                return True
+        return False
+
+
+def _cut(environ: dict[str, Any]) -> None:
+    """Close the connection under the request: the client sees it drop with no answer."""
+    with contextlib.suppress(OSError):  # the client may be gone already (its worker killed)
+        environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class AnswerFault:
+    """A stall or cut scripted for the `nth` POST to a path (see `FakeServer.on_answer`)."""
+
+    path: str
+    action: str  # "hold" | "stall" | "cut"
+    nth: int
+    seen: int = 0
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def count(self, method: str) -> bool:
+        if method != "POST":
+            return False
+        self.seen += 1
+        return self.seen == self.nth
 
 
 def bearer(seen: Seen) -> str | None:
@@ -200,6 +272,8 @@ class FakeX(FakeServer):
             return reply(200, {"data": self.user})
         if path == "/2/tweets" and seen.method == "POST":
             return self.create(seen)
+        if path.startswith("/2/users/") and path.endswith("/tweets") and self.paged:
+            return self.timeline_page(seen)
         if path.startswith("/2/users/") and path.endswith("/tweets"):
             items = [{"id": p["id"], "text": p["text"]} for p in reversed(self.posts)]
             return reply(200, {"data": items, "meta": {"result_count": len(items)}})
@@ -392,6 +466,21 @@ class FakeX(FakeServer):
             },
         )
 
+    # Paging like the real timeline (fault tests): one page of `max_results`, then next_token.
+
+    paged = False
+
+    def timeline_page(self, seen: Seen) -> Response:
+        size = min(100, max(5, int(seen.args.get("max_results", "10"))))
+        start = int(seen.args.get("pagination_token", "0"))
+        newest_first = list(reversed(self.posts))
+        page = newest_first[start : start + size]
+        items = [{"id": p["id"], "text": p["text"]} for p in page]
+        meta: dict[str, Any] = {"result_count": len(items)}
+        if start + size < len(newest_first):
+            meta["next_token"] = str(start + size)
+        return reply(200, {"data": items, "meta": meta})
+
 
 # --- helpers shared by the platform tests ------------------------------------------------------
 
@@ -573,7 +662,7 @@ class FakeMastodon(FakeServer):
             if scripted is not None:
                 return scripted
             key = seen.headers.get("Idempotency-Key")
-            if key and key in self.by_key:
+            if key and key in self.by_key and self.honour_keys:
                 return reply(200, self.by_key[key], self.limits())
             data = seen.json if seen.json is not None else seen.form
             if not data.get("status"):
@@ -596,6 +685,9 @@ class FakeMastodon(FakeServer):
         if path.startswith("/api/v1/accounts/") and path.endswith("/statuses"):
             return reply(200, list(reversed(self.statuses)))
         return reply(404, {"error": "Record not found"})
+
+    # Fault tests turn the key off to count what Herald itself would post twice.
+    honour_keys = True
 
 
 # --- Bluesky ----------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ a delayed (countdown) job. The worker must stay up and go on publishing (issue 1
 
 from __future__ import annotations
 
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,64 +15,11 @@ import redis
 
 from bot.runtime import Runtime, build_runtime
 from core.settings import Settings
-from tests.conftest import _truncate, actor, free_port
+from tests.conftest import _truncate, actor
+from tests.faults_support import OwnRedis
+from tests.faults_support import start_herald as _start
+from tests.faults_support import stop_herald as _stop
 from tests.helpers import eventually, herald_env, outbox_files, post_state, target_states
-
-HERALD = str(Path(sys.executable).with_name("herald"))
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-class OwnRedis:
-    """A redis-server of this test alone on a free port (never the shared one on 6379)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--dir", str(self.folder), *options],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        eventually(lambda: _pings(client), timeout=10, what="redis-server to answer")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)  # its data dies with it: nothing is saved
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [HERALD, *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return int(proc.returncode)
 
 
 @pytest.fixture
