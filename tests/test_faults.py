@@ -263,10 +263,6 @@ def test_redis_restarted_empty_with_targets_queued_loses_nothing(
     assert time.monotonic() - started < STALE_QUEUED + STALE_PUBLISHING + 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker exits 'Unrecoverable error' acking a job that outlived a Redis restart",
-)
 def test_the_worker_stays_up_when_a_job_outlives_a_redis_restart(
     make_rig: Any, masto: FakeMastodon
 ) -> None:

@@ -15,7 +15,9 @@ their queue when Redis is reachable (a network blip), and are forgotten when it 
 is lost by forgetting: Redis keeps an unacked job in its `unacked` hash and re-queues it after
 the visibility timeout, and a Redis that lost its data lost the job anyway, which the sweeper
 re-sends from the database (rows are the truth). The held requests themselves are dropped by
-Celery right after (`Consumer.on_close`): their delivery tags belong to the dead channel.
+Celery right after (`Consumer.on_close`): their delivery tags belong to the dead channel. A job
+that was running then ends later and acks on that dead channel: its ack becomes a no-op (the
+job was given back, and it is safe to run twice).
 """
 
 from __future__ import annotations
@@ -60,3 +62,13 @@ def settle_held_jobs(connection: Any) -> None:
         )
     qos._delivered.clear()
     qos._delivered.restored = True
+    # A job still running acks (or rejects) its message on this channel when it ends, after
+    # the consumer has reconnected on a new one: the old channel has no transport left, and
+    # kombu's ack raises AttributeError, which Celery calls unrecoverable. The message was
+    # given back or left to the visibility timeout above, so its ack has nothing to do.
+    qos.ack = _settled
+    qos.reject = _settled
+
+
+def _settled(delivery_tag: Any, requeue: bool = False) -> None:
+    log.info("broker connection lost: job %s ended after it was given back", delivery_tag)
