@@ -61,6 +61,15 @@ class RateLimited(PublishError):
         self.until = until
 
 
+class NotSent(PublishError):
+    """Herald could not get as far as calling the network (its own database failed first).
+
+    Certainly not posted, and no answer from the network: it costs no attempt.
+    """
+
+    retryable = True
+
+
 class Transient(PublishError):
     """A timeout, a 5xx or a dropped connection: the post may or may not exist now."""
 

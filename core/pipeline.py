@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from core import delivery, inbox
 from core.context import Context, Tx
-from core.errors import PublishError, RateLimited, TokenExpired
+from core.errors import NotSent, PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
 from core.networks import get_network
 from core.ports import GenerationRequest, Published, PublishRequest
@@ -36,6 +36,8 @@ GENERATE = "herald.generate_post"
 PUBLISH = "herald.publish_target"
 RECONCILE = "herald.reconcile_target"
 DISPATCH_BATCH = 100
+# After our own database failed before a network call: soon, but not in a tight loop.
+NOT_SENT_DELAY = 5.0
 
 
 # --- generation ----------------------------------------------------------------------------
@@ -275,18 +277,13 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
         reason = (
             exc.reason if isinstance(exc, PublishError) else "the network did not answer clearly"
         )
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, NotSent):
+            # Our own database failed before the call: nothing went out and the network said
+            # nothing, so this is neither an attempt nor an unclear outcome. Try again soon.
+            _defer(tx, target, tx.now + timedelta(seconds=NOT_SENT_DELAY), reason)
+        elif isinstance(exc, RateLimited):
             # Refused, so certainly not posted: take a later slot instead of a sleeping worker.
-            move_target(
-                tx.session,
-                target,
-                "defer",
-                now=tx.now,
-                workspace_id=ws_id,
-                scheduled_at=exc.until,
-                detail={"reason": reason},
-            )
-            _finish_attempt(tx, target, AttemptState.FAILED, reason)
+            _defer(tx, target, exc.until, reason)
             tz = zone_of(post.author, post.workspace)
             notify(
                 tx,
@@ -314,6 +311,21 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
             _finish_attempt(tx, target, AttemptState.UNKNOWN, reason)
             target.failure_reason = reason
             tx.later(RECONCILE, target.id, countdown=min(60.0, 2.0**target.attempts))
+
+
+def _defer(tx: Tx, target: Target, until: datetime, reason: str) -> None:
+    """Back to `scheduled` at `until`, giving the attempt back: only unclear outcomes count."""
+    move_target(
+        tx.session,
+        target,
+        "defer",
+        now=tx.now,
+        workspace_id=target.post.workspace_id,
+        scheduled_at=until,
+        attempts=max(0, target.attempts - 1),
+        detail={"reason": reason},
+    )
+    _finish_attempt(tx, target, AttemptState.FAILED, reason)
 
 
 def _fail(tx: Tx, target: Target, reason: str, *, way_forward: str | None = None) -> None:

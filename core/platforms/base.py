@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core.errors import BadInput, RateLimited, TokenExpired
+from core.errors import BadInput, NotSent, RateLimited, TokenExpired
 from core.networks import get_network
 from core.ports import Published, PublishRequest
 from core.settings import Settings
@@ -260,8 +261,16 @@ class AccountPublisher:
         return account
 
     def publish(self, request: PublishRequest) -> Published:
-        account = self.resolve(request)
-        waiting = self.hub.waiting_until(account.id)
+        try:
+            account = self.resolve(request)
+            waiting = self.hub.waiting_until(account.id)
+        except SQLAlchemyError as exc:
+            # Nothing has left for the network yet: say so, so the pipeline neither counts an
+            # attempt nor calls it an unclear answer.
+            log.warning(
+                "publish of target %s stopped before the network call: %s", request.target_id, exc
+            )
+            raise NotSent("Herald's database did not answer; trying again shortly") from exc
         if waiting is not None:
             until, reason = waiting
             raise RateLimited(reason, until)
