@@ -23,8 +23,8 @@ from tests.helpers import messages, outbox_files, target_states
 from tests.test_pipeline import _approved_and_queued, _flaky
 
 MARIA = actor("maria")
-# The fake Mastodon instance (`fake`), shared with the Mastodon tests.
-_fake_instance = test_platform_mastodon.fake
+# The fake Mastodon instance, the same fixture as the Mastodon tests use.
+mastodon_fake = test_platform_mastodon.fake
 
 
 def _attempts(rt: Runtime, target_id: int) -> tuple[int, list[AttemptState]]:
@@ -74,21 +74,21 @@ def test_rate_limits_then_an_unclear_answer_do_not_give_up(idle_runtime: Runtime
 
 
 @pytest.fixture
-def masto(settings: Any, fake: FakeMastodon) -> Iterator[tuple[Runtime, int]]:
+def masto(settings: Any, mastodon_fake: FakeMastodon) -> Iterator[tuple[Runtime, int]]:
     rt = runtime_with(settings, worker=False)
     account = add_account(
         rt,
         "mastodon",
         "acme@masto.test",
         "@acme@masto.test",
-        {"instance": fake.url, "access_token": "masto-token", "id": "109"},
+        {"instance": mastodon_fake.url, "access_token": "masto-token", "id": "109"},
     )
     yield rt, account
     rt.close()
 
 
 def test_picked_up_while_rate_limited_costs_no_attempt(
-    masto: tuple[Runtime, int], fake: FakeMastodon
+    masto: tuple[Runtime, int], mastodon_fake: FakeMastodon
 ) -> None:
     rt, account = masto
     target_id = _approved_and_queued(rt, "mastodon")
@@ -96,7 +96,7 @@ def test_picked_up_while_rate_limited_costs_no_attempt(
     hub.note_limit(account, hub.clock() + timedelta(minutes=10), "the limit is used up")
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "scheduled"}
-    assert fake.seen("/api/v1/statuses", "POST") == []
+    assert mastodon_fake.seen("/api/v1/statuses", "POST") == []
     assert _attempts(rt, target_id)[0] == 0
     with rt.db.session() as s:
         s.execute(update(AccountState).values(rate_limited_until=None))
@@ -105,11 +105,11 @@ def test_picked_up_while_rate_limited_costs_no_attempt(
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "published"}
     assert _attempts(rt, target_id)[0] == 1
-    assert len(fake.statuses) == 1
+    assert len(mastodon_fake.statuses) == 1
 
 
 def test_database_error_before_the_call_is_not_an_unclear_answer(
-    masto: tuple[Runtime, int], fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch
+    masto: tuple[Runtime, int], mastodon_fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rt, _ = masto
     target_id = _approved_and_queued(rt, "mastodon")
@@ -126,7 +126,7 @@ def test_database_error_before_the_call_is_not_an_unclear_answer(
     monkeypatch.setattr(hub, "account", flaky_account)
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "scheduled"}
-    assert fake.seen("/api/v1/statuses", "POST") == []
+    assert mastodon_fake.seen("/api/v1/statuses", "POST") == []
     used, states = _attempts(rt, target_id)
     assert used == 0
     assert AttemptState.UNKNOWN not in states
@@ -138,4 +138,4 @@ def test_database_error_before_the_call_is_not_an_unclear_answer(
     assert rt.herald.dispatch_due() == 1
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "published"}
-    assert len(fake.statuses) == 1
+    assert len(mastodon_fake.statuses) == 1
