@@ -16,6 +16,7 @@ from core.context import Context, Tx
 from core.errors import NotSent, PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
 from core.networks import get_network
+from core.platforms.timing import IN_FLIGHT_SECONDS
 from core.ports import GenerationRequest, Published, PublishRequest
 from core.timeparse import format_when
 from core.views import Message, build_card, networks_phrase
@@ -411,7 +412,7 @@ def sweep(ctx: Context) -> dict[str, int]:
             counts["queued"] += 1
         stale = select(Target).where(
             Target.state == T.PUBLISHING,
-            Target.state_changed_at < older(s.stale_publishing_seconds),
+            Target.state_changed_at < older(s.stale_publishing_seconds or IN_FLIGHT_SECONDS),
         )
         for target in tx.session.scalars(stale.with_for_update(skip_locked=True, of=Target)):
             if move_target(

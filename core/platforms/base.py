@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import BadInput, NotSent, RateLimited, TokenExpired
 from core.networks import get_network
+from core.platforms.http import publish_budget
 from core.ports import Published, PublishRequest
 from core.settings import Settings
 from core.ssrf import SafeFetcher
@@ -275,14 +276,16 @@ class AccountPublisher:
             until, reason = waiting
             raise RateLimited(reason, until)
         try:
-            try:
-                return self.post(account, request)
-            except TokenExpired:
-                # A 401 means nothing was posted; with a refresh token one renewed try is safe.
-                if not self.can_renew(account):
-                    raise
-                account = self.hub.refresh(account, self.renew, force=True)
-                return self.post(account, request)
+            with publish_budget():
+                try:
+                    return self.post(account, request)
+                except TokenExpired:
+                    # A 401 means nothing was posted; with a refresh token one renewed try is
+                    # safe.
+                    if not self.can_renew(account):
+                        raise
+                    account = self.hub.refresh(account, self.renew, force=True)
+                    return self.post(account, request)
         except TokenExpired as exc:
             self.hub.set_status(account.id, "expired", exc.reason)
             raise

@@ -8,10 +8,12 @@ headers lives here so each network only says which header it uses.
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import html
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +23,14 @@ from typing import Any
 import httpx
 
 from core.errors import ContentRejected, PublishError, RateLimited, TokenExpired, Transient
+from core.platforms.timing import CONNECT_SECONDS, PUBLISH_BUDGET_SECONDS, READ_SECONDS
 from core.ssrf import Refused, SafeFetcher
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+TIMEOUT = httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS)
+# The monotonic instant after which this publish starts no new request (see `timing`).
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 USER_AGENT = "Herald/0.1 (+https://github.com/herald)"
 # When a network says "slow down" without saying until when.
 DEFAULT_BACKOFF = timedelta(minutes=15)
@@ -44,9 +49,31 @@ def client(
     merged = {"User-Agent": USER_AGENT, **(headers or {})}
     transport = guard.transport() if guard is not None else None
     with httpx.Client(
-        base_url=base_url, timeout=TIMEOUT, headers=merged, transport=transport
+        base_url=base_url,
+        timeout=TIMEOUT,
+        headers=merged,
+        transport=transport,
+        event_hooks={"request": [_within_budget]},
     ) as http:
         yield http
+
+
+@contextmanager
+def publish_budget(seconds: float = PUBLISH_BUDGET_SECONDS) -> Iterator[None]:
+    """Within this block no request starts after `seconds`: an attempt has a known end."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _within_budget(request: httpx.Request) -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        # Raised before this request is sent; earlier ones (media, a thread's first parts) may
+        # have gone out, so the outcome is unclear and reconciliation looks.
+        raise Transient("the network was too slow to finish the post in time")
 
 
 def send(http: httpx.Client, display: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
