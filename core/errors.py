@@ -51,6 +51,13 @@ class ContentRejected(PublishError):
     """The network refused the content itself (duplicate, too long, policy)."""
 
 
+class Duplicate(ContentRejected):
+    """The network refused the text as a repeat of a post already on the account.
+
+    That post may be our own earlier attempt: the pipeline looks it up before failing.
+    """
+
+
 class RateLimited(PublishError):
     """The network asked us to come back later."""
 

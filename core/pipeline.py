@@ -6,6 +6,7 @@ already done, so a task delivered twice or re-sent by the sweeper is harmless.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 
@@ -13,11 +14,11 @@ from sqlalchemy import func, select
 
 from core import delivery, inbox
 from core.context import Context, Tx
-from core.errors import NotSent, PublishError, RateLimited, TokenExpired
+from core.errors import Duplicate, NotSent, PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
 from core.networks import get_network
-from core.platforms.timing import IN_FLIGHT_SECONDS
-from core.ports import GenerationRequest, Published, PublishRequest
+from core.platforms.timing import IN_FLIGHT_SECONDS, LOOKBACK_SKEW_SECONDS
+from core.ports import GenerationRequest, Published, Publisher, PublishRequest
 from core.timeparse import format_when
 from core.views import Message, build_card, networks_phrase
 from core.workspaces import notify, zone_of
@@ -216,6 +217,14 @@ def _call_network(ctx: Context, request: PublishRequest) -> None:
         if publisher is None:
             raise PublishError(f"{get_network(request.network).display} is not connected any more")
         result = publisher.publish(request)
+    except Duplicate as exc:
+        # Refused as a repeat: of our own earlier attempt, if the account has this text since
+        # that attempt began. Confirmed by looking it up, never assumed.
+        found = _confirm_duplicate(ctx, publisher, request)
+        if found is None:
+            _record_failure(ctx, request.target_id, exc)
+        else:
+            _record_success(ctx, request.target_id, found)
     except PublishError as exc:
         _record_failure(ctx, request.target_id, exc)
     except Exception as exc:  # the call may have reached the network: reconcile, never repost
@@ -223,6 +232,31 @@ def _call_network(ctx: Context, request: PublishRequest) -> None:
         _record_failure(ctx, request.target_id, exc)
     else:
         _record_success(ctx, request.target_id, result)
+
+
+def _looking_back(tx: Tx, target_id: int, request: PublishRequest) -> PublishRequest:
+    """The request, with how far back a lookup reads: the target's first attempt's start."""
+    first = tx.session.scalar(
+        select(func.min(PublishAttempt.started_at)).where(PublishAttempt.target_id == target_id)
+    )
+    if first is None:
+        return request
+    return dataclasses.replace(request, since=first - timedelta(seconds=LOOKBACK_SKEW_SECONDS))
+
+
+def _confirm_duplicate(
+    ctx: Context, publisher: Publisher | None, request: PublishRequest
+) -> Published | None:
+    if publisher is None:
+        return None
+    with ctx.tx() as tx:
+        request = _looking_back(tx, request.target_id, request)
+    try:
+        found: Published | None = publisher.find(request)
+    except Exception:
+        log.exception("could not confirm the duplicate refusal of target %s", request.target_id)
+        return None
+    return found
 
 
 def _finish_attempt(tx: Tx, target: Target, state: AttemptState, error: str | None) -> None:
@@ -360,7 +394,7 @@ def reconcile(ctx: Context, target_id: int) -> None:
         target = tx.session.get(Target, target_id)
         if target is None or target.state != T.UNKNOWN:
             return
-        request = _request(target)
+        request = _looking_back(tx, target.id, _request(target))
         attempts = target.attempts
     publisher = ctx.publishers.get(request.network)
     try:
@@ -388,7 +422,8 @@ def reconcile(ctx: Context, target_id: int) -> None:
             return
         retry = _begin_attempt(tx, target, "resume")
     if retry is not None:
-        _call_network(ctx, retry)
+        # The same look-back, so a thread half out is finished rather than started again.
+        _call_network(ctx, dataclasses.replace(retry, since=request.since))
 
 
 # --- the sweeper ---------------------------------------------------------------------------

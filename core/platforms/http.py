@@ -159,6 +159,53 @@ def generic(display: str, response: httpx.Response, now: datetime, message: str 
         raise ContentRejected(f"{display} refused the post{detail}")
 
 
+# A lookup reads at most this many pages back to the attempt's start before it gives up.
+MAX_LOOKUP_PAGES = 50
+
+
+class LookupIncomplete(Transient):
+    """The account has more posts since the attempt than a lookup reads: it cannot tell."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__(
+            f"{display} has too many posts since the attempt for Herald to check them all"
+        )
+
+
+def older_than(value: object, since: datetime | None) -> bool:
+    """Whether a network's timestamp (ISO 8601, epoch seconds or ms) is before `since`."""
+    if since is None or value is None:
+        return False  # no bound, or no date to judge by: keep reading (pages are capped)
+    when: datetime | None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 10_000_000_000 else value
+        when = datetime.fromtimestamp(seconds, UTC)
+    else:
+        text = str(value)
+        # Graph API writes +0000; fromisoformat wants +00:00.
+        if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+            text = text[:-2] + ":" + text[-2:]
+        when = iso(text)
+    return when is not None and when < since
+
+
+def comparable(text: str, *, markup: bool = False) -> str:
+    """A post's text as lookups compare it, normalised the same way whichever side it is.
+
+    What we sent is plain text; what a network returns may be HTML (Mastodon: tags, entities,
+    `<br>` and paragraphs for line breaks), entity-escaped (X: `&amp;`) or carry rewritten links
+    (X's t.co, Mastodon's shortened display). `markup=True` turns markup into text first; then
+    both sides get entities decoded, NFC, every link as one token and whitespace collapsed.
+    A literal `<3` in what we sent is text, never markup.
+    """
+    if markup:
+        text = _BREAK.sub("\n", text)
+        text = _ANY_TAG.sub("", text)
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    text = _LINK.sub("\u27e8link\u27e9", text)
+    return " ".join(text.split())
+
+
 def plain(message: object, limit: int = 160) -> str:
     """A network's message as a short, safe reason for a card: never the body verbatim.
 
@@ -177,6 +224,10 @@ def plain(message: object, limit: int = 160) -> str:
 
 
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_ANY_TAG = re.compile(r"<[^>]*>")
+_BREAK = re.compile(r"<br\s*/?>|</p>", re.IGNORECASE)
+# A link without the punctuation that ends a sentence (networks do not link that either).
+_LINK = re.compile(r"\bhttps?://\S*[^\s.,;:!?)\]'\"]", re.IGNORECASE)
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _SECRETS = (
     # A scheme and its credentials: "Bearer <token>", "Basic <base64>".
