@@ -77,6 +77,11 @@ class NotSent(PublishError):
     retryable = True
 
 
+class CannotCheck(PublishError):
+    """The network cannot be asked whether a post exists (no read access, or too many posts
+    since the attempt): a person has to say whether it went out."""
+
+
 class Transient(PublishError):
     """A timeout, a 5xx or a dropped connection: the post may or may not exist now."""
 

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 
 from core import delivery, inbox
 from core.context import Context, Tx
-from core.errors import Duplicate, NotSent, PublishError, RateLimited, TokenExpired
+from core.errors import CannotCheck, Duplicate, NotSent, PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
 from core.networks import get_network
 from core.platforms.timing import IN_FLIGHT_SECONDS, LOOKBACK_SKEW_SECONDS
 from core.ports import GenerationRequest, Published, Publisher, PublishRequest
 from core.timeparse import format_when
-from core.views import Message, build_card, networks_phrase
+from core.views import ASKING, Message, asking_cleared, build_card, networks_phrase
 from core.workspaces import notify, zone_of
 from storage.models import (
     AttemptState,
@@ -220,7 +220,11 @@ def _call_network(ctx: Context, request: PublishRequest) -> None:
     except Duplicate as exc:
         # Refused as a repeat: of our own earlier attempt, if the account has this text since
         # that attempt began. Confirmed by looking it up, never assumed.
-        found = _confirm_duplicate(ctx, publisher, request)
+        try:
+            found = _confirm_duplicate(ctx, publisher, request)
+        except CannotCheck as cannot:
+            _ask_person(ctx, request.target_id, cannot.reason)
+            return
         if found is None:
             _record_failure(ctx, request.target_id, exc)
         else:
@@ -253,6 +257,8 @@ def _confirm_duplicate(
         request = _looking_back(tx, request.target_id, request)
     try:
         found: Published | None = publisher.find(request)
+    except CannotCheck:
+        raise
     except Exception:
         log.exception("could not confirm the duplicate refusal of target %s", request.target_id)
         return None
@@ -372,6 +378,7 @@ def _fail(tx: Tx, target: Target, reason: str, *, way_forward: str | None = None
         now=tx.now,
         workspace_id=post.workspace_id,
         failure_reason=reason,
+        warnings=asking_cleared(target),
         detail={"reason": reason},
     )
     _finish_attempt(tx, target, AttemptState.FAILED, reason)
@@ -388,6 +395,46 @@ def _fail(tx: Tx, target: Target, reason: str, *, way_forward: str | None = None
     )
 
 
+def _ask_person(ctx: Context, target_id: int, why: str) -> None:
+    """The network can't be asked: a person says whether the post went out. Never repost blind.
+
+    The target rests as `failed` (nothing is in flight, and Retry means "post it") with a
+    flag that makes its card ask "Did this go out?" instead of offering Retry.
+    """
+    with ctx.tx() as tx:
+        target = tx.session.get(Target, target_id)
+        if target is None or target.state not in {T.UNKNOWN, T.PUBLISHING}:
+            return
+        post = target.post
+        name = get_network(target.network).display
+        question = f"Did this go out on {name}? {why}, and its answer was lost"
+        if not move_target(
+            tx.session,
+            target,
+            "fail",
+            now=tx.now,
+            workspace_id=post.workspace_id,
+            failure_reason=question,
+            warnings={**(target.warnings or {}), ASKING: True},
+            detail={"reason": question},
+        ):
+            return
+        _finish_attempt(tx, target, AttemptState.UNKNOWN, why)
+        tx.session.refresh(post)
+        card = build_card(post, tz=zone_of(post.author, post.workspace), now=tx.now)
+        n, net = post.number, target.network
+        notify(
+            tx,
+            post,
+            Message(
+                text=f"❓ Did #{n} go out on {name}? {why}, so look at the account: "
+                f"posted {n} {net} [link] if it's up, retry {n} {net} to post it.",
+                card=card,
+                post_number=n,
+            ),
+        )
+
+
 def reconcile(ctx: Context, target_id: int) -> None:
     """Settle a target whose last attempt ended without an answer: found, or post again."""
     with ctx.tx() as tx:
@@ -399,6 +446,9 @@ def reconcile(ctx: Context, target_id: int) -> None:
     publisher = ctx.publishers.get(request.network)
     try:
         found = publisher.find(request) if publisher is not None else None
+    except CannotCheck as exc:
+        _ask_person(ctx, target_id, exc.reason)
+        return
     except Exception:
         log.exception("reconciliation lookup failed for target %s", target_id)
         with ctx.tx() as tx:

@@ -1036,8 +1036,19 @@ class FakeLinkedIn(FakeServer):
                 return reply(422, {"status": 422, "message": f"Content is a duplicate of {urn}"})
             urn = f"urn:li:share:{self.next_id()}"
             self.posts.append({"id": urn, **body, "createdAt": int(time.time() * 1000)})
-            return reply(201, None, {"x-restli-id": urn})
+            return self.lose_answer(reply(201, None, {"x-restli-id": urn}))
         if path == "/rest/posts" and seen.method == "GET":
+            if seen.args.get("author", "").startswith("urn:li:person:"):
+                # Reading a member's posts needs r_member_social, which apps rarely get.
+                return reply(
+                    403,
+                    {
+                        "status": 403,
+                        "serviceErrorCode": 100,
+                        "code": "ACCESS_DENIED",
+                        "message": "Not enough permissions to access: posts.FINDER-author",
+                    },
+                )
             # q=author: newest first, `count` up to 100 (default 10) from `start`; hashtags
             # come back in LinkedIn's template form.
             paged = page_of(list(reversed(self.posts)), seen.args, "count", 10, 100)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.runtime import Runtime
+from bot.terminal.render import choices_of
 from core.errors import Transient
 from core.platforms import http as h
 from core.platforms.outbox import OutboxPublisher
@@ -22,6 +23,7 @@ from storage.models import Target, TargetState
 from tests import test_platform_mastodon
 from tests.conftest import actor
 from tests.fakes_platforms import (
+    FakeLinkedIn,
     FakeMastodon,
     FakeServer,
     FakeX,
@@ -29,7 +31,7 @@ from tests.fakes_platforms import (
     make_request,
     runtime_with,
 )
-from tests.helpers import messages, outbox_files, target_states
+from tests.helpers import messages, outbox_files, snapshot, target_states
 from tests.test_pipeline import _approved_and_queued
 from tests.test_platform_x import connect as connect_x
 
@@ -244,3 +246,131 @@ def test_x_finds_a_post_whose_text_came_back_escaped_with_tco_links(
         assert publisher.find(request) == result
     finally:
         rt.close()
+
+
+# --- "Did this go out?" where the network can't be asked ---------------------------------------
+
+
+@pytest.fixture
+def linkedin_fake() -> Iterator[FakeLinkedIn]:
+    server = FakeLinkedIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def member(settings: Settings, linkedin_fake: FakeLinkedIn) -> Iterator[Runtime]:
+    """A LinkedIn member account: Herald may post as it but not read its posts."""
+    rt = runtime_with(settings, worker=False, linkedin_api_url=linkedin_fake.url)
+    author = "urn:li:person:782bbtaQ"
+    add_account(rt, "linkedin", author, "Maria", {"access_token": "li-token", "author": author})
+    yield rt
+    rt.close()
+
+
+def _unclear_on_linkedin(rt: Runtime) -> int:
+    target_id = _approved_and_queued(rt, "linkedin")
+    rt.herald.publish(target_id)
+    assert target_states(rt, 1) == {"linkedin": "unknown"}
+    rt.herald.reconcile(target_id)
+    return target_id
+
+
+def test_a_network_that_cannot_be_asked_gets_a_question_not_a_second_post(
+    member: Runtime, linkedin_fake: FakeLinkedIn
+) -> None:
+    rt = member
+    linkedin_fake.answer_lost = 1
+    target_id = _unclear_on_linkedin(rt)
+    assert len(linkedin_fake.seen("/rest/posts", "POST")) == 1  # not posted again
+    question = messages(rt)[-1]
+    assert question.text == (
+        "❓ Did #1 go out on LinkedIn? LinkedIn doesn't let Herald read a member's posts, so "
+        "look at the account: posted 1 linkedin [link] if it's up, retry 1 linkedin to post it."
+    )
+    assert question.card is not None
+    assert [(b.action, b.label, b.value) for b in question.card.buttons] == [
+        ("posted", "Yes, it's up", "linkedin"),
+        ("retry", "No, post it", "linkedin"),
+    ]
+    assert choices_of(question.card) == [
+        ("Yes, it's up", "posted 1 linkedin"),
+        ("No, post it", "retry 1 linkedin"),
+    ]
+    link = "https://www.linkedin.com/feed/update/urn:li:share:1/"
+    reply = rt.herald.handle(MARIA, f"posted 1 linkedin {link}")
+    assert reply.text == f"🚀 #1 marked published on LinkedIn: {link}."
+    assert target_states(rt, 1) == {"linkedin": "published"}
+    assert _external_url(rt, target_id) == link
+    assert len(linkedin_fake.posts) == 1
+
+
+def test_no_post_it_publishes_again(member: Runtime, linkedin_fake: FakeLinkedIn) -> None:
+    rt = member
+    linkedin_fake.fail_next("post", 504, {"status": 504, "message": "Gateway Timeout"})
+    target_id = _unclear_on_linkedin(rt)
+    assert target_states(rt, 1) == {"linkedin": "failed"}
+    assert linkedin_fake.posts == []
+    assert rt.herald.handle(MARIA, "retry 1 linkedin").text == "Retrying #1 on LinkedIn now."
+    assert rt.herald.dispatch_due() == 1
+    rt.herald.publish(target_id)
+    assert target_states(rt, 1) == {"linkedin": "published"}
+    assert len(linkedin_fake.posts) == 1
+
+
+def test_only_a_waiting_question_can_be_answered_and_not_by_a_viewer(
+    member: Runtime, linkedin_fake: FakeLinkedIn
+) -> None:
+    rt = member
+    linkedin_fake.answer_lost = 1
+    _unclear_on_linkedin(rt)
+    assert rt.herald.handle(MARIA, "role lee viewer").error is False
+    before = snapshot(rt)
+    refused = rt.herald.handle(actor("lee"), "posted 1 linkedin")
+    assert refused.error and "viewer" in (refused.text or "").lower()
+    bad = rt.herald.handle(MARIA, "posted 1 linkedin javascript:alert(1)")
+    assert bad.error and "https://" in (bad.text or "")
+    other = rt.herald.handle(MARIA, "posted 1 x")
+    assert other.error
+    assert snapshot(rt) == before
+    assert rt.herald.handle(MARIA, "posted 1 linkedin").text == (
+        "🚀 #1 marked published on LinkedIn (no link given)."
+    )
+    again = rt.herald.handle(MARIA, "posted 1 linkedin")
+    assert again.error and "no LinkedIn post waiting" in (again.text or "")
+
+
+def test_the_question_renders_on_slack_and_telegram(
+    member: Runtime, linkedin_fake: FakeLinkedIn
+) -> None:
+    from bot.slack.blocks import ACTION_PREFIX, card_blocks
+    from bot.telegram.render import keyboard
+    from bot.telegram.tokens import Intent, TokenCodec
+
+    rt = member
+    linkedin_fake.answer_lost = 1
+    _unclear_on_linkedin(rt)
+    card = messages(rt)[-1].card
+    assert card is not None
+    buttons = [
+        (e["text"]["text"], e["action_id"].removeprefix(ACTION_PREFIX), e["value"])
+        for block in card_blocks(card)
+        if block["type"] == "actions"
+        for e in block["elements"]
+    ]
+    assert buttons == [
+        ("Yes, it's up", "posted_linkedin", "1 linkedin"),
+        ("No, post it", "retry_linkedin", "1 linkedin"),
+    ]
+    codec = TokenCodec([b"k" * 32])
+    markup = keyboard(codec, 42, card)
+    assert markup is not None
+    pressed = [
+        (b.text, codec.open(42, str(b.callback_data)))
+        for row in markup.inline_keyboard
+        for b in row
+    ]
+    assert pressed == [
+        ("Yes, it's up", Intent("posted", 1, "linkedin")),
+        ("No, post it", Intent("retry", 1, "linkedin")),
+    ]

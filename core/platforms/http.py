@@ -22,7 +22,14 @@ from typing import Any
 
 import httpx
 
-from core.errors import ContentRejected, PublishError, RateLimited, TokenExpired, Transient
+from core.errors import (
+    CannotCheck,
+    ContentRejected,
+    PublishError,
+    RateLimited,
+    TokenExpired,
+    Transient,
+)
 from core.platforms.timing import CONNECT_SECONDS, PUBLISH_BUDGET_SECONDS, READ_SECONDS
 from core.ssrf import Refused, SafeFetcher
 
@@ -163,7 +170,7 @@ def generic(display: str, response: httpx.Response, now: datetime, message: str 
 MAX_LOOKUP_PAGES = 50
 
 
-class LookupIncomplete(Transient):
+class LookupIncomplete(CannotCheck):
     """The account has more posts since the attempt than a lookup reads: it cannot tell."""
 
     def __init__(self, display: str) -> None:

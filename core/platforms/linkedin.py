@@ -13,7 +13,14 @@ from urllib.parse import quote
 
 import httpx
 
-from core.errors import ContentRejected, Duplicate, RateLimited, TokenExpired, Transient
+from core.errors import (
+    CannotCheck,
+    ContentRejected,
+    Duplicate,
+    RateLimited,
+    TokenExpired,
+    Transient,
+)
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
 from core.ports import Published, PublishRequest
@@ -138,9 +145,14 @@ class LinkedInPublisher(AccountPublisher):
 
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
         """Our post among the author's, newest first, back to `request.since`."""
+        author = str(account.credentials["author"])
+        if author.startswith("urn:li:person:"):
+            # Reading a member's own posts needs r_member_social, which LinkedIn grants to
+            # few apps: Herald asks a person instead of posting again blindly.
+            raise CannotCheck("LinkedIn doesn't let Herald read a member's posts")
         wanted = h.comparable(request.text)
         params = {
-            "author": account.credentials["author"],
+            "author": author,
             "q": "author",
             "count": str(PAGE),
             "sortBy": "CREATED",
