@@ -589,6 +589,10 @@ class FakeMastodon(FakeServer):
         self.statuses.append(status)
         return status
 
+    def post_elsewhere(self, text: str) -> None:
+        """A status posted from the web or another app."""
+        self.add_status(text)
+
     def limits(self, remaining: int = 299) -> dict[str, str]:
         return {
             "X-RateLimit-Limit": "300",
@@ -1203,7 +1207,7 @@ class FakeFacebook(FakeServer):
             if any(p["message"] == message for p in self.posts):
                 return self.error(506, "(#506) Duplicate status message")
             post_id = self.post_elsewhere(message, attached)
-            return reply(200, {"id": post_id})
+            return self.lose_answer(reply(200, {"id": post_id}))
         if path == f"/{self.page_id}/photos" and seen.method == "POST":
             scripted = self.scripted("media")
             if scripted is not None:

@@ -23,6 +23,7 @@ from storage.models import Target, TargetState
 from tests import test_platform_mastodon
 from tests.conftest import actor
 from tests.fakes_platforms import (
+    FakeFacebook,
     FakeLinkedIn,
     FakeMastodon,
     FakeServer,
@@ -107,10 +108,19 @@ def x_fake() -> Iterator[FakeX]:
 
 def _runtime(settings: Settings, network: str, fake: FakeServer) -> Runtime:
     """A runtime (no worker) with one account on `fake`, as the OAuth callback stores it."""
-    urls = {"x": {"x_api_url": fake.url, "x_upload_url": fake.url}}
+    urls = {
+        "x": {"x_api_url": fake.url, "x_upload_url": fake.url},
+        "linkedin": {"linkedin_api_url": fake.url},
+        "facebook": {"facebook_api_url": f"{fake.url}/v21.0"},
+    }
     rt = runtime_with(settings, worker=False, **urls.get(network, {}))
     if network == "x":
         connect_x(rt)
+    elif network == "linkedin":
+        org = "urn:li:organization:5515715"
+        add_account(rt, "linkedin", org, "Acme", {"access_token": "li-token", "author": org})
+    elif network == "facebook":
+        add_account(rt, "facebook", "1029384756", "Acme Page", {"page_token": "page-token"})
     else:
         credentials = {"instance": fake.url, "access_token": "masto-token", "id": "109"}
         add_account(rt, "mastodon", "acme@masto.test", "@acme@masto.test", credentials)
@@ -124,75 +134,85 @@ def _external_url(rt: Runtime, target_id: int) -> str | None:
         return target.external_url
 
 
-def test_mastodon_without_keys_finds_the_post_behind_a_full_page(
-    settings: Settings, mastodon_fake: FakeMastodon
-) -> None:
-    mastodon_fake.honour_keys = False
-    rt = _runtime(settings, "mastodon", mastodon_fake)
-    try:
-        target_id = _approved_and_queued(rt, "mastodon")
-        mastodon_fake.answer_lost = 1  # stored, then the connection is cut
-        rt.herald.publish(target_id)
-        assert target_states(rt, 1) == {"mastodon": "unknown"}
-        ours = mastodon_fake.statuses[0]
-        for n in range(45):  # more than the 40 a page holds
-            mastodon_fake.add_status(f"Meanwhile, post {n}")
-        rt.herald.reconcile(target_id)
-        assert target_states(rt, 1) == {"mastodon": "published"}
-        assert len(mastodon_fake.statuses) == 46  # no second copy
-        assert _external_url(rt, target_id) == ours["url"]
-    finally:
-        rt.close()
+FAKES: dict[str, type[FakeServer]] = {
+    "mastodon": FakeMastodon,
+    "x": FakeX,
+    "linkedin": FakeLinkedIn,
+    "facebook": FakeFacebook,
+}
+# Posts on the account between the attempt and its reconciliation: more than a page of each
+# network's lookup (Mastodon 40, the others 100 at most) and of its old single read.
+CROWD = {"mastodon": 45, "x": 120, "linkedin": 120, "facebook": 120}
 
 
-def _x_posted_then_crowded(rt: Runtime, x_fake: FakeX) -> tuple[int, dict[str, Any]]:
-    """X stored the post and the answer was lost; then more posts than a page came."""
-    target_id = _approved_and_queued(rt, "x")
-    x_fake.answer_lost = 1
+def _posted_then_crowded(rt: Runtime, fake: Any, network: str) -> int:
+    """The network stored the post and the answer was lost; then a crowd of other posts."""
+    target_id = _approved_and_queued(rt, network)
+    fake.answer_lost = 1  # stored, then the connection is cut
     rt.herald.publish(target_id)
-    assert target_states(rt, 1) == {"x": "unknown"}
-    for n in range(120):  # more than the 100 a page holds
-        x_fake.post_elsewhere(f"Meanwhile, post {n}")
-    return target_id, x_fake.posts[0]
+    assert target_states(rt, 1) == {network: "unknown"}
+    for n in range(CROWD[network]):
+        fake.post_elsewhere(f"Meanwhile, post {n}")
+    return target_id
 
 
-def test_x_finds_the_post_behind_a_full_page_instead_of_a_false_failure(
-    settings: Settings, x_fake: FakeX
+def _stored(fake: Any) -> list[dict[str, Any]]:
+    return list(fake.statuses if isinstance(fake, FakeMastodon) else fake.posts)
+
+
+@pytest.mark.parametrize("network", list(FAKES))
+def test_the_post_is_found_behind_more_than_a_page_without_keys(
+    settings: Settings, network: str
 ) -> None:
-    rt = _runtime(settings, "x", x_fake)
+    """No idempotency key (Mastodon's ignored; the others have none), so only the lookup
+    stands between an unclear attempt and a second post; X, LinkedIn and Facebook would
+    refuse the second as a duplicate and the target would end `failed` though it is out."""
+    fake: Any = FAKES[network]().start()
+    if isinstance(fake, FakeMastodon):
+        fake.honour_keys = False
+    rt = _runtime(settings, network, fake)
     try:
-        target_id, ours = _x_posted_then_crowded(rt, x_fake)
+        target_id = _posted_then_crowded(rt, fake, network)
+        ours = _stored(fake)[0]
         rt.herald.reconcile(target_id)
-        assert target_states(rt, 1) == {"x": "published"}
-        assert len(x_fake.posts) == 121
-        assert _external_url(rt, target_id) == f"https://x.com/acme/status/{ours['id']}"
-        assert x_fake.seen("/2/tweets", "POST")[1:] == []  # looked up, never posted again
+        assert target_states(rt, 1) == {network: "published"}
+        assert len(_stored(fake)) == CROWD[network] + 1  # no second copy
+        with rt.db.session() as s:
+            target = s.get(Target, target_id)
+            assert target is not None and target.external_id == ours["id"]
     finally:
         rt.close()
+        fake.stop()
+
+
+@pytest.fixture(params=["x", "linkedin", "facebook"])
+def refusing(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
+    """A network that refuses a repeated text, with its fake."""
+    fake: Any = FAKES[request.param]().start()
+    yield request.param, fake
+    fake.stop()
 
 
 def test_a_duplicate_refusal_of_our_own_post_is_published_after_confirming(
-    settings: Settings, x_fake: FakeX
+    settings: Settings, refusing: tuple[str, Any]
 ) -> None:
-    rt = _runtime(settings, "x", x_fake)
+    network, fake = refusing
+    rt = _runtime(settings, network, fake)
     try:
-        target_id, ours = _x_posted_then_crowded(rt, x_fake)
+        target_id = _posted_then_crowded(rt, fake, network)
+        ours = fake.posts[0]
         # As an older Herald left it: the lookup missed, the repost was refused as a duplicate.
         with rt.db.session() as s:
-            s.execute(
-                update(Target).values(
-                    state=TargetState.FAILED, failure_reason="X refuses duplicate posts"
-                )
-            )
-        assert rt.herald.handle(MARIA, "retry 1").text == "Retrying #1 on X now."
+            s.execute(update(Target).values(state=TargetState.FAILED, failure_reason="a duplicate"))
+        name = {"x": "X", "linkedin": "LinkedIn", "facebook": "Facebook"}[network]
+        assert rt.herald.handle(MARIA, "retry 1").text == f"Retrying #1 on {name} now."
         assert rt.herald.dispatch_due() == 1
-        rt.herald.publish(target_id)  # X: 403 duplicate; Herald looks and finds its own
-        assert target_states(rt, 1) == {"x": "published"}
-        assert _external_url(rt, target_id) == f"https://x.com/acme/status/{ours['id']}"
-        assert len(x_fake.posts) == 121
-        assert messages(rt)[-1].text == (
-            f"🚀 #1 published · X: https://x.com/acme/status/{ours['id']}"
-        )
+        rt.herald.publish(target_id)  # refused as a duplicate; Herald looks and finds its own
+        assert target_states(rt, 1) == {network: "published"}
+        assert len(fake.posts) == CROWD[network] + 1
+        url = _external_url(rt, target_id)
+        assert url is not None and url.rstrip("/").endswith(ours["id"].split(":")[-1])
+        assert messages(rt)[-1].text == f"🚀 #1 published · {name}: {url}"
     finally:
         rt.close()
 
@@ -215,37 +235,33 @@ def test_a_duplicate_of_an_older_post_is_still_a_failure(settings: Settings, x_f
 # --- matching is symmetric ---------------------------------------------------------------------
 
 
-def test_mastodon_finds_a_status_whose_html_differs_from_the_text(
-    settings: Settings, mastodon_fake: FakeMastodon
-) -> None:
-    rt = _runtime(settings, "mastodon", mastodon_fake)
+# What we send, and what each network turns it into when it lists posts.
+TRICKY = {
+    # HTML: escaped `<3` and `&`, a linked URL with invisible parts, paragraphs.
+    "mastodon": "I <3 Herald & <b>friends</b>\n\nRead "
+    "https://example.com/a/very/long/path/for/herald?x=1&y=2 today.",
+    # Entities (&amp; &lt;) and links rewritten to t.co.
+    "x": "Q&A <today>: https://example.com/q?a=1&b=2",
+    # Reserved characters escaped, hashtags in LinkedIn's {hashtag|\#|…} template.
+    "linkedin": "Launch (beta) #herald & *more*: https://example.com/x_y",
+    "facebook": "Launch  day\n\nhttps://example.com/x",
+}
+
+
+@pytest.mark.parametrize("network", list(FAKES))
+def test_lookup_matches_what_the_network_made_of_the_text(settings: Settings, network: str) -> None:
+    fake: Any = FAKES[network]().start()
+    rt = _runtime(settings, network, fake)
     try:
-        publisher = rt.herald.ctx.publishers["mastodon"]
-        text = (
-            "I <3 Herald & <b>friends</b>\n\nRead "
-            "https://example.com/a/very/long/path/for/herald?x=1&y=2 today."
-        )
-        request = make_request(rt, "mastodon", text)
+        publisher = rt.herald.ctx.publishers[network]
+        request = make_request(rt, network, TRICKY[network])
         assert publisher.find(request) is None
         result = publisher.publish(request)
-        assert "&lt;3" in mastodon_fake.statuses[0]["content"]
         assert publisher.find(request) == result
-        assert publisher.find(make_request(rt, "mastodon", "I <3 Herald")) is None
+        assert publisher.find(make_request(rt, network, "Launch")) is None
     finally:
         rt.close()
-
-
-def test_x_finds_a_post_whose_text_came_back_escaped_with_tco_links(
-    settings: Settings, x_fake: FakeX
-) -> None:
-    rt = _runtime(settings, "x", x_fake)
-    try:
-        publisher = rt.herald.ctx.publishers["x"]
-        request = make_request(rt, "x", "Q&A <today>: https://example.com/q?a=1&b=2")
-        result = publisher.publish(request)
-        assert publisher.find(request) == result
-    finally:
-        rt.close()
+        fake.stop()
 
 
 # --- "Did this go out?" where the network can't be asked ---------------------------------------

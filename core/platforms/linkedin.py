@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -45,6 +44,11 @@ _ESCAPED = re.compile(r"\\(.)")
 def unescape(commentary: str) -> str:
     """Commentary as LinkedIn returns it, back to the text a person wrote."""
     return _ESCAPED.sub(r"\1", _HASHTAG.sub(r"#\1", commentary))
+
+
+def post_url(urn: str) -> str:
+    """The same link whether Herald posted it or found it (LinkedIn's own form, URN as is)."""
+    return f"https://www.linkedin.com/feed/update/{urn}/"
 
 
 def headers(token: str) -> dict[str, str]:
@@ -141,7 +145,7 @@ class LinkedInPublisher(AccountPublisher):
         urn = response.headers.get("x-restli-id")
         if not urn:
             raise Transient("LinkedIn accepted the post but did not say its id")
-        return Published(external_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
+        return Published(external_id=urn, url=post_url(urn))
 
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
         """Our post among the author's, newest first, back to `request.since`."""
@@ -165,7 +169,7 @@ class LinkedInPublisher(AccountPublisher):
                 for element in elements:
                     if h.comparable(unescape(str(element.get("commentary") or ""))) == wanted:
                         urn = str(element["id"])
-                        return Published(urn, f"https://www.linkedin.com/feed/update/{quote(urn)}/")
+                        return Published(urn, post_url(urn))
                 last = elements[-1].get("createdAt") if elements else None
                 if len(elements) < PAGE or h.older_than(last, request.since):
                     return None
