@@ -17,7 +17,7 @@ from core.context import Context, Tx
 from core.errors import CannotCheck, Duplicate, NotSent, PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
 from core.networks import get_network
-from core.platforms.timing import IN_FLIGHT_SECONDS, LOOKBACK_SKEW_SECONDS
+from core.platforms.timing import IN_FLIGHT_SECONDS, LOOKBACK_SKEW_SECONDS, MARGIN_SECONDS
 from core.ports import GenerationRequest, Published, Publisher, PublishRequest
 from core.timeparse import format_when
 from core.views import ASKING, Message, asking_cleared, build_card, networks_phrase
@@ -351,7 +351,10 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
             )
             _finish_attempt(tx, target, AttemptState.UNKNOWN, reason)
             target.failure_reason = reason
-            tx.later(RECONCILE, target.id, countdown=min(60.0, 2.0**target.attempts))
+            # Our client gave up, but the network may still be storing the post: look only
+            # once it could have finished, or the lookup misses it and we post it twice.
+            wait = max(MARGIN_SECONDS, min(60.0, 2.0**target.attempts))
+            tx.later(RECONCILE, target.id, countdown=wait)
 
 
 def _defer(tx: Tx, target: Target, until: datetime, reason: str) -> None:

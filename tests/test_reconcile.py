@@ -14,10 +14,11 @@ from sqlalchemy import select, update
 
 from bot.runtime import Runtime
 from bot.terminal.render import choices_of
+from core import pipeline
 from core.errors import Transient
 from core.platforms import http as h
 from core.platforms.outbox import OutboxPublisher
-from core.platforms.timing import IN_FLIGHT_SECONDS
+from core.platforms.timing import IN_FLIGHT_SECONDS, MARGIN_SECONDS
 from core.settings import Settings
 from storage.models import Target, TargetState
 from tests import test_platform_mastodon
@@ -33,7 +34,7 @@ from tests.fakes_platforms import (
     runtime_with,
 )
 from tests.helpers import messages, outbox_files, snapshot, target_states
-from tests.test_pipeline import _approved_and_queued
+from tests.test_pipeline import _approved_and_queued, _flaky
 from tests.test_platform_x import connect as connect_x
 
 MARIA = actor("maria")
@@ -390,3 +391,44 @@ def test_the_question_renders_on_slack_and_telegram(
         ("Yes, it's up", Intent("posted", 1, "linkedin")),
         ("No, post it", Intent("retry", 1, "linkedin")),
     ]
+
+
+def test_an_unclear_answer_is_looked_up_only_after_the_network_could_finish(
+    idle_runtime: Runtime,
+) -> None:
+    """Our client gave up, but the network may still be storing the post: the lookup waits
+    the margin, so it cannot run before the post appears and then post it again."""
+    rt = idle_runtime
+    target_id = _approved_and_queued(rt)
+    _flaky(rt, [Transient("the network did not answer in time")], post_first=False)
+    sent: list[tuple[str, tuple[int, ...], float | None]] = []
+    inner = rt.herald.ctx.queue
+
+    class Recorder:
+        def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
+            sent.append((task, args, countdown))
+            inner.enqueue(task, *args, countdown=countdown)
+
+    rt.herald.ctx.queue = Recorder()
+    rt.herald.publish(target_id)
+    assert target_states(rt, 1) == {"outbox": "unknown"}
+    (countdown,) = [c for task, args, c in sent if task == pipeline.RECONCILE]
+    assert countdown is not None and countdown >= MARGIN_SECONDS
+
+
+def test_a_lookup_that_cannot_read_back_far_enough_asks_a_person(
+    settings: Settings, mastodon_fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(h, "MAX_LOOKUP_PAGES", 1)
+    mastodon_fake.honour_keys = False
+    rt = _runtime(settings, "mastodon", mastodon_fake)
+    try:
+        target_id = _posted_then_crowded(rt, mastodon_fake, "mastodon")
+        rt.herald.reconcile(target_id)
+        assert len(mastodon_fake.statuses) == CROWD["mastodon"] + 1  # not posted again
+        question = messages(rt)[-1]
+        assert (question.text or "").startswith("❓ Did #1 go out on Mastodon? Mastodon has too")
+        assert question.card is not None
+        assert [b.label for b in question.card.buttons] == ["Yes, it's up", "No, post it"]
+    finally:
+        rt.close()
