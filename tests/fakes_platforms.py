@@ -263,7 +263,14 @@ class FakeX(FakeServer):
             return reply(400, {"title": "Invalid Request", "detail": "max_results: 5 to 100"})
         items, after = paged
         data = [
-            {"id": p["id"], "text": x_text(p["text"]), "created_at": p["created_at"]} for p in items
+            {
+                "id": p["id"],
+                # A post with media ends with a t.co link to it, as on X.
+                "text": x_text(p["text"])
+                + (f" https://t.co/m{p['id'][-6:]}" if p.get("media") else ""),
+                "created_at": p["created_at"],
+            }
+            for p in items
         ]
         meta: dict[str, Any] = {"result_count": len(data)}
         if after < len(posts):

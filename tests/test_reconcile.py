@@ -31,7 +31,9 @@ from tests.fakes_platforms import (
     FakeX,
     add_account,
     make_request,
+    put_media,
     runtime_with,
+    tiny_png,
 )
 from tests.helpers import messages, outbox_files, snapshot, target_states
 from tests.test_pipeline import _approved_and_queued, _flaky
@@ -430,5 +432,20 @@ def test_a_lookup_that_cannot_read_back_far_enough_asks_a_person(
         assert (question.text or "").startswith("❓ Did #1 go out on Mastodon? Mastodon has too")
         assert question.card is not None
         assert [b.label for b in question.card.buttons] == ["Yes, it's up", "No, post it"]
+    finally:
+        rt.close()
+
+
+def test_x_finds_a_post_with_media_whose_text_gained_a_media_link(
+    settings: Settings, x_fake: FakeX
+) -> None:
+    rt = _runtime(settings, "x", x_fake)
+    try:
+        publisher = rt.herald.ctx.publishers["x"]
+        media = put_media(rt, "1/a.png", tiny_png(), "image/png")
+        request = make_request(rt, "x", "Our new office", media=(media,))
+        result = publisher.publish(request)
+        assert publisher.find(request) == result
+        assert publisher.find(make_request(rt, "x", "Our new office")) is None  # no media
     finally:
         rt.close()

@@ -166,6 +166,8 @@ def generic(display: str, response: httpx.Response, now: datetime, message: str 
         raise ContentRejected(f"{display} refused the post{detail}")
 
 
+# Every link, in `comparable` text: networks rewrite links (t.co, shortened displays).
+LINK = "\u27e8link\u27e9"
 # A lookup reads at most this many pages back to the attempt's start before it gives up.
 MAX_LOOKUP_PAGES = 50
 
@@ -209,7 +211,7 @@ def comparable(text: str, *, markup: bool = False) -> str:
         text = _BREAK.sub("\n", text)
         text = _ANY_TAG.sub("", text)
     text = unicodedata.normalize("NFC", html.unescape(text))
-    text = _LINK.sub("\u27e8link\u27e9", text)
+    text = _LINK.sub(LINK, text)
     return " ".join(text.split())
 
 

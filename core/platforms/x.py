@@ -170,7 +170,7 @@ class XPublisher(AccountPublisher):
         with h.client(self.hub.settings.x_api_url, headers=self._headers(account)) as http:
             done: list[str] = []
             if request.parts:
-                done = self._posted_prefix(http, account, texts, request.since)
+                done = self._posted_prefix(http, account, texts, request.since, bool(request.media))
             media_ids: list[str] = []
             if request.media and not done:
                 with h.client(
@@ -219,12 +219,21 @@ class XPublisher(AccountPublisher):
         raise h.LookupIncomplete("X")
 
     def _posted_prefix(
-        self, http: httpx.Client, account: Account, texts: list[str], since: datetime | None
+        self,
+        http: httpx.Client,
+        account: Account,
+        texts: list[str],
+        since: datetime | None,
+        media: bool = False,
     ) -> list[str]:
         recent = self._recent(http, account, since)
         ids: list[str] = []
-        for text in texts:
-            post_id = recent.get(h.comparable(text))
+        for index, text in enumerate(texts):
+            wanted = h.comparable(text)
+            post_id = recent.get(wanted)
+            if post_id is None and media and index == 0:
+                # X ends the text of a post with media with a t.co link to the media.
+                post_id = recent.get(f"{wanted} {h.LINK}".strip())
             if post_id is None:
                 break
             ids.append(post_id)
@@ -233,7 +242,7 @@ class XPublisher(AccountPublisher):
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
         texts = [request.text, *request.parts]
         with h.client(self.hub.settings.x_api_url, headers=self._headers(account)) as http:
-            ids = self._posted_prefix(http, account, texts, request.since)
+            ids = self._posted_prefix(http, account, texts, request.since, bool(request.media))
         if len(ids) < len(texts):
             return None  # not there, or a thread half out: publish() finishes it
         return Published(external_id=ids[0], url=self._url(account, ids[0]))
