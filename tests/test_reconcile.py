@@ -449,3 +449,20 @@ def test_x_finds_a_post_with_media_whose_text_gained_a_media_link(
         assert publisher.find(make_request(rt, "x", "Our new office")) is None  # no media
     finally:
         rt.close()
+
+
+def test_a_duplicate_refusal_that_cannot_be_checked_asks_a_person(
+    member: Runtime, linkedin_fake: FakeLinkedIn
+) -> None:
+    rt = member
+    target_id = _approved_and_queued(rt, "linkedin")
+    with rt.db.session() as s:
+        text = s.scalars(select(Target.text)).one()
+    linkedin_fake.post_elsewhere(text)  # already there (ours or not: LinkedIn won't say)
+    rt.herald.publish(target_id)  # 422 duplicate, and a member's posts can't be read
+    assert target_states(rt, 1) == {"linkedin": "failed"}
+    question = messages(rt)[-1]
+    assert (question.text or "").startswith("❓ Did #1 go out on LinkedIn?")
+    assert question.card is not None
+    assert [b.label for b in question.card.buttons] == ["Yes, it's up", "No, post it"]
+    assert len(linkedin_fake.posts) == 1
