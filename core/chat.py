@@ -15,7 +15,15 @@ from core.lifecycle import move_post, move_target
 from core.networks import get_network
 from core.permissions import Action, require
 from core.timeparse import TimeParseError, format_when, parse_when, parse_zone
-from core.views import Message, build_card, cut, networks_phrase, when_text
+from core.views import (
+    Message,
+    asking,
+    asking_cleared,
+    build_card,
+    cut,
+    networks_phrase,
+    when_text,
+)
 from core.workspaces import (
     find_post,
     member_by_id,
@@ -438,6 +446,35 @@ def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Mess
     )
 
 
+def posted(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Posted) -> Message:
+    """ "Yes, it's up": the post Herald could not check went out; no second post is made."""
+    require(me, Action.SCHEDULE)  # whoever may retry may answer instead
+    post = find_post(tx, ws, cmd.number, lock=True)
+    name = get_network(cmd.network).display
+    target = next((t for t in post.targets if t.network == cmd.network and asking(t)), None)
+    if target is None:
+        raise Conflict(
+            f"#{cmd.number} has no {name} post waiting for that answer. See: show {cmd.number}"
+        )
+    move_target(
+        tx.session,
+        target,
+        "posted",
+        now=tx.now,
+        workspace_id=ws.id,
+        actor_id=me.id,
+        external_url=cmd.url,
+        published_at=tx.now,
+        failure_reason=None,
+        warnings=asking_cleared(target),
+        detail={"by": "person", "url": cmd.url},
+    )
+    where = f": {cmd.url}" if cmd.url else " (no link given)"
+    return Message(
+        text=f"🚀 #{cmd.number} marked published on {name}{where}.", post_number=cmd.number
+    )
+
+
 def show(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Message:
     require(me, Action.VIEW)
     post = find_post(tx, ws, number)
@@ -472,6 +509,8 @@ def status_line(post: Post, tz: ZoneInfo, now: datetime) -> str:
         name = get_network(t.network).display
         if t.state == T.PUBLISHED:
             parts.append(f"🚀 {name}: {t.external_url}")
+        elif asking(t):
+            parts.append(f"❓ {t.failure_reason}")
         elif t.state == T.FAILED:
             parts.append(f"⚠ {name} failed: {t.failure_reason}")
         elif t.state == T.SCHEDULED and t.scheduled_at:

@@ -72,6 +72,15 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Posted:
+    """A person's answer to "Did this go out?": yes, it is up (at `url`, if they have it)."""
+
+    number: int
+    network: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Skip:
     number: int
     network: str
@@ -159,6 +168,7 @@ Command = (
     | Schedule
     | Cancel
     | Retry
+    | Posted
     | Skip
     | NextSlot
     | Attach
@@ -186,6 +196,7 @@ USAGE: dict[str, str] = {
     "schedule": "schedule <n> <when>",
     "cancel": "cancel <n>",
     "retry": "retry <n> [network]",
+    "posted": "posted <n> <network> [link]",
     "skip": "skip <n> <network>",
     "slot": "slot <n> [network]",
     "attach": "attach <n> <image or video URL> [alt text]",
@@ -213,6 +224,7 @@ SUMMARY: dict[str, str] = {
     "schedule": 'set when a post goes out ("tomorrow 9am", "in 2h")',
     "cancel": "stop a post that has not been published",
     "retry": "try a failed network again",
+    "posted": "say a post Herald could not check did go out",
     "skip": "leave one network out of a post",
     "slot": "move a failed network to the next free slot",
     "attach": "attach an image or video to a draft",
@@ -419,6 +431,19 @@ def parse(text: str) -> Command:
             except UnknownNetworkError as exc:
                 raise BadInput(str(exc)) from None
         return Retry(number=number, network=retry_network)
+    if name == "posted":
+        parts = rest.split()
+        number = _number(name, parts[0] if parts else None)
+        if len(parts) < 2:
+            raise usage_error(name, "Which network is it up on?")
+        try:
+            network = get_network(parts[1]).name
+        except UnknownNetworkError as exc:
+            raise BadInput(str(exc)) from None
+        link = parts[2] if len(parts) > 2 else None
+        if link is not None and not re.fullmatch(r"https?://\S+", link, re.IGNORECASE):
+            raise usage_error(name, "The link should start with https://, or leave it out.")
+        return Posted(number=number, network=network, url=link)
     if name == "skip":
         parts = rest.split()
         number = _number(name, parts[0] if parts else None)

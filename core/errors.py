@@ -51,6 +51,13 @@ class ContentRejected(PublishError):
     """The network refused the content itself (duplicate, too long, policy)."""
 
 
+class Duplicate(ContentRejected):
+    """The network refused the text as a repeat of a post already on the account.
+
+    That post may be our own earlier attempt: the pipeline looks it up before failing.
+    """
+
+
 class RateLimited(PublishError):
     """The network asked us to come back later."""
 
@@ -59,6 +66,20 @@ class RateLimited(PublishError):
     def __init__(self, reason: str, until: datetime) -> None:
         super().__init__(reason)
         self.until = until
+
+
+class NotSent(PublishError):
+    """Herald could not get as far as calling the network (its own database failed first).
+
+    Certainly not posted, and no answer from the network: it costs no attempt.
+    """
+
+    retryable = True
+
+
+class CannotCheck(PublishError):
+    """The network cannot be asked whether a post exists (no read access, or too many posts
+    since the attempt): a person has to say whether it went out."""
 
 
 class Transient(PublishError):

@@ -55,6 +55,8 @@ TARGET_RULES: dict[str, Rule[TargetState]] = {
     "lose": _rule({T.PUBLISHING}, T.UNKNOWN),
     "defer": _rule({T.QUEUED, T.PUBLISHING}, T.SCHEDULED),
     "resume": _rule({T.UNKNOWN}, T.PUBLISHING),
+    # A person says a post Herald could not check did go out.
+    "posted": _rule({T.FAILED}, T.PUBLISHED),
     "cancel": _rule({T.DRAFT, T.SCHEDULED, T.FAILED}, T.CANCELLED),
 }
 

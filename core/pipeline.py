@@ -6,6 +6,7 @@ already done, so a task delivered twice or re-sent by the sweeper is harmless.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 
@@ -13,12 +14,13 @@ from sqlalchemy import func, select
 
 from core import delivery, inbox
 from core.context import Context, Tx
-from core.errors import PublishError, RateLimited, TokenExpired
+from core.errors import CannotCheck, Duplicate, NotSent, PublishError, RateLimited, TokenExpired
 from core.lifecycle import move_post, move_target
 from core.networks import get_network
-from core.ports import GenerationRequest, Published, PublishRequest
+from core.platforms.timing import IN_FLIGHT_SECONDS, LOOKBACK_SKEW_SECONDS, MARGIN_SECONDS
+from core.ports import GenerationRequest, Published, Publisher, PublishRequest
 from core.timeparse import format_when
-from core.views import Message, build_card, networks_phrase
+from core.views import ASKING, Message, asking_cleared, build_card, networks_phrase
 from core.workspaces import notify, zone_of
 from storage.models import (
     AttemptState,
@@ -36,6 +38,8 @@ GENERATE = "herald.generate_post"
 PUBLISH = "herald.publish_target"
 RECONCILE = "herald.reconcile_target"
 DISPATCH_BATCH = 100
+# After our own database failed before a network call: soon, but not in a tight loop.
+NOT_SENT_DELAY = 5.0
 
 
 # --- generation ----------------------------------------------------------------------------
@@ -213,6 +217,18 @@ def _call_network(ctx: Context, request: PublishRequest) -> None:
         if publisher is None:
             raise PublishError(f"{get_network(request.network).display} is not connected any more")
         result = publisher.publish(request)
+    except Duplicate as exc:
+        # Refused as a repeat: of our own earlier attempt, if the account has this text since
+        # that attempt began. Confirmed by looking it up, never assumed.
+        try:
+            found = _confirm_duplicate(ctx, publisher, request)
+        except CannotCheck as cannot:
+            _ask_person(ctx, request.target_id, cannot.reason)
+            return
+        if found is None:
+            _record_failure(ctx, request.target_id, exc)
+        else:
+            _record_success(ctx, request.target_id, found)
     except PublishError as exc:
         _record_failure(ctx, request.target_id, exc)
     except Exception as exc:  # the call may have reached the network: reconcile, never repost
@@ -220,6 +236,33 @@ def _call_network(ctx: Context, request: PublishRequest) -> None:
         _record_failure(ctx, request.target_id, exc)
     else:
         _record_success(ctx, request.target_id, result)
+
+
+def _looking_back(tx: Tx, target_id: int, request: PublishRequest) -> PublishRequest:
+    """The request, with how far back a lookup reads: the target's first attempt's start."""
+    first = tx.session.scalar(
+        select(func.min(PublishAttempt.started_at)).where(PublishAttempt.target_id == target_id)
+    )
+    if first is None:
+        return request
+    return dataclasses.replace(request, since=first - timedelta(seconds=LOOKBACK_SKEW_SECONDS))
+
+
+def _confirm_duplicate(
+    ctx: Context, publisher: Publisher | None, request: PublishRequest
+) -> Published | None:
+    if publisher is None:
+        return None
+    with ctx.tx() as tx:
+        request = _looking_back(tx, request.target_id, request)
+    try:
+        found: Published | None = publisher.find(request)
+    except CannotCheck:
+        raise
+    except Exception:
+        log.exception("could not confirm the duplicate refusal of target %s", request.target_id)
+        return None
+    return found
 
 
 def _finish_attempt(tx: Tx, target: Target, state: AttemptState, error: str | None) -> None:
@@ -275,18 +318,13 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
         reason = (
             exc.reason if isinstance(exc, PublishError) else "the network did not answer clearly"
         )
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, NotSent):
+            # Our own database failed before the call: nothing went out and the network said
+            # nothing, so this is neither an attempt nor an unclear outcome. Try again soon.
+            _defer(tx, target, tx.now + timedelta(seconds=NOT_SENT_DELAY), reason)
+        elif isinstance(exc, RateLimited):
             # Refused, so certainly not posted: take a later slot instead of a sleeping worker.
-            move_target(
-                tx.session,
-                target,
-                "defer",
-                now=tx.now,
-                workspace_id=ws_id,
-                scheduled_at=exc.until,
-                detail={"reason": reason},
-            )
-            _finish_attempt(tx, target, AttemptState.FAILED, reason)
+            _defer(tx, target, exc.until, reason)
             tz = zone_of(post.author, post.workspace)
             notify(
                 tx,
@@ -313,7 +351,25 @@ def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
             )
             _finish_attempt(tx, target, AttemptState.UNKNOWN, reason)
             target.failure_reason = reason
-            tx.later(RECONCILE, target.id, countdown=min(60.0, 2.0**target.attempts))
+            # Our client gave up, but the network may still be storing the post: look only
+            # once it could have finished, or the lookup misses it and we post it twice.
+            wait = max(MARGIN_SECONDS, min(60.0, 2.0**target.attempts))
+            tx.later(RECONCILE, target.id, countdown=wait)
+
+
+def _defer(tx: Tx, target: Target, until: datetime, reason: str) -> None:
+    """Back to `scheduled` at `until`, giving the attempt back: only unclear outcomes count."""
+    move_target(
+        tx.session,
+        target,
+        "defer",
+        now=tx.now,
+        workspace_id=target.post.workspace_id,
+        scheduled_at=until,
+        attempts=max(0, target.attempts - 1),
+        detail={"reason": reason},
+    )
+    _finish_attempt(tx, target, AttemptState.FAILED, reason)
 
 
 def _fail(tx: Tx, target: Target, reason: str, *, way_forward: str | None = None) -> None:
@@ -325,6 +381,7 @@ def _fail(tx: Tx, target: Target, reason: str, *, way_forward: str | None = None
         now=tx.now,
         workspace_id=post.workspace_id,
         failure_reason=reason,
+        warnings=asking_cleared(target),
         detail={"reason": reason},
     )
     _finish_attempt(tx, target, AttemptState.FAILED, reason)
@@ -341,17 +398,60 @@ def _fail(tx: Tx, target: Target, reason: str, *, way_forward: str | None = None
     )
 
 
+def _ask_person(ctx: Context, target_id: int, why: str) -> None:
+    """The network can't be asked: a person says whether the post went out. Never repost blind.
+
+    The target rests as `failed` (nothing is in flight, and Retry means "post it") with a
+    flag that makes its card ask "Did this go out?" instead of offering Retry.
+    """
+    with ctx.tx() as tx:
+        target = tx.session.get(Target, target_id)
+        if target is None or target.state not in {T.UNKNOWN, T.PUBLISHING}:
+            return
+        post = target.post
+        name = get_network(target.network).display
+        question = f"Did this go out on {name}? {why}, and its answer was lost"
+        if not move_target(
+            tx.session,
+            target,
+            "fail",
+            now=tx.now,
+            workspace_id=post.workspace_id,
+            failure_reason=question,
+            warnings={**(target.warnings or {}), ASKING: True},
+            detail={"reason": question},
+        ):
+            return
+        _finish_attempt(tx, target, AttemptState.UNKNOWN, why)
+        tx.session.refresh(post)
+        card = build_card(post, tz=zone_of(post.author, post.workspace), now=tx.now)
+        n, net = post.number, target.network
+        notify(
+            tx,
+            post,
+            Message(
+                text=f"❓ Did #{n} go out on {name}? {why}, so look at the account: "
+                f"posted {n} {net} [link] if it's up, retry {n} {net} to post it.",
+                card=card,
+                post_number=n,
+            ),
+        )
+
+
 def reconcile(ctx: Context, target_id: int) -> None:
     """Settle a target whose last attempt ended without an answer: found, or post again."""
     with ctx.tx() as tx:
         target = tx.session.get(Target, target_id)
         if target is None or target.state != T.UNKNOWN:
             return
-        request = _request(target)
+        request = _looking_back(tx, target.id, _request(target))
         attempts = target.attempts
     publisher = ctx.publishers.get(request.network)
     try:
         found = publisher.find(request) if publisher is not None else None
+    except CannotCheck as exc:
+        _ask_person(ctx, target_id, exc.reason)
+        return
     except Exception:
         log.exception("reconciliation lookup failed for target %s", target_id)
         with ctx.tx() as tx:
@@ -375,7 +475,8 @@ def reconcile(ctx: Context, target_id: int) -> None:
             return
         retry = _begin_attempt(tx, target, "resume")
     if retry is not None:
-        _call_network(ctx, retry)
+        # The same look-back, so a thread half out is finished rather than started again.
+        _call_network(ctx, dataclasses.replace(retry, since=request.since))
 
 
 # --- the sweeper ---------------------------------------------------------------------------
@@ -399,7 +500,7 @@ def sweep(ctx: Context) -> dict[str, int]:
             counts["queued"] += 1
         stale = select(Target).where(
             Target.state == T.PUBLISHING,
-            Target.state_changed_at < older(s.stale_publishing_seconds),
+            Target.state_changed_at < older(s.stale_publishing_seconds or IN_FLIGHT_SECONDS),
         )
         for target in tx.session.scalars(stale.with_for_update(skip_locked=True, of=Target)):
             if move_target(

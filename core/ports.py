@@ -59,6 +59,9 @@ class PublishRequest:
     parts: tuple[str, ...] = ()
     media: tuple[dict[str, Any], ...] = ()
     account_id: int | None = None
+    # For a lookup: the post, if it went out, is not older than this (the first attempt's
+    # start, less a margin for the network's clock). None: only the newest page is read.
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)

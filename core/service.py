@@ -85,6 +85,8 @@ class Herald:
                     return chat.cancel(ctx, tx, ws, me, cmd.number)
                 case c.Retry():
                     return chat.retry(ctx, tx, ws, me, cmd)
+                case c.Posted():
+                    return chat.posted(ctx, tx, ws, me, cmd)
                 case c.Skip():
                     return chat.skip(ctx, tx, ws, me, cmd)
                 case c.NextSlot():

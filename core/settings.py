@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(default=5.0, gt=0)
     sweep_seconds: float = Field(default=30.0, gt=0)
     stale_queued_seconds: float = Field(default=60.0, gt=0)
-    stale_publishing_seconds: float = Field(default=300.0, gt=0)
+    # Unset: derived from the HTTP client's limits (core.platforms.timing.IN_FLIGHT_SECONDS),
+    # the moment an attempt can no longer be in flight. Set it only to wait longer.
+    stale_publishing_seconds: float | None = Field(default=None, gt=0)
     stale_generating_seconds: float = Field(default=120.0, gt=0)
     max_publish_attempts: int = Field(default=3, ge=1)
     wait_timeout_seconds: float = Field(default=120.0, gt=0)

@@ -12,6 +12,8 @@ from core.timeparse import format_when
 from storage.models import Post, PostState, Target, TargetState
 
 BRIEF_PREVIEW = 120
+# In a failed target's `warnings`: Herald could not check whether it went out; ask a person.
+ASKING = "ask_if_posted"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,15 @@ def media_line(item: dict[str, Any]) -> str:
     return line + (f" · alt: {cut(str(alt), 80)}" if alt else " · no alt text")
 
 
+def asking(target: Target) -> bool:
+    """Whether this failed target's card asks "Did this go out?" instead of offering Retry."""
+    return target.state == TargetState.FAILED and bool((target.warnings or {}).get(ASKING))
+
+
+def asking_cleared(target: Target) -> dict[str, Any]:
+    return {k: v for k, v in (target.warnings or {}).items() if k != ASKING}
+
+
 def _buttons(post: Post) -> list[Button]:
     if post.state == PostState.PENDING_APPROVAL:
         return [
@@ -133,6 +144,13 @@ def _buttons(post: Post) -> list[Button]:
     states = {t.state for t in post.targets}
     if post.state == PostState.APPROVED:
         failed = [t for t in post.targets if t.state == TargetState.FAILED]
+        unsure = [t for t in failed if asking(t)]
+        if unsure:  # one question at a time; the others' buttons come back once it is answered
+            network = unsure[0].network
+            return [
+                Button("posted", "Yes, it's up", "primary", value=network),
+                Button("retry", "No, post it", value=network),
+            ]
         if failed:
             skips = [
                 Button("skip", f"Skip {get_network(t.network).display}", value=t.network)

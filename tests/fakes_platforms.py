@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
 import itertools
 import json
+import re
 import secrets
 import socket
 import threading
@@ -73,6 +75,9 @@ class FakeServer:
         self._ids = itertools.count(1_880_000_000_000_000_000)
         self.delay = 0.0
         self.static: dict[str, tuple[str, bytes]] = {}  # path -> (content type, bytes)
+        # Posts to accept and then answer 502, as when the connection is cut after the
+        # network stored the post: the caller cannot tell whether it went out.
+        self.answer_lost = 0
         self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(
@@ -102,6 +107,13 @@ class FakeServer:
                 return None
             item = queue.pop(0)
         return reply(item.status, item.body, item.headers)
+
+    def lose_answer(self, response: Response) -> Response:
+        with self.lock:
+            if self.answer_lost <= 0:
+                return response
+            self.answer_lost -= 1
+        return reply(502, {"error": "Bad Gateway"})
 
     def seen(self, path_part: str, method: str | None = None) -> list[Seen]:
         return [
@@ -211,6 +223,32 @@ class AnswerFault:
         return self.seen == self.nth
 
 
+_URL = re.compile(r"https?://[^\s<]*[^\s<.,;:!?)\]'\"]")
+
+
+def iso_now() -> str:
+    """The instant as Mastodon and X write it (milliseconds, Z)."""
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        + f".{int(time.time() * 1000) % 1000:03d}Z"
+    )
+
+
+def page_of(
+    items: list[Any], args: dict[str, str], size: str, default: int, most: int
+) -> tuple[list[Any], int] | None:
+    """Items from `start`/offset on, as many as the request's page size allows (at most
+    `most`, like the network); None when the size is out of the network's range."""
+    try:
+        count = int(args.get(size, default))
+    except ValueError:
+        return None
+    if not 1 <= count <= most:
+        return None
+    start = int(args.get("start") or args.get("after") or args.get("pagination_token") or 0)
+    return items[start : start + count], start + count
+
+
 def bearer(seen: Seen) -> str | None:
     value = seen.headers.get("Authorization", "")
     return value[7:] if value.startswith("Bearer ") else None
@@ -235,6 +273,14 @@ def x_schema_errors(name: str, instance: Any) -> list[str]:
     schema = {"$ref": f"#/components/schemas/{name}", "components": x_spec()["components"]}
     validator = jsonschema.Draft7Validator(schema)
     return [e.message for e in validator.iter_errors(instance)]
+
+
+def x_text(text: str) -> str:
+    """A post's text as X's API returns it: `&<>` as entities, every link a t.co link."""
+    escaped = html.escape(text, quote=False)
+    return _URL.sub(
+        lambda m: "https://t.co/" + hashlib.sha256(m.group(0).encode()).hexdigest()[:10], escaped
+    )
 
 
 class FakeX(FakeServer):
@@ -272,14 +318,40 @@ class FakeX(FakeServer):
             return reply(200, {"data": self.user})
         if path == "/2/tweets" and seen.method == "POST":
             return self.create(seen)
-        if path.startswith("/2/users/") and path.endswith("/tweets") and self.paged:
-            return self.timeline_page(seen)
         if path.startswith("/2/users/") and path.endswith("/tweets"):
-            items = [{"id": p["id"], "text": p["text"]} for p in reversed(self.posts)]
-            return reply(200, {"data": items, "meta": {"result_count": len(items)}})
+            return self.timeline(seen)
         if path.startswith("/2/media"):
             return self.media_call(seen)
         return reply(404, {"title": "Not Found", "status": 404})
+
+    def timeline(self, seen: Seen) -> Response:
+        """GET /2/users/:id/tweets: newest first, `start_time`, `max_results` 5-100 (default
+        10), `pagination_token`; text as X returns it (entities escaped, links as t.co)."""
+        since = seen.args.get("start_time")
+        dated = [{"created_at": "2020-01-01T00:00:00.000Z", **p} for p in reversed(self.posts)]
+        posts = [p for p in dated if not since or p["created_at"] >= since]
+        paged = page_of(posts, seen.args, "max_results", 10, 100)
+        if paged is None or int(seen.args.get("max_results", 10)) < 5:
+            return reply(400, {"title": "Invalid Request", "detail": "max_results: 5 to 100"})
+        items, after = paged
+        data = [
+            {
+                "id": p["id"],
+                # A post with media ends with a t.co link to it, as on X.
+                "text": x_text(p["text"])
+                + (f" https://t.co/m{p['id'][-6:]}" if p.get("media") else ""),
+                "created_at": p["created_at"],
+            }
+            for p in items
+        ]
+        meta: dict[str, Any] = {"result_count": len(data)}
+        if after < len(posts):
+            meta["next_token"] = str(after)
+        return reply(200, {"data": data, "meta": meta})
+
+    def post_elsewhere(self, text: str) -> None:
+        """A post made outside Herald (the X app)."""
+        self.posts.append({"id": self.next_id(), "text": text, "created_at": iso_now()})
 
     def limits(self) -> dict[str, str]:
         reset = str(int(time.time()) + 900)
@@ -341,11 +413,13 @@ class FakeX(FakeServer):
                     },
                 )
         post_id = self.next_id()
-        self.posts.append({"id": post_id, **seen.json})
-        return reply(
-            201,
-            {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}},
-            self.limits(),
+        self.posts.append({"id": post_id, **seen.json, "created_at": iso_now()})
+        return self.lose_answer(
+            reply(
+                201,
+                {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}},
+                self.limits(),
+            )
         )
 
     def media_call(self, seen: Seen) -> Response:
@@ -466,21 +540,6 @@ class FakeX(FakeServer):
             },
         )
 
-    # Paging like the real timeline (fault tests): one page of `max_results`, then next_token.
-
-    paged = False
-
-    def timeline_page(self, seen: Seen) -> Response:
-        size = min(100, max(5, int(seen.args.get("max_results", "10"))))
-        start = int(seen.args.get("pagination_token", "0"))
-        newest_first = list(reversed(self.posts))
-        page = newest_first[start : start + size]
-        items = [{"id": p["id"], "text": p["text"]} for p in page]
-        meta: dict[str, Any] = {"result_count": len(items)}
-        if start + size < len(newest_first):
-            meta["next_token"] = str(start + size)
-        return reply(200, {"data": items, "meta": meta})
-
 
 # --- helpers shared by the platform tests ------------------------------------------------------
 
@@ -566,6 +625,21 @@ def tiny_png(
 # --- Mastodon ---------------------------------------------------------------------------------
 
 
+def mastodon_html(text: str) -> str:
+    def link(match: re.Match[str]) -> str:
+        url = html.unescape(match.group(0))
+        scheme, _, rest = url.partition("://")
+        return (
+            f'<a href="{html.escape(url)}" rel="nofollow noopener" target="_blank">'
+            f'<span class="invisible">{scheme}://</span>'
+            f'<span class="ellipsis">{html.escape(rest[:30])}</span>'
+            f'<span class="invisible">{html.escape(rest[30:])}</span></a>'
+        )
+
+    linked = _URL.sub(link, html.escape(text, quote=False))
+    return "".join("<p>" + p.replace("\n", "<br />") + "</p>" for p in linked.split("\n\n"))
+
+
 class FakeMastodon(FakeServer):
     """A Mastodon instance: statuses with Idempotency-Key, media v2, app registration, OAuth."""
 
@@ -578,6 +652,25 @@ class FakeMastodon(FakeServer):
         self.apps: dict[str, dict[str, str]] = {}
         self.codes: dict[str, dict[str, str]] = {}
         self.processing_polls = 0
+        self.honour_keys = True  # False: a server that ignores Idempotency-Key
+
+    def add_status(self, text: str, media_ids: list[str] | None = None) -> dict[str, Any]:
+        """A status as Mastodon stores it: `content` is HTML (escaped text, linked URLs with
+        their invisible parts, paragraphs and <br />)."""
+        status_id = self.next_id()
+        status = {
+            "id": status_id,
+            "url": f"https://masto.test/@acme/{status_id}",
+            "created_at": iso_now(),
+            "content": mastodon_html(text),
+            "media_attachments": [{"id": m} for m in media_ids or []],
+        }
+        self.statuses.append(status)
+        return status
+
+    def post_elsewhere(self, text: str) -> None:
+        """A status posted from the web or another app."""
+        self.add_status(text)
 
     def limits(self, remaining: int = 299) -> dict[str, str]:
         return {
@@ -661,8 +754,8 @@ class FakeMastodon(FakeServer):
             scripted = self.scripted("post")
             if scripted is not None:
                 return scripted
-            key = seen.headers.get("Idempotency-Key")
-            if key and key in self.by_key and self.honour_keys:
+            key = seen.headers.get("Idempotency-Key") if self.honour_keys else None
+            if key and key in self.by_key:
                 return reply(200, self.by_key[key], self.limits())
             data = seen.json if seen.json is not None else seen.form
             if not data.get("status"):
@@ -670,24 +763,21 @@ class FakeMastodon(FakeServer):
             for media_id in data.get("media_ids", []):
                 if not self.media.get(media_id, {}).get("ready"):
                     return reply(422, {"error": "Validation failed: media not ready"})
-            status_id = self.next_id()
-            status = {
-                "id": status_id,
-                "url": f"https://masto.test/@acme/{status_id}",
-                "content": "<p>" + data["status"].replace("\n", "<br>") + "</p>",
-                "media_attachments": [{"id": m} for m in data.get("media_ids", [])],
-                "visibility": data.get("visibility"),
-            }
-            self.statuses.append(status)
+            status = self.add_status(data["status"], data.get("media_ids", []))
+            status["visibility"] = data.get("visibility")
             if key:
                 self.by_key[key] = status
-            return reply(200, status, self.limits())
+            return self.lose_answer(reply(200, status, self.limits()))
         if path.startswith("/api/v1/accounts/") and path.endswith("/statuses"):
-            return reply(200, list(reversed(self.statuses)))
+            # Newest first, `limit` up to 40 (default 20), older than `max_id`.
+            newest = list(reversed(self.statuses))
+            if seen.args.get("max_id"):
+                newest = [s for s in newest if int(s["id"]) < int(seen.args["max_id"])]
+            paged = page_of(newest, {"limit": seen.args.get("limit", "20")}, "limit", 20, 40)
+            if paged is None:
+                return reply(422, {"error": "limit must be 1 to 40"})
+            return reply(200, paged[0])
         return reply(404, {"error": "Record not found"})
-
-    # Fault tests turn the key off to count what Herald itself would post twice.
-    honour_keys = True
 
 
 # --- Bluesky ----------------------------------------------------------------------------------
@@ -918,6 +1008,7 @@ class FakeBluesky(FakeServer):
 # --- LinkedIn ---------------------------------------------------------------------------------
 
 _LI_RESERVED = set("|{}@[]()<>\\*_~")
+_LI_HASHTAG = re.compile(r"(?<!\\)#(\w+)")
 
 
 def unescaped_reserved(commentary: str) -> list[str]:
@@ -944,6 +1035,15 @@ class FakeLinkedIn(FakeServer):
         self.posts: list[dict[str, Any]] = []
         self.images: dict[str, bytes | None] = {}
         self.codes: dict[str, dict[str, str]] = {}
+
+    def post_elsewhere(self, text: str) -> None:
+        """A post made on linkedin.com (stored escaped, as LinkedIn keeps commentary)."""
+        from core.platforms.linkedin import escape
+
+        urn = f"urn:li:share:{self.next_id()}"
+        self.posts.append(
+            {"id": urn, "commentary": escape(text), "createdAt": int(time.time() * 1000)}
+        )
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path
@@ -1018,10 +1118,32 @@ class FakeLinkedIn(FakeServer):
                 urn = self.posts[0]["id"]
                 return reply(422, {"status": 422, "message": f"Content is a duplicate of {urn}"})
             urn = f"urn:li:share:{self.next_id()}"
-            self.posts.append({"id": urn, **body})
-            return reply(201, None, {"x-restli-id": urn})
+            self.posts.append({"id": urn, **body, "createdAt": int(time.time() * 1000)})
+            return self.lose_answer(reply(201, None, {"x-restli-id": urn}))
         if path == "/rest/posts" and seen.method == "GET":
-            return reply(200, {"elements": list(reversed(self.posts)), "paging": {}})
+            if seen.args.get("author", "").startswith("urn:li:person:"):
+                # Reading a member's posts needs r_member_social, which apps rarely get.
+                return reply(
+                    403,
+                    {
+                        "status": 403,
+                        "serviceErrorCode": 100,
+                        "code": "ACCESS_DENIED",
+                        "message": "Not enough permissions to access: posts.FINDER-author",
+                    },
+                )
+            # q=author: newest first, `count` up to 100 (default 10) from `start`; hashtags
+            # come back in LinkedIn's template form.
+            paged = page_of(list(reversed(self.posts)), seen.args, "count", 10, 100)
+            if paged is None:
+                return reply(400, {"status": 400, "message": "count must be 1 to 100"})
+            elements = [
+                {**p, "commentary": _LI_HASHTAG.sub(r"{hashtag|\\#|\1}", p["commentary"])}
+                for p in paged[0]
+            ]
+            start = int(seen.args.get("start", 0))
+            paging = {"start": start, "count": len(elements), "total": len(self.posts)}
+            return reply(200, {"elements": elements, "paging": paging})
         return reply(404, {"status": 404, "message": "Not found"})
 
 
@@ -1058,6 +1180,44 @@ class FakeFacebook(FakeServer):
         if subcode:
             body["error"]["error_subcode"] = subcode
         return reply(status, body, {k.replace("_", "-"): v for k, v in headers.items()})
+
+    def post_elsewhere(self, message: str, attached: list[str] | None = None) -> str:
+        """A post on the Page (from Herald, or from anyone else)."""
+        post_id = f"{self.page_id}_{self.next_id()}"
+        created = time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime())
+        self.posts.append(
+            {
+                "id": post_id,
+                "message": message,
+                "attached": attached or [],
+                "created": time.time(),
+                "created_time": created,
+            }
+        )
+        return post_id
+
+    def page_posts(self, seen: Seen) -> Response:
+        """GET /{page}/posts: newest first, `limit` up to 100 (default 25), `since` (Unix
+        seconds), cursor paging with `after`."""
+        since = float(seen.args.get("since") or 0)
+        posts = [p for p in reversed(self.posts) if p["created"] >= since]
+        paged = page_of(posts, seen.args, "limit", 25, 100)
+        if paged is None:
+            return self.error(100, "(#100) The limit must be 1 to 100")
+        items, after = paged
+        data = [
+            {
+                "id": p["id"],
+                "message": p["message"],
+                "created_time": p["created_time"],
+                "permalink_url": f"https://www.facebook.com/{p['id']}",
+            }
+            for p in items
+        ]
+        paging: dict[str, Any] = {"cursors": {"before": "0", "after": str(after)}}
+        if after < len(posts):
+            paging["next"] = f"{self.url}{seen.path}?after={after}"
+        return reply(200, {"data": data, "paging": paging})
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path
@@ -1123,9 +1283,10 @@ class FakeFacebook(FakeServer):
             ]
             if any(a not in self.photos for a in attached):
                 return self.error(100, "(#100) attached media not found")
-            post_id = f"{self.page_id}_{self.next_id()}"
-            self.posts.append({"id": post_id, "message": message, "attached": attached})
-            return reply(200, {"id": post_id})
+            if any(p["message"] == message for p in self.posts):
+                return self.error(506, "(#506) Duplicate status message")
+            post_id = self.post_elsewhere(message, attached)
+            return self.lose_answer(reply(200, {"id": post_id}))
         if path == f"/{self.page_id}/photos" and seen.method == "POST":
             scripted = self.scripted("media")
             if scripted is not None:
@@ -1139,21 +1300,10 @@ class FakeFacebook(FakeServer):
             }
             if seen.form.get("published") == "false":
                 return reply(200, {"id": photo_id})
-            post_id = f"{self.page_id}_{self.next_id()}"
-            self.posts.append(
-                {"id": post_id, "message": seen.form.get("caption"), "attached": [photo_id]}
-            )
+            post_id = self.post_elsewhere(seen.form.get("caption") or "", [photo_id])
             return reply(200, {"id": photo_id, "post_id": post_id})
         if path == f"/{self.page_id}/posts":
-            items = [
-                {
-                    "id": p["id"],
-                    "message": p["message"],
-                    "permalink_url": f"https://www.facebook.com/{p['id']}",
-                }
-                for p in reversed(self.posts)
-            ]
-            return reply(200, {"data": items})
+            return self.page_posts(seen)
         return self.error(100, "Unsupported request", 400)
 
 

@@ -27,7 +27,7 @@ from bot.runtime import Runtime
 from core.settings import Settings
 from storage.models import AuditEvent, Post, PublishAttempt, Target
 from tests.conftest import PG_ADMIN_URL, _truncate, actor, purge_queues
-from tests.fakes_platforms import FakeMastodon, FakeX, add_account, runtime_with
+from tests.fakes_platforms import FakeMastodon, FakeX, add_account, iso_now, runtime_with
 from tests.faults_support import OwnRedis, Processes
 from tests.helpers import eventually, herald_env
 
@@ -328,9 +328,6 @@ def test_rate_limits_and_server_errors_in_bursts_are_waited_out(
     assert early == [], f"requests {early} s after the 429, before the time it allowed"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs issue 11 fault 3: a rate-limit deferral uses an attempt"
-)
 def test_rate_limits_do_not_use_up_the_attempts(make_rig: Any, masto: FakeMastodon) -> None:
     """429, 429, 503 is one unclear outcome: with the default 3 attempts it still goes out."""
     rig, (text,) = mastodon_burst(make_rig, masto, 1)
@@ -392,7 +389,6 @@ def test_two_schedulers_and_a_killed_scheduler_claim_nothing_twice(
 # --- (g) no idempotency keys, repeated text refused, more than a page in between -------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs H7: reconcile pages back by time")
 def test_a_refused_repeat_after_more_than_a_page_is_neither_doubled_nor_failed(
     make_rig: Any, xfake: FakeX
 ) -> None:
@@ -400,13 +396,15 @@ def test_a_refused_repeat_after_more_than_a_page_is_neither_doubled_nor_failed(
     add_account(
         rig.rt, "x", "2244994945", "@acme", {"access_token": "x-access-1", "refresh_token": "r"}
     )
-    xfake.paged = True
     (text,) = approve_burst(rig, 1, "x")
     cut = xfake.on_answer("/2/tweets", "cut", 1)
     start_burst(rig)
     assert cut.reached.wait(60), rig.procs.tail()
     # Before reconciliation looks, the account posts more than one page (100) from elsewhere.
-    others = [{"id": xfake.next_id(), "text": f"Elsewhere {n}"} for n in range(120)]
+    others = [
+        {"id": xfake.next_id(), "text": f"Elsewhere {n}", "created_at": iso_now()}
+        for n in range(120)
+    ]
     with xfake.lock:
         xfake.posts.extend(others)
     eventually(lambda: settled(rig.rt), SETTLE, "the target settled")

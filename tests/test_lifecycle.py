@@ -57,6 +57,8 @@ EXPECTED_TARGET = {
     ("defer", T.QUEUED): T.SCHEDULED,
     ("defer", T.PUBLISHING): T.SCHEDULED,
     ("resume", T.UNKNOWN): T.PUBLISHING,
+    # A person answers "Did this go out?" with "Yes, it's up".
+    ("posted", T.FAILED): T.PUBLISHED,
     ("cancel", T.DRAFT): T.CANCELLED,
     ("cancel", T.SCHEDULED): T.CANCELLED,
     ("cancel", T.FAILED): T.CANCELLED,

@@ -39,9 +39,9 @@ class FlakyOutbox(OutboxPublisher):
         return super().publish(request)
 
 
-def _approved_and_queued(rt: Runtime) -> int:
-    """Draft, generate, approve and claim one outbox target, step by step (no worker)."""
-    reply = rt.herald.handle(MARIA, "draft Exactly once --to outbox")
+def _approved_and_queued(rt: Runtime, network: str = "outbox") -> int:
+    """Draft, generate, approve and claim one target, step by step (no worker)."""
+    reply = rt.herald.handle(MARIA, f"draft Exactly once --to {network}")
     assert reply.post_number == 1
     with rt.db.session() as s:
         post_id = s.scalars(select(Target.post_id)).one()

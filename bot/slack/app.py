@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 SHORTCUT = "turn_into_post"
 # Card buttons that are one grammar command; Edit and Reject open a form instead.
-QUICK_ACTIONS = frozenset({"approve", "regenerate", "cancel", "retry", "slot", "skip"})
+QUICK_ACTIONS = frozenset({"approve", "regenerate", "cancel", "retry", "slot", "skip", "posted"})
 # At most this many core calls at once per process: each holds a database connection (and
 # may briefly take a second), so the default pool of 15 is never exhausted under a burst.
 CORE_SLOTS = 5

@@ -42,7 +42,7 @@ ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: the sender of "remain anonymo
 KNOWN = set(c.USAGE) | set(c.ALIASES) | {"start"}
 CARD_TITLE = re.compile(r"^#(\d+) · ")
 ALERT_LIMIT = 200  # answerCallbackQuery text
-SIMPLE_ACTIONS = {"approve", "regenerate", "cancel", "retry"}
+SIMPLE_ACTIONS = {"approve", "regenerate", "cancel", "retry", "posted"}
 HINTS = {
     "regenerate": "Reply to the card to say what to change next time.",
 }
@@ -370,7 +370,8 @@ class Handlers:
         intent: Intent,
         answer: Answer,
     ) -> None:
-        work = asyncio.ensure_future(self._handle(actor, f"{intent.action} {intent.number}"))
+        line = f"{intent.action} {intent.number}" + (f" {intent.network}" if intent.network else "")
+        work = asyncio.ensure_future(self._handle(actor, line))
         try:
             result = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
         except TimeoutError:

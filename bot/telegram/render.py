@@ -141,8 +141,9 @@ def keyboard(
         return InlineKeyboardMarkup(rows)
     buttons = [
         InlineKeyboardButton(
-            BUTTON_TEXT.get(b.action, b.label),
-            callback_data=codec.seal(chat_id, Intent(b.action, card.number)),
+            # A button about one network keeps its own words ("No, post it", not "Retry").
+            b.label if b.value else BUTTON_TEXT.get(b.action, b.label),
+            callback_data=codec.seal(chat_id, Intent(b.action, card.number, b.value)),
         )
         for b in card.buttons
     ]

@@ -22,7 +22,13 @@ def choices_of(card: Card) -> list[tuple[str, str]]:
         "retry": f"retry {card.number}",
     }
     commands["slot"] = f"slot {card.number}"
-    found = [(b.label, commands[b.action]) for b in card.buttons if b.action in commands]
+    commands["posted"] = f"posted {card.number}"
+    # A button about one network ("No, post it", "Yes, it's up") names it.
+    found = [
+        (b.label, commands[b.action] + (f" {b.value}" if b.value else ""))
+        for b in card.buttons
+        if b.action in commands
+    ]
     skips = [(b.label, f"skip {card.number} {b.value}") for b in card.buttons if b.action == "skip"]
     return found + skips
 

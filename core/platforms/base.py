@@ -17,10 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core.errors import BadInput, RateLimited, TokenExpired
+from core.errors import BadInput, NotSent, RateLimited, TokenExpired
 from core.networks import get_network
+from core.platforms.http import publish_budget
 from core.ports import Published, PublishRequest
 from core.settings import Settings
 from core.ssrf import SafeFetcher
@@ -260,20 +262,30 @@ class AccountPublisher:
         return account
 
     def publish(self, request: PublishRequest) -> Published:
-        account = self.resolve(request)
-        waiting = self.hub.waiting_until(account.id)
+        try:
+            account = self.resolve(request)
+            waiting = self.hub.waiting_until(account.id)
+        except SQLAlchemyError as exc:
+            # Nothing has left for the network yet: say so, so the pipeline neither counts an
+            # attempt nor calls it an unclear answer.
+            log.warning(
+                "publish of target %s stopped before the network call: %s", request.target_id, exc
+            )
+            raise NotSent("Herald's database did not answer; trying again shortly") from exc
         if waiting is not None:
             until, reason = waiting
             raise RateLimited(reason, until)
         try:
-            try:
-                return self.post(account, request)
-            except TokenExpired:
-                # A 401 means nothing was posted; with a refresh token one renewed try is safe.
-                if not self.can_renew(account):
-                    raise
-                account = self.hub.refresh(account, self.renew, force=True)
-                return self.post(account, request)
+            with publish_budget():
+                try:
+                    return self.post(account, request)
+                except TokenExpired:
+                    # A 401 means nothing was posted; with a refresh token one renewed try is
+                    # safe.
+                    if not self.can_renew(account):
+                        raise
+                    account = self.hub.refresh(account, self.renew, force=True)
+                    return self.post(account, request)
         except TokenExpired as exc:
             self.hub.set_status(account.id, "expired", exc.reason)
             raise

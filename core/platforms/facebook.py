@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
+from core.errors import ContentRejected, Duplicate, RateLimited, TokenExpired, Transient
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
 from core.ports import Published, PublishRequest
@@ -21,6 +21,7 @@ from core.ports import Published, PublishRequest
 SCOPES = "pages_show_list,pages_manage_posts,pages_read_engagement"
 THROTTLED = {4, 17, 32, 613, 80001}
 PERMISSION = {10, *range(200, 300)}
+PAGE = 100  # the most posts the Graph API lists at once
 
 
 def _regain(headers: httpx.Headers, now: datetime) -> datetime | None:
@@ -68,7 +69,7 @@ class FacebookPublisher(AccountPublisher):
                 "Facebook says Herald may not post to this Page (permission missing); reconnect"
             )
         if code == 506:
-            raise ContentRejected("Facebook refuses duplicate posts: this text is already there")
+            raise Duplicate("Facebook refuses duplicate posts: this text is already there")
         if code == 368:
             raise ContentRejected(f"Facebook temporarily blocked posting: {message}")
         if code in (1, 2) or response.status_code >= 500:
@@ -107,17 +108,24 @@ class FacebookPublisher(AccountPublisher):
         return Published(external_id=post_id, url=f"https://www.facebook.com/{post_id}")
 
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
+        """Our post on the Page, newest first, since `request.since` (Graph's `since`)."""
+        wanted = h.comparable(request.text)
+        params = {"fields": "id,message,permalink_url,created_time", "limit": str(PAGE)}
+        if request.since is not None:
+            params["since"] = str(int(request.since.timestamp()))
         with self._client(account) as http:
-            response = h.send(
-                http,
-                "Facebook",
-                "GET",
-                f"/{account.account_id}/posts",
-                params={"fields": "id,message,permalink_url", "limit": "25"},
-            )
-            data = self._check(account, response, "lookup")
-        for item in data.get("data") or []:
-            if (item.get("message") or "").strip() == request.text.strip():
-                url = item.get("permalink_url") or f"https://www.facebook.com/{item['id']}"
-                return Published(str(item["id"]), str(url))
-        return None
+            for _ in range(h.MAX_LOOKUP_PAGES if request.since else 1):
+                response = h.send(
+                    http, "Facebook", "GET", f"/{account.account_id}/posts", params=params
+                )
+                data = self._check(account, response, "lookup")
+                for item in data.get("data") or []:
+                    if h.comparable(str(item.get("message") or "")) == wanted:
+                        url = item.get("permalink_url") or f"https://www.facebook.com/{item['id']}"
+                        return Published(str(item["id"]), str(url))
+                paging = data.get("paging") or {}
+                after = (paging.get("cursors") or {}).get("after")
+                if not paging.get("next") or not after or request.since is None:
+                    return None
+                params["after"] = str(after)
+        raise h.LookupIncomplete("Facebook")

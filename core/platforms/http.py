@@ -8,10 +8,12 @@ headers lives here so each network only says which header it uses.
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import html
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,12 +22,22 @@ from typing import Any
 
 import httpx
 
-from core.errors import ContentRejected, PublishError, RateLimited, TokenExpired, Transient
+from core.errors import (
+    CannotCheck,
+    ContentRejected,
+    PublishError,
+    RateLimited,
+    TokenExpired,
+    Transient,
+)
+from core.platforms.timing import CONNECT_SECONDS, PUBLISH_BUDGET_SECONDS, READ_SECONDS
 from core.ssrf import Refused, SafeFetcher
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+TIMEOUT = httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS)
+# The monotonic instant after which this publish starts no new request (see `timing`).
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 USER_AGENT = "Herald/0.1 (+https://github.com/herald)"
 # When a network says "slow down" without saying until when.
 DEFAULT_BACKOFF = timedelta(minutes=15)
@@ -44,9 +56,31 @@ def client(
     merged = {"User-Agent": USER_AGENT, **(headers or {})}
     transport = guard.transport() if guard is not None else None
     with httpx.Client(
-        base_url=base_url, timeout=TIMEOUT, headers=merged, transport=transport
+        base_url=base_url,
+        timeout=TIMEOUT,
+        headers=merged,
+        transport=transport,
+        event_hooks={"request": [_within_budget]},
     ) as http:
         yield http
+
+
+@contextmanager
+def publish_budget(seconds: float = PUBLISH_BUDGET_SECONDS) -> Iterator[None]:
+    """Within this block no request starts after `seconds`: an attempt has a known end."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _within_budget(request: httpx.Request) -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        # Raised before this request is sent; earlier ones (media, a thread's first parts) may
+        # have gone out, so the outcome is unclear and reconciliation looks.
+        raise Transient("the network was too slow to finish the post in time")
 
 
 def send(http: httpx.Client, display: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -132,6 +166,55 @@ def generic(display: str, response: httpx.Response, now: datetime, message: str 
         raise ContentRejected(f"{display} refused the post{detail}")
 
 
+# Every link, in `comparable` text: networks rewrite links (t.co, shortened displays).
+LINK = "\u27e8link\u27e9"
+# A lookup reads at most this many pages back to the attempt's start before it gives up.
+MAX_LOOKUP_PAGES = 50
+
+
+class LookupIncomplete(CannotCheck):
+    """The account has more posts since the attempt than a lookup reads: it cannot tell."""
+
+    def __init__(self, display: str) -> None:
+        super().__init__(
+            f"{display} has too many posts since the attempt for Herald to check them all"
+        )
+
+
+def older_than(value: object, since: datetime | None) -> bool:
+    """Whether a network's timestamp (ISO 8601, epoch seconds or ms) is before `since`."""
+    if since is None or value is None:
+        return False  # no bound, or no date to judge by: keep reading (pages are capped)
+    when: datetime | None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 10_000_000_000 else value
+        when = datetime.fromtimestamp(seconds, UTC)
+    else:
+        text = str(value)
+        # Graph API writes +0000; fromisoformat wants +00:00.
+        if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+            text = text[:-2] + ":" + text[-2:]
+        when = iso(text)
+    return when is not None and when < since
+
+
+def comparable(text: str, *, markup: bool = False) -> str:
+    """A post's text as lookups compare it, normalised the same way whichever side it is.
+
+    What we sent is plain text; what a network returns may be HTML (Mastodon: tags, entities,
+    `<br>` and paragraphs for line breaks), entity-escaped (X: `&amp;`) or carry rewritten links
+    (X's t.co, Mastodon's shortened display). `markup=True` turns markup into text first; then
+    both sides get entities decoded, NFC, every link as one token and whitespace collapsed.
+    A literal `<3` in what we sent is text, never markup.
+    """
+    if markup:
+        text = _BREAK.sub("\n", text)
+        text = _ANY_TAG.sub("", text)
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    text = _LINK.sub(LINK, text)
+    return " ".join(text.split())
+
+
 def plain(message: object, limit: int = 160) -> str:
     """A network's message as a short, safe reason for a card: never the body verbatim.
 
@@ -150,6 +233,10 @@ def plain(message: object, limit: int = 160) -> str:
 
 
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_ANY_TAG = re.compile(r"<[^>]*>")
+_BREAK = re.compile(r"<br\s*/?>|</p>", re.IGNORECASE)
+# A link without the punctuation that ends a sentence (networks do not link that either).
+_LINK = re.compile(r"\bhttps?://\S*[^\s.,;:!?)\]'\"]", re.IGNORECASE)
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _SECRETS = (
     # A scheme and its credentials: "Bearer <token>", "Basic <base64>".

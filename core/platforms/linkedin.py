@@ -9,11 +9,17 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
-from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
+from core.errors import (
+    CannotCheck,
+    ContentRejected,
+    Duplicate,
+    RateLimited,
+    TokenExpired,
+    Transient,
+)
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
 from core.ports import Published, PublishRequest
@@ -21,12 +27,28 @@ from core.ports import Published, PublishRequest
 VERSION = "202605"
 SCOPES = "openid profile w_member_social"
 ORG_SCOPES = "openid profile w_member_social w_organization_social"
+PAGE = 100  # the most posts LinkedIn lists at once
 _RESERVED = re.compile(r"[|{}@\[\]()<>\\*_~]|#(?!\w)")
 
 
 def escape(text: str) -> str:
     """Backslash-escape LinkedIn's reserved characters; `#tag` stays a hashtag."""
     return _RESERVED.sub(lambda m: "\\" + m.group(0), text)
+
+
+# LinkedIn returns hashtags in its template form, `{hashtag|\#|word}`.
+_HASHTAG = re.compile(r"\{hashtag\|\\?#\|([^}]*)\}")
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def unescape(commentary: str) -> str:
+    """Commentary as LinkedIn returns it, back to the text a person wrote."""
+    return _ESCAPED.sub(r"\1", _HASHTAG.sub(r"#\1", commentary))
+
+
+def post_url(urn: str) -> str:
+    """The same link whether Herald posted it or found it (LinkedIn's own form, URN as is)."""
+    return f"https://www.linkedin.com/feed/update/{urn}/"
 
 
 def headers(token: str) -> dict[str, str]:
@@ -70,7 +92,7 @@ class LinkedInPublisher(AccountPublisher):
             )
             raise RateLimited("LinkedIn's daily limit for this app or member is used up", until)
         if status == 422 and "duplicate" in message.lower():
-            raise ContentRejected("LinkedIn refuses duplicate posts: this text is already there")
+            raise Duplicate("LinkedIn refuses duplicate posts: this text is already there")
         if status in (400, 413, 422):
             raise ContentRejected(f"LinkedIn refused the {what}: {message or 'invalid'}")
         h.generic("LinkedIn", response, now, message)
@@ -123,25 +145,35 @@ class LinkedInPublisher(AccountPublisher):
         urn = response.headers.get("x-restli-id")
         if not urn:
             raise Transient("LinkedIn accepted the post but did not say its id")
-        return Published(external_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
+        return Published(external_id=urn, url=post_url(urn))
 
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
-        author = account.credentials["author"]
+        """Our post among the author's, newest first, back to `request.since`."""
+        author = str(account.credentials["author"])
+        if author.startswith("urn:li:person:"):
+            # Reading a member's own posts needs r_member_social, which LinkedIn grants to
+            # few apps: Herald asks a person instead of posting again blindly.
+            raise CannotCheck("LinkedIn doesn't let Herald read a member's posts")
+        wanted = h.comparable(request.text)
+        params = {
+            "author": author,
+            "q": "author",
+            "count": str(PAGE),
+            "sortBy": "CREATED",
+        }
         with self._client(account) as http:
-            response = h.send(
-                http,
-                "LinkedIn",
-                "GET",
-                "/rest/posts",
-                params={"author": author, "q": "author", "count": "20"},
-            )
-            data = self._check(account, response, "lookup")
-        wanted = escape(request.text)
-        for element in data.get("elements") or []:
-            if element.get("commentary") in (wanted, request.text):
-                urn = str(element["id"])
-                return Published(urn, f"https://www.linkedin.com/feed/update/{quote(urn)}/")
-        return None
+            for page in range(h.MAX_LOOKUP_PAGES if request.since else 1):
+                params["start"] = str(page * PAGE)
+                response = h.send(http, "LinkedIn", "GET", "/rest/posts", params=params)
+                elements = self._check(account, response, "lookup").get("elements") or []
+                for element in elements:
+                    if h.comparable(unescape(str(element.get("commentary") or ""))) == wanted:
+                        urn = str(element["id"])
+                        return Published(urn, post_url(urn))
+                last = elements[-1].get("createdAt") if elements else None
+                if len(elements) < PAGE or h.older_than(last, request.since):
+                    return None
+        raise h.LookupIncomplete("LinkedIn")
 
     def can_renew(self, account: Account) -> bool:
         return bool(account.credentials.get("refresh_token"))

@@ -7,10 +7,7 @@ within the instance's window returns the first status instead of a second one.
 
 from __future__ import annotations
 
-import html
-import re
 import time
-import unicodedata
 from typing import Any
 
 import httpx
@@ -21,13 +18,7 @@ from core.platforms.base import Account, AccountPublisher
 from core.ports import Published, PublishRequest
 
 SCOPES = "read write:statuses write:media"
-_TAG = re.compile(r"<[^>]+>")
-
-
-def _flat(text: str) -> str:
-    """Text without markup and whitespace, to compare a status with what we sent."""
-    plain = html.unescape(_TAG.sub("", text))
-    return "".join(unicodedata.normalize("NFC", plain).split())
+PAGE = 40  # the most statuses Mastodon lists at once
 
 
 class MastodonPublisher(AccountPublisher):
@@ -103,20 +94,26 @@ class MastodonPublisher(AccountPublisher):
         return Published(external_id=str(status["id"]), url=str(status.get("url") or ""))
 
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
+        """Our status among the account's own, newest first, back to `request.since`."""
+        wanted = h.comparable(request.text)
+        params = {"limit": str(PAGE), "exclude_replies": "true"}
         with self._client(account) as http:
-            response = h.send(
-                http,
-                "Mastodon",
-                "GET",
-                f"/api/v1/accounts/{account.credentials['id']}/statuses",
-                params={"limit": "40", "exclude_replies": "true"},
-            )
-            data = response.json() if response.is_success else None
-            if data is None:
-                self._check(account, response, "lookup")
-                return None
-        wanted = _flat(request.text)
-        for status in data:
-            if _flat(str(status.get("content", ""))) == wanted:
-                return Published(external_id=str(status["id"]), url=str(status.get("url") or ""))
-        return None
+            for _ in range(h.MAX_LOOKUP_PAGES if request.since else 1):
+                response = h.send(
+                    http,
+                    "Mastodon",
+                    "GET",
+                    f"/api/v1/accounts/{account.credentials['id']}/statuses",
+                    params=params,
+                )
+                page = response.json() if response.is_success else None
+                if not isinstance(page, list):
+                    self._check(account, response, "lookup")
+                    raise Transient("Mastodon did not list the account's statuses")
+                for status in page:
+                    if h.comparable(str(status.get("content", "")), markup=True) == wanted:
+                        return Published(str(status["id"]), str(status.get("url") or ""))
+                if len(page) < PAGE or h.older_than(page[-1].get("created_at"), request.since):
+                    return None
+                params["max_id"] = str(page[-1]["id"])
+        raise h.LookupIncomplete("Mastodon")

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import base64
 import time
-import unicodedata
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
+from core.errors import ContentRejected, Duplicate, RateLimited, TokenExpired, Transient
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
 from core.ports import Published, PublishRequest
 
 CHUNK = 4 * 1024 * 1024
+PAGE = 100  # the most posts a timeline read returns at once
 SCOPES = "tweet.read tweet.write users.read media.write offline.access"
-
-
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text).strip()
 
 
 class XPublisher(AccountPublisher):
@@ -53,7 +49,7 @@ class XPublisher(AccountPublisher):
         if status == 429:
             raise RateLimited("X is rate limiting this account", self._reset(response, now))
         if status == 403 and "duplicate" in detail.lower():
-            raise ContentRejected(
+            raise Duplicate(
                 "X refuses duplicate posts: this exact text is already on the account. "
                 "Edit the text and retry"
             )
@@ -174,7 +170,7 @@ class XPublisher(AccountPublisher):
         with h.client(self.hub.settings.x_api_url, headers=self._headers(account)) as http:
             done: list[str] = []
             if request.parts:
-                done = self._posted_prefix(http, account, texts)
+                done = self._posted_prefix(http, account, texts, request.since, bool(request.media))
             media_ids: list[str] = []
             if request.media and not done:
                 with h.client(
@@ -200,26 +196,44 @@ class XPublisher(AccountPublisher):
                 done.append(str(data["data"]["id"]))
         return Published(external_id=done[0], url=self._url(account, done[0]))
 
-    def _recent(self, http: httpx.Client, account: Account) -> dict[str, str]:
-        """Text → id of the account's recent posts (for reconciliation)."""
-        response = h.send(
-            http,
-            "X",
-            "GET",
-            f"/2/users/{account.account_id}/tweets",
-            params={"max_results": "100", "tweet.fields": "created_at"},
-        )
-        data = self._check(account, response)
+    def _recent(
+        self, http: httpx.Client, account: Account, since: datetime | None
+    ) -> dict[str, str]:
+        """Comparable text → id of the account's posts since `since` (or the newest page)."""
+        params = {"max_results": str(PAGE), "tweet.fields": "created_at"}
+        if since is not None:
+            params["start_time"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         found: dict[str, str] = {}
-        for item in data.get("data") or []:
-            found.setdefault(_nfc(str(item.get("text", ""))), str(item["id"]))
-        return found
+        for _ in range(h.MAX_LOOKUP_PAGES if since else 1):
+            response = h.send(
+                http, "X", "GET", f"/2/users/{account.account_id}/tweets", params=params
+            )
+            data = self._check(account, response)
+            for item in data.get("data") or []:
+                # Newest first: a text posted twice keeps its newest id.
+                found.setdefault(h.comparable(str(item.get("text", ""))), str(item["id"]))
+            token = (data.get("meta") or {}).get("next_token")
+            if not token or since is None:
+                return found
+            params["pagination_token"] = str(token)
+        raise h.LookupIncomplete("X")
 
-    def _posted_prefix(self, http: httpx.Client, account: Account, texts: list[str]) -> list[str]:
-        recent = self._recent(http, account)
+    def _posted_prefix(
+        self,
+        http: httpx.Client,
+        account: Account,
+        texts: list[str],
+        since: datetime | None,
+        media: bool = False,
+    ) -> list[str]:
+        recent = self._recent(http, account, since)
         ids: list[str] = []
-        for text in texts:
-            post_id = recent.get(_nfc(text))
+        for index, text in enumerate(texts):
+            wanted = h.comparable(text)
+            post_id = recent.get(wanted)
+            if post_id is None and media and index == 0:
+                # X ends the text of a post with media with a t.co link to the media.
+                post_id = recent.get(f"{wanted} {h.LINK}".strip())
             if post_id is None:
                 break
             ids.append(post_id)
@@ -228,7 +242,7 @@ class XPublisher(AccountPublisher):
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
         texts = [request.text, *request.parts]
         with h.client(self.hub.settings.x_api_url, headers=self._headers(account)) as http:
-            ids = self._posted_prefix(http, account, texts)
+            ids = self._posted_prefix(http, account, texts, request.since, bool(request.media))
         if len(ids) < len(texts):
             return None  # not there, or a thread half out: publish() finishes it
         return Published(external_id=ids[0], url=self._url(account, ids[0]))
