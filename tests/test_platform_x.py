@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from bot.telegram.handlers import SIMPLE_ACTIONS
+from bot.telegram.render import keyboard
+from bot.telegram.tokens import Intent, TokenCodec
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.ports import PublishRequest
 from storage.models import ConnectedAccount, Post, Target
@@ -261,6 +264,13 @@ def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fa
     assert shown.card is not None
     assert [b.label for b in shown.card.buttons] == ["Retry", "Next free slot", "Skip X"]
     assert "duplicate" in (shown.card.variants[0].reason or "")
+    # The same card on Telegram: every button is there and says what it does when pressed.
+    codec = TokenCodec([b"k" * 32])
+    markup = keyboard(codec, 42, shown.card)
+    assert markup is not None
+    pressed = [codec.open(42, str(b.callback_data)) for row in markup.inline_keyboard for b in row]
+    assert pressed == [Intent("retry", 1), Intent("slot", 1), Intent("skip", 1, "x")]
+    assert all(intent is not None and intent.action in SIMPLE_ACTIONS for intent in pressed)
 
 
 def test_expired_token_is_renewed_once_by_many_workers(rt, fake_x) -> None:  # type: ignore[no-untyped-def]

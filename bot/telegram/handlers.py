@@ -42,7 +42,8 @@ ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: the sender of "remain anonymo
 KNOWN = set(c.USAGE) | set(c.ALIASES) | {"start"}
 CARD_TITLE = re.compile(r"^#(\d+) · ")
 ALERT_LIMIT = 200  # answerCallbackQuery text
-SIMPLE_ACTIONS = {"approve", "regenerate", "cancel", "retry", "posted"}
+# Buttons that are one grammar line: `<action> <n> [network]`.
+SIMPLE_ACTIONS = {"approve", "regenerate", "cancel", "retry", "posted", "slot", "skip"}
 HINTS = {
     "regenerate": "Reply to the card to say what to change next time.",
 }

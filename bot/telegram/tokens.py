@@ -22,7 +22,19 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from core.networks import NETWORK_NAMES
 
 # Append only: a sealed button carries the index.
-ACTIONS = ("approve", "edit", "regenerate", "reject", "cancel", "retry", "pick", "back", "posted")
+ACTIONS = (
+    "approve",
+    "edit",
+    "regenerate",
+    "reject",
+    "cancel",
+    "retry",
+    "pick",
+    "back",
+    "posted",
+    "slot",
+    "skip",
+)
 MAX_CALLBACK_BYTES = 64  # telegram.constants.InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
 _PLAIN = struct.Struct(">BIBI")  # action, post number, network index (0 = none), card message
 _NONCE = 12
