@@ -102,7 +102,7 @@ def test_stopping_the_embedded_worker_still_lets_a_running_job_finish(tmp_path: 
     app = create_celery(settings)
     running, finished = threading.Event(), threading.Event()
 
-    @app.task(name="herald.test_slow_job")
+    @app.task(name="tests.slow_job")
     def slow_job() -> None:
         running.set()
         time.sleep(1.0)
@@ -110,7 +110,7 @@ def test_stopping_the_embedded_worker_still_lets_a_running_job_finish(tmp_path: 
 
     worker = EmbeddedWorker(app, settings)
     worker.start()
-    app.send_task("herald.test_slow_job")
+    app.send_task("tests.slow_job")
     assert running.wait(10)
     worker.stop()
     assert finished.is_set()  # a publish in flight is never cut off by the chat ending
