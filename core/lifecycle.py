@@ -5,12 +5,12 @@ Every transition is one conditional UPDATE plus an audit row.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEvent, Post, PostState, Target, TargetState
@@ -133,3 +133,49 @@ def move_target(
         )
     )
     return True
+
+
+def move_targets(
+    session: Session,
+    targets: Sequence[tuple[int, int, int]],
+    action: str,
+    *,
+    now: datetime,
+) -> list[int]:
+    """Apply `action` to many targets, given as (id, post id, workspace id), in one UPDATE and
+    one audit INSERT, however many there are; the ids that moved. A target no longer in an
+    allowed state (someone was faster) is left out, as `move_target` would leave it."""
+    rule = TARGET_RULES[action]
+    if not targets:
+        return []
+    # One source state, or the audit row could not say which state each target left.
+    (source,) = rule.sources
+    moved = set(
+        session.scalars(
+            update(Target)
+            .where(Target.id.in_([row[0] for row in targets]), Target.state == source)
+            .values(state=rule.target, state_changed_at=now)
+            .returning(Target.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not moved:
+        return []
+    session.execute(
+        insert(AuditEvent),
+        [
+            {
+                "workspace_id": workspace_id,
+                "post_id": post_id,
+                "target_id": target_id,
+                "action": f"target.{action}",
+                "from_state": source.value,
+                "to_state": rule.target.value,
+                "detail": {},
+                "created_at": now,
+            }
+            for target_id, post_id, workspace_id in targets
+            if target_id in moved
+        ],
+    )
+    return [row[0] for row in targets if row[0] in moved]

@@ -75,7 +75,11 @@ class Database:
                 private_file(Path(parsed.database))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # No pre-ping: it costs a round trip per checkout, two per publish. A connection the
+            # server dropped fails its transaction with `connection_invalidated` and marks the
+            # whole pool stale; core runs that transaction again (core.pipeline.run_tx) and
+            # the Celery tasks retry on OperationalError.
+            kwargs.update(pool_size=5, max_overflow=10)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
