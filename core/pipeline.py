@@ -10,11 +10,12 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from functools import cache
+from typing import TypeVar, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Insert, Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import joinedload
 
 from core import delivery, inbox
 from core.context import Context, Tx
@@ -227,18 +228,59 @@ def _begin_attempt(tx: Tx, target: Target, action: str) -> PublishRequest | None
     request = _request(target)
     # `attempts` counts this round (a Retry starts a new one); attempt rows number all of them,
     # the next number taken in the INSERT itself rather than by a query before it.
-    tx.session.execute(
-        insert(PublishAttempt).values(
-            target_id=target.id,
-            number=select(func.coalesce(func.max(PublishAttempt.number), 0) + 1)
-            .where(PublishAttempt.target_id == target.id)
-            .scalar_subquery(),
-            idempotency_key=request.idempotency_key,
-            state=AttemptState.STARTED,
-            started_at=tx.now,
-        )
+    tx.session.connection().execute(
+        _open_attempt_sql(),
+        {
+            "target": target.id,
+            "key": request.idempotency_key,
+            "started": tx.now,
+            "state": AttemptState.STARTED,
+        },
     )
     return request
+
+
+# The attempt rows are written with Core statements built once: on the publish path the ORM's
+# bulk machinery and rebuilding the statement cost more CPU than the database round trip.
+def _attempts_table() -> Table:
+    return cast(Table, PublishAttempt.__table__)
+
+
+@cache
+def _open_attempt_sql() -> Insert:
+    rows = _attempts_table()
+    number = (
+        select(func.coalesce(func.max(rows.c.number), 0) + 1)
+        .where(rows.c.target_id == bindparam("target"))
+        .scalar_subquery()
+    )
+    return insert(rows).values(
+        target_id=bindparam("target"),
+        number=number,
+        idempotency_key=bindparam("key"),
+        state=bindparam("state", type_=rows.c.state.type),
+        started_at=bindparam("started", type_=rows.c.started_at.type),
+    )
+
+
+@cache
+def _close_attempt_sql() -> Update:
+    rows = _attempts_table()
+    earlier = rows.alias("earlier")  # its own name, or the subquery would correlate
+    latest = (
+        select(func.max(earlier.c.number))
+        .where(earlier.c.target_id == bindparam("target"))
+        .scalar_subquery()
+    )
+    return (
+        update(rows)
+        .where(rows.c.target_id == bindparam("target"), rows.c.number == latest)
+        .values(
+            state=bindparam("outcome", type_=rows.c.state.type),
+            error=bindparam("reason", type_=rows.c.error.type),
+            finished_at=bindparam("finished", type_=rows.c.finished_at.type),
+        )
+    )
 
 
 def publish(ctx: Context, target_id: int) -> None:
@@ -276,15 +318,9 @@ def _call_network(ctx: Context, request: PublishRequest) -> None:
 
 
 def _finish_attempt(tx: Tx, target: Target, state: AttemptState, error: str | None) -> None:
-    earlier = aliased(PublishAttempt)  # its own name, or the subquery would correlate
-    latest = (
-        select(func.max(earlier.number)).where(earlier.target_id == target.id).scalar_subquery()
-    )
-    tx.session.execute(
-        update(PublishAttempt)
-        .where(PublishAttempt.target_id == target.id, PublishAttempt.number == latest)
-        .values(state=state, error=error, finished_at=tx.now)
-        .execution_options(synchronize_session=False)
+    tx.session.connection().execute(
+        _close_attempt_sql(),
+        {"target": target.id, "outcome": state, "reason": error, "finished": tx.now},
     )
 
 
