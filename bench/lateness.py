@@ -22,6 +22,7 @@ from stack import (
     Stack,
     make_due,
     median,
+    peak_memory,
     percentile,
     seed,
     stack,
@@ -79,8 +80,7 @@ def main() -> None:
                 p99.append(percentile(late, 0.99))
                 worst.append(max(late))
                 peaks.append(peak)
-            memory = {key: max(p[key] for p in peaks) for key in peaks[0]}
-            shown = ", ".join(f"{key} {mb:.0f}" for key, mb in memory.items())
+            shown = peak_memory(peaks)
             print(
                 f"{name:<22} {median(p50):>6.2f} {median(p99):>6.2f} {median(worst):>6.2f} "
                 f"{median(p99) / target:>10.2f}  {shown}",

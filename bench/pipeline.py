@@ -22,7 +22,18 @@ import time
 from datetime import UTC, datetime
 
 import redis
-from stack import REDIS, MemoryWatch, Stack, make_due, median, seed, stack, timings, wait_published
+from stack import (
+    REDIS,
+    MemoryWatch,
+    Stack,
+    make_due,
+    median,
+    peak_memory,
+    seed,
+    stack,
+    timings,
+    wait_published,
+)
 
 
 def publish_run(st: Stack, count: int, workers: int, concurrency: int) -> tuple[float, float, dict]:
@@ -126,9 +137,8 @@ def main() -> None:
                 overall.append(from_due)
                 peaks.append(peak)
                 noops.append(noop_run(st, args.count, workers, args.concurrency))
-            memory = {name: max(p[name] for p in peaks) for name in peaks[0]}
             ratio = median(steady) / median(noops)
-            shown = ", ".join(f"{name} {mb:.0f}" for name, mb in memory.items())
+            shown = peak_memory(peaks)
             print(
                 f"{workers:>7} {median(steady):>8.0f} {median(overall):>10.0f} "
                 f"{median(noops):>8.0f} {ratio:>6.2f}  {shown}",

@@ -247,6 +247,11 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def peak_memory(peaks: list[dict[str, float]]) -> str:
+    """The highest RSS per process over the runs: "scheduler 104, worker1 110" (MB)."""
+    return ", ".join(f"{name} {max(p[name] for p in peaks):.0f}" for name in peaks[0])
+
+
 class MemoryWatch:
     """The highest resident memory seen per named process while the watch runs."""
 
