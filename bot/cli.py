@@ -85,7 +85,7 @@ def worker(concurrency: int | None, with_scheduler: bool, queues: str | None) ->
     _need_broker(settings, "worker")
     _need_secret_key(settings, "worker")
     configure_logging(settings)
-    runtime = _build(settings)
+    runtime = _build(settings, pre_ping=False)  # its transactions run again on a drop
     celery_worker = runtime.celery.Worker(
         queues=[queue_name(settings, kind) for kind in kinds],
         concurrency=concurrency or settings.worker_concurrency,
@@ -123,7 +123,7 @@ def scheduler() -> None:
     _need_broker(settings, "scheduler")
     _need_secret_key(settings, "scheduler")
     configure_logging(settings)
-    runtime = _build(settings)
+    runtime = _build(settings, pre_ping=False)
     runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
 
 
@@ -285,12 +285,12 @@ def secret_key_problem(key: SecretStr | None) -> str | None:
     return None
 
 
-def _build(settings: Settings) -> Runtime:
+def _build(settings: Settings, *, pre_ping: bool = True) -> Runtime:
     from bot.runtime import build_runtime
     from storage.vault import VaultError
 
     try:
-        return build_runtime(settings)
+        return build_runtime(settings, pre_ping=pre_ping)
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
     except VaultError as exc:

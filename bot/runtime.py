@@ -46,9 +46,10 @@ class Runtime:
         self.db.dispose()
 
 
-def open_database(settings: Settings) -> Database:
-    """SQLite (the embedded mode) migrates itself; a server database must be migrated first."""
-    db = Database(settings.effective_database_url)
+def open_database(settings: Settings, *, pre_ping: bool = True) -> Database:
+    """SQLite (the embedded mode) migrates itself; a server database must be migrated first.
+    `pre_ping=False` for processes whose transactions run again on a dropped connection."""
+    db = Database(settings.effective_database_url, pre_ping=pre_ping)
     if db.is_sqlite:
         db.upgrade(build_vault(settings, db))  # a migration may re-seal secrets
     else:
@@ -76,8 +77,8 @@ def build_counter(settings: Settings) -> Counter:
     return MemoryCounter()
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    db = open_database(settings)
+def build_runtime(settings: Settings, *, pre_ping: bool = True) -> Runtime:
+    db = open_database(settings, pre_ping=pre_ping)
     vault = build_vault(settings, db)
     celery = create_celery(settings)
     queue = CeleryQueue(celery)

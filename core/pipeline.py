@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
+from typing import TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Insert, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import joinedload
 
 from core import delivery, inbox
 from core.context import Context, Tx
 from core.errors import CannotCheck, Duplicate, NotSent, PublishError, RateLimited, TokenExpired
-from core.lifecycle import move_post, move_target
+from core.lifecycle import move_post, move_target, move_targets
 from core.networks import get_network
 from core.platforms.timing import IN_FLIGHT_SECONDS, LOOKBACK_SKEW_SECONDS, MARGIN_SECONDS
 from core.ports import GenerationRequest, Published, Publisher, PublishRequest
@@ -37,9 +43,18 @@ P, T = PostState, TargetState
 GENERATE = "herald.generate_post"
 PUBLISH = "herald.publish_target"
 RECONCILE = "herald.reconcile_target"
-DISPATCH_BATCH = 100
 # After our own database failed before a network call: soon, but not in a tight loop.
 NOT_SENT_DELAY = 5.0
+DISPATCH = "herald.dispatch_due"
+# Targets claimed per transaction: short enough that locks are held for milliseconds, big
+# enough that a burst of thousands costs a few dozen round trips.
+DISPATCH_BATCH = 200
+# How long one tick goes on claiming before it hands over to a fresh tick sent at once, so a
+# worker thread is never held by one tick for long.
+DISPATCH_SECONDS = 2.0
+# Tries of one transaction whose connection the server dropped (no pre-ping per checkout).
+TX_TRIES = 3
+R = TypeVar("R")
 
 
 # --- generation ----------------------------------------------------------------------------
@@ -128,28 +143,55 @@ def _generation_failed(ctx: Context, post_id: int, revision: int, exc: Exception
 
 
 def dispatch_due(ctx: Context) -> int:
-    """Claim due targets (SKIP LOCKED, so ticks on many machines never claim one twice)."""
-    with ctx.tx() as tx:
-        query = (
-            select(Target)
-            .join(Post, Post.id == Target.post_id)
-            .where(
-                Target.state == T.SCHEDULED,
-                Target.scheduled_at <= tx.now,
-                Post.state == P.APPROVED,
-            )
-            .order_by(Target.scheduled_at, Target.id)
-            .limit(DISPATCH_BATCH)
-            .with_for_update(skip_locked=True, of=Target)
+    """Claim every due target, batch by batch, each batch its own short transaction; a tick
+    out of time with a full last batch sends the next tick at once. Rows are locked with SKIP
+    LOCKED (SQLite: BEGIN IMMEDIATE), so ticks running at once never claim a target twice."""
+    started = time.monotonic()
+    claimed = 0
+    while True:
+        batch = run_tx(ctx, _claim_batch)
+        claimed += batch
+        if batch < DISPATCH_BATCH:
+            return claimed
+        if time.monotonic() - started >= DISPATCH_SECONDS:
+            ctx.queue.enqueue(DISPATCH)
+            return claimed
+
+
+def _claim_batch(tx: Tx) -> int:
+    due = tx.session.execute(
+        select(Target.id, Target.post_id, Post.workspace_id)
+        .join(Post, Post.id == Target.post_id)
+        .where(
+            Target.state == T.SCHEDULED,
+            Target.scheduled_at <= tx.now,
+            Post.state == P.APPROVED,
         )
-        claimed = 0
-        for target in tx.session.scalars(query).all():
-            if move_target(
-                tx.session, target, "claim", now=tx.now, workspace_id=target.post.workspace_id
-            ):
-                tx.later(PUBLISH, target.id)
-                claimed += 1
-        return claimed
+        .order_by(Target.scheduled_at, Target.id)
+        .limit(DISPATCH_BATCH)
+        .with_for_update(skip_locked=True, of=Target)
+    ).all()
+    rows = [(target_id, post_id, ws_id) for target_id, post_id, ws_id in due]
+    moved = move_targets(tx.session, rows, "claim", now=tx.now)
+    for target_id in moved:
+        tx.later(PUBLISH, target_id)
+    return len(moved)
+
+
+def run_tx(ctx: Context, body: Callable[[Tx], R]) -> R:
+    """Run `body` in a transaction, again on a fresh connection when the server dropped the
+    one it had (a restart, a failover, `pg_terminate_backend`): cheaper than a pre-ping on
+    every checkout. Safe because every body re-reads its rows and checks their state first;
+    if a commit went through before the connection died, the second run finds the work done."""
+    for attempt in range(1, TX_TRIES + 1):
+        try:
+            with ctx.tx() as tx:
+                return body(tx)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == TX_TRIES:
+                raise
+            log.warning("database connection lost; running the transaction again")
+    raise AssertionError("unreachable")
 
 
 # --- publishing ----------------------------------------------------------------------------
@@ -173,42 +215,95 @@ def _request(target: Target) -> PublishRequest:
     )
 
 
+def _load(tx: Tx, target_id: int) -> Target | None:
+    """The target with its post and workspace, in one SELECT (they are all read on the way)."""
+    return tx.session.scalars(
+        select(Target)
+        .where(Target.id == target_id)
+        .options(joinedload(Target.post, innerjoin=True).joinedload(Post.workspace, innerjoin=True))
+    ).first()
+
+
 def _begin_attempt(tx: Tx, target: Target, action: str) -> PublishRequest | None:
     ws_id = target.post.workspace_id
     number = target.attempts + 1
     if not move_target(tx.session, target, action, now=tx.now, workspace_id=ws_id, attempts=number):
         return None
     request = _request(target)
-    # `attempts` counts this round (a Retry starts a new one); attempt rows number all of them.
-    last = tx.session.scalar(
-        select(func.max(PublishAttempt.number)).where(PublishAttempt.target_id == target.id)
-    )
-    tx.session.add(
-        PublishAttempt(
-            target_id=target.id,
-            number=(last or 0) + 1,
-            idempotency_key=request.idempotency_key,
-            state=AttemptState.STARTED,
-            started_at=tx.now,
-        )
+    # `attempts` counts this round (a Retry starts a new one); attempt rows number all of them,
+    # the next number taken in the INSERT itself rather than by a query before it.
+    tx.session.connection().execute(
+        _open_attempt_sql(),
+        {
+            "target": target.id,
+            "key": request.idempotency_key,
+            "started": tx.now,
+            "state": AttemptState.STARTED,
+        },
     )
     return request
 
 
+# The attempt rows are written with Core statements built once: on the publish path the ORM's
+# bulk machinery and rebuilding the statement cost more CPU than the database round trip.
+def _attempts_table() -> Table:
+    return cast(Table, PublishAttempt.__table__)
+
+
+@cache
+def _open_attempt_sql() -> Insert:
+    rows = _attempts_table()
+    number = (
+        select(func.coalesce(func.max(rows.c.number), 0) + 1)
+        .where(rows.c.target_id == bindparam("target"))
+        .scalar_subquery()
+    )
+    return insert(rows).values(
+        target_id=bindparam("target"),
+        number=number,
+        idempotency_key=bindparam("key"),
+        state=bindparam("state", type_=rows.c.state.type),
+        started_at=bindparam("started", type_=rows.c.started_at.type),
+    )
+
+
+@cache
+def _close_attempt_sql() -> Update:
+    rows = _attempts_table()
+    earlier = rows.alias("earlier")  # its own name, or the subquery would correlate
+    latest = (
+        select(func.max(earlier.c.number))
+        .where(earlier.c.target_id == bindparam("target"))
+        .scalar_subquery()
+    )
+    return (
+        update(rows)
+        .where(rows.c.target_id == bindparam("target"), rows.c.number == latest)
+        .values(
+            state=bindparam("outcome", type_=rows.c.state.type),
+            error=bindparam("reason", type_=rows.c.error.type),
+            finished_at=bindparam("finished", type_=rows.c.finished_at.type),
+        )
+    )
+
+
 def publish(ctx: Context, target_id: int) -> None:
     """Commit the attempt as `publishing`, then call the network once."""
-    with ctx.tx() as tx:
-        target = tx.session.get(Target, target_id)
-        if target is None:
-            return
-        if target.state == T.UNKNOWN:
-            tx.later(RECONCILE, target.id)
-            return
-        if target.state != T.QUEUED:
-            return  # already taken by another delivery of this task
-        request = _begin_attempt(tx, target, "start")
+    request = run_tx(ctx, lambda tx: _start(tx, target_id))
     if request is not None:
         _call_network(ctx, request)
+
+
+def _start(tx: Tx, target_id: int) -> PublishRequest | None:
+    target = _load(tx, target_id)
+    if target is None:
+        return None
+    if target.state == T.UNKNOWN:
+        tx.later(RECONCILE, target.id)
+        return None
+    if target.state != T.QUEUED:
+        return None  # already taken by another delivery of this task
+    return _begin_attempt(tx, target, "start")
 
 
 def _call_network(ctx: Context, request: PublishRequest) -> None:
@@ -266,45 +361,42 @@ def _confirm_duplicate(
 
 
 def _finish_attempt(tx: Tx, target: Target, state: AttemptState, error: str | None) -> None:
-    attempt = tx.session.scalars(
-        select(PublishAttempt)
-        .where(PublishAttempt.target_id == target.id)
-        .order_by(PublishAttempt.number.desc())
-        .limit(1)
-    ).first()
-    if attempt is not None:
-        attempt.state = state
-        attempt.error = error
-        attempt.finished_at = tx.now
+    tx.session.connection().execute(
+        _close_attempt_sql(),
+        {"target": target.id, "outcome": state, "reason": error, "finished": tx.now},
+    )
 
 
 def _record_success(ctx: Context, target_id: int, result: Published) -> None:
-    with ctx.tx() as tx:
-        target = tx.session.get(Target, target_id)
-        if target is None:
-            return
-        if not move_target(
-            tx.session,
-            target,
-            "confirm",
-            now=tx.now,
-            workspace_id=target.post.workspace_id,
-            external_id=result.external_id,
-            external_url=result.url,
-            published_at=tx.now,
-            failure_reason=None,
-        ):
-            return
-        _finish_attempt(tx, target, AttemptState.SUCCEEDED, None)
-        post = target.post
-        name = get_network(target.network).display
-        notify(
-            tx,
-            post,
-            Message(
-                text=f"🚀 #{post.number} published · {name}: {result.url}", post_number=post.number
-            ),
-        )
+    run_tx(ctx, lambda tx: _confirm(tx, target_id, result))
+
+
+def _confirm(tx: Tx, target_id: int, result: Published) -> None:
+    target = _load(tx, target_id)
+    if target is None:
+        return
+    if not move_target(
+        tx.session,
+        target,
+        "confirm",
+        now=tx.now,
+        workspace_id=target.post.workspace_id,
+        external_id=result.external_id,
+        external_url=result.url,
+        published_at=tx.now,
+        failure_reason=None,
+    ):
+        return
+    _finish_attempt(tx, target, AttemptState.SUCCEEDED, None)
+    post = target.post
+    name = get_network(target.network).display
+    notify(
+        tx,
+        post,
+        Message(
+            text=f"🚀 #{post.number} published · {name}: {result.url}", post_number=post.number
+        ),
+    )
 
 
 def _record_failure(ctx: Context, target_id: int, exc: Exception) -> None:

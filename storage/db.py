@@ -65,7 +65,7 @@ def _sqlite_begin(conn: Any) -> None:
 class Database:
     """One engine and its session factory; the caller owns each transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pre_ping: bool = True) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -75,7 +75,13 @@ class Database:
                 private_file(Path(parsed.database))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # Workers run without pre-ping (`pre_ping=False`): it costs a round trip per
+            # checkout, two per publish. A connection the server dropped fails its transaction
+            # with `connection_invalidated` and marks the whole pool stale; core runs that
+            # transaction again (core.pipeline.run_tx) and the Celery tasks retry on
+            # OperationalError. Processes that answer people keep it: their commands are not
+            # run again, so the first one after a database restart would fail.
+            kwargs.update(pool_pre_ping=pre_ping, pool_size=5, max_overflow=10)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
