@@ -3,12 +3,14 @@ PostgreSQL + Redis with a real Celery worker. Missing services fail the run, nev
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -22,6 +24,9 @@ from storage.db import Database
 from storage.models import SurfaceKind
 from storage.schema import metadata
 from workers.app import QUEUE_KINDS
+
+if TYPE_CHECKING:
+    from tests.faults_support import OwnRedis
 
 PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/11")
@@ -156,3 +161,61 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A redis-server of the test's own on a free port: fault tests kill and restart it."""
+    from tests.faults_support import OwnRedis  # it imports this module
+
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+# Libraries whose log levels Herald sets (bot.logsafety): tests that capture logs put them back.
+LIBRARIES = (
+    "httpx",
+    "httpcore",
+    "telegram",
+    "slack_sdk",
+    "slack_bolt",
+    "urllib3",
+    "openai",
+    "celery",
+    "kombu",
+)
+
+
+@pytest.fixture
+def logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record that reaches the root logger, through a handler of the test's own (not
+    Herald's), with Herald's global logging state put back afterwards."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.format(record)  # what any handler would write, traceback included
+            records.append(record)
+
+    root = logging.getLogger()
+    saved = (
+        root.level,
+        list(root.handlers),
+        logging.getLogRecordFactory(),
+        {name: logging.getLogger(name).level for name in LIBRARIES},
+    )
+    keep = Keep(level=logging.DEBUG)
+    root.addHandler(keep)
+    root.setLevel(logging.DEBUG)  # the level under test, whatever configure_logging does
+    yield records
+    root.removeHandler(keep)
+    for handler in root.handlers[:]:
+        if handler not in saved[1]:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(saved[0])
+    logging.setLogRecordFactory(saved[2])
+    for name, level in saved[3].items():
+        logging.getLogger(name).setLevel(level)

@@ -50,14 +50,6 @@ class Rig:
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def masto() -> Iterator[FakeMastodon]:
     server = FakeMastodon().start()
     server.honour_keys = False

@@ -8,9 +8,7 @@ token) at DEBUG. Herald's logging quiets those clients and redacts every record 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
-import pytest
 from pydantic import SecretStr
 from slack_sdk import WebClient
 
@@ -18,54 +16,11 @@ from bot.runtime import configure_logging
 from bot.telegram.delivery import TelegramDelivery, build_telegram_delivery
 from core.ports import Delivery
 from core.settings import Settings
+from tests.conftest import LIBRARIES
 from tests.fakes_slack import BOT_TOKEN, FakeSlack
 from tests.fakes_telegram import TOKEN, FakeTelegram
 
 CLIENT_SECRET = "slack-client-s3cret-9f8e7d"
-LIBRARIES = (
-    "httpx",
-    "httpcore",
-    "telegram",
-    "slack_sdk",
-    "slack_bolt",
-    "urllib3",
-    "openai",
-    "celery",
-    "kombu",
-)
-
-
-@pytest.fixture
-def logs() -> Iterator[list[logging.LogRecord]]:
-    """Every record that reaches the root logger, through a handler of the test's own (not
-    Herald's), with Herald's global logging state put back afterwards."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            self.format(record)  # what any handler would write, traceback included
-            records.append(record)
-
-    root = logging.getLogger()
-    saved = (
-        root.level,
-        list(root.handlers),
-        logging.getLogRecordFactory(),
-        {name: logging.getLogger(name).level for name in LIBRARIES},
-    )
-    keep = Keep(level=logging.DEBUG)
-    root.addHandler(keep)
-    root.setLevel(logging.DEBUG)  # the level under test, whatever configure_logging does
-    yield records
-    root.removeHandler(keep)
-    for handler in root.handlers[:]:
-        if handler not in saved[1]:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(saved[0])
-    logging.setLogRecordFactory(saved[2])
-    for name, level in saved[3].items():
-        logging.getLogger(name).setLevel(level)
 
 
 def leaks(records: list[logging.LogRecord], *secrets: str) -> list[str]:

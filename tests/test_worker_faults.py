@@ -23,14 +23,6 @@ from tests.helpers import eventually, herald_env, outbox_files, post_state, targ
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def server_settings(tmp_path: Path, pg_url: str, own_redis: OwnRedis) -> Settings:
     _truncate(pg_url)
     return Settings(  # type: ignore[call-arg]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="Herald", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
-    # slack_sdk logs what it sends and receives at DEBUG: never, whatever HERALD_LOG_LEVEL.
-    logging.getLogger("slack_sdk").setLevel(max(logging.INFO, logging.root.level))
 
     @app.get("/healthz")
     def health() -> JSONResponse:
