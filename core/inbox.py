@@ -203,18 +203,17 @@ class Inbox:
     def _admitted(self, batch: list[_Waiting]) -> list[_Waiting]:
         """The batch less replays (done with id 0) and commands over their sender's limit
         (done with `TooFast`), counted in one round trip to the counter."""
-        asking = [w for w in batch if w.admission is not None]
+        asking = [(w, w.admission) for w in batch if w.admission is not None]
         if not asking:
             return batch
         try:
-            hits = self.ctx.limits.hit_many([w.admission.ask for w in asking if w.admission])
+            hits = self.ctx.limits.hit_many([admission.ask for _, admission in asking])
         except Exception:  # limits protect; a broken counter must not stop every command
             log.exception("inbox: could not count %d command(s); taking them", len(asking))
             return batch
-        for waiting, hit in zip(asking, hits, strict=True):
-            assert waiting.admission is not None
+        for (waiting, admission), hit in zip(asking, hits, strict=True):
             try:
-                if not waiting.admission.judge(hit):
+                if not admission.judge(hit):
                     waiting.finish(0)
             except TooFast as exc:
                 waiting.finish(error=exc)

@@ -18,13 +18,10 @@ from storage.ratelimit import Ask, Hit
 
 
 class Counter(Protocol):
-    def hit(self, key: str, window: float, once: str | None = None, ttl: float = 0.0) -> Hit:
-        """Count one hit on `key` in the current window of `window` seconds, and claim
-        `once` for `ttl` seconds if given (False in `fresh` when it was claimed before)."""
-        ...
-
     def hit_many(self, asks: Sequence[Ask]) -> list[Hit]:
-        """`hit` for each ask, in order, in one round trip."""
+        """For each ask, in order and in one round trip: count one hit on its key in the
+        current window, and claim its one-time key if it has one (`fresh` is False when it
+        was claimed before)."""
         ...
 
 
@@ -65,5 +62,5 @@ def over_limit(counter: Counter, key: str, limit: int, window: float) -> float |
     """Count one hit; the seconds to wait when it is over `limit` (0 = no limit), else None."""
     if limit <= 0:
         return None
-    hit = counter.hit(key, window)
+    (hit,) = counter.hit_many([Ask(key, window)])
     return max(hit.reset, 1.0) if hit.count > limit else None

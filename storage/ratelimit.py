@@ -40,9 +40,6 @@ class MemoryCounter:
         self._hits: dict[str, tuple[int, float]] = {}  # key -> (count, window end)
         self._claims: dict[str, float] = {}  # key -> expiry
 
-    def hit(self, key: str, window: float, once: str | None = None, ttl: float = 0.0) -> Hit:
-        return self.hit_many([Ask(key, window, once, ttl)])[0]
-
     def hit_many(self, asks: Sequence[Ask]) -> list[Hit]:
         with self._lock:
             return [self._hit(ask.key, ask.window, ask.once, ask.ttl) for ask in asks]
@@ -76,9 +73,6 @@ class RedisCounter:
 
         self._redis: Any = redis.Redis.from_url(url)
         self._prefix = prefix
-
-    def hit(self, key: str, window: float, once: str | None = None, ttl: float = 0.0) -> Hit:
-        return self.hit_many([Ask(key, window, once, ttl)])[0]
 
     def hit_many(self, asks: Sequence[Ask]) -> list[Hit]:
         now = time.time()
