@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from core import commands as c
 from core.context import Context
 from core.errors import BadInput
+from core.grammar import redact_secrets
 from core.platforms.base import hub_of
 from core.ratelimit import Admission, TooFast
 from core.sanitize import clean_input
@@ -263,7 +263,7 @@ def _context(actor: Actor) -> str:
 def seal_secrets(ctx: Context, actor: Actor, text: str) -> str:
     """A command carrying a credential, sealed with the vault before it is stored; with no
     vault, only its redacted form is kept (and running it says why)."""
-    redacted = c.redact_secrets(text)
+    redacted = redact_secrets(text)
     if redacted == text:
         return text
     vault = _vault(ctx)
@@ -338,13 +338,13 @@ def run(herald: Herald, *row_ids: int) -> None:
     reply = Message(text=problem, error=True) if problem else herald.handle(actor, text)
     with ctx.tx() as tx:
         ws, me = resolve(tx, actor, ctx.settings.timezone)
-        if text != c.redact_secrets(text):
+        if text != redact_secrets(text):
             tx.session.add(
                 AuditEvent(
                     workspace_id=ws.id,
                     actor_id=me.id,
                     action="command.credential",
-                    detail={"command": c.redact_secrets(text), "ok": not reply.error},
+                    detail={"command": redact_secrets(text), "ok": not reply.error},
                     created_at=tx.now,
                 )
             )

@@ -1,7 +1,7 @@
 """Media attached to drafts: fetched safely, stored, fitted to each network's limits.
 
-`attach` serves `attach <n> <url> [alt]`; `attach_bytes` is what the Slack and Telegram
-adapters call with an uploaded file's bytes. The original goes into the media store once; for
+`attach_bytes` is what the `attach <n> <url> [alt]` command (core.posts) and the Slack and
+Telegram adapters (an uploaded file's bytes) call. The original goes into the media store once; for
 each network of the post Herald checks type, size, dimensions and count, and an image over a
 network's limits is resized or recompressed to fit (Pillow) rather than refused — the card's
 warnings say so. What cannot be fitted (a video where Herald can't post one, a fifth image on
@@ -20,13 +20,11 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from core import commands as c
 from core.context import Context, Tx
 from core.errors import BadInput, Conflict
 from core.networks import get_network
 from core.permissions import Action, require
 from core.platforms.base import Hub, hub_of
-from core.ssrf import Refused
 from core.views import Message, build_card
 from core.workspaces import find_post, zone_of
 from storage.models import Member, Post, PostState, Workspace
@@ -154,20 +152,7 @@ def _store(hub: Hub, ws: Workspace, data: bytes, ctype: str, ext: str) -> str:
     return key
 
 
-def attach(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Attach) -> Message:
-    require(me, Action.EDIT)
-    hub = hub_of(ctx.publishers)
-    fetcher = hub.fetcher
-    post = find_post(tx, ws, cmd.number, lock=True)
-    _editable(post)
-    try:
-        data, _, _ = fetcher.fetch(cmd.source)
-    except Refused as exc:
-        raise BadInput(f"I can't fetch {cmd.source}: {exc}.") from None
-    return attach_bytes(ctx, tx, ws, me, cmd.number, data, alt=cmd.alt, source=cmd.source)
-
-
-def _editable(post: Post) -> None:
+def editable(post: Post) -> None:
     if post.state not in (PostState.DRAFT, PostState.PENDING_APPROVAL):
         raise Conflict(
             f"#{post.number} is {post.state.value.replace('_', ' ')}; media can only be "
@@ -190,7 +175,7 @@ def attach_bytes(
     require(me, Action.EDIT)
     hub = hub_of(ctx.publishers)
     post = find_post(tx, ws, number, lock=True)
-    _editable(post)
+    editable(post)
     kind = sniff(data)
     alt = (alt or "").strip()[:MAX_ALT]
     original = {

@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import TemplateError, TemplateSyntaxError
 from sqlalchemy import func, select
 
-from core import commands as c
 from core.context import Context, Tx
 from core.errors import BadInput
 from core.generation.budget import budget_of
 from core.networks import UnknownNetworkError, get_network
 from core.permissions import Action, require
-from core.templating import LIMITS, TemplateTooCostly, parse, render
 from core.views import Message
 from storage.models import AuditEvent, Member, Workspace
 from storage.models_llm import LlmUsage
@@ -46,8 +43,9 @@ SETTINGS = (
     "template",
 )
 USAGE = (
-    "voice [tone|audience|banned|claims|hashtags|disclosure|emoji|utm <value>] · "
-    "voice template <network> <jinja> · voice usage · voice budget <USD a month> · voice clear"
+    "voice · voice <setting> <value> (tone, audience, banned, claims, hashtags, disclosure, "
+    "emoji or utm) · voice template <network> <jinja> · voice usage · "
+    "voice budget <USD a month> · voice clear"
 )
 TEMPLATE_VARIABLES = "text, tags, hashtags, disclosure, network, workspace, post_number, brief"
 
@@ -138,20 +136,23 @@ def load_voice(settings: Mapping[str, Any] | None) -> BrandVoice:
 # --- the command -------------------------------------------------------------------------------
 
 
-def voice(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Voice) -> Message:
-    require(me, Action.VIEW)
-    setting = (cmd.setting or "").lower()
+def command(
+    ctx: Context, tx: Tx, ws: Workspace, me: Member, setting: str | None, value: str | None
+) -> Message:
+    """The `voice` command: anyone may read the voice and the usage; admins change them."""
+    asked = setting
+    setting = (setting or "").lower()
     if not setting:
         return Message(text=describe(load_voice(ws.settings)))
     if setting == "usage":
         return Message(text=usage_text(ctx, tx, ws))
     if setting == "budget":
-        return _set_budget(ctx, tx, ws, me, cmd.value)
+        return _set_budget(ctx, tx, ws, me, value)
     if setting not in (*SETTINGS, "clear", "templates"):
-        raise BadInput(f'I don\'t know the voice setting "{cmd.setting}". Usage: {USAGE}')
+        raise BadInput(f'I don\'t know the voice setting "{asked}". Usage: {USAGE}')
     require(me, Action.CONFIGURE)
     current: dict[str, Any] = dict(ws.settings.get("voice") or {})
-    value = (cmd.value or "").strip()
+    value = (value or "").strip()
     if setting == "clear":
         current = {}
         said = "Brand voice cleared: drafts follow no particular voice now."
@@ -221,6 +222,11 @@ def _parse(setting: str, value: str) -> Any:
 
 
 def _set_template(current: dict[str, Any], value: str) -> str:
+    # Jinja loads when a template is set, not with every chat that reads the voice.
+    from jinja2 import TemplateSyntaxError
+
+    from core.templating import parse
+
     network_name, _, body = value.partition(" ")
     if not network_name:
         raise BadInput(
@@ -258,6 +264,10 @@ def _set_template(current: dict[str, Any], value: str) -> str:
 def _trial_render(body: str, network: str) -> None:
     """Run the template once on a full-length sample post, so one that would stall or flood
     the worker is refused now rather than when a draft is composed."""
+    from jinja2 import TemplateError
+
+    from core.templating import LIMITS, TemplateTooCostly, render
+
     try:
         render(body, {**TEMPLATE_SAMPLE, "network": network})
     except TemplateTooCostly as exc:

@@ -39,9 +39,13 @@ from bot.slack.client import Pacer, People, Tokens, call
 from bot.slack.delivery import SlackDelivery
 from bot.slack.files import MAX_FILES, FileRefused, download
 from bot.slack.install import HeraldAuthorize, build_oauth_flow
-from core import commands as c
+from core import registry
+from core.approvals.commands import Reject
 from core.errors import HeraldError, RetryLater
+from core.grammar import UnknownCommand, defuse_mentions, mention
 from core.networks import get_network
+from core.posts.commands import MAX_BRIEF, Draft, Edit, Show
+from core.registry import Command
 from core.sanitize import clean_input
 from core.service import Herald
 from core.views import Card, Message
@@ -80,7 +84,7 @@ def slack_text(text: str) -> str:
     last = 0
     for match in _USER.finditer(text):
         parts.append(_plain(text[last : match.start()]))
-        parts.append(c.mention(match.group(1)))
+        parts.append(mention(match.group(1)))
         last = match.end()
     parts.append(_plain(text[last:]))
     return "".join(parts).strip()
@@ -90,7 +94,7 @@ def _plain(text: str) -> str:
     text = _CHANNEL.sub(lambda m: m.group(1), text)
     text = _SPECIAL.sub("", text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return c.defuse_mentions(text)
+    return defuse_mentions(text)
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ class Handlers:
         if self.people.cached(where.team_id, where.user_id) is None:
             self.later(self.people.warm, client, where.team_id, where.user_id, where.user_name)
 
-    def run(self, actor: Actor, command: c.Command) -> Message:
+    def run(self, actor: Actor, command: Command) -> Message:
         """A typed command (texts from modals keep their exact characters)."""
         try:
             with self._slots:
@@ -281,7 +285,7 @@ class Handlers:
         if name == "reject":
             view = reject_view(number, channel=channel, ts=ts)
         else:
-            shown = self.run(self.looked_up(client, where), c.Show(number))
+            shown = self.run(self.looked_up(client, where), Show(number))
             if shown.card is None:
                 self.reply_privately(client, where, shown)
                 return
@@ -329,7 +333,7 @@ class Handlers:
         actor = self.actor(where)
         reply = Message(text=f"Nothing changed in #{number}.", post_number=number)
         for block_id, network_name, text in changed:
-            reply = self.run(actor, c.Edit(number=number, network=network_name, text=text))
+            reply = self.run(actor, Edit(number=number, network=network_name, text=text))
             if reply.error:
                 ack(response_action="errors", errors={block_id: (reply.text or "")[:300]})
                 return
@@ -355,7 +359,7 @@ class Handlers:
         reason = clean_input(((values.get("reason") or {}).get("text") or {}).get("value") or "")
         where = _where_of_interaction(body, meta.get("c") or "")
         actor = self.actor(where)
-        reply = self.run(actor, c.Reject(number=number, reason=reason.strip() or None))
+        reply = self.run(actor, Reject(number=number, reason=reason.strip() or None))
         if reply.error:
             ack(response_action="errors", errors={"reason": (reply.text or "")[:300]})
             return
@@ -392,7 +396,7 @@ class Handlers:
             return
         card: Card | None = reply.card
         if card is None:
-            card = self.run(actor, c.Show(number)).card
+            card = self.run(actor, Show(number)).card
         status = reply.text or (card.status if card else None)
         try:
             if card is not None:
@@ -419,11 +423,11 @@ class Handlers:
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id", "")
         where = _where_of_interaction(body, channel)
-        brief = clean_input(slack_text(message.get("text") or ""))[: c.MAX_BRIEF]
+        brief = clean_input(slack_text(message.get("text") or ""))[:MAX_BRIEF]
         if not brief.strip():
             reply = Message(text="That message has no text to turn into a post.", error=True)
         else:
-            reply = self.run(self.looked_up(client, where), c.Draft(brief=brief))
+            reply = self.run(self.looked_up(client, where), Draft(brief=brief))
         self.reply_privately(client, where, reply)
 
     # --- conversation: mentions, DMs, replies in a card's thread ---------------------------
@@ -629,7 +633,7 @@ DEFERRED: ContextVar[Deferred | None] = ContextVar("herald_slack_deferred", defa
 def _addressed(text: str, body: dict[str, Any]) -> str:
     """`text` without the mention of Herald that starts it (`@Herald queue` is `queue`)."""
     for authorization in body.get("authorizations") or []:
-        ours = c.mention(str(authorization.get("user_id") or ""))
+        ours = mention(str(authorization.get("user_id") or ""))
         if text.startswith(ours):
             return text[len(ours) :].strip()
     return text
@@ -637,8 +641,8 @@ def _addressed(text: str, body: dict[str, Any]) -> str:
 
 def _is_command(text: str) -> bool:
     try:
-        c.parse(text)
-    except c.UnknownCommand:
+        registry.parse(text)
+    except UnknownCommand:
         return False
     except HeraldError:
         return True  # a known command with a mistake: the grammar explains it

@@ -1,0 +1,1 @@
+"""Posts: drafting, editing, regenerating, cancelling, and what is in the queue."""

@@ -1,0 +1,1 @@
+"""The workspace: its people and roles, settings, time zones, voice and connected accounts."""
