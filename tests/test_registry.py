@@ -32,16 +32,16 @@ REFUSED_FOR_VIEWERS = {
     "draft": "draft Our launch --to outbox",
     "edit": "edit 1 outbox New text",
     "regenerate": "regenerate 1 shorter",
-    "cancel": "cancel 2",
+    "cancel": "cancel 1",
     "attach": "attach 1 https://example.com/a.png",
     "approve": "approve 1",
     "reject": "reject 1 too salesy",
     "policy": "policy approvals 2",
     "schedule": "schedule 1 tomorrow 9am",
-    "retry": "retry 2",
-    "posted": "posted 2 outbox",
-    "skip": "skip 2 outbox",
-    "slot": "slot 2",
+    "retry": "retry 1",
+    "posted": "posted 1 outbox",
+    "skip": "skip 1 outbox",
+    "slot": "slot 1",
     "role": "role vic owner",
     "config": "config approvals-channel #launches",
     "voice": "voice tone loud",
@@ -132,17 +132,12 @@ def test_every_guarded_command_has_a_refusal_case() -> None:
 
 @pytest.fixture
 def team(idle_runtime: Runtime) -> Runtime:
-    """#1 pending approval, #2 approved and scheduled for tomorrow; vic is a viewer."""
-    rt = idle_runtime
-    rt.herald.handle(MARIA, "draft First post --to outbox")
-    rt.herald.handle(MARIA, 'draft Second post --to outbox --at "tomorrow 9am"')
-    with rt.db.session() as s:
-        ids = s.scalars(select(Post.id).order_by(Post.id)).all()
-    for post_id in ids:
-        rt.herald.generate(post_id)
-    assert (rt.herald.handle(MARIA, "approve 2").text or "").startswith("✅")
-    rt.herald.handle(MARIA, "role vic viewer")
-    return rt
+    """#1 is drafted and waits for approval; maria owns the workspace, vic is a viewer."""
+    idle_runtime.herald.handle(MARIA, "draft First post --to outbox")
+    with idle_runtime.db.session() as s:
+        idle_runtime.herald.generate(s.scalars(select(Post.id)).one())
+    idle_runtime.herald.handle(MARIA, "role vic viewer")
+    return idle_runtime
 
 
 def _people_and_settings(rt: Runtime) -> tuple[object, ...]:
