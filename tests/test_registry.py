@@ -135,7 +135,8 @@ def team(idle_runtime: Runtime) -> Runtime:
     """#1 is drafted and waits for approval; maria owns the workspace, vic is a viewer."""
     idle_runtime.herald.handle(MARIA, "draft First post --to outbox")
     with idle_runtime.db.session() as s:
-        idle_runtime.herald.generate(s.scalars(select(Post.id)).one())
+        post_id = s.scalars(select(Post.id)).one()
+    idle_runtime.herald.generate(post_id)
     idle_runtime.herald.handle(MARIA, "role vic viewer")
     return idle_runtime
 
