@@ -169,6 +169,9 @@ def commands() -> Registry:
     )
 
 
+# --- the commands about commands, answered without a workspace ------------------------------
+
+
 @dataclass(frozen=True)
 class Help:
     topic: str | None = None
@@ -196,6 +199,7 @@ OWN: tuple[Spec[Any], ...] = (
         detail="The terminal chat waits until the drafts and posts you started are done.",
         parse=lambda _: Wait(),
         answer=lambda _: Message(text="Nothing to wait for here."),
+        permission=None,
     ),
     Spec(
         name="help",
@@ -204,6 +208,7 @@ OWN: tuple[Spec[Any], ...] = (
         summary="this list, or one command in detail",
         parse=_help_topic,
         answer=lambda cmd: Message(text=commands().help(cmd.topic)),
+        permission=None,
         menu=True,
     ),
 )
