@@ -35,7 +35,8 @@ def router(runtime: Runtime) -> APIRouter:
     settings = runtime.settings
     if not configured(settings) or settings.slack_signing_secret is None:
         return routes  # Slack over HTTP is off: no /slack routes at all
-    from bot.slack.app import DEFERRED, Deferred, Handlers, build_bolt_app
+    from bot.slack.app import Handlers, build_bolt_app
+    from bot.slack.concurrency import DEFERRED, Deferred
 
     handlers = Handlers(runtime)
     app: App = build_bolt_app(runtime, handlers=handlers)
