@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
 from collections import OrderedDict
 
@@ -26,7 +25,7 @@ from bot.telegram.render import cut_text, keyboard, prompt, prompt_intent, tg_le
 from bot.telegram.sender import ChatGone
 from bot.telegram.tokens import Intent
 from core import commands as c
-from core.errors import RetryLater
+from core.errors import RetryLater, log_failure, went_wrong
 from core.networks import get_network
 from core.service import Herald
 from core.views import Message
@@ -47,10 +46,6 @@ SIMPLE_ACTIONS = {"approve", "regenerate", "cancel", "retry", "posted", "slot", 
 HINTS = {
     "regenerate": "Reply to the card to say what to change next time.",
 }
-
-
-def failure_text(ref: str) -> str:
-    return f"Something went wrong on my side (ref {ref}). Try again in a moment."
 
 
 class Handlers:
@@ -323,10 +318,8 @@ class Handlers:
         answer = Answer(self, query)
         try:
             await self._click(update, context, answer)
-        except Exception:
-            ref = secrets.token_hex(3)
-            log.exception("button press failed (ref %s)", ref)
-            await answer(failure_text(ref), alert=True)
+        except Exception:  # noqa: BLE001 - logged with its traceback and a ref
+            await answer(went_wrong(log_failure(log, "button press failed")), alert=True)
         finally:
             await answer()  # every query is answered, once, whatever happened above
 
@@ -477,18 +470,17 @@ class Handlers:
     # --- the transport's one error handler ----------------------------------------------------
 
     async def on_error(self, update: object, context: Context) -> None:
-        ref = secrets.token_hex(3)
-        log.error("Telegram update failed (ref %s)", ref, exc_info=context.error)
+        ref = log_failure(log, "Telegram update failed", context.error)
         if not isinstance(update, Update):
             return
         query = update.callback_query
         if query is not None:
             if query.id not in self._answered:
-                await self._answer(query, failure_text(ref), True)
+                await self._answer(query, went_wrong(ref), True)
             return
         if update.effective_chat is not None:
             try:
-                await self._say(update.effective_chat.id, failure_text(ref))
+                await self._say(update.effective_chat.id, went_wrong(ref))
             except Exception:  # telling them failed too; the ref is in the log
                 log.exception("could not report ref %s to the chat", ref)
 
