@@ -10,6 +10,7 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.kit import ASKING_ACTIONS, QUICK_ACTIONS, button_line
 from bot.slack.blocks import ACTION_PREFIX, edit_view, reject_view
 from bot.slack.client import call
 from bot.slack.listener import Listener
@@ -22,8 +23,6 @@ from core.views import Message
 log = logging.getLogger(__name__)
 
 SHORTCUT = "turn_into_post"
-# Card buttons that are one grammar command; Edit and Reject open a form instead.
-QUICK_ACTIONS = frozenset({"approve", "regenerate", "cancel", "retry", "slot", "skip", "posted"})
 
 
 class Actions(Listener):
@@ -39,11 +38,11 @@ class Actions(Listener):
         ts = container.get("message_ts")
         where = where_of_interaction(body, channel)
         number = value.split()[0] if value else ""
-        if not number.isdigit() or name not in QUICK_ACTIONS | {"edit", "reject"}:
+        if not number.isdigit() or name not in QUICK_ACTIONS | ASKING_ACTIONS:
             ack()
             log.warning("slack: ignored button %r with value %r", name, value[:40])
             return
-        if name in {"edit", "reject"}:
+        if name in ASKING_ACTIONS:
             ack()  # nothing is written until the form is submitted
             self.pool.later(
                 self.open_modal, client, body["trigger_id"], where, name, int(number), channel, ts
@@ -55,7 +54,9 @@ class Actions(Listener):
         def tell(message: Message) -> None:
             self.pool.later(self.reply_privately, client, where, message)
 
-        failed = self.accept(self.people.actor(where), f"{name} {value}", tell, body)
+        _, _, network = value.partition(" ")
+        line = button_line(name, number, network)
+        failed = self.accept(self.people.actor(where), line, tell, body)
         ack()
         if failed is not None:
             tell(failed)

@@ -13,12 +13,20 @@ import re
 import time
 from collections import OrderedDict
 
-from telegram import CallbackQuery, Chat, MaybeInaccessibleMessage, Update, User
+from telegram import (
+    CallbackQuery,
+    Chat,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Update,
+    User,
+)
 from telegram import Message as TgMessage
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.kit import QUICK_ACTIONS, button_line
 from bot.telegram import media
 from bot.telegram.delivery import TelegramSurface, card_ref
 from bot.telegram.render import cut_text, keyboard, prompt, prompt_intent, tg_len
@@ -41,8 +49,6 @@ ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: the sender of "remain anonymo
 KNOWN = set(c.USAGE) | set(c.ALIASES) | {"start"}
 CARD_TITLE = re.compile(r"^#(\d+) · ")
 ALERT_LIMIT = 200  # answerCallbackQuery text
-# Buttons that are one grammar line: `<action> <n> [network]`.
-SIMPLE_ACTIONS = {"approve", "regenerate", "cancel", "retry", "posted", "slot", "skip"}
 HINTS = {
     "regenerate": "Reply to the card to say what to change next time.",
 }
@@ -95,6 +101,13 @@ class Handlers:
 
     async def _reply(self, chat_id: int, message: Message, reply_to: int | None) -> None:
         await asyncio.to_thread(self.surface.reply, chat_id, message, reply_to=reply_to)
+
+    async def _markup(
+        self, chat_id: int, message_id: int, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        await asyncio.to_thread(
+            self.surface.sender.edit_markup, chat_id, message_id, markup, patient=True
+        )
 
     async def _say(self, chat_id: int, text: str, reply_to: int | None = None) -> None:
         await asyncio.to_thread(
@@ -346,7 +359,7 @@ class Handlers:
             await answer("I can't tell who pressed this. Turn off anonymous admin.", alert=True)
             return
         assert chat_id is not None
-        if intent.action in SIMPLE_ACTIONS:
+        if intent.action in QUICK_ACTIONS:
             await self._act(actor, chat_id, card, intent, answer)
         elif intent.action == "reject":
             await answer(f"Why reject #{intent.number}? Reply with the reason.")
@@ -364,7 +377,7 @@ class Handlers:
         intent: Intent,
         answer: Answer,
     ) -> None:
-        line = f"{intent.action} {intent.number}" + (f" {intent.network}" if intent.network else "")
+        line = button_line(intent.action, intent.number, intent.network)
         work = asyncio.ensure_future(self._handle(actor, line))
         try:
             result = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
@@ -402,22 +415,12 @@ class Handlers:
                 await answer(f"#{intent.number} has nothing left to edit.", alert=True)
             else:
                 await answer()
-            await asyncio.to_thread(
-                self.surface.sender.edit_markup,
-                chat_id,
-                card.message_id,
-                self.surface.markup(chat_id, view),
-                patient=True,
-            )
+            await self._markup(chat_id, card.message_id, self.surface.markup(chat_id, view))
             return
         if intent.action == "edit" and len(editable) > 1:
             await answer("Which network? Pick one.")
-            await asyncio.to_thread(
-                self.surface.sender.edit_markup,
-                chat_id,
-                card.message_id,
-                keyboard(self.codec, chat_id, view, pick=True),
-                patient=True,
+            await self._markup(
+                chat_id, card.message_id, keyboard(self.codec, chat_id, view, pick=True)
             )
             return
         network = intent.network or editable[0].network
@@ -427,13 +430,7 @@ class Handlers:
             return
         await answer(f"Reply with the new {variant.name} text.")
         if intent.action == "pick":  # the network is chosen: back to the card's own buttons
-            await asyncio.to_thread(
-                self.surface.sender.edit_markup,
-                chat_id,
-                card.message_id,
-                self.surface.markup(chat_id, view),
-                patient=True,
-            )
+            await self._markup(chat_id, card.message_id, self.surface.markup(chat_id, view))
         pick = Intent("pick", intent.number, network, card=card.message_id)
         await self._prompt(chat_id, context, pick, variant.text)
 
