@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 class Listener:
     """The state every listener shares: the token cache, the people cache, the renderer and
-    the pool. Each kind of listener (bot.slack.commands, actions, views, events) adds its
+    the pool. Each kind of listener (bot.slack.commands, actions, forms, events) adds its
     methods to it; bot.slack.app puts them together."""
 
     def __init__(self, runtime: Runtime) -> None:
