@@ -188,26 +188,30 @@ _ZWJ_PART = (
     r"(?:\p{Emoji_Modifier_Base}\p{Emoji_Modifier}"
     rf"|\p{{Extended_Pictographic}}{_VS16}?|\p{{Emoji_Presentation}})"
 )
-_EMOJI = regex.compile(
-    rf"""
-      \U0001f3f4[\U000e0020-\U000e007e]+\U000e007f          # a subdivision flag (England)
-    | {_ZWJ_PART}(?:\u200d{_ZWJ_PART})+                     # a ZWJ sequence (a family)
-    | [#*0-9]{_VS16}?\u20e3                                 # a keycap
-    | \p{{Regional_Indicator}}{{2}}                         # a flag
-    | \p{{Emoji_Modifier_Base}}\p{{Emoji_Modifier}}          # a skin tone
-    | (?!\p{{Emoji_Presentation}})\p{{Emoji_Modifier_Base}}{_VS16}\p{{Emoji_Modifier}}
-    | (?![#*0-9]|\p{{Emoji_Presentation}})\p{{Emoji}}{_VS16}  # a text symbol made emoji
-    | [{_WITH_TEXT_FORM}]{_VS16}                           # the same, one with both forms
-    | \p{{Emoji_Presentation}}(?!{_VS15})                   # emoji unless made text
-    | {_VS16}                                             # a selector on its own
-    """,
-    regex.VERBOSE,
-)
+
+
+@cache
+def _emoji() -> regex.Pattern[str]:
+    return regex.compile(
+        rf"""
+          \U0001f3f4[\U000e0020-\U000e007e]+\U000e007f          # a subdivision flag (England)
+        | {_ZWJ_PART}(?:\u200d{_ZWJ_PART})+                     # a ZWJ sequence (a family)
+        | [#*0-9]{_VS16}?\u20e3                                 # a keycap
+        | \p{{Regional_Indicator}}{{2}}                         # a flag
+        | \p{{Emoji_Modifier_Base}}\p{{Emoji_Modifier}}          # a skin tone
+        | (?!\p{{Emoji_Presentation}})\p{{Emoji_Modifier_Base}}{_VS16}\p{{Emoji_Modifier}}
+        | (?![#*0-9]|\p{{Emoji_Presentation}})\p{{Emoji}}{_VS16}  # a text symbol made emoji
+        | [{_WITH_TEXT_FORM}]{_VS16}                           # the same, one with both forms
+        | \p{{Emoji_Presentation}}(?!{_VS15})                   # emoji unless made text
+        | {_VS16}                                             # a selector on its own
+        """,
+        regex.VERBOSE,
+    )
 
 
 def extract_emoji(text: str) -> list[tuple[int, int]]:
     """The (start, end) spans of the emoji X counts as 2 under config v3."""
-    return [match.span() for match in _EMOJI.finditer(text)]
+    return [match.span() for match in _emoji().finditer(text)]
 
 
 # --- parseTweet --------------------------------------------------------------------------
@@ -227,11 +231,10 @@ class ParsedTweet:
 
 
 def _utf16_length(text: str) -> int:
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _weight(char: str, config: TextConfig) -> int:
-    code = ord(char)
+def _weight(code: int, config: TextConfig) -> int:
     for start, end, weight in config.ranges:
         if start <= code <= end:
             return weight
@@ -254,12 +257,15 @@ def parse_tweet(text: str, config: TextConfig = CONFIG_V3) -> ParsedTweet:
     units = 0
     position = 0
     while position < len(normalized):
-        end, weight = entities.get(position) or (
-            position + 1,
-            _weight(normalized[position], config),
-        )
+        entity = entities.get(position)
+        if entity is None:
+            code = ord(normalized[position])
+            end, weight = position + 1, _weight(code, config)
+            units += 2 if code > 0xFFFF else 1
+        else:
+            end, weight = entity
+            units += _utf16_length(normalized[position:end])
         total += weight
-        units += _utf16_length(normalized[position:end])
         if valid:
             valid = normalized[end - 1] not in INVALID_CHARACTERS
         if valid and total <= config.max_weighted_tweet_length * config.scale:
