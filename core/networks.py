@@ -24,9 +24,9 @@ from types import MappingProxyType
 
 import regex
 
-from core.twitter_text import INVALID_CHARACTERS, extract_urls, weighted_length
+from core.twitter_text import CONFIG_V3, INVALID_CHARACTERS, extract_urls, weighted_length
 
-URL_LENGTH = 23  # what X and Mastodon count for any link, however long
+URL_LENGTH = 23  # what Mastodon counts for any link, however long (X: CONFIG_V3)
 
 _MASTODON_MENTION = regex.compile(
     r"(?<![\p{L}\p{N}_!#$%&*@＠/=])[@＠](?P<user>[A-Za-z0-9_]+)"
@@ -151,7 +151,7 @@ NETWORKS: Mapping[str, Network] = MappingProxyType(
         "x": Network(
             "x",
             "X",
-            280,
+            CONFIG_V3.max_weighted_tweet_length,
             "weighted characters",
             weighted_length,
             forbidden=INVALID_CHARACTERS,
