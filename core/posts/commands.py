@@ -207,14 +207,11 @@ def edit(r: Request, cmd: Edit) -> Message:
         raise Conflict(f"#{post.number} {STATE_WORDS[post.state]}, so it can't be edited now.")
     if target.state == T.PUBLISHED:
         raise Conflict(f"#{post.number} is already published on {net.display}.")
-    length = net.length(cmd.text)
     if not cmd.text.strip():
         raise BadInput(f"The new {net.display} text is empty. Give the text after the network.")
-    if not net.fits(cmd.text):
-        raise BadInput(
-            f"The new {net.display} text is {length:,}/{net.limit:,} {net.unit}. "
-            f"Shorten it by {length - net.limit:,} and try again."
-        )
+    problem = net.problem(cmd.text)
+    if problem is not None:
+        raise BadInput(f"{problem} Then try again.")
     _back_to_draft(tx, ws, me, post)
     before = target.text
     target.text = cmd.text
