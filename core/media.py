@@ -25,10 +25,10 @@ from core.context import Context, Tx
 from core.errors import BadInput, Conflict
 from core.networks import get_network
 from core.permissions import Action, require
-from core.platforms.base import Hub, hub_of
+from core.ports import MediaStore
+from core.posts.card import Message, build_card
 from core.ssrf import Refused
-from core.views import Message, build_card
-from core.workspaces import find_post, zone_of
+from core.workspace.people import find_post, zone_of
 from storage.models import Member, Post, PostState, Workspace
 
 MB = 1024 * 1024
@@ -148,16 +148,15 @@ def fit_image(data: bytes, limits: Limits) -> tuple[bytes, int, int]:
     raise BadInput("The image could not be made small enough for this network.")
 
 
-def _store(hub: Hub, ws: Workspace, data: bytes, ctype: str, ext: str) -> str:
+def _store(media: MediaStore, ws: Workspace, data: bytes, ctype: str, ext: str) -> str:
     key = f"{ws.id}/{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
-    hub.media.put(key, data, ctype)
+    media.put(key, data, ctype)
     return key
 
 
 def attach(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Attach) -> Message:
     require(me, Action.EDIT)
-    hub = hub_of(ctx.publishers)
-    fetcher = hub.fetcher
+    fetcher = ctx.need_hub().fetcher
     post = find_post(tx, ws, cmd.number, lock=True)
     _editable(post)
     try:
@@ -188,13 +187,13 @@ def attach_bytes(
 ) -> Message:
     """Attach uploaded bytes (a Slack file, a Telegram photo) to post `number`."""
     require(me, Action.EDIT)
-    hub = hub_of(ctx.publishers)
+    media = ctx.need_media()
     post = find_post(tx, ws, number, lock=True)
     _editable(post)
     kind = sniff(data)
     alt = (alt or "").strip()[:MAX_ALT]
     original = {
-        "key": _store(hub, ws, data, kind.content_type, kind.extension),
+        "key": _store(media, ws, data, kind.content_type, kind.extension),
         "content_type": kind.content_type,
         "alt": alt,
         "size": len(data),
@@ -207,7 +206,7 @@ def attach_bytes(
     for target in post.targets:
         limits = LIMITS.get(target.network, LIMITS["outbox"])
         name = get_network(target.network).display
-        item, note = _fit(hub, ws, data, kind, original, limits, len(target.media or []), name)
+        item, note = _fit(media, ws, data, kind, original, limits, len(target.media or []), name)
         if item is not None:
             target.media = [*(target.media or []), item]
         if note:
@@ -227,7 +226,7 @@ def attach_bytes(
 
 
 def _fit(
-    hub: Hub,
+    media: MediaStore,
     ws: Workspace,
     data: bytes,
     kind: Sniffed,
@@ -252,7 +251,7 @@ def _fit(
     fitted, width, height = fit_image(data, limits)
     item = {
         **original,
-        "key": _store(hub, ws, fitted, "image/jpeg", "jpg"),
+        "key": _store(media, ws, fitted, "image/jpeg", "jpg"),
         "content_type": "image/jpeg",
         "size": len(fitted),
         "width": width,

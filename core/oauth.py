@@ -26,15 +26,15 @@ from sqlalchemy import select
 
 from core.context import Context, Tx
 from core.errors import HeraldError, PublishError
+from core.messaging.say import say
 from core.networks import get_network
 from core.platforms import http as h
 from core.platforms import linkedin, x
 from core.platforms import mastodon as masto
-from core.platforms.base import Hub, hub_of
+from core.platforms.base import Hub
 from core.platforms.facebook import SCOPES as FACEBOOK_SCOPES
+from core.posts.card import Message
 from core.settings import Settings
-from core.views import Message
-from core.workspaces import say
 from storage.models import ConnectedAccount, Member, Workspace
 from storage.models_networks import AccountState, NetworkApp, OAuthState
 from storage.vault import sealed_context
@@ -125,7 +125,7 @@ def begin(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Store a one-time state and return the private link that starts the flow."""
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     nonce = secrets.token_urlsafe(24)
     expires = tx.now + STATE_TTL
     tx.session.add(
@@ -150,7 +150,7 @@ def begin(
 
 
 def _state(ctx: Context, tx: Tx, network: str, token: str) -> tuple[Hub, OAuthState]:
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     payload = verify(hub, token, tx.now)
     row = tx.session.scalars(
         select(OAuthState).where(OAuthState.nonce == str(payload.get("n"))).with_for_update()

@@ -42,10 +42,10 @@ from bot.slack.install import HeraldAuthorize, build_oauth_flow
 from core import commands as c
 from core.errors import HeraldError, RetryLater
 from core.networks import get_network
+from core.posts.card import Card, Message
 from core.sanitize import clean_input
 from core.service import Herald
-from core.views import Card, Message
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import SurfaceKind
 from storage.models_slack import SlackRepository
 

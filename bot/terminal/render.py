@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from core.posts.card import Card, Message
 from core.sanitize import clean_input
-from core.views import Card, Message
 
 STATE_STYLE = {"published": "green", "failed": "red", "scheduled": "cyan"}
 
