@@ -16,9 +16,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any
 
 from core import commands as c
 from core.context import Context, Tx
@@ -30,6 +28,9 @@ from core.posts.card import Message, build_card
 from core.ssrf import Refused
 from core.workspace.people import find_post, zone_of
 from storage.models import Member, Post, PostState, Workspace
+
+if TYPE_CHECKING:  # Pillow loads when an image arrives, not when the chat starts
+    from PIL import Image
 
 MB = 1024 * 1024
 MAX_ALT = 1000
@@ -67,6 +68,8 @@ class Sniffed:
 
 def sniff(data: bytes) -> Sniffed:
     """What the bytes really are (never trust a name or a header)."""
+    from PIL import UnidentifiedImageError
+
     if data[4:8] == b"ftyp":
         return Sniffed("video/quicktime" if data[8:10] == b"qt" else "video/mp4", "mp4")
     try:
@@ -100,6 +103,8 @@ def open_image(data: bytes) -> Iterator[Image.Image]:
     over `Image.MAX_IMAGE_PIXELS`, an error over twice that) is left as it is: changing its
     process-wide setting or warning filter from a worker thread would race with other threads,
     and the explicit budget here is lower than both."""
+    from PIL import Image
+
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # far over: Pillow refused it from the header
@@ -126,6 +131,8 @@ def _human(size: int) -> str:
 
 def fit_image(data: bytes, limits: Limits) -> tuple[bytes, int, int]:
     """Scale down and recompress (JPEG) until the image is within the limits."""
+    from PIL import Image
+
     with open_image(data) as source:
         image = source.convert("RGB")
     side = min(max(image.size), limits.max_side)
