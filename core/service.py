@@ -142,7 +142,8 @@ class Herald:
             ws, _ = resolve(tx, actor, self.ctx.settings.timezone)
             return ws.id
 
-    # --- workers ---------------------------------------------------------------------------
+    # --- jobs, for tests and benches that drive them one step at a time --------------------
+    # (the Celery tasks in workers/ call the job functions themselves)
 
     def generate(self, post_id: int) -> None:
         posts.generate(self.ctx, post_id)
