@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:  # types only: both import this module
-    from core.ratelimit import Admission
-    from core.workspace.people import Actor
+from core.ratelimit import Admission
 
 
 class Clock(Protocol):
@@ -110,14 +108,15 @@ Done = Callable[[int, "Exception | None"], None]
 
 class CommandInbox(Protocol):
     """Where a surface's commands wait between its ack and the worker that runs them
-    (bot/inbox.py: many acks share one write)."""
+    (bot/inbox.py: many acks share one write). `actor` is a `core.workspace.people.Actor`,
+    which (like the interpreter's) is not named here: that module needs this one."""
 
-    def accept(self, actor: Actor, text: str, admission: Admission | None = None) -> int:
+    def accept(self, actor: Any, text: str, admission: Admission | None = None) -> int:
         """Store the command and enqueue its id; its row id, or 0 for a replay."""
         ...
 
     def accept_later(
-        self, actor: Actor, text: str, done: Done, admission: Admission | None = None
+        self, actor: Any, text: str, done: Done, admission: Admission | None = None
     ) -> None:
         """Queue the command without blocking; `done` is called once it is stored."""
         ...
