@@ -103,7 +103,7 @@ class MediaStore(Protocol):
 
 
 # Told once a command is stored: its row id (0 for a replay of a one-time key), or the error.
-Done = Callable[[int, "Exception | None"], None]
+Done = Callable[[int, Exception | None], None]
 
 
 class CommandInbox(Protocol):
