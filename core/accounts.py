@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 
 from core import commands as c
-from core import oauth
 from core.context import Context, Tx
 from core.errors import BadInput, NotFound, PublishError
 from core.messaging.say import say
@@ -17,9 +16,11 @@ from core.networks import get_network
 from core.permissions import Action, require
 from core.platforms import bluesky
 from core.platforms.base import AccountPublisher, Hub
+from core.platforms.connect.base import NewAccount
 from core.posts.card import Message
 from core.ssrf import Refused
 from core.timeparse import format_when
+from core.workspace import oauth
 from core.workspace.people import Actor, zone_of
 from storage.models import (
     ConnectedAccount,
@@ -122,7 +123,7 @@ def _connect_bluesky(
         creds = bluesky.session_credentials(pds, handle, password, hub.fetcher)
     except PublishError as exc:
         raise BadInput(f"Bluesky was not connected: {exc.reason}.") from None
-    new = oauth.NewAccount(
+    new = NewAccount(
         account_id=str(creds["did"]),
         display_name=f"@{creds['handle']}",
         credentials=creds,

@@ -586,7 +586,7 @@ def add_account(
     who: Any = None,
 ) -> int:
     """Store a connected account as the OAuth callback would (sealed credentials)."""
-    from core import oauth
+    from core.workspace import oauth
     from core.workspace.people import resolve
     from tests.conftest import actor
 
