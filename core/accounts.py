@@ -9,14 +9,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import oauth
 from core.context import Context, Tx
 from core.errors import PublishError
+from core.messaging.say import say
 from core.networks import get_network
-from core.platforms.base import AccountPublisher, Hub, hub_of
+from core.platforms.base import AccountPublisher, Hub
+from core.posts.card import Message
 from core.timeparse import format_when
-from core.views import Message
-from core.workspaces import say, zone_of
+from core.workspace import oauth
+from core.workspace.people import zone_of
 from storage.models import (
     ConnectedAccount,
     Member,
@@ -64,7 +65,7 @@ def risk_text(items: list[tuple[int, datetime | None]], tz: Any, now: datetime) 
 
 def check_health(ctx: Context) -> int:
     """Renew tokens near expiry and warn owners; returns how many accounts need attention."""
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     with ctx.tx() as tx:
         ids = list(tx.session.scalars(select(ConnectedAccount.id).order_by(ConnectedAccount.id)))
     attention = 0

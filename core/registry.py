@@ -17,8 +17,8 @@ from core.context import Context, Tx
 from core.errors import BadInput
 from core.grammar import UnknownCommand, Words
 from core.permissions import Action, require
-from core.views import Message
-from core.workspaces import Actor, resolve
+from core.posts.card import Message
+from core.workspace.people import Actor, resolve
 from storage.models import Member, Workspace
 
 C = TypeVar("C")

@@ -16,7 +16,7 @@ from core.errors import HeraldError
 from core.grammar import redact_secrets
 from core.registry import commands, parse
 from core.sanitize import clean_input
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import ConnectedAccount, Member, Post, Workspace
 from tests.conftest import actor
 from tests.helpers import snapshot

@@ -15,9 +15,9 @@ from core.approvals.commands import Approve
 from core.errors import BadInput
 from core.grammar import UnknownCommand
 from core.permissions import Action
+from core.posts.card import Message
 from core.posts.commands import Queue
 from core.registry import NARROW, Registry, Spec, commands, help_text, parse
-from core.views import Message
 from core.workspace.commands import SetTimezone
 from storage.models import Member, Post, Workspace
 from tests.conftest import actor

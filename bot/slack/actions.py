@@ -16,9 +16,9 @@ from bot.slack.client import call
 from bot.slack.listener import Listener
 from bot.slack.people import Where, slack_text, where_of_interaction
 from core.errors import RetryLater
+from core.posts.card import Message
 from core.posts.commands import MAX_BRIEF, Draft, Show
 from core.sanitize import clean_input
-from core.views import Message
 
 log = logging.getLogger(__name__)
 

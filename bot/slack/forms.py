@@ -12,9 +12,9 @@ from bot.slack.listener import Listener
 from bot.slack.people import where_of_interaction
 from core.approvals.commands import Reject
 from core.networks import get_network
+from core.posts.card import Message
 from core.posts.commands import Edit
 from core.sanitize import clean_input
-from core.views import Message
 
 
 class Forms(Listener):

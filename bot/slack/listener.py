@@ -18,11 +18,11 @@ from bot.slack.people import People, Where
 from core import registry
 from core.errors import HeraldError, RetryLater, log_failure
 from core.grammar import UnknownCommand
+from core.posts.card import Card, Message
 from core.posts.commands import Show
 from core.registry import Command
 from core.service import Herald
-from core.views import Card, Message
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models_slack import SlackRepository
 
 if TYPE_CHECKING:

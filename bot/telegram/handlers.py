@@ -36,9 +36,9 @@ from core import registry
 from core.errors import RetryLater, log_failure, went_wrong
 from core.grammar import defuse_mentions, mention
 from core.networks import length_problem
+from core.posts.card import Message
 from core.service import Herald
-from core.views import Message
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import Role, SurfaceKind
 
 log = logging.getLogger(__name__)

@@ -7,20 +7,21 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from core.audit import audit
 from core.context import Tx
 from core.errors import BadInput, Conflict, Forbidden
 from core.grammar import Words, numbered
-from core.lifecycle import move_post, move_target
+from core.jobs import Job
 from core.permissions import Action, require
+from core.posts.card import Message, networks_phrase
+from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS
 from core.registry import Request, Spec
 from core.timeparse import format_when
-from core.views import Message, networks_phrase
-from core.workspaces import find_post, zone_of
+from core.workspace.people import find_post, zone_of
 from storage.models import Approval, AuditEvent, Member, Post, PostState
 
 P = PostState
-DISPATCH = "herald.dispatch_due"
 MAX_REASON = 500
 
 
@@ -150,27 +151,25 @@ def approve(r: Request, cmd: Approve) -> Message:
         )
     )
     if (count or 0) < ws.approvals_required:
-        tx.session.add(
-            AuditEvent(
-                workspace_id=ws.id,
-                post_id=post.id,
-                actor_id=me.id,
-                action="post.approval",
-                detail={"count": count, "required": ws.approvals_required},
-                created_at=tx.now,
-            )
+        audit(
+            tx,
+            ws.id,
+            "post.approval",
+            actor_id=me.id,
+            post_id=post.id,
+            detail={"count": count, "required": ws.approvals_required},
         )
         return Message(
             text=f"Approval {count} of {ws.approvals_required} for #{number} recorded by "
             f"@{me.display_name}. Waiting for {ws.approvals_required - (count or 0)} more.",
             post_number=number,
         )
-    if not move_post(tx.session, post, "approve", now=tx.now, actor_id=me.id):
+    if not move(tx.session, post, "approve", now=tx.now, actor_id=me.id):
         raise _not_pending(tx, post)
     tz = zone_of(me, ws)
     at = post.planned_at if post.planned_at and post.planned_at > tx.now else tx.now
     for target in post.targets:
-        move_target(
+        move(
             tx.session,
             target,
             "schedule",
@@ -181,7 +180,7 @@ def approve(r: Request, cmd: Approve) -> Message:
         )
     names = ", ".join(_approver_names(tx, post))
     if at <= tx.now:
-        tx.later(DISPATCH)
+        tx.later(Job.DISPATCH)
         late = " (its planned time has passed)" if post.planned_at else ""
         when = f"publishing now{late}"
     else:
@@ -195,7 +194,7 @@ def reject(r: Request, cmd: Reject) -> Message:
     if post.state != P.PENDING_APPROVAL:
         raise Conflict(f"#{post.number} {STATE_WORDS[post.state]}, so it can't be rejected now.")
     reason = cmd.reason or "no reason given"
-    if not move_post(
+    if not move(
         tx.session,
         post,
         "reject",
@@ -221,14 +220,12 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
             ws.self_approval = cmd.self_approval
         if cmd.approvals_required is not None:
             ws.approvals_required = cmd.approvals_required
-        tx.session.add(
-            AuditEvent(
-                workspace_id=ws.id,
-                actor_id=me.id,
-                action="workspace.policy",
-                detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
-                created_at=tx.now,
-            )
+        audit(
+            tx,
+            ws.id,
+            "workspace.policy",
+            actor_id=me.id,
+            detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
         )
     return Message(
         text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "

@@ -23,13 +23,13 @@ from core.generation.budget import Ledger
 from core.generation.client import ModelClient, ModelError
 from core.grammar import UnknownCommand
 from core.networks import NETWORK_NAMES, UnknownNetworkError, parse_networks
+from core.posts.card import networks_phrase
 from core.posts.commands import MAX_BRIEF, Draft, Queue
 from core.registry import Command
 from core.sanitize import clean_input
 from core.scheduling.commands import Schedule
 from core.timeparse import TimeParseError, parse_when, parse_zone
-from core.views import networks_phrase
-from core.workspaces import resolve
+from core.workspace.people import resolve
 from storage.db import Database
 
 log = logging.getLogger(__name__)

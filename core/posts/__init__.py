@@ -1,1 +1,2 @@
-"""Posts: drafting, editing, regenerating, cancelling, and what is in the queue."""
+"""Posts: what people ask of them (commands), how they read (card, queries), the one lifecycle
+of posts and targets, and the generation job."""

@@ -5,22 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core import media
+from core.audit import audit
 from core.context import Context, Tx
 from core.errors import BadInput, Conflict
 from core.grammar import Words, network_name, network_names, numbered, unquote
-from core.lifecycle import move_post, move_target
+from core.jobs import Job
 from core.networks import get_network
 from core.permissions import Action
+from core.posts.card import Message, build_card, networks_phrase, when_text
+from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS, history, queue_lines, status_line
 from core.registry import Request, Spec
 from core.scheduling.when import future_instant
 from core.ssrf import Refused
-from core.views import Message, build_card, networks_phrase, when_text
-from core.workspaces import find_post, next_post_number, zone_of
-from storage.models import AuditEvent, Member, Post, PostState, Target, TargetState, Workspace
+from core.workspace.people import find_post, next_post_number, zone_of
+from storage.models import Member, Post, PostState, Target, TargetState, Workspace
 
 P, T = PostState, TargetState
-GENERATE = "herald.generate_post"
 MAX_BRIEF = 4000
 
 
@@ -141,18 +143,16 @@ def draft(r: Request, cmd: Draft) -> Message:
     ]
     tx.session.add(post)
     tx.session.flush()
-    tx.session.add(
-        AuditEvent(
-            workspace_id=ws.id,
-            post_id=post.id,
-            actor_id=me.id,
-            action="post.create",
-            to_state=P.GENERATING.value,
-            detail={"networks": list(chosen)},
-            created_at=tx.now,
-        )
+    audit(
+        tx,
+        ws.id,
+        "post.create",
+        actor_id=me.id,
+        post_id=post.id,
+        to_state=P.GENERATING.value,
+        detail={"networks": list(chosen)},
     )
-    tx.later(GENERATE, post.id)
+    tx.later(Job.GENERATE, post.id)
     when = f" for {when_text(planned, tz, tx.now)}" if planned else ""
     return Message(
         text=f"Drafting #{number} for {networks_phrase(list(chosen))}{when}…",
@@ -184,9 +184,7 @@ def _back_to_draft(tx: Tx, ws: Workspace, me: Member, post: Post) -> None:
         )
     for target in post.targets:
         if target.state in {T.SCHEDULED, T.FAILED}:
-            move_target(
-                tx.session, target, "unschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id
-            )
+            move(tx.session, target, "unschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id)
 
 
 def _changed(post: Post) -> Conflict:
@@ -216,7 +214,7 @@ def edit(r: Request, cmd: Edit) -> Message:
     before = target.text
     target.text = cmd.text
     target.warnings = {}
-    if not move_post(
+    if not move(
         tx.session,
         post,
         "edit",
@@ -245,7 +243,7 @@ def regenerate(r: Request, cmd: Regenerate) -> Message:
     if any(t.state == T.PUBLISHED for t in post.targets):
         raise Conflict(f"#{post.number} is already published; draft a new post instead.")
     _back_to_draft(tx, ws, me, post)
-    if not move_post(
+    if not move(
         tx.session,
         post,
         "regenerate",
@@ -258,7 +256,7 @@ def regenerate(r: Request, cmd: Regenerate) -> Message:
         generator=r.ctx.generator.label,
     ):
         raise _changed(post)
-    tx.later(GENERATE, post.id)
+    tx.later(Job.GENERATE, post.id)
     hint = f" ({cmd.feedback})" if cmd.feedback else ""
     return Message(text=f"Drafting #{post.number} again{hint}…", post_number=post.number)
 
@@ -278,8 +276,8 @@ def cancel(r: Request, cmd: Cancel) -> Message:
     if published and len(published) == len(post.targets):
         raise Conflict(f"#{number} is already published; there is nothing left to cancel.")
     for target in post.targets:
-        move_target(tx.session, target, "cancel", now=tx.now, workspace_id=ws.id, actor_id=me.id)
-    move_post(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
+        move(tx.session, target, "cancel", now=tx.now, workspace_id=ws.id, actor_id=me.id)
+    move(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
     if published:
         return Message(
             text=f"Cancelled the rest of #{number}; {networks_phrase(published)} was already "
@@ -290,14 +288,10 @@ def cancel(r: Request, cmd: Cancel) -> Message:
 
 
 def attach(r: Request, cmd: Attach) -> Message:
-    # Pillow loads with core.media, only when something is attached (not on every chat start).
-    from core import media
-    from core.platforms.base import hub_of
-
     post = find_post(r.tx, r.ws, cmd.number, lock=True)
     media.editable(post)
     try:
-        data, _, _ = hub_of(r.ctx.publishers).fetcher.fetch(cmd.source)
+        data, _, _ = r.ctx.need_hub().fetcher.fetch(cmd.source)
     except Refused as exc:
         raise BadInput(f"I can't fetch {cmd.source}: {exc}.") from None
     return media.attach_bytes(

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from core.context import Tx
 from core.networks import get_network
+from core.posts.card import asking, cut, networks_phrase, when_text
 from core.timeparse import format_when
-from core.views import asking, cut, networks_phrase, when_text
 from storage.models import AuditEvent, Member, Post, PostState, TargetState, Workspace
 
 P, T = PostState, TargetState

@@ -1,1 +1,1 @@
-"""Scheduling: when posts go out, and what to do when a network failed."""
+"""Scheduling: when posts go out (commands, free slots) and the dispatcher tick (jobs)."""

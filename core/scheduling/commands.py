@@ -10,20 +10,20 @@ from typing import Any
 from core.context import Tx
 from core.errors import BadInput, Conflict
 from core.grammar import Words, network_name, optional_network, unquote
-from core.lifecycle import move_post, move_target
+from core.jobs import Job
 from core.networks import get_network
 from core.permissions import Action
+from core.posts.card import Message, asking, asking_cleared, networks_phrase
+from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS
 from core.registry import Request, Spec
 from core.scheduling.queries import free_slot
 from core.scheduling.when import future_instant
 from core.timeparse import format_when
-from core.views import Message, asking, asking_cleared, networks_phrase
-from core.workspaces import find_post, zone_of
+from core.workspace.people import find_post, zone_of
 from storage.models import Member, Post, PostState, Target, TargetState, Workspace
 
 P, T = PostState, TargetState
-DISPATCH = "herald.dispatch_due"
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,7 @@ def _reschedule(
     values: dict[str, Any] = {"scheduled_at": at, "failure_reason": None}
     if fresh_attempts:
         values["attempts"] = 0
-    move_target(
-        tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id, **values
-    )
+    move(tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id, **values)
 
 
 def schedule(r: Request, cmd: Schedule) -> Message:
@@ -140,7 +138,7 @@ def retry(r: Request, cmd: Retry) -> Message:
     _, failed = _failed_targets(tx, ws, cmd.number, cmd.network, "retry")
     for target in failed:
         _reschedule(tx, ws, me, target, tx.now, fresh_attempts=True)
-    tx.later(DISPATCH)
+    tx.later(Job.DISPATCH)
     return Message(
         text=f"Retrying #{cmd.number} on {networks_phrase([t.network for t in failed])} now.",
         post_number=cmd.number,
@@ -172,7 +170,7 @@ def posted(r: Request, cmd: Posted) -> Message:
         raise Conflict(
             f"#{cmd.number} has no {name} post waiting for that answer. See: show {cmd.number}"
         )
-    move_target(
+    move(
         tx.session,
         target,
         "posted",
@@ -198,7 +196,7 @@ def skip(r: Request, cmd: Skip) -> Message:
     name = get_network(cmd.network).display
     if target is None:
         raise BadInput(f"#{post.number} is not going to {name}.")
-    if not move_target(
+    if not move(
         tx.session,
         target,
         "cancel",
@@ -211,7 +209,7 @@ def skip(r: Request, cmd: Skip) -> Message:
             f"{name} is already {target.state.value} for #{post.number}; nothing to skip."
         )
     if all(t.state == T.CANCELLED for t in post.targets):
-        move_post(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
+        move(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
         return Message(
             text=f"Skipped {name}; nothing is left of #{post.number}, so it is cancelled."
         )

@@ -1,1 +1,2 @@
-"""The workspace: its people and roles, settings, time zones, voice and connected accounts."""
+"""The workspace: who is talking (people), roles, settings, time zones, the brand voice and
+connected accounts (commands, connect, OAuth)."""

@@ -8,15 +8,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core import voice as brand
+from core.audit import audit
 from core.context import Tx
 from core.errors import BadInput, Conflict, Forbidden
 from core.grammar import MENTION, Words
 from core.permissions import Action, require
+from core.posts.card import Message
 from core.registry import Request, Spec
 from core.timeparse import TimeParseError, format_when, parse_zone
-from core.views import Message
-from core.workspaces import member_by_id, members_called, zone_of
-from storage.models import AuditEvent, Member, Role, SurfaceKind, Workspace
+from core.workspace.people import member_by_id, members_called, zone_of
+from storage.models import Member, Role, SurfaceKind, Workspace
 
 
 @dataclass(frozen=True)
@@ -140,19 +141,8 @@ def set_role(r: Request, cmd: SetRole) -> Message:
             raise Conflict("That is the last owner. Make someone else owner first.")
     member.role = cmd.role
     tx.session.flush()
-    tx.session.add(
-        AuditEvent(
-            workspace_id=ws.id,
-            actor_id=me.id,
-            action="member.role",
-            detail={
-                "member": member.display_name,
-                "member_id": member.external_id,
-                "role": cmd.role.value,
-            },
-            created_at=tx.now,
-        )
-    )
+    detail = {"member": member.display_name, "member_id": member.external_id}
+    audit(tx, ws.id, "member.role", actor_id=me.id, detail={**detail, "role": cmd.role.value})
     return Message(text=f"@{member.display_name} is now {cmd.role.value}.")
 
 
@@ -167,15 +157,7 @@ def configure(r: Request, cmd: Config) -> Message:
     value = (cmd.value or "").strip()
     channel = value.lstrip("#") or None
     ws.settings = {**ws.settings, "approvals_channel": channel}
-    tx.session.add(
-        AuditEvent(
-            workspace_id=ws.id,
-            actor_id=me.id,
-            action="workspace.config",
-            detail={"approvals_channel": channel},
-            created_at=tx.now,
-        )
-    )
+    audit(tx, ws.id, "workspace.config", actor_id=me.id, detail={"approvals_channel": channel})
     if channel is None:
         return Message(text="Approval cards now go where each draft was asked.")
     return Message(text=f"Approval cards now go to #{channel}.")

@@ -8,20 +8,22 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import oauth
 from core.accounts import at_risk, risk_text
 from core.context import Tx
 from core.errors import BadInput, NotFound, PublishError
 from core.grammar import Words, network_name
+from core.messaging.say import say
 from core.networks import get_network
 from core.permissions import Action
 from core.platforms import bluesky
-from core.platforms.base import Hub, hub_of
+from core.platforms.base import Hub
+from core.platforms.connect.base import NewAccount
+from core.posts.card import Message
 from core.registry import Request, Spec
 from core.ssrf import Refused
 from core.timeparse import format_when
-from core.views import Message
-from core.workspaces import Actor, say, zone_of
+from core.workspace import oauth
+from core.workspace.people import Actor, zone_of
 from storage.models import ConnectedAccount, Member, SurfaceKind, Workspace
 
 DEFAULT_PDS = "https://bsky.social"
@@ -70,7 +72,7 @@ def _public_url(hub: Hub, text: str, what: str) -> str:
 def connect(r: Request, cmd: Connect) -> Message:
     ctx, tx, ws, me, actor = r.ctx, r.tx, r.ws, r.me, r.actor
     network = get_network(cmd.network)
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     if network.name == "outbox":
         return Message(text="The outbox needs no account: it is always connected.")
     if network.name == "bluesky":
@@ -135,7 +137,7 @@ def _connect_bluesky(
         creds = bluesky.session_credentials(pds, handle, password, hub.fetcher)
     except PublishError as exc:
         raise BadInput(f"Bluesky was not connected: {exc.reason}.") from None
-    new = oauth.NewAccount(
+    new = NewAccount(
         account_id=str(creds["did"]),
         display_name=f"@{creds['handle']}",
         credentials=creds,
