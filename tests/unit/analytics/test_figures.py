@@ -1,0 +1,167 @@
+"""`stats` arithmetic on rows seeded in the database, read back by core.analytics.queries, on
+SQLite and PostgreSQL: the newest snapshot counts, other workspaces and periods do not."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.analytics import figures, queries
+from storage.db import Database
+from tests.unit.analytics.seeding import Seeder
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def counts(
+    impressions: int | None,
+    likes: int,
+    reposts: int = 0,
+    replies: int = 0,
+    quotes: int = 0,
+    clicks: int | None = None,
+    gone: bool = False,
+) -> dict[str, Any]:
+    return {
+        "impressions": impressions,
+        "likes": likes,
+        "reposts": reposts,
+        "replies": replies,
+        "quotes": quotes,
+        "clicks": clicks,
+        "gone": gone,
+    }
+
+
+@pytest.fixture
+def week(seed: Seeder) -> int:
+    """A workspace with four posts this week, one the week before, and a noisy neighbour."""
+    ws = seed.workspace()
+    first = seed.post(
+        ws,
+        NOW - timedelta(days=6),
+        ("x", counts(1000, 30, reposts=5, replies=3, quotes=2, clicks=10)),
+        ("linkedin", counts(2000, 40, reposts=4, replies=6)),
+    )
+    # A later look at #1 on X: 30 more likes. Only this newest snapshot counts.
+    seed.snapshot(first["x"], NOW - timedelta(days=1), **counts(1000, 60, 5, 3, 2, clicks=10))
+    # 23:30 UTC is already the next day in Berlin.
+    seed.post(ws, datetime(2026, 11, 27, 23, 30, tzinfo=UTC), ("mastodon", counts(None, 5, 1)))
+    seed.post(ws, NOW - timedelta(days=1), ("bluesky", None))  # not measured yet
+    seed.post(ws, NOW - timedelta(days=2), ("x", counts(500, 1, clicks=0)))
+    seed.post(ws, NOW - timedelta(days=10), ("x", counts(1000, 20)))  # the week before
+    other = seed.workspace("other")
+    seed.post(other, NOW - timedelta(days=2), ("x", counts(10**6, 9999)))
+    return ws
+
+
+def period(
+    db: Database, ws: int, days: int, back: int = 0, **kw: str
+) -> list[figures.TargetFigures]:
+    end = NOW - timedelta(days=back)
+    with db.session() as s:
+        return queries.published(s, ws, end - timedelta(days=days), end, **kw)
+
+
+def test_totals_per_network_top_bottom_and_change(db: Database, week: int) -> None:
+    summary = figures.summarize(period(db, week, 7), period(db, week, 7, back=7), tz=BERLIN, best=2)
+
+    t = summary.totals
+    assert (t.posts, t.targets) == (4, 5)
+    assert (t.impressions, t.likes, t.reposts, t.replies, t.quotes, t.clicks) == (
+        3500,
+        106,
+        10,
+        9,
+        2,
+        10,
+    )
+    assert t.interactions == 137
+    # Mastodon reports no impressions: its 6 interactions are not in the rate.
+    assert t.engagement_rate == pytest.approx(131 / 3500)
+
+    assert list(summary.by_network) == ["x", "linkedin", "mastodon", "bluesky"]
+    assert summary.by_network["x"].interactions == 81
+    assert summary.by_network["x"].engagement_rate == pytest.approx(81 / 1500)
+    assert summary.by_network["mastodon"].engagement_rate is None
+    assert summary.by_network["bluesky"].interactions == 0
+
+    assert [p.number for p in summary.top] == [1, 2]
+    assert summary.top[0].totals.interactions == 130
+    assert summary.top[0].links == {
+        "x": "https://x.example/1",
+        "linkedin": "https://linkedin.example/1",
+    }
+    # #3 has no figures yet: it is neither top nor bottom.
+    assert [p.number for p in summary.bottom] == [4]
+
+    assert summary.change.posts.ratio == pytest.approx(3.0)
+    assert summary.change.interactions.ratio == pytest.approx((137 - 20) / 20)
+    assert summary.change.impressions.ratio == pytest.approx(2.5)
+
+    assert summary.daily["mastodon"] == [(date(2026, 11, 28), 6)]
+    assert summary.daily["x"] == [(date(2026, 11, 24), 80), (date(2026, 11, 28), 1)]
+
+
+def test_one_network_and_an_empty_period(db: Database, week: int) -> None:
+    x_only = period(db, week, 7, network="x")
+    assert sorted(r.post_number for r in x_only) == [1, 4]
+
+    summary = figures.summarize([], period(db, week, 7), tz=BERLIN)
+    assert summary.totals.posts == 0 and summary.totals.engagement_rate is None
+    assert summary.top == [] and summary.bottom == []
+    assert summary.change.interactions.ratio == pytest.approx(-1.0)
+    empty = figures.summarize([], [], tz=BERLIN)
+    assert empty.change.interactions.ratio is None  # nothing to compare with
+
+
+def test_a_deleted_post_keeps_its_last_figures_and_says_so(db: Database, seed: Seeder) -> None:
+    ws = seed.workspace()
+    ids = seed.post(
+        ws, NOW - timedelta(days=3), ("x", counts(800, 12)), ("mastodon", counts(None, 3))
+    )
+    seed.snapshot(ids["x"], NOW - timedelta(days=1), **counts(800, 12, gone=True))
+
+    (post,) = figures.by_post(period(db, ws, 7))
+    assert post.gone == ("x",)
+    assert post.totals.interactions == 15
+
+
+def test_milestone_values_feed_the_median(db: Database, seed: Seeder) -> None:
+    ws = seed.workspace()
+    made = [
+        seed.post(ws, NOW - timedelta(days=d), ("x", counts(100, likes, clicks=1)))
+        for d, likes in ((5, 9), (4, 7), (3, 11), (2, 40))
+    ]
+    with db.session() as s:
+        from storage.models_analytics import Milestone
+
+        others = queries.at_milestone(
+            s, ws, Milestone.DAY, NOW - timedelta(days=30), excluding=[made[-1]["x"]]
+        )
+    assert sorted(others) == [8, 10, 12]
+    versus = figures.versus_median(41, others)
+    assert versus.median == 10 and versus.ratio == pytest.approx(4.1)
+    assert versus.verdict == "far above"
+
+
+@pytest.mark.parametrize(
+    ("value", "others", "ratio", "verdict"),
+    [
+        (21, [10, 8, 12], 2.1, "far above"),
+        (4, [10, 8, 12], 0.4, "far below"),
+        (11, [10, 8, 12], 1.1, None),
+        (5, [0, 0, 1], None, None),  # a zero median has no multiple
+        (5, [], None, None),
+    ],
+)
+def test_versus_median(
+    value: float, others: list[float], ratio: float | None, verdict: str | None
+) -> None:
+    versus = figures.versus_median(value, others)
+    assert versus.ratio == (pytest.approx(ratio) if ratio is not None else None)
+    assert versus.verdict == verdict
