@@ -21,22 +21,23 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 FAR_ABOVE = 2.0
 FAR_BELOW = 0.5
 
 
-@dataclass(frozen=True)
-class TargetFigures:
+class TargetFigures(NamedTuple):
     """One published target and its newest snapshot (zeros and `measured=False` before the
-    first one arrives)."""
+    first one arrives). A tuple: `stats 90d` builds tens of thousands of them."""
 
     target_id: int
     post_number: int
     network: str
-    published_at: datetime
+    # When it was published, in seconds since the epoch: cheaper than a datetime per row.
+    published: int
     url: str | None = None
     impressions: int | None = None
     likes: int = 0
@@ -50,6 +51,10 @@ class TargetFigures:
     @property
     def interactions(self) -> int:
         return self.likes + self.reposts + self.replies + self.quotes + (self.clicks or 0)
+
+    @property
+    def published_at(self) -> datetime:
+        return datetime.fromtimestamp(self.published, UTC)
 
 
 @dataclass(frozen=True)
@@ -78,22 +83,70 @@ class Totals:
         return self.rated_interactions / self.impressions
 
 
-def _optional_sum(values: Iterable[int | None]) -> int | None:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
+class _Sums:
+    """Running sums for one group, added to one row at a time (one pass over the period)."""
+
+    __slots__ = ("clicked", "clicks", "impressions", "likes", "posts", "quotes", "rated",
+                 "replies", "reported", "reposts", "targets")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.targets = self.impressions = self.likes = self.reposts = self.replies = 0
+        self.quotes = self.clicks = self.rated = 0
+        self.reported = self.clicked = False  # whether any row had impressions, clicks
+        self.posts: set[int] = set()
+
+    def add(self, row: TargetFigures, interactions: int) -> None:
+        self.targets += 1
+        self.posts.add(row.post_number)
+        self.likes += row.likes
+        self.reposts += row.reposts
+        self.replies += row.replies
+        self.quotes += row.quotes
+        if row.clicks is not None:
+            self.clicks += row.clicks
+            self.clicked = True
+        if row.impressions is not None:
+            self.impressions += row.impressions
+            self.rated += interactions
+            self.reported = True
+
+    def totals(self) -> Totals:
+        return Totals(
+            posts=len(self.posts),
+            targets=self.targets,
+            impressions=self.impressions if self.reported else None,
+            likes=self.likes,
+            reposts=self.reposts,
+            replies=self.replies,
+            quotes=self.quotes,
+            clicks=self.clicks if self.clicked else None,
+            rated_interactions=self.rated,
+        )
 
 
-def totals(rows: Sequence[TargetFigures]) -> Totals:
+def totals(rows: Iterable[TargetFigures]) -> Totals:
+    sums = _Sums()
+    for row in rows:
+        sums.add(row, row.interactions)
+    return sums.totals()
+
+
+def combined(groups: Iterable[Totals], posts: int) -> Totals:
+    """Totals of disjoint groups (`posts`: the distinct posts among them, which the groups'
+    own counts cannot tell when a post is in several)."""
+    parts = list(groups)
+    impressions = [t.impressions for t in parts if t.impressions is not None]
+    clicks = [t.clicks for t in parts if t.clicks is not None]
     return Totals(
-        posts=len({r.post_number for r in rows}),
-        targets=len(rows),
-        impressions=_optional_sum(r.impressions for r in rows),
-        likes=sum(r.likes for r in rows),
-        reposts=sum(r.reposts for r in rows),
-        replies=sum(r.replies for r in rows),
-        quotes=sum(r.quotes for r in rows),
-        clicks=_optional_sum(r.clicks for r in rows),
-        rated_interactions=sum(r.interactions for r in rows if r.impressions is not None),
+        posts=posts,
+        targets=sum(t.targets for t in parts),
+        impressions=sum(impressions) if impressions else None,
+        likes=sum(t.likes for t in parts),
+        reposts=sum(t.reposts for t in parts),
+        replies=sum(t.replies for t in parts),
+        quotes=sum(t.quotes for t in parts),
+        clicks=sum(clicks) if clicks else None,
+        rated_interactions=sum(t.rated_interactions for t in parts),
     )
 
 
@@ -128,6 +181,15 @@ class Change:
     engagement_rate: Delta
 
 
+def change(current: Totals, previous: Totals) -> Change:
+    return Change(
+        posts=Delta(current.posts, previous.posts),
+        impressions=Delta(current.impressions, previous.impressions),
+        interactions=Delta(current.interactions, previous.interactions),
+        engagement_rate=Delta(current.engagement_rate, previous.engagement_rate),
+    )
+
+
 @dataclass(frozen=True)
 class Summary:
     totals: Totals
@@ -140,72 +202,83 @@ class Summary:
     daily: dict[str, list[tuple[date, int]]]
 
 
-def by_post(rows: Sequence[TargetFigures]) -> list[PostFigures]:
+def by_post(rows: Iterable[TargetFigures]) -> list[PostFigures]:
     """The measured posts among `rows`, most interactions first (then most impressions, then
     the newest number)."""
     groups: dict[int, list[TargetFigures]] = defaultdict(list)
     for row in rows:
         if row.measured:
             groups[row.post_number].append(row)
+    return _ranked(groups, list(groups))
+
+
+def _ranked(groups: dict[int, list[TargetFigures]], numbers: Iterable[int]) -> list[PostFigures]:
     posts = [
         PostFigures(
             number=number,
-            totals=totals(group),
-            links={r.network: r.url for r in group if r.url},
-            gone=tuple(r.network for r in group if r.gone),
+            totals=totals(groups[number]),
+            links={r.network: r.url for r in groups[number] if r.url},
+            gone=tuple(r.network for r in groups[number] if r.gone),
         )
-        for number, group in groups.items()
+        for number in numbers
     ]
-    posts.sort(key=lambda p: (p.totals.interactions, p.totals.impressions or 0, p.number))
-    posts.reverse()
+    posts.sort(key=_rank, reverse=True)
     return posts
 
 
-def by_network(rows: Sequence[TargetFigures]) -> dict[str, Totals]:
-    groups: dict[str, list[TargetFigures]] = defaultdict(list)
-    for row in rows:
-        groups[row.network].append(row)
-    sums = {network: totals(group) for network, group in groups.items()}
-    return dict(sorted(sums.items(), key=lambda kv: (-kv[1].interactions, kv[0])))
-
-
-def daily(rows: Sequence[TargetFigures], tz: ZoneInfo) -> dict[str, list[tuple[date, int]]]:
-    days: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        days[row.network][row.published_at.astimezone(tz).date()] += row.interactions
-    return {network: sorted(per_day.items()) for network, per_day in sorted(days.items())}
-
-
-def change(current: Totals, previous: Totals) -> Change:
-    return Change(
-        posts=Delta(current.posts, previous.posts),
-        impressions=Delta(current.impressions, previous.impressions),
-        interactions=Delta(current.interactions, previous.interactions),
-        engagement_rate=Delta(current.engagement_rate, previous.engagement_rate),
-    )
+def _rank(post: PostFigures) -> tuple[int, int, int]:
+    return post.totals.interactions, post.totals.impressions or 0, post.number
 
 
 def summarize(
-    rows: Sequence[TargetFigures],
-    previous: Sequence[TargetFigures],
-    *,
-    tz: ZoneInfo,
-    best: int = 3,
+    rows: Sequence[TargetFigures], previous: Totals, *, tz: ZoneInfo, best: int = 3
 ) -> Summary:
-    """The whole `stats` answer for one period: `rows` are its targets, `previous` those of
-    the period of the same length just before it."""
-    now = totals(rows)
-    posts = by_post(rows)
-    top = posts[:best]
-    bottom = [p for p in reversed(posts) if p not in top][:best]
+    """The whole `stats` answer for one period from its targets' `rows` (one pass, then one
+    more for the few posts shown); `previous`: the totals of the period just before it."""
+    networks: dict[str, _Sums] = {}
+    ranking: dict[int, list[int]] = {}  # post → [interactions, impressions]
+    per_hour: dict[tuple[str, int], int] = defaultdict(int)  # (network, UTC hour) → sum
+    for row in rows:
+        interactions = row.likes + row.reposts + row.replies + row.quotes + (row.clicks or 0)
+        sums = networks.get(row.network)
+        if sums is None:
+            sums = networks[row.network] = _Sums()
+        sums.add(row, interactions)
+        per_hour[row.network, row.published // 3600] += interactions
+        if row.measured:
+            rank = ranking.setdefault(row.post_number, [0, 0])
+            rank[0] += interactions
+            rank[1] += row.impressions or 0
+    by_network = {network: sums.totals() for network, sums in networks.items()}
+    by_network = dict(sorted(by_network.items(), key=lambda kv: (-kv[1].interactions, kv[0])))
+    everyone = set().union(*(sums.posts for sums in networks.values()))
+    now = combined(by_network.values(), len(everyone))
+    # Only the few posts shown are built in full; the rest are ranked by two numbers.
+    order = sorted(ranking, key=lambda n: (ranking[n][0], ranking[n][1], n), reverse=True)
+    shown = order[:best], order[::-1][: min(best, max(0, len(order) - best))]
+    wanted = set(shown[0]) | set(shown[1])
+    posts: dict[int, list[TargetFigures]] = defaultdict(list)
+    for row in rows:
+        if row.post_number in wanted and row.measured:
+            posts[row.post_number].append(row)
+    top = _ranked(posts, shown[0])
+    bottom = _ranked(posts, shown[1])[::-1]
     return Summary(
         totals=now,
-        by_network=by_network(rows),
+        by_network=by_network,
         top=top,
         bottom=bottom,
-        change=change(now, totals(previous)),
-        daily=daily(rows, tz),
+        change=change(now, previous),
+        daily=_daily(per_hour, tz),
     )
+
+
+def _daily(per_hour: dict[tuple[str, int], int], tz: ZoneInfo) -> dict[str, list[tuple[date, int]]]:
+    days: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    for (network, hour), interactions in per_hour.items():
+        local = datetime.fromtimestamp(hour * 3600, tz)
+        days[network][local.date()] += interactions
+    return {network: sorted(per_day.items()) for network, per_day in sorted(days.items())}
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,17 @@ snapshot, and one post's snapshots over time.
 
 How `stats 90d` stays fast over 100,000 targets with three snapshots each (bench/stats.py):
 the period's targets come from `ix_targets_published_at` (a range scan, not the whole table),
-and each one's newest snapshot from a correlated subquery
+and each one's newest snapshot id from a correlated subquery
 
     SELECT id FROM metrics_snapshots WHERE target_id = t.id
     ORDER BY taken_at DESC, id DESC LIMIT 1
 
 which PostgreSQL (and SQLite) answer with one backward probe of
 `ix_metrics_snapshots_target_taken` (target_id, taken_at, id) per target, an index-only
-scan: the cost grows with the targets in the period, never with the snapshots kept. The
-figures come back as plain tuples (no ORM objects) and are added up in core.analytics.figures.
+scan; the snapshot row itself is then one primary-key probe. The cost grows with the targets
+in the period, never with the snapshots kept. The rows come back as plain tuples (no ORM
+objects) and are added up in core.analytics.figures; the period before, which `stats` only
+compares with, is added up by the database (`period_totals`).
 """
 
 from __future__ import annotations
@@ -21,48 +23,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import CTE, BigInteger, Select, case, cast, extract, false, func, select
 from sqlalchemy.orm import Session
 
-from core.analytics.figures import TargetFigures
+from core.analytics.figures import TargetFigures, Totals
 from storage.models import Post, Target, TargetState
 from storage.models_analytics import MetricsSnapshot, Milestone
 
 
-def _newest_snapshot_id() -> ColumnElement[int]:
-    return (
-        select(MetricsSnapshot.id)
-        .where(MetricsSnapshot.target_id == Target.id)
-        .order_by(MetricsSnapshot.taken_at.desc(), MetricsSnapshot.id.desc())
+def _period(workspace_id: int, start: datetime, end: datetime, network: str | None) -> CTE:
+    """The period's targets, each with the id of its newest snapshot. MATERIALIZED keeps
+    PostgreSQL from folding it into the outer join, where it would hash every snapshot."""
+    s = MetricsSnapshot
+    newest = (
+        select(s.id)
+        .where(s.target_id == Target.id)
+        .order_by(s.taken_at.desc(), s.id.desc())
         .limit(1)
         .correlate(Target)
         .scalar_subquery()
     )
-
-
-def published_query(
-    workspace_id: int, start: datetime, end: datetime, *, network: str | None = None
-) -> Select[*tuple[Any, ...]]:
-    """The statement behind `published` (bench/stats.py shows its plan)."""
-    s = MetricsSnapshot
     query = (
         select(
-            Target.id,
-            Post.number,
+            Target.id.label("target_id"),
+            Post.number.label("post_number"),
             Target.network,
             Target.published_at,
             Target.external_url,
-            s.id,
-            s.impressions,
-            s.likes,
-            s.reposts,
-            s.replies,
-            s.quotes,
-            s.clicks,
-            s.gone,
+            newest.label("snapshot_id"),
         )
         .join(Post, Post.id == Target.post_id)
-        .outerjoin(s, s.id == _newest_snapshot_id())
         .where(
             Post.workspace_id == workspace_id,
             Target.state == TargetState.PUBLISHED,
@@ -72,7 +62,30 @@ def published_query(
     )
     if network is not None:
         query = query.where(Target.network == network)
-    return query
+    return query.cte("period").prefix_with("MATERIALIZED")
+
+
+def published_query(
+    workspace_id: int, start: datetime, end: datetime, *, network: str | None = None
+) -> Select[*tuple[Any, ...]]:
+    """The statement behind `published`, one row per target in `TargetFigures` order
+    (bench/stats.py shows its plan)."""
+    s, p = MetricsSnapshot, _period(workspace_id, start, end, network)
+    return select(
+        p.c.target_id,
+        p.c.post_number,
+        p.c.network,
+        cast(extract("epoch", p.c.published_at), BigInteger),
+        p.c.external_url,
+        s.impressions,
+        func.coalesce(s.likes, 0),
+        func.coalesce(s.reposts, 0),
+        func.coalesce(s.replies, 0),
+        func.coalesce(s.quotes, 0),
+        s.clicks,
+        func.coalesce(s.gone, false()),
+        p.c.snapshot_id.is_not(None),
+    ).outerjoin(s, s.id == p.c.snapshot_id)
 
 
 def published(
@@ -85,38 +98,46 @@ def published(
 ) -> list[TargetFigures]:
     """The workspace's targets published in [start, end), each with its newest snapshot."""
     query = published_query(workspace_id, start, end, network=network)
-    return [
-        TargetFigures(
-            target_id=target_id,
-            post_number=number,
-            network=net,
-            published_at=published_at,
-            url=url,
-            impressions=impressions,
-            likes=likes or 0,
-            reposts=reposts or 0,
-            replies=replies or 0,
-            quotes=quotes or 0,
-            clicks=clicks,
-            gone=bool(gone),
-            measured=snapshot_id is not None,
-        )
-        for (
-            target_id,
-            number,
-            net,
-            published_at,
-            url,
-            snapshot_id,
-            impressions,
-            likes,
-            reposts,
-            replies,
-            quotes,
-            clicks,
-            gone,
-        ) in session.execute(query)
-    ]
+    return [TargetFigures._make(row) for row in session.execute(query)]
+
+
+def period_totals(
+    session: Session,
+    workspace_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    network: str | None = None,
+) -> Totals:
+    """`figures.totals(published(...))` added up by the database instead: for the period a
+    summary is compared with, whose rows are never shown."""
+    s, p = MetricsSnapshot, _period(workspace_id, start, end, network)
+    interactions = s.likes + s.reposts + s.replies + s.quotes + func.coalesce(s.clicks, 0)
+    row = session.execute(
+        select(
+            func.count(func.distinct(p.c.post_number)),
+            func.count(),
+            func.sum(s.impressions),
+            func.coalesce(func.sum(s.likes), 0),
+            func.coalesce(func.sum(s.reposts), 0),
+            func.coalesce(func.sum(s.replies), 0),
+            func.coalesce(func.sum(s.quotes), 0),
+            func.sum(s.clicks),
+            func.coalesce(func.sum(case((s.impressions.is_not(None), interactions))), 0),
+        ).outerjoin(s, s.id == p.c.snapshot_id)
+    ).one()
+    posts, targets, impressions, likes, reposts, replies, quotes, clicks, rated = row
+    return Totals(
+        posts=posts,
+        targets=targets,
+        impressions=None if impressions is None else int(impressions),
+        likes=int(likes),
+        reposts=int(reposts),
+        replies=int(replies),
+        quotes=int(quotes),
+        clicks=None if clicks is None else int(clicks),
+        rated_interactions=int(rated),
+    )
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,12 @@ def test_slots_stay_on_whole_local_hours_across_a_dst_change() -> None:
             post_number=n,
             network="x",
             likes=500 if n % 2 else 5,
-            published_at=datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
-            + timedelta(weeks=n // 2, hours=n % 2 - 1),
+            published=int(
+                (
+                    datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+                    + timedelta(weeks=n // 2, hours=n % 2 - 1)
+                ).timestamp()
+            ),
         )
         for n in range(20)
     ]

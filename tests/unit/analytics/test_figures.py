@@ -60,15 +60,23 @@ def week(seed: Seeder) -> int:
 
 
 def period(
-    db: Database, ws: int, days: int, back: int = 0, **kw: str
+    db: Database, ws: int, days: int, back: int = 0, **kw: str | None
 ) -> list[figures.TargetFigures]:
     end = NOW - timedelta(days=back)
     with db.session() as s:
         return queries.published(s, ws, end - timedelta(days=days), end, **kw)
 
 
+def before(db: Database, ws: int, days: int) -> figures.Totals:
+    """The totals of the period just before the last `days`, added up by the database."""
+    with db.session() as s:
+        return queries.period_totals(
+            s, ws, NOW - timedelta(days=2 * days), NOW - timedelta(days=days)
+        )
+
+
 def test_totals_per_network_top_bottom_and_change(db: Database, week: int) -> None:
-    summary = figures.summarize(period(db, week, 7), period(db, week, 7, back=7), tz=BERLIN, best=2)
+    summary = figures.summarize(period(db, week, 7), before(db, week, 7), tz=BERLIN, best=2)
 
     t = summary.totals
     assert (t.posts, t.targets) == (4, 5)
@@ -107,15 +115,26 @@ def test_totals_per_network_top_bottom_and_change(db: Database, week: int) -> No
     assert summary.daily["x"] == [(date(2026, 11, 24), 80), (date(2026, 11, 28), 1)]
 
 
+@pytest.mark.parametrize(("days", "back", "network"), [(7, 0, None), (7, 7, None), (30, 0, "x")])
+def test_the_database_adds_up_as_figures_does(
+    db: Database, week: int, days: int, back: int, network: str | None
+) -> None:
+    end = NOW - timedelta(days=back)
+    with db.session() as s:
+        by_sql = queries.period_totals(s, week, end - timedelta(days=days), end, network=network)
+    assert by_sql == figures.totals(period(db, week, days, back=back, network=network))
+    assert by_sql.targets > 0
+
+
 def test_one_network_and_an_empty_period(db: Database, week: int) -> None:
     x_only = period(db, week, 7, network="x")
     assert sorted(r.post_number for r in x_only) == [1, 4]
 
-    summary = figures.summarize([], period(db, week, 7), tz=BERLIN)
+    summary = figures.summarize([], figures.totals(period(db, week, 7)), tz=BERLIN)
     assert summary.totals.posts == 0 and summary.totals.engagement_rate is None
     assert summary.top == [] and summary.bottom == []
     assert summary.change.interactions.ratio == pytest.approx(-1.0)
-    empty = figures.summarize([], [], tz=BERLIN)
+    empty = figures.summarize([], figures.Totals(), tz=BERLIN)
     assert empty.change.interactions.ratio is None  # nothing to compare with
 
 
