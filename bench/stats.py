@@ -33,17 +33,8 @@ from sqlalchemy import func, insert, select, text
 from stack import PG_ADMIN, median, percentile
 
 from core.analytics import charts, figures, queries
+from storage import models as m
 from storage.db import Database
-from storage.models import (
-    Member,
-    Post,
-    PostState,
-    Role,
-    SurfaceKind,
-    Target,
-    TargetState,
-    Workspace,
-)
 from storage.models_analytics import MetricsSnapshot, Milestone
 
 NETWORKS = ("x", "linkedin", "facebook", "mastodon", "bluesky")
@@ -56,10 +47,11 @@ TZ = ZoneInfo("Europe/Berlin")
 
 def seed(db: Database, posts: int, span: timedelta, now: datetime) -> int:
     with db.session() as s:
-        ws = Workspace(kind=SurfaceKind.TERMINAL, external_id="bench", name="Bench", settings={})
+        terminal = m.SurfaceKind.TERMINAL
+        ws = m.Workspace(kind=terminal, external_id="bench", name="Bench", settings={})
         s.add(ws)
         s.flush()
-        author = Member(workspace_id=ws.id, external_id="b", display_name="b", role=Role.OWNER)
+        author = m.Member(workspace_id=ws.id, external_id="b", display_name="b", role=m.Role.OWNER)
         s.add(author)
         s.flush()
         ws_id, author_id = ws.id, author.id
@@ -68,14 +60,14 @@ def seed(db: Database, posts: int, span: timedelta, now: datetime) -> int:
         numbers = range(start + 1, min(posts, start + CHUNK) + 1)
         with db.session() as s:
             post_ids = s.scalars(
-                insert(Post).returning(Post.id),
+                insert(m.Post).returning(m.Post.id),
                 [
                     {
                         "workspace_id": ws_id,
                         "number": n,
                         "author_id": author_id,
                         "brief": "b",
-                        "state": PostState.APPROVED,
+                        "state": m.PostState.APPROVED,
                     }
                     for n in numbers
                 ],
@@ -90,12 +82,12 @@ def seed(db: Database, posts: int, span: timedelta, now: datetime) -> int:
                             "post_id": post_id,
                             "network": network,
                             "text": "t",
-                            "state": TargetState.PUBLISHED,
+                            "state": m.TargetState.PUBLISHED,
                             "published_at": at,
                             "external_url": f"https://{network}.example/{n}",
                         }
                     )
-            target_ids = s.scalars(insert(Target).returning(Target.id), targets).all()
+            target_ids = s.scalars(insert(m.Target).returning(m.Target.id), targets).all()
             s.execute(
                 insert(MetricsSnapshot),
                 [
@@ -190,8 +182,8 @@ def main() -> None:
     print(calibration())
     with database(args.db, args.keep) as db:
         with db.session() as s:
-            seeded = s.scalar(select(func.max(Target.published_at)))
-            ws = s.scalar(select(func.min(Workspace.id)))
+            seeded = s.scalar(select(func.max(m.Target.published_at)))
+            ws = s.scalar(select(func.min(m.Workspace.id)))
         if seeded is None or ws is None:
             started = time.perf_counter()
             now = datetime.now(UTC)

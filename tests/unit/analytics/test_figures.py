@@ -184,3 +184,20 @@ def test_versus_median(
     versus = figures.versus_median(value, others)
     assert versus.ratio == (pytest.approx(ratio) if ratio is not None else None)
     assert versus.verdict == verdict
+
+
+def test_one_posts_snapshots_over_time(db: Database, seed: Seeder) -> None:
+    ws = seed.workspace()
+    ids = seed.post(ws, NOW - timedelta(days=3), ("x", counts(800, 12)), ("mastodon", None))
+    seed.snapshot(ids["x"], NOW - timedelta(days=1), **counts(900, 20, reposts=2, clicks=3))
+    seed.snapshot(ids["mastodon"], NOW - timedelta(hours=2), **counts(None, 4, replies=1))
+    with db.session() as s:
+        from storage.models import Target
+
+        post_id = s.get_one(Target, ids["x"]).post_id
+        points = queries.post_history(s, post_id)
+    assert [(p.network, p.taken_at, p.impressions, p.interactions) for p in points] == [
+        ("x", NOW - timedelta(days=2), 800, 12),
+        ("x", NOW - timedelta(days=1), 900, 25),
+        ("mastodon", NOW - timedelta(hours=2), None, 5),
+    ]
