@@ -7,6 +7,7 @@ again, and the workspace's weekly digest.
   claims due rows with ``FOR UPDATE SKIP LOCKED``, as the dispatcher claims due targets; the
   unique key means a milestone is collected once however many ticks run. The ``demand`` row
   is re-armed (``done_at`` cleared) each time someone asks.
+* `latest_figures`: each target's newest figures, what `stats` reads (see the class).
 * `digest_settings` and `digests_sent`: the weekday and hour a workspace wants its digest, and
   one row per digest sent, unique on (workspace, period start), so two schedulers racing for
   the same week send it once.
@@ -25,11 +26,12 @@ from sqlalchemy import (
     Index,
     Integer,
     SmallInteger,
+    String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, Target, _enum
+from storage.models import Base, _enum
 from storage.types import utcnow
 
 
@@ -128,6 +130,31 @@ class DigestSent(Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# The period's targets for `stats` and the digest, read by their publication time (the targets
-# table belongs to core's posts; the index is declared here, with the feature that needs it).
-Index("ix_targets_published_at", Target.published_at)
+class LatestFigures(Base):
+    """Each published target's newest figures, kept beside its snapshots: what `stats`, the
+    digest and best time read. One row per target from its publication (zeros, `taken_at`
+    None until the first snapshot), moved forward by each newer snapshot in the same
+    transaction (core.analytics.store). Copies the workspace, post number, network and
+    publication time so a period is one range scan of one index, with no join and no
+    newest-of-N search per target."""
+
+    __tablename__ = "latest_figures"
+    __table_args__ = (
+        Index("ix_latest_figures_workspace_published", "workspace_id", "published_at"),
+    )
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True
+    )
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    post_number: Mapped[int]
+    network: Mapped[str] = mapped_column(String(32))
+    published_at: Mapped[datetime]
+    taken_at: Mapped[datetime | None]  # of the snapshot these figures come from
+    impressions: Mapped[int | None] = mapped_column(Integer)
+    likes: Mapped[int] = mapped_column(Integer, default=0)
+    reposts: Mapped[int] = mapped_column(Integer, default=0)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    quotes: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int | None] = mapped_column(Integer)
+    gone: Mapped[bool] = mapped_column(Boolean, default=False)

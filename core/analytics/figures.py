@@ -8,7 +8,8 @@ Definitions used everywhere Herald shows a figure:
   impressions (X, LinkedIn, Facebook, the outbox; not Mastodon or Bluesky). For a group of
   targets it is Σ interactions / Σ impressions over those targets, so a post with many
   impressions weighs more than one with few. None when no target in the group has impressions.
-* a **post**'s figures are the sum of its targets' (one per network), ranked by interactions.
+* a **post**'s figures are the sum of its targets' (one per network), ranked by interactions,
+  then impressions, then the newest number; only posts with figures are ranked.
 * **change** against the previous period: (current - previous) / previous, None when the
   previous period had nothing to compare with.
 * **Nx your median**: a value over the median of the same figure for the workspace's other
@@ -38,7 +39,6 @@ class TargetFigures(NamedTuple):
     network: str
     # When it was published, in seconds since the epoch: cheaper than a datetime per row.
     published: int
-    url: str | None = None
     impressions: int | None = None
     likes: int = 0
     reposts: int = 0
@@ -83,52 +83,25 @@ class Totals:
         return self.rated_interactions / self.impressions
 
 
-class _Sums:
-    """Running sums for one group, added to one row at a time (one pass over the period)."""
-
-    __slots__ = ("clicked", "clicks", "impressions", "likes", "posts", "quotes", "rated",
-                 "replies", "reported", "reposts", "targets")  # fmt: skip
-
-    def __init__(self) -> None:
-        self.targets = self.impressions = self.likes = self.reposts = self.replies = 0
-        self.quotes = self.clicks = self.rated = 0
-        self.reported = self.clicked = False  # whether any row had impressions, clicks
-        self.posts: set[int] = set()
-
-    def add(self, row: TargetFigures, interactions: int) -> None:
-        self.targets += 1
-        self.posts.add(row.post_number)
-        self.likes += row.likes
-        self.reposts += row.reposts
-        self.replies += row.replies
-        self.quotes += row.quotes
-        if row.clicks is not None:
-            self.clicks += row.clicks
-            self.clicked = True
-        if row.impressions is not None:
-            self.impressions += row.impressions
-            self.rated += interactions
-            self.reported = True
-
-    def totals(self) -> Totals:
-        return Totals(
-            posts=len(self.posts),
-            targets=self.targets,
-            impressions=self.impressions if self.reported else None,
-            likes=self.likes,
-            reposts=self.reposts,
-            replies=self.replies,
-            quotes=self.quotes,
-            clicks=self.clicks if self.clicked else None,
-            rated_interactions=self.rated,
-        )
+def _optional_sum(values: Iterable[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
-def totals(rows: Iterable[TargetFigures]) -> Totals:
-    sums = _Sums()
-    for row in rows:
-        sums.add(row, row.interactions)
-    return sums.totals()
+def totals(rows: Sequence[TargetFigures]) -> Totals:
+    """The definition of every figure, over rows; the database adds up the same way
+    (core.analytics.queries), and the tests hold the two together."""
+    return Totals(
+        posts=len({r.post_number for r in rows}),
+        targets=len(rows),
+        impressions=_optional_sum(r.impressions for r in rows),
+        likes=sum(r.likes for r in rows),
+        reposts=sum(r.reposts for r in rows),
+        replies=sum(r.replies for r in rows),
+        quotes=sum(r.quotes for r in rows),
+        clicks=_optional_sum(r.clicks for r in rows),
+        rated_interactions=sum(r.interactions for r in rows if r.impressions is not None),
+    )
 
 
 def combined(groups: Iterable[Totals], posts: int) -> Totals:
@@ -156,7 +129,7 @@ class PostFigures:
 
     number: int
     totals: Totals
-    links: dict[str, str] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # filled by queries.with_links
     gone: tuple[str, ...] = ()  # networks where the post was deleted
 
 
@@ -202,78 +175,34 @@ class Summary:
     daily: dict[str, list[tuple[date, int]]]
 
 
-def by_post(rows: Iterable[TargetFigures]) -> list[PostFigures]:
-    """The measured posts among `rows`, most interactions first (then most impressions, then
-    the newest number)."""
-    groups: dict[int, list[TargetFigures]] = defaultdict(list)
-    for row in rows:
-        if row.measured:
-            groups[row.post_number].append(row)
-    return _ranked(groups, list(groups))
-
-
-def _ranked(groups: dict[int, list[TargetFigures]], numbers: Iterable[int]) -> list[PostFigures]:
-    posts = [
-        PostFigures(
-            number=number,
-            totals=totals(groups[number]),
-            links={r.network: r.url for r in groups[number] if r.url},
-            gone=tuple(r.network for r in groups[number] if r.gone),
-        )
-        for number in numbers
-    ]
-    posts.sort(key=_rank, reverse=True)
-    return posts
-
-
-def _rank(post: PostFigures) -> tuple[int, int, int]:
-    return post.totals.interactions, post.totals.impressions or 0, post.number
-
-
 def summarize(
-    rows: Sequence[TargetFigures], previous: Totals, *, tz: ZoneInfo, best: int = 3
+    by_network: dict[str, Totals],
+    posts: int,
+    per_hour: dict[tuple[str, int], int],
+    top: list[PostFigures],
+    bottom: list[PostFigures],
+    previous: Totals,
+    *,
+    tz: ZoneInfo,
 ) -> Summary:
-    """The whole `stats` answer for one period from its targets' `rows` (one pass, then one
-    more for the few posts shown); `previous`: the totals of the period just before it."""
-    networks: dict[str, _Sums] = {}
-    ranking: dict[int, list[int]] = {}  # post → [interactions, impressions]
-    per_hour: dict[tuple[str, int], int] = defaultdict(int)  # (network, UTC hour) → sum
-    for row in rows:
-        interactions = row.likes + row.reposts + row.replies + row.quotes + (row.clicks or 0)
-        sums = networks.get(row.network)
-        if sums is None:
-            sums = networks[row.network] = _Sums()
-        sums.add(row, interactions)
-        per_hour[row.network, row.published // 3600] += interactions
-        if row.measured:
-            rank = ranking.setdefault(row.post_number, [0, 0])
-            rank[0] += interactions
-            rank[1] += row.impressions or 0
-    by_network = {network: sums.totals() for network, sums in networks.items()}
-    by_network = dict(sorted(by_network.items(), key=lambda kv: (-kv[1].interactions, kv[0])))
-    everyone = set().union(*(sums.posts for sums in networks.values()))
-    now = combined(by_network.values(), len(everyone))
-    # Only the few posts shown are built in full; the rest are ranked by two numbers.
-    order = sorted(ranking, key=lambda n: (ranking[n][0], ranking[n][1], n), reverse=True)
-    shown = order[:best], order[::-1][: min(best, max(0, len(order) - best))]
-    wanted = set(shown[0]) | set(shown[1])
-    posts: dict[int, list[TargetFigures]] = defaultdict(list)
-    for row in rows:
-        if row.post_number in wanted and row.measured:
-            posts[row.post_number].append(row)
-    top = _ranked(posts, shown[0])
-    bottom = _ranked(posts, shown[1])[::-1]
+    """The `stats` answer from what the database added up for the period: its totals per
+    network, its distinct `posts`, interactions per (network, hour since the epoch, UTC), its
+    best and worst posts, and the `previous` period's totals."""
+    ranked = dict(sorted(by_network.items(), key=lambda kv: (-kv[1].interactions, kv[0])))
+    now = combined(ranked.values(), posts)
     return Summary(
         totals=now,
-        by_network=by_network,
+        by_network=ranked,
         top=top,
         bottom=bottom,
         change=change(now, previous),
-        daily=_daily(per_hour, tz),
+        daily=daily(per_hour, tz),
     )
 
 
-def _daily(per_hour: dict[tuple[str, int], int], tz: ZoneInfo) -> dict[str, list[tuple[date, int]]]:
+def daily(per_hour: dict[tuple[str, int], int], tz: ZoneInfo) -> dict[str, list[tuple[date, int]]]:
+    """Interactions per (network, UTC hour) as per network and local day: hours, not days,
+    come from the database because only Python knows every time zone's offsets."""
     days: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for (network, hour), interactions in per_hour.items():
         local = datetime.fromtimestamp(hour * 3600, tz)

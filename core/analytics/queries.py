@@ -1,68 +1,41 @@
-"""The reads behind `stats`, the digest and best time: published targets with their newest
-snapshot, and one post's snapshots over time.
+"""The reads behind `stats`, the digest and best time: a period's targets with their current
+figures, one post's snapshots over time, and the figures a new snapshot is compared with.
 
 How `stats 90d` stays fast over 100,000 targets with three snapshots each (bench/stats.py):
-the period's targets come from `ix_targets_published_at` (a range scan, not the whole table),
-and each one's newest snapshot id from a correlated subquery
-
-    SELECT id FROM metrics_snapshots WHERE target_id = t.id
-    ORDER BY taken_at DESC, id DESC LIMIT 1
-
-which PostgreSQL (and SQLite) answer with one backward probe of
-`ix_metrics_snapshots_target_taken` (target_id, taken_at, id) per target, an index-only
-scan; the snapshot row itself is then one primary-key probe. The cost grows with the targets
-in the period, never with the snapshots kept. The rows come back as plain tuples (no ORM
-objects) and are added up in core.analytics.figures; the period before, which `stats` only
-compares with, is added up by the database (`period_totals`).
+it never looks for the newest of a target's snapshots. Each target's current figures are
+kept in `latest_figures`, written with the snapshot (core.analytics.store), beside copies of
+its workspace and publication time; so a period is one range scan of one index,
+`ix_latest_figures_workspace_published` (workspace_id, published_at), with no join. The rows
+come back as plain tuples (no ORM objects, times as epoch seconds) and are added up in
+core.analytics.figures; the period before, which `stats` only compares with, is added up by
+the database (`period_totals`); links are read for the few posts shown (`with_links`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import CTE, BigInteger, Select, case, cast, extract, false, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from core.analytics.figures import TargetFigures, Totals
-from storage.models import Post, Target, TargetState
-from storage.models_analytics import MetricsSnapshot, Milestone
+from core.analytics import figures
+from core.analytics.figures import PostFigures, Summary, TargetFigures, Totals
+from storage.models import Post, Target
+from storage.models_analytics import LatestFigures, MetricsSnapshot, Milestone
 
 
-def _period(workspace_id: int, start: datetime, end: datetime, network: str | None) -> CTE:
-    """The period's targets, each with the id of its newest snapshot. MATERIALIZED keeps
-    PostgreSQL from folding it into the outer join, where it would hash every snapshot."""
-    s = MetricsSnapshot
-    newest = (
-        select(s.id)
-        .where(s.target_id == Target.id)
-        .order_by(s.taken_at.desc(), s.id.desc())
-        .limit(1)
-        .correlate(Target)
-        .scalar_subquery()
-    )
-    query = (
-        select(
-            Target.id.label("target_id"),
-            Post.number.label("post_number"),
-            Target.network,
-            Target.published_at,
-            Target.external_url,
-            newest.label("snapshot_id"),
-        )
-        .join(Post, Post.id == Target.post_id)
-        .where(
-            Post.workspace_id == workspace_id,
-            Target.state == TargetState.PUBLISHED,
-            Target.published_at >= start,
-            Target.published_at < end,
-        )
-    )
+def _in_period(
+    workspace_id: int, start: datetime, end: datetime, network: str | None
+) -> list[ColumnElement[bool]]:
+    f = LatestFigures
+    where = [f.workspace_id == workspace_id, f.published_at >= start, f.published_at < end]
     if network is not None:
-        query = query.where(Target.network == network)
-    return query.cte("period").prefix_with("MATERIALIZED")
+        where.append(f.network == network)
+    return where
 
 
 def published_query(
@@ -70,22 +43,21 @@ def published_query(
 ) -> Select[*tuple[Any, ...]]:
     """The statement behind `published`, one row per target in `TargetFigures` order
     (bench/stats.py shows its plan)."""
-    s, p = MetricsSnapshot, _period(workspace_id, start, end, network)
+    f = LatestFigures
     return select(
-        p.c.target_id,
-        p.c.post_number,
-        p.c.network,
-        cast(extract("epoch", p.c.published_at), BigInteger),
-        p.c.external_url,
-        s.impressions,
-        func.coalesce(s.likes, 0),
-        func.coalesce(s.reposts, 0),
-        func.coalesce(s.replies, 0),
-        func.coalesce(s.quotes, 0),
-        s.clicks,
-        func.coalesce(s.gone, false()),
-        p.c.snapshot_id.is_not(None),
-    ).outerjoin(s, s.id == p.c.snapshot_id)
+        f.target_id,
+        f.post_number,
+        f.network,
+        cast(extract("epoch", f.published_at), BigInteger),
+        f.impressions,
+        f.likes,
+        f.reposts,
+        f.replies,
+        f.quotes,
+        f.clicks,
+        f.gone,
+        f.taken_at.is_not(None),
+    ).where(*_in_period(workspace_id, start, end, network))
 
 
 def published(
@@ -96,9 +68,45 @@ def published(
     *,
     network: str | None = None,
 ) -> list[TargetFigures]:
-    """The workspace's targets published in [start, end), each with its newest snapshot."""
+    """The workspace's targets published in [start, end), each with its newest figures."""
     query = published_query(workspace_id, start, end, network=network)
     return [TargetFigures._make(row) for row in session.execute(query)]
+
+
+def _interactions() -> ColumnElement[int]:
+    f = LatestFigures
+    return f.likes + f.reposts + f.replies + f.quotes + func.coalesce(f.clicks, 0)
+
+
+def _sums() -> list[ColumnElement[Any]]:
+    """The columns of a `Totals`, added up as figures.totals defines them."""
+    f = LatestFigures
+    return [
+        func.count(func.distinct(f.post_number)),
+        func.count(),
+        func.sum(f.impressions),
+        func.coalesce(func.sum(f.likes), 0),
+        func.coalesce(func.sum(f.reposts), 0),
+        func.coalesce(func.sum(f.replies), 0),
+        func.coalesce(func.sum(f.quotes), 0),
+        func.sum(f.clicks),
+        func.coalesce(func.sum(case((f.impressions.is_not(None), _interactions()))), 0),
+    ]
+
+
+def _totals(row: Sequence[Any]) -> Totals:
+    posts, targets, impressions, likes, reposts, replies, quotes, clicks, rated = row
+    return Totals(
+        posts=int(posts),
+        targets=int(targets),
+        impressions=None if impressions is None else int(impressions),
+        likes=int(likes),
+        reposts=int(reposts),
+        replies=int(replies),
+        quotes=int(quotes),
+        clicks=None if clicks is None else int(clicks),
+        rated_interactions=int(rated),
+    )
 
 
 def period_totals(
@@ -109,35 +117,94 @@ def period_totals(
     *,
     network: str | None = None,
 ) -> Totals:
-    """`figures.totals(published(...))` added up by the database instead: for the period a
-    summary is compared with, whose rows are never shown."""
-    s, p = MetricsSnapshot, _period(workspace_id, start, end, network)
-    interactions = s.likes + s.reposts + s.replies + s.quotes + func.coalesce(s.clicks, 0)
-    row = session.execute(
-        select(
-            func.count(func.distinct(p.c.post_number)),
-            func.count(),
-            func.sum(s.impressions),
-            func.coalesce(func.sum(s.likes), 0),
-            func.coalesce(func.sum(s.reposts), 0),
-            func.coalesce(func.sum(s.replies), 0),
-            func.coalesce(func.sum(s.quotes), 0),
-            func.sum(s.clicks),
-            func.coalesce(func.sum(case((s.impressions.is_not(None), interactions))), 0),
-        ).outerjoin(s, s.id == p.c.snapshot_id)
-    ).one()
-    posts, targets, impressions, likes, reposts, replies, quotes, clicks, rated = row
-    return Totals(
-        posts=posts,
-        targets=targets,
-        impressions=None if impressions is None else int(impressions),
-        likes=int(likes),
-        reposts=int(reposts),
-        replies=int(replies),
-        quotes=int(quotes),
-        clicks=None if clicks is None else int(clicks),
-        rated_interactions=int(rated),
+    """`figures.totals(published(...))`, added up by the database."""
+    where = _in_period(workspace_id, start, end, network)
+    return _totals(session.execute(select(*_sums()).where(*where)).one())
+
+
+def summary(
+    session: Session,
+    workspace_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    tz: ZoneInfo,
+    network: str | None = None,
+    best: int = 3,
+) -> Summary:
+    """The `stats` answer for [start, end), compared with the period of the same length
+    just before it. The database adds every figure up; a few hundred rows come back."""
+    f = LatestFigures
+    where = _in_period(workspace_id, start, end, network)
+    per_network = select(f.network, *_sums()).where(*where).group_by(f.network)
+    by_network = {row[0]: _totals(row[1:]) for row in session.execute(per_network)}
+    posts = session.scalar(select(func.count(func.distinct(f.post_number))).where(*where))
+    hour = cast(extract("epoch", f.published_at), BigInteger) // 3600
+    hourly = select(f.network, hour, func.sum(_interactions())).where(*where)
+    per_hour = {
+        (network, int(at)): int(value)
+        for network, at, value in session.execute(hourly.group_by(f.network, hour))
+    }
+    top, bottom = _best_and_worst(session, where, best)
+    previous = period_totals(session, workspace_id, start - (end - start), start, network=network)
+    shown = _details(session, workspace_id, [post.number for post in (*top, *bottom)])
+    return figures.summarize(
+        by_network,
+        posts or 0,
+        per_hour,
+        [replace(post, links=shown[post.number][0], gone=shown[post.number][1]) for post in top],
+        [replace(post, links=shown[post.number][0], gone=shown[post.number][1]) for post in bottom],
+        previous,
+        tz=tz,
     )
+
+
+def _best_and_worst(
+    session: Session, where: list[ColumnElement[bool]], best: int
+) -> tuple[list[PostFigures], list[PostFigures]]:
+    """The `best` posts with figures that did best, and the `best` that did worst among the
+    others, each best or worst first."""
+    f = LatestFigures
+    per_post = (
+        select(f.post_number, *_sums())
+        .where(*where, f.taken_at.is_not(None))
+        .group_by(f.post_number)
+    )
+    rank = (func.sum(_interactions()), func.coalesce(func.sum(f.impressions), 0), f.post_number)
+    top = [
+        PostFigures(number=row[0], totals=_totals(row[1:]))
+        for row in session.execute(per_post.order_by(*(c.desc() for c in rank)).limit(best))
+    ]
+    if top:
+        per_post = per_post.where(f.post_number.not_in([post.number for post in top]))
+    bottom = [
+        PostFigures(number=row[0], totals=_totals(row[1:]))
+        for row in session.execute(per_post.order_by(*rank).limit(best))
+    ]
+    return top, bottom
+
+
+def _details(
+    session: Session, workspace_id: int, numbers: list[int]
+) -> dict[int, tuple[dict[str, str], tuple[str, ...]]]:
+    """Post number → (network → its address there, networks where it was deleted), for the
+    few posts a summary shows."""
+    found: dict[int, tuple[dict[str, str], list[str]]] = {n: ({}, []) for n in numbers}
+    if numbers:
+        f = LatestFigures
+        rows = session.execute(
+            select(Post.number, Target.network, Target.external_url, f.gone)
+            .join(Target, Target.post_id == Post.id)
+            .join(f, f.target_id == Target.id)
+            .where(Post.workspace_id == workspace_id, Post.number.in_(numbers))
+            .order_by(Target.id)
+        )
+        for number, network, url, gone in rows:
+            if url:
+                found[number][0][network] = url
+            if gone:
+                found[number][1].append(network)
+    return {n: (links, tuple(gone)) for n, (links, gone) in found.items()}
 
 
 @dataclass(frozen=True)
@@ -208,20 +275,19 @@ def at_milestone(
     """Interactions at `milestone` of the workspace's targets published since `since`: what a
     new snapshot is compared with ("2.1x your median"). `excluding`: target ids left out (the
     one being compared)."""
-    s = MetricsSnapshot
+    s, f = MetricsSnapshot, LatestFigures
     query = (
         select(s.likes + s.reposts + s.replies + s.quotes, s.clicks)
-        .join(Target, Target.id == s.target_id)
-        .join(Post, Post.id == Target.post_id)
+        .join(f, f.target_id == s.target_id)
         .where(
-            Post.workspace_id == workspace_id,
+            f.workspace_id == workspace_id,
+            f.published_at >= since,
             s.milestone == milestone,
             s.gone.is_(False),
-            Target.published_at >= since,
         )
     )
     if network is not None:
-        query = query.where(Target.network == network)
+        query = query.where(f.network == network)
     if excluding:
-        query = query.where(Target.id.not_in(list(excluding)))
+        query = query.where(f.target_id.not_in(list(excluding)))
     return [int(counts) + (clicks or 0) for counts, clicks in session.execute(query)]

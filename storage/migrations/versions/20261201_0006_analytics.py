@@ -1,4 +1,5 @@
-"""analytics: metrics snapshots, their collection schedule, digest settings and sent digests
+"""analytics: metrics snapshots, their collection schedule, each target's latest figures,
+digest settings and sent digests
 
 Revision ID: 0006
 Revises: 0005
@@ -38,7 +39,6 @@ def _workspace_fk(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
-    op.create_index("ix_targets_published_at", "targets", ["published_at"])
     op.create_table(
         "metrics_snapshots",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -90,6 +90,41 @@ def upgrade() -> None:
     )
 
     op.create_table(
+        "latest_figures",
+        sa.Column("target_id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("post_number", sa.Integer(), nullable=False),
+        sa.Column("network", sa.String(length=32), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("impressions", sa.Integer(), nullable=True),
+        sa.Column("likes", sa.Integer(), nullable=False),
+        sa.Column("reposts", sa.Integer(), nullable=False),
+        sa.Column("replies", sa.Integer(), nullable=False),
+        sa.Column("quotes", sa.Integer(), nullable=False),
+        sa.Column("clicks", sa.Integer(), nullable=True),
+        sa.Column("gone", sa.Boolean(), nullable=False),
+        _target_fk("latest_figures"),
+        _workspace_fk("latest_figures"),
+        sa.PrimaryKeyConstraint("target_id", name=op.f("pk_latest_figures")),
+    )
+    op.create_index(
+        "ix_latest_figures_workspace_published",
+        "latest_figures",
+        ["workspace_id", "published_at"],
+    )
+    # Posts published before this revision: a row each, with no figures yet.
+    op.execute(
+        """
+        INSERT INTO latest_figures (target_id, workspace_id, post_number, network,
+            published_at, likes, reposts, replies, quotes, gone)
+        SELECT t.id, p.workspace_id, p.number, t.network, t.published_at, 0, 0, 0, 0, false
+        FROM targets t JOIN posts p ON p.id = t.post_id
+        WHERE t.state = 'published' AND t.published_at IS NOT NULL
+        """
+    )
+
+    op.create_table(
         "digest_settings",
         sa.Column("workspace_id", sa.Integer(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
@@ -119,8 +154,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("digests_sent")
     op.drop_table("digest_settings")
+    op.drop_index("ix_latest_figures_workspace_published", table_name="latest_figures")
+    op.drop_table("latest_figures")
     op.drop_index("ix_snapshot_schedule_pending", table_name="snapshot_schedule")
     op.drop_table("snapshot_schedule")
     op.drop_index("ix_metrics_snapshots_target_taken", table_name="metrics_snapshots")
     op.drop_table("metrics_snapshots")
-    op.drop_index("ix_targets_published_at", table_name="targets")

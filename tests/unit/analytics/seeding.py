@@ -1,5 +1,5 @@
-"""Published posts with their snapshots, written straight into the database (no pipeline, no
-worker): the rows the analytics reads are built on."""
+"""Published posts with their snapshots, written into the database the way publishing and
+collection will write them (core.analytics.store), without the pipeline or a worker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.analytics import store
 from storage.db import Database
 from storage.models import (
     Member,
@@ -72,27 +73,31 @@ class Seeder:
                 )
                 s.add(target)
                 s.flush()
+                store.published(s, target)
                 ids[network] = target.id
                 if counts is not None:
-                    s.add(
+                    store.record(
+                        s,
                         MetricsSnapshot(
                             target_id=target.id,
                             milestone=Milestone.DAY,
                             taken_at=published_at + timedelta(hours=24),
                             raw={},
                             **counts,
-                        )
+                        ),
                     )
             return ids
 
-    def snapshot(self, target_id: int, taken_at: datetime, **counts: Any) -> None:
+    def snapshot(self, target_id: int, taken_at: datetime, **counts: Any) -> bool:
+        """Record a snapshot as collection does; whether it became the current figures."""
         with self.db.session() as s:
-            s.add(
+            return store.record(
+                s,
                 MetricsSnapshot(
                     target_id=target_id,
                     milestone=Milestone.DEMAND,
                     taken_at=taken_at,
                     raw={},
                     **counts,
-                )
+                ),
             )

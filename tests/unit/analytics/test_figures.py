@@ -67,16 +67,13 @@ def period(
         return queries.published(s, ws, end - timedelta(days=days), end, **kw)
 
 
-def before(db: Database, ws: int, days: int) -> figures.Totals:
-    """The totals of the period just before the last `days`, added up by the database."""
+def stats(db: Database, ws: int, days: int, **kw: str | None) -> figures.Summary:
     with db.session() as s:
-        return queries.period_totals(
-            s, ws, NOW - timedelta(days=2 * days), NOW - timedelta(days=days)
-        )
+        return queries.summary(s, ws, NOW - timedelta(days=days), NOW, tz=BERLIN, best=2, **kw)
 
 
 def test_totals_per_network_top_bottom_and_change(db: Database, week: int) -> None:
-    summary = figures.summarize(period(db, week, 7), before(db, week, 7), tz=BERLIN, best=2)
+    summary = stats(db, week, 7)
 
     t = summary.totals
     assert (t.posts, t.targets) == (4, 5)
@@ -127,15 +124,17 @@ def test_the_database_adds_up_as_figures_does(
 
 
 def test_one_network_and_an_empty_period(db: Database, week: int) -> None:
-    x_only = period(db, week, 7, network="x")
-    assert sorted(r.post_number for r in x_only) == [1, 4]
+    x_only = stats(db, week, 7, network="x")
+    assert list(x_only.by_network) == ["x"]
+    assert [p.number for p in x_only.top] == [1, 4]
+    assert x_only.top[0].totals.interactions == 80  # #1 on X alone
+    assert x_only.change.interactions.ratio == pytest.approx((81 - 20) / 20)
 
-    summary = figures.summarize([], figures.totals(period(db, week, 7)), tz=BERLIN)
+    with db.session() as s:  # the last day: nothing was published
+        summary = queries.summary(s, week, NOW - timedelta(hours=12), NOW, tz=BERLIN)
     assert summary.totals.posts == 0 and summary.totals.engagement_rate is None
-    assert summary.top == [] and summary.bottom == []
-    assert summary.change.interactions.ratio == pytest.approx(-1.0)
-    empty = figures.summarize([], figures.Totals(), tz=BERLIN)
-    assert empty.change.interactions.ratio is None  # nothing to compare with
+    assert summary.top == [] and summary.bottom == [] and summary.daily == {}
+    assert summary.change.interactions.ratio is None  # nothing the 12 h before either
 
 
 def test_a_deleted_post_keeps_its_last_figures_and_says_so(db: Database, seed: Seeder) -> None:
@@ -145,7 +144,7 @@ def test_a_deleted_post_keeps_its_last_figures_and_says_so(db: Database, seed: S
     )
     seed.snapshot(ids["x"], NOW - timedelta(days=1), **counts(800, 12, gone=True))
 
-    (post,) = figures.by_post(period(db, ws, 7))
+    (post,) = stats(db, ws, 7).top
     assert post.gone == ("x",)
     assert post.totals.interactions == 15
 
@@ -184,6 +183,22 @@ def test_versus_median(
     versus = figures.versus_median(value, others)
     assert versus.ratio == (pytest.approx(ratio) if ratio is not None else None)
     assert versus.verdict == verdict
+
+
+def test_an_older_snapshot_arriving_late_does_not_replace_a_newer_one(
+    db: Database, seed: Seeder
+) -> None:
+    ws = seed.workspace()
+    ids = seed.post(ws, NOW - timedelta(days=3), ("x", counts(800, 12)))  # taken at -2 d
+    assert seed.snapshot(ids["x"], NOW - timedelta(days=1), **counts(900, 30))
+    assert not seed.snapshot(ids["x"], NOW - timedelta(days=2, hours=1), **counts(850, 20))
+    (row,) = period(db, ws, 7)
+    assert (row.impressions, row.interactions) == (900, 30)
+    with db.session() as s:
+        from storage.models import Target
+
+        history = queries.post_history(s, s.get_one(Target, ids["x"]).post_id)
+    assert len(history) == 3  # every snapshot is kept for the trend
 
 
 def test_one_posts_snapshots_over_time(db: Database, seed: Seeder) -> None:
