@@ -63,10 +63,17 @@ def plot(
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    # Fixed margins, not a layout engine: the size and the texts are known, and measuring
+    # every label to place them (constrained layout) took a third of the render time.
+    figure = Figure(figsize=SIZE, dpi=DPI)
     FigureCanvasAgg(figure)
-    figure.suptitle(title, fontsize=FONT + 3, fontweight="bold", x=0.02, ha="left")
-    over_time, per_network = figure.subplots(2, 1, height_ratios=(3, 2))
+    figure.suptitle(title, fontsize=FONT + 3, fontweight="bold", x=0.03, y=0.985, ha="left")
+    over_time, per_network = figure.subplots(
+        2,
+        1,
+        height_ratios=(3, 2),
+        gridspec_kw={"left": 0.19, "right": 0.95, "top": 0.9, "bottom": 0.05, "hspace": 0.62},
+    )
     thousands = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
 
     over_time.set_title(series_title, fontsize=FONT + 1, loc="left")
@@ -78,6 +85,7 @@ def plot(
             label=label(network),
             color=colour(network, index),
             marker=MARKERS[index % len(MARKERS)],
+            markevery=max(1, len(points) // 15),  # enough to tell the lines apart, no more
             markersize=6,
             linewidth=2.2,
         )
@@ -93,7 +101,7 @@ def plot(
             fontsize=FONT - 1,
             frameon=False,
             loc="upper center",
-            bbox_to_anchor=(0.5, -0.14),
+            bbox_to_anchor=(0.42, -0.1),
             ncols=3,
             handlelength=1.6,
             columnspacing=1.2,
@@ -114,9 +122,9 @@ def plot(
         per_network.bar_label(
             rects, labels=[f"{value:,.0f}" for _, value in ranked], padding=4, fontsize=FONT
         )
-        per_network.xaxis.set_major_formatter(thousands)
-        per_network.margins(x=0.18)  # room for the value at the end of the longest bar
-        per_network.grid(axis="x", alpha=0.3)
+        per_network.margins(x=0.22)  # room for the value at the end of the longest bar
+        per_network.xaxis.set_visible(False)  # each bar says its value
+        per_network.spines["bottom"].set_visible(False)
     else:
         _nothing(per_network)
 
@@ -135,7 +143,8 @@ def _nothing(axes: object) -> None:
 
 
 def png(figure: Figure) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes. Light compression: a chart is sent once, and zlib's default
+    level spent more time than drawing it (the file is ~1.5x larger, still ~200 kB)."""
     out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=DPI)
+    figure.savefig(out, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return out.getvalue()

@@ -22,7 +22,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -178,16 +178,15 @@ class Summary:
 def summarize(
     by_network: dict[str, Totals],
     posts: int,
-    per_hour: dict[tuple[str, int], int],
+    per_day: dict[tuple[str, int], int],
     top: list[PostFigures],
     bottom: list[PostFigures],
     previous: Totals,
-    *,
-    tz: ZoneInfo,
 ) -> Summary:
     """The `stats` answer from what the database added up for the period: its totals per
-    network, its distinct `posts`, interactions per (network, hour since the epoch, UTC), its
-    best and worst posts, and the `previous` period's totals."""
+    network, its distinct `posts`, interactions per (network, local day as days since
+    1970-01-01, see `offsets`), its best and worst posts, and the `previous` period's
+    totals."""
     ranked = dict(sorted(by_network.items(), key=lambda kv: (-kv[1].interactions, kv[0])))
     now = combined(ranked.values(), posts)
     return Summary(
@@ -196,18 +195,39 @@ def summarize(
         top=top,
         bottom=bottom,
         change=change(now, previous),
-        daily=daily(per_hour, tz),
+        daily=daily(per_day),
     )
 
 
-def daily(per_hour: dict[tuple[str, int], int], tz: ZoneInfo) -> dict[str, list[tuple[date, int]]]:
-    """Interactions per (network, UTC hour) as per network and local day: hours, not days,
-    come from the database because only Python knows every time zone's offsets."""
-    days: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for (network, hour), interactions in per_hour.items():
-        local = datetime.fromtimestamp(hour * 3600, tz)
-        days[network][local.date()] += interactions
-    return {network: sorted(per_day.items()) for network, per_day in sorted(days.items())}
+EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+def daily(per_day: dict[tuple[str, int], int]) -> dict[str, list[tuple[date, int]]]:
+    days: dict[str, list[tuple[date, int]]] = defaultdict(list)
+    for (network, day), interactions in sorted(per_day.items()):
+        days[network].append((date.fromordinal(EPOCH_DAY + day), interactions))
+    return dict(sorted(days.items()))
+
+
+def offsets(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, int]]:
+    """`tz`'s offset from UTC in seconds over [start, end): the first offset from `start`,
+    then each change (summer time) and the instant it takes effect, to the quarter hour.
+    With it the database can tell the local day of an instant, which it cannot do for every
+    zone by itself (SQLite knows no zones)."""
+    step = timedelta(minutes=15)
+    at = start
+    found = [(start, _offset(start, tz))]
+    while at < end:
+        at += step
+        offset = _offset(at, tz)
+        if offset != found[-1][1]:
+            found.append((at, offset))
+    return found
+
+
+def _offset(instant: datetime, tz: ZoneInfo) -> int:
+    delta = instant.astimezone(tz).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,17 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, extract, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from core.analytics import figures
@@ -78,11 +88,12 @@ def _interactions() -> ColumnElement[int]:
     return f.likes + f.reposts + f.replies + f.quotes + func.coalesce(f.clicks, 0)
 
 
-def _sums() -> list[ColumnElement[Any]]:
-    """The columns of a `Totals`, added up as figures.totals defines them."""
+def _sums(posts: ColumnElement[int] | None = None) -> list[ColumnElement[Any]]:
+    """The columns of a `Totals`, added up as figures.totals defines them (`posts`: how to
+    count the posts, when the grouping knows better than counting distinct numbers)."""
     f = LatestFigures
     return [
-        func.count(func.distinct(f.post_number)),
+        func.count(func.distinct(f.post_number)) if posts is None else posts,
         func.count(),
         func.sum(f.impressions),
         func.coalesce(func.sum(f.likes), 0),
@@ -139,49 +150,79 @@ def summary(
     per_network = select(f.network, *_sums()).where(*where).group_by(f.network)
     by_network = {row[0]: _totals(row[1:]) for row in session.execute(per_network)}
     posts = session.scalar(select(func.count(func.distinct(f.post_number))).where(*where))
-    hour = cast(extract("epoch", f.published_at), BigInteger) // 3600
-    hourly = select(f.network, hour, func.sum(_interactions())).where(*where)
-    per_hour = {
-        (network, int(at)): int(value)
-        for network, at, value in session.execute(hourly.group_by(f.network, hour))
-    }
+    # Grouped outside: the day's expression has parameters, which PostgreSQL would not
+    # match between the SELECT and a GROUP BY of their own.
+    rows = (
+        select(f.network, _local_day(start, end, tz).label("day"), _interactions().label("n"))
+        .where(*where)
+        .subquery()
+    )
+    days = select(rows.c.network, rows.c.day, func.sum(rows.c.n)).group_by(
+        rows.c.network, rows.c.day
+    )
+    per_day = {(network, int(day)): int(value) for network, day, value in session.execute(days)}
     top, bottom = _best_and_worst(session, where, best)
     previous = period_totals(session, workspace_id, start - (end - start), start, network=network)
     shown = _details(session, workspace_id, [post.number for post in (*top, *bottom)])
     return figures.summarize(
         by_network,
         posts or 0,
-        per_hour,
+        per_day,
         [replace(post, links=shown[post.number][0], gone=shown[post.number][1]) for post in top],
         [replace(post, links=shown[post.number][0], gone=shown[post.number][1]) for post in bottom],
         previous,
-        tz=tz,
     )
+
+
+def _local_day(start: datetime, end: datetime, tz: ZoneInfo) -> ColumnElement[int]:
+    """The day in `tz` a target in [start, end) was published, as days since 1970-01-01."""
+    column = LatestFigures.published_at
+    changes = figures.offsets(start, end, tz)
+    offset: ColumnElement[int] = literal(changes[0][1])
+    if len(changes) > 1:
+        offset = case(
+            *((column < at, literal(before)) for (at, _), (_, before) in
+              zip(changes[1:], changes, strict=False)),
+            else_=literal(changes[-1][1]),
+        )  # fmt: skip
+    return (cast(extract("epoch", column), BigInteger) + offset) // 86400
 
 
 def _best_and_worst(
     session: Session, where: list[ColumnElement[bool]], best: int
 ) -> tuple[list[PostFigures], list[PostFigures]]:
     """The `best` posts with figures that did best, and the `best` that did worst among the
-    others, each best or worst first."""
+    others, each best or worst first: one pass that adds up each post and ranks it both
+    ways."""
     f = LatestFigures
     per_post = (
-        select(f.post_number, *_sums())
+        select(
+            f.post_number,
+            *_sums(posts=literal(1)),
+            func.sum(_interactions()).label("interactions"),
+            func.coalesce(func.sum(f.impressions), 0).label("seen"),
+        )
         .where(*where, f.taken_at.is_not(None))
         .group_by(f.post_number)
+        .subquery()
     )
-    rank = (func.sum(_interactions()), func.coalesce(func.sum(f.impressions), 0), f.post_number)
-    top = [
-        PostFigures(number=row[0], totals=_totals(row[1:]))
-        for row in session.execute(per_post.order_by(*(c.desc() for c in rank)).limit(best))
-    ]
-    if top:
-        per_post = per_post.where(f.post_number.not_in([post.number for post in top]))
-    bottom = [
-        PostFigures(number=row[0], totals=_totals(row[1:]))
-        for row in session.execute(per_post.order_by(*rank).limit(best))
-    ]
-    return top, bottom
+    rank = (per_post.c.interactions, per_post.c.seen, per_post.c.post_number)
+    ranked = select(
+        per_post,
+        func.row_number().over(order_by=[c.desc() for c in rank]).label("high"),
+        func.row_number().over(order_by=rank).label("low"),
+    ).subquery()
+    rows = session.execute(
+        select(ranked).where((ranked.c.high <= best) | (ranked.c.low <= best))
+    ).all()
+    width = 1 + len(_sums())
+
+    def posts(chosen: list[Any]) -> list[PostFigures]:
+        return [PostFigures(number=row[0], totals=_totals(row[1:width])) for row in chosen]
+
+    top = sorted((row for row in rows if row.high <= best), key=lambda row: row.high)
+    bottom = sorted((row for row in rows if row.high > best), key=lambda row: row.low)
+    return posts(top), posts(bottom[:best])
 
 
 def _details(

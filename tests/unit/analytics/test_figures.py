@@ -216,3 +216,28 @@ def test_one_posts_snapshots_over_time(db: Database, seed: Seeder) -> None:
         ("x", NOW - timedelta(days=1), 900, 25),
         ("mastodon", NOW - timedelta(hours=2), None, 5),
     ]
+
+
+def test_days_are_the_workspaces_across_a_change_of_clocks(db: Database, seed: Seeder) -> None:
+    # Berlin leaves summer time at 01:00 UTC on 25 Oct 2026.
+    assert figures.offsets(
+        datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC), BERLIN
+    ) == [
+        (datetime(2026, 10, 20, tzinfo=UTC), 7200),
+        (datetime(2026, 10, 25, 1, tzinfo=UTC), 3600),
+    ]
+    ws = seed.workspace()
+    for published, likes in (
+        (datetime(2026, 10, 24, 21, 30, tzinfo=UTC), 1),  # 23:30 CEST, the 24th
+        (datetime(2026, 10, 24, 22, 30, tzinfo=UTC), 2),  # 00:30 CEST, the 25th
+        (datetime(2026, 10, 25, 22, 30, tzinfo=UTC), 4),  # 23:30 CET, the 25th
+        (datetime(2026, 10, 25, 23, 30, tzinfo=UTC), 8),  # 00:30 CET, the 26th
+    ):
+        seed.post(ws, published, ("x", counts(10, likes)))
+    with db.session() as s:
+        summary = queries.summary(
+            s, ws, datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC), tz=BERLIN
+        )
+    assert summary.daily == {
+        "x": [(date(2026, 10, 24), 1), (date(2026, 10, 25), 6), (date(2026, 10, 26), 8)]
+    }
