@@ -34,6 +34,10 @@ def record(session: Session, snapshot: MetricsSnapshot) -> bool:
     (snapshots of one target may arrive out of order). Whether it became current."""
     session.add(snapshot)
     session.flush()
+    if session.get(LatestFigures, snapshot.target_id) is None:
+        # Published without passing through `published` (it cannot have been missed twice).
+        published(session, session.get_one(Target, snapshot.target_id))
+        session.flush()
     current = LatestFigures
     moved = session.execute(
         update(current)

@@ -8,9 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import delete
 
 from core.analytics import figures, queries
 from storage.db import Database
+from storage.models_analytics import LatestFigures
 from tests.unit.analytics.seeding import Seeder
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -241,3 +243,13 @@ def test_days_are_the_workspaces_across_a_change_of_clocks(db: Database, seed: S
     assert summary.daily == {
         "x": [(date(2026, 10, 24), 1), (date(2026, 10, 25), 6), (date(2026, 10, 26), 8)]
     }
+
+
+def test_a_snapshot_of_a_target_never_announced_still_counts(db: Database, seed: Seeder) -> None:
+    ws = seed.workspace()
+    ids = seed.post(ws, NOW - timedelta(days=2), ("x", None))
+    with db.session() as s:  # as if it had been published before analytics knew of it
+        s.execute(delete(LatestFigures))
+    assert seed.snapshot(ids["x"], NOW - timedelta(days=1), **counts(300, 9))
+    (row,) = period(db, ws, 7)
+    assert (row.impressions, row.interactions, row.measured) == (300, 9, True)
