@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from core.networks import NETWORKS
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
@@ -134,10 +135,7 @@ def plot(
     return figure
 
 
-def _nothing(axes: object) -> None:
-    from matplotlib.axes import Axes
-
-    assert isinstance(axes, Axes)
+def _nothing(axes: Axes) -> None:
     axes.text(0.5, 0.5, "Nothing published in this period", ha="center", va="center", fontsize=FONT)
     axes.set_axis_off()
 
