@@ -47,8 +47,8 @@ class Milestone(enum.StrEnum):
 class MetricsSnapshot(Base):
     __tablename__ = "metrics_snapshots"
     __table_args__ = (
-        # Serves "the newest snapshot of each target" (an index-only walk per target on
-        # PostgreSQL, see core.analytics.queries) and "every snapshot of one post" for trends.
+        # One target's snapshots in time order: a post's trend (`stats <n>`), and the newest
+        # one when a target's current figures must be rebuilt.
         Index("ix_metrics_snapshots_target_taken", "target_id", "taken_at", "id"),
         CheckConstraint(
             "likes >= 0 AND reposts >= 0 AND replies >= 0 AND quotes >= 0", name="counts_positive"

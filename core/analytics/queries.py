@@ -5,10 +5,11 @@ How `stats 90d` stays fast over 100,000 targets with three snapshots each (bench
 it never looks for the newest of a target's snapshots. Each target's current figures are
 kept in `latest_figures`, written with the snapshot (core.analytics.store), beside copies of
 its workspace and publication time; so a period is one range scan of one index,
-`ix_latest_figures_workspace_published` (workspace_id, published_at), with no join. The rows
-come back as plain tuples (no ORM objects, times as epoch seconds) and are added up in
-core.analytics.figures; the period before, which `stats` only compares with, is added up by
-the database (`period_totals`); links are read for the few posts shown (`with_links`).
+`ix_latest_figures_workspace_published` (workspace_id, published_at), with no join. `summary`
+has the database add the period up (per network, per local day, best and worst posts, the
+period before) so a few hundred rows come back, not one per target, and core.analytics.figures
+derives the rest (rates, change); links are read for the few posts shown. `published` returns
+one plain tuple per target (epoch seconds, no ORM objects) for best time, which needs each.
 """
 
 from __future__ import annotations
