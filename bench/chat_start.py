@@ -6,8 +6,9 @@ on the pipe and when the process exits; "exit after work" is the time from the l
 output to the exit (for `help` the work is over once the answer is printed). Two cases: a
 fresh data folder (the first run migrates the SQLite file, so Alembic loads) and an existing
 one (the usual case). Bytecode is written and reused, as on a user's machine (the environment's
-PYTHONDONTWRITEBYTECODE is dropped for the runs; the warm-up run writes it). `python -c pass` on the same interpreter, in the same command and
-interleaved with the chat runs, is the baseline; ratios are medians over medians.
+PYTHONDONTWRITEBYTECODE is dropped for the runs; the warm-up run writes it). `python -c pass` on
+the same interpreter, in the same command and interleaved with the chat runs, is the baseline;
+ratios are medians over medians.
 Targets (issue 11): first answer under 0.5 s, exit within 0.3 s of the end of the work.
 
     .venv/bin/python bench/chat_start.py [--runs 10] [--command help]
