@@ -240,6 +240,10 @@ def _set_template(current: dict[str, Any], value: str) -> str:
     else:
         if len(body) > MAX_TEMPLATE:
             raise BadInput(f"Keep a template under {MAX_TEMPLATE:,} characters.")
+        from jinja2 import TemplateSyntaxError  # Jinja2 loads only when a template is set
+
+        from core.templating import parse
+
         try:
             parse(body)
         except TemplateSyntaxError as exc:
