@@ -217,11 +217,6 @@ def _parse(setting: str, value: str) -> Any:
 
 
 def _set_template(current: dict[str, Any], value: str) -> str:
-    # Jinja loads when a template is set, not with every chat that reads the voice.
-    from jinja2 import TemplateSyntaxError
-
-    from core.templating import parse
-
     network_name, _, body = value.partition(" ")
     if not network_name:
         raise BadInput(
