@@ -8,6 +8,7 @@ add one `Spec` to that module's `COMMANDS`. Nothing else changes.
 from __future__ import annotations
 
 import functools
+import re
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ C = TypeVar("C")
 # Any command dataclass some `Spec` declares: the registry finds its handler by its type.
 Command = object
 
+WORD = re.compile(r"[a-z0-9_]{1,32}")
 NARROW = 48  # columns: every line of `help` fits a phone screen, and so an 80-column terminal
 TIMES = 'When: "in 2h", "tomorrow 9am", "next monday 14:30", "2026-12-01 09:00 Europe/Berlin".'
 
@@ -73,6 +75,8 @@ class Registry:
             if (spec.handle is None) == (spec.answer is None):
                 raise ValueError(f"{spec.name}: give it a handle or an answer, not both")
             for word in (spec.name, *spec.aliases):
+                if not WORD.fullmatch(word):  # Telegram sends only these as /commands
+                    raise ValueError(f"{word!r} is not a command word: [a-z0-9_], 1 to 32")
                 if word in self._by_word:
                     raise ValueError(f"the command word {word!r} is declared twice")
                 self._by_word[word] = spec

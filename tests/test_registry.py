@@ -122,6 +122,8 @@ def test_a_word_or_a_command_declared_twice_is_refused() -> None:
         Registry([_ping("ping"), _ping("pong", "ping", kind=Queue)])
     with pytest.raises(ValueError, match="Ping is the command of two specs"):
         Registry([_ping("ping"), _ping("pong")])
+    with pytest.raises(ValueError, match="'time-zone' is not a command word"):
+        Registry([_ping("ping", "time-zone")])
 
 
 def test_every_guarded_command_has_a_refusal_case() -> None:
