@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import secrets
 
 from core import accounts, media, ratelimit, registry
 from core.context import Context
-from core.errors import HeraldError
+from core.errors import HeraldError, log_failure, went_wrong
 from core.grammar import UnknownCommand
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
@@ -45,13 +44,8 @@ class Herald:
             return self.execute(actor, self.understand(actor, clean_input(text)))
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
-        except Exception:
-            ref = secrets.token_hex(3)
-            log.exception("command failed (ref %s)", ref)
-            return Message(
-                text=f"Something went wrong on my side (ref {ref}). Try again in a moment.",
-                error=True,
-            )
+        except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
+            return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
 
     def understand(self, actor: Actor, text: str) -> Command:
         """The grammar first; free text goes to the interpreter (a model or rules)."""

@@ -15,7 +15,6 @@ from core.grammar import Words, network_name
 from core.messaging.say import say
 from core.networks import get_network
 from core.permissions import Action
-from core.platforms import bluesky
 from core.platforms.base import Hub
 from core.platforms.connect.base import NewAccount
 from core.posts.card import Message
@@ -134,6 +133,8 @@ def _connect_bluesky(
     handle, password = cmd.args[0].lstrip("@"), cmd.args[1]
     pds = _public_url(hub, cmd.args[2], "a Bluesky server") if len(cmd.args) > 2 else DEFAULT_PDS
     try:
+        from core.platforms import bluesky  # httpx loads only when someone connects
+
         creds = bluesky.session_credentials(pds, handle, password, hub.fetcher)
     except PublishError as exc:
         raise BadInput(f"Bluesky was not connected: {exc.reason}.") from None
