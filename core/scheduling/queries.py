@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -9,7 +10,13 @@ from sqlalchemy import select
 from core.context import Tx
 from storage.models import Post, Target, TargetState, Workspace
 
-SLOT_GAP = timedelta(minutes=30)
+SLOT_GAP = timedelta(minutes=30)  # the `slot` rule: no other post on the network this close
+SLOT_LEAD = timedelta(minutes=15)  # and a slot is at least this far ahead
+
+
+def is_free(slot: datetime, busy: Iterable[datetime | None]) -> bool:
+    """No post in `busy` (on the same network) within `SLOT_GAP` of `slot`."""
+    return all(other is None or abs(other - slot) >= SLOT_GAP for other in busy)
 
 
 def free_slot(tx: Tx, ws: Workspace, network: str, after: datetime) -> datetime:
@@ -25,8 +32,8 @@ def free_slot(tx: Tx, ws: Workspace, network: str, after: datetime) -> datetime:
             Target.scheduled_at.is_not(None),
         )
     ).all()
-    slot = (after + timedelta(minutes=15)).replace(minute=0, second=0, microsecond=0)
+    slot = (after + SLOT_LEAD).replace(minute=0, second=0, microsecond=0)
     slot += timedelta(hours=1)
-    while any(b is not None and abs(b - slot) < SLOT_GAP for b in busy):
+    while not is_free(slot, busy):
         slot += timedelta(hours=1)
     return slot
