@@ -19,14 +19,15 @@ from jinja2 import TemplateError, TemplateSyntaxError
 from sqlalchemy import func, select
 
 from core import commands as c
+from core.audit import audit
 from core.context import Context, Tx
 from core.errors import BadInput
 from core.generation.budget import budget_of
 from core.networks import UnknownNetworkError, get_network
 from core.permissions import Action, require
+from core.posts.card import Message
 from core.templating import LIMITS, TemplateTooCostly, parse, render
-from core.views import Message
-from storage.models import AuditEvent, Member, Workspace
+from storage.models import Member, Workspace
 from storage.models_llm import LlmUsage
 
 EMOJI_POLICIES = ("none", "few", "any")
@@ -166,14 +167,8 @@ def voice(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Voice) -> Mess
             current[setting] = parsed
             said = f"Voice {setting}: {_show(setting, parsed)}"
     ws.settings = {**ws.settings, "voice": current}
-    tx.session.add(
-        AuditEvent(
-            workspace_id=ws.id,
-            actor_id=me.id,
-            action="workspace.voice",
-            detail={"setting": setting, "voice": current},
-            created_at=tx.now,
-        )
+    audit(
+        tx, ws.id, "workspace.voice", actor_id=me.id, detail={"setting": setting, "voice": current}
     )
     return Message(text=said)
 
@@ -344,15 +339,7 @@ def _set_budget(ctx: Context, tx: Tx, ws: Workspace, me: Member, value: str | No
     if not 0 <= amount <= 1_000_000:
         raise BadInput("Give a budget from 0 (no limit) to 1,000,000 USD a month.")
     ws.settings = {**ws.settings, "llm_budget_usd": amount}
-    tx.session.add(
-        AuditEvent(
-            workspace_id=ws.id,
-            actor_id=me.id,
-            action="workspace.budget",
-            detail={"usd": amount},
-            created_at=tx.now,
-        )
-    )
+    audit(tx, ws.id, "workspace.budget", actor_id=me.id, detail={"usd": amount})
     if amount == 0:
         return Message(text="Model budget: no limit for this workspace.")
     return Message(text=f"Model budget: USD {amount:,.2f} a month for this workspace.")

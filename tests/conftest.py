@@ -18,12 +18,12 @@ import redis
 from sqlalchemy import text
 
 from bot.runtime import Runtime, build_runtime
+from core.jobs import Lane as QUEUE_KINDS
 from core.settings import Settings
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.db import Database
 from storage.models import SurfaceKind
 from storage.schema import metadata
-from workers.app import QUEUE_KINDS
 
 if TYPE_CHECKING:
     from tests.faults_support import OwnRedis

@@ -551,7 +551,6 @@ def runtime_with(settings: Any, *, worker: bool = True, **overrides: Any) -> Any
     from pydantic import SecretStr
 
     from bot.runtime import build_runtime
-    from core.platforms.base import hub_of
     from core.ssrf import SafeFetcher
     from storage.vault import new_key
 
@@ -562,9 +561,7 @@ def runtime_with(settings: Any, *, worker: bool = True, **overrides: Any) -> Any
         for k, v in values.items()
     }
     rt = build_runtime(settings.model_copy(update=values))
-    hub_of(rt.herald.ctx.publishers).fetcher = SafeFetcher(
-        allow=(ipaddress.ip_network("127.0.0.0/8"),)
-    )
+    rt.herald.ctx.need_hub().fetcher = SafeFetcher(allow=(ipaddress.ip_network("127.0.0.0/8"),))
     if worker:
         start_worker(rt)
     return rt
@@ -589,9 +586,8 @@ def add_account(
     who: Any = None,
 ) -> int:
     """Store a connected account as the OAuth callback would (sealed credentials)."""
-    from core import oauth
-    from core.platforms.base import hub_of
-    from core.workspaces import resolve
+    from core.workspace import oauth
+    from core.workspace.people import resolve
     from tests.conftest import actor
 
     person = who or actor("maria")
@@ -600,7 +596,7 @@ def add_account(
         ws, me = resolve(tx, person, ctx.settings.timezone)
         row = oauth.save_account(
             tx,
-            hub_of(ctx.publishers),
+            ctx.need_hub(),
             ws,
             me,
             network,
@@ -1325,7 +1321,6 @@ def make_request(rt: Any, network: str, text: str = "Hello from Herald", **kw: A
 
 
 def put_media(rt: Any, key: str, data: bytes, content_type: str, alt: str = "") -> dict[str, Any]:
-    from core.platforms.base import hub_of
 
-    hub_of(rt.herald.ctx.publishers).media.put(key, data, content_type)
+    rt.herald.ctx.need_hub().media.put(key, data, content_type)
     return {"key": key, "content_type": content_type, "alt": alt}

@@ -12,8 +12,8 @@ from typing import TypeVar
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
+from core.posts.card import Card, Message, VariantView
 from core.settings import Settings
-from core.views import Card, Message, VariantView
 from storage.models import AuditEvent, OutboundMessage, Post, Target
 from storage.vault import new_key
 

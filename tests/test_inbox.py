@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from bot.runtime import Runtime
 from core.ratelimit import TooFast
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import InboxCommand, Post, SurfaceKind
 from tests.conftest import actor
 from tests.helpers import eventually

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
+from bot.inbox import _Waiting
 from bot.runtime import Runtime
-from core.inbox import _Waiting
 from storage.models import AuditEvent, ConnectedAccount, InboxCommand, Post
 from tests.conftest import actor
 from tests.fakes_platforms import FakeBluesky, runtime_with, start_worker

@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 
 from bot.web.app import create_app
 from core.errors import ContentRejected, PublishError, TokenExpired
-from core.platforms.base import hub_of
 from core.ssrf import Refused, SafeFetcher
 from storage.models import ConnectedAccount, OutboundMessage
 from tests.conftest import actor
@@ -73,7 +72,7 @@ def rt(settings):  # type: ignore[no-untyped-def]
 
 
 def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, bluesky) -> None:  # type: ignore[no-untyped-def]
-    hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
+    rt.herald.ctx.need_hub().fetcher = rebinding()
     port = bluesky.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(
         MARIA, f"connect bluesky acme.bsky.social {bluesky.password} http://localhost:{port}"
@@ -87,7 +86,7 @@ def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, bluesky) -> No
 
 
 def test_rebinding_mastodon_instance_reaches_nothing_at_app_registration(rt, mastodon) -> None:  # type: ignore[no-untyped-def]
-    hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
+    rt.herald.ctx.need_hub().fetcher = rebinding()
     port = mastodon.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(MARIA, f"connect mastodon http://localhost:{port}")
     assert not reply.error, reply.text
@@ -231,7 +230,7 @@ def test_a_stored_account_on_a_private_address_is_never_called(rt, bluesky) -> N
         "@acme",
         {"pds": bluesky.url, "did": "did:plc:abc123", "access_jwt": "a", "refresh_jwt": "r"},
     )
-    hub_of(rt.herald.ctx.publishers).fetcher = SafeFetcher()  # production: public only
+    rt.herald.ctx.need_hub().fetcher = SafeFetcher()  # production: public only
     with pytest.raises(PublishError, match="loopback") as caught:
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky"))
     assert not caught.value.retryable  # nothing was sent: failed with a reason, not "unknown"
