@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import TemplateError, TemplateSyntaxError
 from sqlalchemy import func, select
 
 from core import commands as c
@@ -26,7 +25,6 @@ from core.generation.budget import budget_of
 from core.networks import UnknownNetworkError, get_network
 from core.permissions import Action, require
 from core.posts.card import Message
-from core.templating import LIMITS, TemplateTooCostly, parse, render
 from storage.models import Member, Workspace
 from storage.models_llm import LlmUsage
 
@@ -234,6 +232,10 @@ def _set_template(current: dict[str, Any], value: str) -> str:
     else:
         if len(body) > MAX_TEMPLATE:
             raise BadInput(f"Keep a template under {MAX_TEMPLATE:,} characters.")
+        from jinja2 import TemplateSyntaxError  # Jinja2 loads only when a template is set
+
+        from core.templating import parse
+
         try:
             parse(body)
         except TemplateSyntaxError as exc:
@@ -253,6 +255,10 @@ def _set_template(current: dict[str, Any], value: str) -> str:
 def _trial_render(body: str, network: str) -> None:
     """Run the template once on a full-length sample post, so one that would stall or flood
     the worker is refused now rather than when a draft is composed."""
+    from jinja2 import TemplateError
+
+    from core.templating import LIMITS, TemplateTooCostly, render
+
     try:
         render(body, {**TEMPLATE_SAMPLE, "network": network})
     except TemplateTooCostly as exc:

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from core.errors import BadInput, NotSent, RateLimited, TokenExpired
 from core.networks import get_network
-from core.platforms.http import publish_budget
 from core.ports import MediaStore, Published, PublishRequest
 from core.settings import Settings
 from core.ssrf import SafeFetcher
@@ -266,6 +265,8 @@ class AccountPublisher:
             until, reason = waiting
             raise RateLimited(reason, until)
         try:
+            from core.platforms.http import publish_budget
+
             with publish_budget():
                 try:
                     return self.post(account, request)
