@@ -12,6 +12,7 @@ import pytest
 from markdown.extensions.toc import slugify
 from pydantic import Field
 
+from core.registry import commands
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,16 +87,7 @@ def test_the_reference_page_has_the_marker_the_hook_fills() -> None:
 
 
 def _commands() -> dict[str, tuple[str, ...]]:
-    """Each command's name and aliases: from the command registry (issue 12) once it is in,
-    before that from the grammar's tables. Drop the fallback when core/commands.py is gone."""
-    try:
-        from core.registry import commands
-    except ImportError:
-        from core.commands import ALIASES, USAGE
-
-        return {
-            name: tuple(a for a, n in ALIASES.items() if n == name and a != name) for name in USAGE
-        }
+    """Each command's name and aliases, from the command registry."""
     return {spec.name: tuple(spec.aliases) for spec in commands().specs}
 
 
