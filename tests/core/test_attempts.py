@@ -16,11 +16,11 @@ from core.errors import RateLimited, Transient
 from core.platforms.base import hub_of
 from storage.models import AttemptState, PublishAttempt, Target
 from storage.models_networks import AccountState
-from tests import test_platform_mastodon
-from tests.conftest import actor
-from tests.fakes_platforms import FakeMastodon, add_account, runtime_with
-from tests.helpers import messages, outbox_files, target_states
-from tests.test_pipeline import _approved_and_queued, _flaky
+from tests.core.test_pipeline import _approved_and_queued, _flaky
+from tests.fakes.mastodon import FakeMastodon
+from tests.networks import test_mastodon as test_platform_mastodon
+from tests.support.helpers import actor, messages, outbox_files, target_states
+from tests.support.platforms import add_account, runtime_with
 
 MARIA = actor("maria")
 # The fake Mastodon instance, the same fixture as the Mastodon tests use.

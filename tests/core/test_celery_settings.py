@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 from bot.runtime import Runtime, build_runtime
 from core.settings import Settings
 from storage.models import Post, PostState
-from tests.conftest import actor
-from tests.fakes_openai import FakeOpenAI, llm_settings
-from tests.helpers import eventually, post_state, target_states
+from tests.fakes.openai import FakeOpenAI, llm_settings
+from tests.support.helpers import actor, eventually, post_state, target_states
 from workers.app import MAX_COUNTDOWN_SECONDS, EmbeddedWorker, HeraldCelery, create_celery
 
 HERALD = str(Path(sys.executable).with_name("herald"))
@@ -74,7 +73,7 @@ def test_each_job_lands_in_exactly_its_own_queue() -> None:
     """On Redis, with every queue declared as a worker declares them: one copy, one queue."""
     import redis
 
-    from tests.conftest import REDIS_URL, purge_queues
+    from tests.support.services import REDIS_URL, purge_queues
     from workers.app import ROUTES
 
     prefix = f"routing-{uuid.uuid4().hex[:8]}"

@@ -17,8 +17,7 @@ from bot.runtime import Runtime, build_runtime
 from core import pipeline
 from core.settings import Settings
 from storage.models import AuditEvent, Post, PublishAttempt, Target, TargetState
-from tests.conftest import actor
-from tests.helpers import outbox_files
+from tests.support.helpers import actor, outbox_files
 
 MARIA = actor("maria")
 # What one publish costs on the database, counted at the cursor: a transaction before the

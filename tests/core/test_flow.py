@@ -6,8 +6,14 @@ import threading
 
 from bot.runtime import Runtime
 from storage.models import Role
-from tests.conftest import actor
-from tests.helpers import eventually, messages, outbox_files, post_state, target_states
+from tests.support.helpers import (
+    actor,
+    eventually,
+    messages,
+    outbox_files,
+    post_state,
+    target_states,
+)
 
 MARIA = actor("maria")
 LEE = actor("lee")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bot.runtime import Runtime
-from tests.conftest import actor
-from tests.helpers import eventually, post_state, snapshot
+from tests.support.helpers import actor, eventually, post_state, snapshot
 
 MARIA, LEE, KIM = actor("maria"), actor("lee"), actor("kim")
 

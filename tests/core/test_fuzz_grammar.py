@@ -17,9 +17,8 @@ from core.errors import HeraldError
 from core.sanitize import clean_input
 from core.workspaces import Actor
 from storage.models import ConnectedAccount, Member, Post, Workspace
-from tests.conftest import actor
-from tests.helpers import snapshot
-from tests.test_roles import slack
+from tests.core.test_roles import slack
+from tests.support.helpers import actor, snapshot
 
 WORDS = [*c.USAGE, *c.ALIASES, "/draft", "APPROVE", "Role", "policy", "connect", "ship it"]
 TOKENS = [

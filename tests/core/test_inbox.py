@@ -13,8 +13,7 @@ from bot.runtime import Runtime
 from core.ratelimit import TooFast
 from core.workspaces import Actor
 from storage.models import InboxCommand, Post, SurfaceKind
-from tests.conftest import actor
-from tests.helpers import eventually
+from tests.support.helpers import actor, eventually
 
 MARIA = actor("maria")
 # The terminal is never limited: a person on Slack is.

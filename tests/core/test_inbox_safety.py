@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from bot.runtime import Runtime
 from core.inbox import _Waiting
 from storage.models import AuditEvent, ConnectedAccount, InboxCommand, Post
-from tests.conftest import actor
-from tests.fakes_platforms import FakeBluesky, runtime_with, start_worker
-from tests.helpers import eventually
-from tests.test_inbox import accept_together
-from tests.test_platform_secrets import dump
-from tests.test_roles import slack
+from tests.core.test_inbox import accept_together
+from tests.core.test_roles import slack
+from tests.fakes.bluesky import FakeBluesky
+from tests.networks.test_secrets import dump
+from tests.support.helpers import actor, eventually
+from tests.support.platforms import runtime_with, start_worker
 
 ANA = slack("U1ANA", "ana")
 

@@ -20,7 +20,7 @@ from core.generation.schema import InvalidOutput, parse_variants
 from core.ports import GenerationRequest
 from core.settings import Settings
 from storage.db import Database
-from tests.fakes_openai import (
+from tests.fakes.openai import (
     TEST_KEY,
     FakeOpenAI,
     Reply,

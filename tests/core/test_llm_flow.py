@@ -18,9 +18,8 @@ from core.settings import Settings
 from core.views import Card
 from storage.models import Post, Target
 from storage.models_llm import LlmUsage
-from tests.conftest import actor
-from tests.fakes_openai import TEST_KEY, FakeOpenAI, connect_stand_ins, llm_settings
-from tests.helpers import eventually, messages, post_state
+from tests.fakes.openai import TEST_KEY, FakeOpenAI, connect_stand_ins, llm_settings
+from tests.support.helpers import actor, eventually, messages, post_state
 from workers.app import EmbeddedWorker
 
 MARIA = actor("maria")

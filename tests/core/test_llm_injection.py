@@ -13,15 +13,14 @@ from bot.runtime import Runtime, build_runtime
 from core.sanitize import clean_input, has_invisible
 from core.settings import Settings
 from storage.models import AuditEvent, Post, Target
-from tests.conftest import actor
-from tests.fakes_openai import (
+from tests.fakes.openai import (
     TEST_KEY,
     FakeOpenAI,
     StandInPublisher,
     connect_stand_ins,
     llm_settings,
 )
-from tests.helpers import eventually, messages, post_state
+from tests.support.helpers import actor, eventually, messages, post_state
 from workers.app import EmbeddedWorker
 
 MARIA = actor("maria")

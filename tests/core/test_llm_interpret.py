@@ -11,8 +11,8 @@ from core import commands as c
 from core.errors import BadInput
 from core.generation.interpret import RuleInterpreter
 from core.settings import Settings
-from tests.conftest import actor
-from tests.fakes_openai import FakeOpenAI, connect_stand_ins, isolated, llm_settings
+from tests.fakes.openai import FakeOpenAI, connect_stand_ins, isolated, llm_settings
+from tests.support.helpers import actor
 
 MARIA = actor("maria")
 

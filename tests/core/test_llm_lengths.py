@@ -17,7 +17,7 @@ from core.networks import get_network
 from core.ports import GenerationRequest
 from core.settings import Settings
 from storage.db import Database
-from tests.fakes_openai import FakeOpenAI, llm_settings
+from tests.fakes.openai import FakeOpenAI, llm_settings
 
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"
 FLAG = "🇩🇪"

@@ -16,9 +16,8 @@ from core.templating import TemplateTooCostly, render
 from core.textlint import add_utm, lint
 from core.voice import TEMPLATE_SAMPLE, BrandVoice
 from storage.models import Post
-from tests.conftest import actor
-from tests.fakes_openai import isolated
-from tests.helpers import messages
+from tests.fakes.openai import isolated
+from tests.support.helpers import actor, messages
 
 MARIA = actor("maria")
 LEE = actor("lee")

@@ -35,7 +35,7 @@ def test_postgres_models_match_migrations(pg_url: str) -> None:
 
 
 def test_migration_files_are_date_prefixed() -> None:
-    versions = Path(__file__).parents[1] / "storage" / "migrations" / "versions"
+    versions = Path(__file__).parents[2] / "storage" / "migrations" / "versions"
     names = sorted(p.name for p in versions.glob("*.py"))
     assert names
     assert all(n[:8].isdigit() and n[8] == "_" for n in names)

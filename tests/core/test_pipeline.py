@@ -13,8 +13,7 @@ from core.errors import ContentRejected, RateLimited, Transient
 from core.platforms.outbox import OutboxPublisher
 from core.ports import Published, PublishRequest
 from storage.models import AuditEvent, PublishAttempt, Target, TargetState
-from tests.conftest import actor
-from tests.helpers import messages, outbox_files, target_states
+from tests.support.helpers import actor, messages, outbox_files, target_states
 
 MARIA = actor("maria")
 

@@ -21,23 +21,16 @@ from core.platforms.outbox import OutboxPublisher
 from core.platforms.timing import IN_FLIGHT_SECONDS, MARGIN_SECONDS
 from core.settings import Settings
 from storage.models import Target, TargetState
-from tests import test_platform_mastodon
-from tests.conftest import actor
-from tests.fakes_platforms import (
-    FakeFacebook,
-    FakeLinkedIn,
-    FakeMastodon,
-    FakeServer,
-    FakeX,
-    add_account,
-    make_request,
-    put_media,
-    runtime_with,
-    tiny_png,
-)
-from tests.helpers import messages, outbox_files, snapshot, target_states
-from tests.test_pipeline import _approved_and_queued, _flaky
-from tests.test_platform_x import connect as connect_x
+from tests.core.test_pipeline import _approved_and_queued, _flaky
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.linkedin import FakeLinkedIn
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.server import FakeServer
+from tests.fakes.x import FakeX
+from tests.networks import test_mastodon as test_platform_mastodon
+from tests.networks.test_x import connect as connect_x
+from tests.support.helpers import actor, messages, outbox_files, snapshot, target_states
+from tests.support.platforms import add_account, make_request, put_media, runtime_with, tiny_png
 
 MARIA = actor("maria")
 

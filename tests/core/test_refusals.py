@@ -7,8 +7,7 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime
 from storage.models import Post
-from tests.conftest import actor
-from tests.helpers import snapshot
+from tests.support.helpers import actor, snapshot
 
 MARIA = actor("maria")
 VIEWER = actor("vic")

@@ -9,7 +9,7 @@ from bot.runtime import Runtime
 from bot.slack.app import slack_text
 from core.workspaces import Actor
 from storage.models import Member, SurfaceKind
-from tests.conftest import actor
+from tests.support.helpers import actor
 
 
 def slack(user_id: str, name: str) -> Actor:

@@ -26,10 +26,13 @@ from sqlalchemy import func, select
 from bot.runtime import Runtime
 from core.settings import Settings
 from storage.models import AuditEvent, Post, PublishAttempt, Target
-from tests.conftest import PG_ADMIN_URL, _truncate, actor, purge_queues
-from tests.fakes_platforms import FakeMastodon, FakeX, add_account, iso_now, runtime_with
-from tests.faults_support import OwnRedis, Processes
-from tests.helpers import eventually, herald_env
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.server import iso_now
+from tests.fakes.x import FakeX
+from tests.support.helpers import actor, eventually, herald_env
+from tests.support.platforms import add_account, runtime_with
+from tests.support.processes import OwnRedis, Processes
+from tests.support.services import PG_ADMIN_URL, purge_queues, truncate
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +72,7 @@ def xfake() -> Iterator[FakeX]:
 def _rig(
     tmp_path: Path, pg_url: str, own_redis: OwnRedis, **more: Any
 ) -> tuple[Runtime, dict[str, str]]:
-    _truncate(pg_url)
+    truncate(pg_url)
     knobs: dict[str, Any] = {
         "tick_seconds": 0.3,
         "sweep_seconds": 1.0,

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from bot.runtime import build_runtime
 from core.settings import Settings
 from storage.models import SurfaceKind
-from tests.fakes_telegram import TOKEN, FakeTelegram
-from tests.helpers import herald_env, post_state
+from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.support.helpers import herald_env, post_state
 from workers.app import EmbeddedWorker
 
 

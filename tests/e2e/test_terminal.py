@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from storage.vault import new_key
-from tests.conftest import QUEUE, REDIS_URL
+from tests.support.services import QUEUE, REDIS_URL
 
 HERALD = str(Path(sys.executable).with_name("herald"))
 
@@ -111,9 +111,9 @@ def test_wait_command_and_numbered_choice(tmp_path: Path) -> None:
 
 @pytest.fixture
 def server_env(tmp_path: Path, pg_url: str) -> dict[str, str]:
-    from tests.conftest import _truncate, purge_queues
+    from tests.support.services import purge_queues, truncate
 
-    _truncate(pg_url)
+    truncate(pg_url)
     purge_queues(REDIS_URL, QUEUE)
     env = base_env(tmp_path / "data")
     env.update(
@@ -168,7 +168,7 @@ def test_server_mode_refuses_an_unmigrated_database(tmp_path: Path, pg_url: str)
 
     import psycopg
 
-    from tests.conftest import PG_ADMIN_URL
+    from tests.support.services import PG_ADMIN_URL
 
     name = f"herald_empty_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:

@@ -15,16 +15,23 @@ import redis
 
 from bot.runtime import Runtime, build_runtime
 from core.settings import Settings
-from tests.conftest import _truncate, actor
-from tests.faults_support import OwnRedis
-from tests.faults_support import start_herald as _start
-from tests.faults_support import stop_herald as _stop
-from tests.helpers import eventually, herald_env, outbox_files, post_state, target_states
+from tests.support.helpers import (
+    actor,
+    eventually,
+    herald_env,
+    outbox_files,
+    post_state,
+    target_states,
+)
+from tests.support.processes import OwnRedis
+from tests.support.processes import start_herald as _start
+from tests.support.processes import stop_herald as _stop
+from tests.support.services import truncate
 
 
 @pytest.fixture
 def server_settings(tmp_path: Path, pg_url: str, own_redis: OwnRedis) -> Settings:
-    _truncate(pg_url)
+    truncate(pg_url)
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         data_dir=tmp_path / "data",
@@ -105,7 +112,7 @@ def test_warm_shutdown_gives_a_held_countdown_job_back_to_its_queue(
 def test_compose_restarts_the_worker_and_the_scheduler() -> None:
     import yaml
 
-    compose = yaml.safe_load((Path(__file__).parents[1] / "docker-compose.yml").read_text())
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
     for service in ("worker", "scheduler"):
         assert compose["services"][service].get("restart") in {"unless-stopped", "on-failure"}
     # Docker's default 10 s before SIGKILL would cut a warm shutdown short.
@@ -138,7 +145,7 @@ def test_a_worker_that_stops_on_an_error_exits_non_zero(
         text=True,
         timeout=60,
         check=False,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
     )
     assert "Unrecoverable error" in result.stdout + result.stderr
     assert result.returncode != 0

@@ -50,7 +50,7 @@ class FakeSlack:
     files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering
     # Socket Mode: app-level tokens, and where apps.connections.open sends the app (a fresh
-    # URL a call; tests.fakes_slack_socket.FakeSocketMode.attach sets it).
+    # URL a call; tests.fakes.slack_socket.FakeSocketMode.attach sets it).
     app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
     socket_url: Callable[[], str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

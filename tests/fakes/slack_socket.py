@@ -5,7 +5,7 @@ one-time URL; a connection to it gets `hello`, then envelopes the test pushes; t
 envelope with its id (and, for commands and forms, the response payload), and the acks are
 recorded. `refresh()` asks the app to reconnect, as Slack does every few hours: once the app's
 new connection is open the old one is closed (Slack waits some seconds; here at once). The
-payload builders reuse the HTTP request builders of tests.fakes_slack, so both transports carry
+payload builders reuse the HTTP request builders of tests.fakes.slack, so both transports carry
 the same fields.
 """
 
@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from tests.fakes_slack import FakeSlack, click, event, slash
+from tests.fakes.slack import FakeSlack, click, event, slash
 
 APP_ID = "A0HERALD"
 

@@ -6,18 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import actor
-from tests.fakes_platforms import (
-    FakeBluesky,
-    FakeFacebook,
-    FakeLinkedIn,
-    FakeMastodon,
-    FakeX,
-    add_account,
-    runtime_with,
-    tiny_png,
-)
-from tests.helpers import eventually, messages, post_state, target_states
+from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.linkedin import FakeLinkedIn
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.x import FakeX
+from tests.support.helpers import actor, eventually, messages, post_state, target_states
+from tests.support.platforms import add_account, runtime_with, tiny_png
 
 MARIA = actor("maria")
 ALL = "x,mastodon,bluesky,linkedin,facebook"

@@ -10,15 +10,9 @@ from sqlalchemy import select
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.platforms.bluesky import facets, record_key
 from storage.models import ConnectedAccount
-from tests.conftest import actor
-from tests.fakes_platforms import (
-    FakeBluesky,
-    bluesky_record_errors,
-    make_request,
-    put_media,
-    runtime_with,
-    tiny_png,
-)
+from tests.fakes.bluesky import FakeBluesky, bluesky_record_errors
+from tests.support.helpers import actor
+from tests.support.platforms import make_request, put_media, runtime_with, tiny_png
 
 MARIA = actor("maria")
 

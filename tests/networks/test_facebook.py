@@ -7,14 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
-from tests.fakes_platforms import (
-    FakeFacebook,
-    add_account,
-    make_request,
-    put_media,
-    runtime_with,
-    tiny_png,
-)
+from tests.fakes.facebook import FakeFacebook
+from tests.support.platforms import add_account, make_request, put_media, runtime_with, tiny_png
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import ConnectedAccount, OutboundMessage
-from tests.conftest import actor
-from tests.fakes_platforms import FakeX, add_account, runtime_with
-from tests.helpers import eventually, post_state
+from tests.fakes.x import FakeX
+from tests.support.helpers import actor, eventually, post_state
+from tests.support.platforms import add_account, runtime_with
 
 MARIA = actor("maria")
 

@@ -8,15 +8,8 @@ import pytest
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.platforms.linkedin import escape
-from tests.fakes_platforms import (
-    FakeLinkedIn,
-    add_account,
-    make_request,
-    put_media,
-    runtime_with,
-    tiny_png,
-    unescaped_reserved,
-)
+from tests.fakes.linkedin import FakeLinkedIn, unescaped_reserved
+from tests.support.platforms import add_account, make_request, put_media, runtime_with, tiny_png
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ from core.errors import BadInput
 from core.media import sniff
 from core.ssrf import Refused, SafeFetcher
 from storage.media import LocalMediaStore, MediaMissing, S3MediaStore
-from tests.conftest import actor
-from tests.fakes_platforms import runtime_with, tiny_png
-from tests.helpers import eventually, post_state
+from tests.support.helpers import actor, eventually, post_state
+from tests.support.platforms import runtime_with, tiny_png
 
 MARIA = actor("maria")
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -218,7 +217,7 @@ def rt(settings):  # type: ignore[no-untyped-def]
 
 
 def test_attach_from_url_fits_each_network_and_the_card_says_so(rt, files) -> None:  # type: ignore[no-untyped-def]
-    from tests.fakes_platforms import add_account
+    from tests.support.platforms import add_account
 
     add_account(rt, "bluesky", "did:plc:x", "@a", {"pds": "http://127.0.0.1:1", "did": "d"})
     reply = rt.herald.handle(MARIA, "draft Launch --to outbox,bluesky")
@@ -291,7 +290,7 @@ def test_local_store_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-de
 def test_s3_store_through_moto_server(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from moto.server import ThreadedMotoServer
 
-    from tests.conftest import free_port
+    from tests.support.services import free_port
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

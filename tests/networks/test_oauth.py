@@ -11,8 +11,12 @@ from sqlalchemy import select
 
 from bot.web.app import create_app
 from storage.models import ConnectedAccount, OutboundMessage
-from tests.conftest import actor
-from tests.fakes_platforms import FakeFacebook, FakeLinkedIn, FakeMastodon, FakeX, runtime_with
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.linkedin import FakeLinkedIn
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.x import FakeX
+from tests.support.helpers import actor
+from tests.support.platforms import runtime_with
 
 MARIA = actor("maria")
 LEE = actor("lee")

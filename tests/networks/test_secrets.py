@@ -20,9 +20,12 @@ from storage.models_slack import BotInstall, SlackInstallation, SlackRepository
 from storage.rotate import rotate
 from storage.schema import metadata
 from storage.vault import Vault, decode_key, kms_data_key, new_key, sealed_context
-from tests.conftest import actor, free_port
-from tests.fakes_platforms import FakeBluesky, FakeX, add_account, make_request, runtime_with
-from tests.test_platform_oauth import run_flow
+from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.x import FakeX
+from tests.networks.test_oauth import run_flow
+from tests.support.helpers import actor
+from tests.support.platforms import add_account, make_request, runtime_with
+from tests.support.services import free_port
 
 MARIA = actor("maria")
 

@@ -24,14 +24,10 @@ from core.errors import ContentRejected, PublishError, TokenExpired
 from core.platforms.base import hub_of
 from core.ssrf import Refused, SafeFetcher
 from storage.models import ConnectedAccount, OutboundMessage
-from tests.conftest import actor
-from tests.fakes_platforms import (
-    FakeBluesky,
-    FakeMastodon,
-    add_account,
-    make_request,
-    runtime_with,
-)
+from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.mastodon import FakeMastodon
+from tests.support.helpers import actor
+from tests.support.platforms import add_account, make_request, runtime_with
 
 MARIA = actor("maria")
 PUBLIC = "93.184.216.34"

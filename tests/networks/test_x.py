@@ -15,16 +15,9 @@ from bot.telegram.tokens import Intent, TokenCodec
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.ports import PublishRequest
 from storage.models import ConnectedAccount, Post, Target
-from tests.conftest import actor
-from tests.fakes_platforms import (
-    FakeX,
-    add_account,
-    runtime_with,
-    start_worker,
-    tiny_png,
-    x_schema_errors,
-)
-from tests.helpers import eventually, messages, post_state, target_states
+from tests.fakes.x import FakeX, x_schema_errors
+from tests.support.helpers import actor, eventually, messages, post_state, target_states
+from tests.support.platforms import add_account, runtime_with, start_worker, tiny_png
 
 MARIA = actor("maria")
 
@@ -124,7 +117,7 @@ def test_a_thread_cut_short_is_finished_not_restarted(rt, fake_x) -> None:  # ty
     def flaky(seen):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 2:
-            from tests.fakes_platforms import reply
+            from tests.fakes.server import reply
 
             return reply(503, {"title": "Service Unavailable", "status": 503})
         return original(seen)

@@ -1,4 +1,5 @@
-"""Small helpers for tests: waiting on rows, reading outbound messages, counting files."""
+"""Small helpers for tests: who is talking, waiting on rows, reading outbound messages,
+counting files."""
 
 from __future__ import annotations
 
@@ -14,10 +15,23 @@ from sqlalchemy import func, select
 from bot.runtime import Runtime
 from core.settings import Settings
 from core.views import Card, Message, VariantView
-from storage.models import AuditEvent, OutboundMessage, Post, Target
+from core.workspaces import Actor
+from storage.models import AuditEvent, OutboundMessage, Post, SurfaceKind, Target
 from storage.vault import new_key
 
 T = TypeVar("T")
+
+
+def actor(name: str = "maria", *, workspace: str = "local") -> Actor:
+    """Someone at the terminal of workspace `workspace` (its name is "Test")."""
+    return Actor(
+        surface=SurfaceKind.TERMINAL,
+        workspace_id=workspace,
+        workspace_name="Test",
+        user_id=name,
+        user_name=name,
+        conversation="terminal",
+    )
 
 
 def eventually(check: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import free_port
-from tests.helpers import eventually
+from tests.support.helpers import eventually
+from tests.support.services import free_port
 
 HERALD = str(Path(sys.executable).with_name("herald"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"

@@ -10,8 +10,8 @@ from rich.console import Console
 from bot.telegram.render import card_html, esc
 from bot.terminal.render import render
 from core.views import Message
-from tests.fakes_telegram import parse_html
-from tests.helpers import hostile_card
+from tests.fakes.telegram import parse_html
+from tests.support.helpers import hostile_card
 
 HOSTILE = (
     '<a href="tg://user?id=42">@channel</a> <b>bold</b> &lt;i&gt;typed&lt;/i&gt; '

@@ -12,13 +12,13 @@ import logging
 from pydantic import SecretStr
 from slack_sdk import WebClient
 
+from bot.logsafety import QUIET
 from bot.runtime import configure_logging
 from bot.telegram.delivery import TelegramDelivery, build_telegram_delivery
 from core.ports import Delivery
 from core.settings import Settings
-from tests.conftest import LIBRARIES
-from tests.fakes_slack import BOT_TOKEN, FakeSlack
-from tests.fakes_telegram import TOKEN, FakeTelegram
+from tests.fakes.slack import BOT_TOKEN, FakeSlack
+from tests.fakes.telegram import TOKEN, FakeTelegram
 
 CLIENT_SECRET = "slack-client-s3cret-9f8e7d"
 
@@ -107,7 +107,7 @@ def test_a_library_turned_to_debug_by_hand_still_logs_no_secret(
 ) -> None:
     configure_logging(debug_settings(settings, telegram_token=SecretStr(TOKEN)))
     # An operator chasing a bug may turn any library up: redaction does not depend on levels.
-    for name in LIBRARIES:
+    for name in QUIET:
         logging.getLogger(name).setLevel(logging.DEBUG)
     logging.getLogger("httpx").info(
         'HTTP Request: POST %s "HTTP/1.1 200 OK"', f"https://api.telegram.org/bot{TOKEN}/getMe"

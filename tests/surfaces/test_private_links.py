@@ -18,10 +18,10 @@ from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import ConnectedAccount
 from storage.vault import new_key
-from tests.fakes_platforms import FakeX
-from tests.fakes_telegram import FakeTelegram
-from tests.helpers import eventually
-from tests.test_telegram_webhook import Bot, tg  # noqa: F401 - the Telegram bot fixture
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.x import FakeX
+from tests.support.helpers import eventually
+from tests.surfaces.test_telegram_webhook import Bot, tg  # noqa: F401 - the Telegram bot fixture
 
 GROUP = -100600
 

@@ -24,9 +24,9 @@ from core.ports import Delivery
 from core.settings import Settings
 from core.views import Button, Card, Message, VariantView
 from storage.models_slack import SlackInstallation
-from tests.fakes_slack import TEAM, FakeSlack, event, slash
-from tests.helpers import eventually, hostile_card
-from tests.test_slack_http import dumps, slack_settings
+from tests.fakes.slack import TEAM, FakeSlack, event, slash
+from tests.support.helpers import eventually, hostile_card
+from tests.surfaces.test_slack_http import dumps, slack_settings
 
 CARD = Card(
     number=7,
@@ -148,7 +148,7 @@ def test_oauth_install_a_second_workspace_then_uninstall(rt: Runtime, fake: Fake
 
         body, headers = slash("queue", user="U0MARIA01")
         body = body.replace(TEAM, "T0BETA001")
-        from tests.fakes_slack import sign
+        from tests.fakes.slack import sign
 
         headers.update(sign(body))
         fake.add_user("U0MARIA01", "maria")
@@ -204,7 +204,7 @@ def test_the_manifest_names_what_the_app_handles() -> None:
     from bot.slack.app import SHORTCUT
     from bot.slack.install import BOT_SCOPES
 
-    root = __import__("pathlib").Path(__file__).parents[1]
+    root = __import__("pathlib").Path(__file__).parents[2]
     manifest = yaml.safe_load((root / "slack" / "manifest.yml").read_text())
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
     assert manifest["features"]["slash_commands"][0]["command"] == "/herald"

@@ -22,8 +22,7 @@ from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import InboundEvent, InboxCommand, Post
 from storage.vault import new_key
-from tests.fakes_platforms import tiny_png
-from tests.fakes_slack import (
+from tests.fakes.slack import (
     BOT_TOKEN,
     SECRET,
     TEAM,
@@ -35,7 +34,8 @@ from tests.fakes_slack import (
     slash,
     submit,
 )
-from tests.helpers import eventually, outbox_files, post_state, snapshot, target_states
+from tests.support.helpers import eventually, outbox_files, post_state, snapshot, target_states
+from tests.support.platforms import tiny_png
 from workers.app import EmbeddedWorker
 
 MARIA, LEE, KIM, VIC = "U0MARIA01", "U0LEE0001", "U0KIM0001", "U0VIC0001"

@@ -16,7 +16,7 @@ from bot.runtime import build_runtime
 from core.settings import Settings
 from storage.vault import new_key
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVER_COMMANDS = ("web", "worker", "scheduler", "slack", "telegram")
 
 

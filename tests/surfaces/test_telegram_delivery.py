@@ -16,7 +16,7 @@ from bot.telegram.delivery import TelegramDelivery, build_telegram_delivery
 from core.errors import RetryLater
 from core.ports import Delivery
 from core.settings import Settings
-from tests.fakes_telegram import TOKEN, Failure, FakeTelegram
+from tests.fakes.telegram import TOKEN, Failure, FakeTelegram
 
 
 @pytest.fixture

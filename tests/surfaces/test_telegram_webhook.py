@@ -17,8 +17,8 @@ from bot.telegram import flood
 from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import Member, SurfaceKind
-from tests.fakes_telegram import TOKEN, FakeTelegram, Person, WebServer, post_update
-from tests.helpers import eventually, outbox_files, post_state, snapshot, target_states
+from tests.fakes.telegram import TOKEN, FakeTelegram, Person, WebServer, post_update
+from tests.support.helpers import eventually, outbox_files, post_state, snapshot, target_states
 from workers.app import EmbeddedWorker
 
 SECRET = "webhook-s3cret_OK"
@@ -176,7 +176,7 @@ def test_a_viewer_click_changes_nothing_and_is_told_why(tg: Bot) -> None:
 
 
 def test_every_callback_is_answered_once_even_when_things_fail(tg: Bot) -> None:
-    from tests.fakes_telegram import Failure
+    from tests.fakes.telegram import Failure
 
     ana = tg.fake.private(1111, "Ana", "ana")
     tg.send(ana.says("/start"))

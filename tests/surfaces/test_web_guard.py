@@ -21,10 +21,10 @@ from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import InboxCommand, Post
 from storage.models_slack import SlackOAuthState
-from tests.fakes_slack import FakeSlack, sign, slash
-from tests.fakes_telegram import WebServer
-from tests.helpers import eventually, post_state
-from tests.test_slack_http import MARIA, slack_settings, texts
+from tests.fakes.slack import FakeSlack, sign, slash
+from tests.fakes.telegram import WebServer
+from tests.support.helpers import eventually, post_state
+from tests.surfaces.test_slack_http import MARIA, slack_settings, texts
 from workers.app import EmbeddedWorker
 
 CAP = 64 * 1024
@@ -195,7 +195,7 @@ def test_bolt_logs_no_request_body_at_any_level(rt: Runtime, logs: list[logging.
 def test_the_telegram_webhook_refuses_json_that_is_no_update(
     settings: Settings,
 ) -> None:
-    from tests.fakes_telegram import TOKEN, FakeTelegram
+    from tests.fakes.telegram import TOKEN, FakeTelegram
 
     fake = FakeTelegram().start()
     configured = settings.model_copy(
