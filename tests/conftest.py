@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -15,6 +16,12 @@ from bot.logsafety import QUIET
 from bot.runtime import Runtime, build_runtime
 from core.settings import Settings
 from storage.db import Database
+from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.linkedin import FakeLinkedIn
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.server import FakeServer
+from tests.fakes.x import FakeX
 from tests.support.processes import OwnRedis
 from tests.support.services import (
     BACKENDS,
@@ -26,6 +33,8 @@ from tests.support.services import (
     truncate,
 )
 from workers.app import EmbeddedWorker
+
+F = TypeVar("F", bound=FakeServer)
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +143,37 @@ def logs() -> Iterator[list[logging.LogRecord]]:
     logging.setLogRecordFactory(saved[2])
     for name, level in saved[3].items():
         logging.getLogger(name).setLevel(level)
+
+
+def serving(server: F) -> Iterator[F]:
+    server.start()
+    yield server
+    server.stop()
+
+
+# The local network fakes, one fixture each; `fake.connect(rt)` connects Herald's account on it.
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    yield from serving(FakeX())
+
+
+@pytest.fixture
+def fake_mastodon() -> Iterator[FakeMastodon]:
+    yield from serving(FakeMastodon())
+
+
+@pytest.fixture
+def fake_bluesky() -> Iterator[FakeBluesky]:
+    yield from serving(FakeBluesky())
+
+
+@pytest.fixture
+def fake_linkedin() -> Iterator[FakeLinkedIn]:
+    yield from serving(FakeLinkedIn())
+
+
+@pytest.fixture
+def fake_facebook() -> Iterator[FakeFacebook]:
+    yield from serving(FakeFacebook())

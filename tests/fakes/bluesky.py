@@ -11,8 +11,11 @@ import time
 from functools import cache
 from typing import Any
 
+from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
+from bot.runtime import Runtime
+from storage.models import ConnectedAccount
 from tests.fakes.server import (
     SPECS,
     FakeServer,
@@ -20,6 +23,7 @@ from tests.fakes.server import (
     bearer,
     reply,
 )
+from tests.support.helpers import actor
 
 
 @cache
@@ -153,6 +157,18 @@ class FakeBluesky(FakeServer):
         self.access.add(access)
         self.refresh.add(refresh)
         return {"accessJwt": access, "refreshJwt": refresh, "handle": self.handle, "did": self.did}
+
+    def connect(self, rt: Runtime) -> int:
+        """acme.bsky.social through the chat command, the way people connect Bluesky."""
+        line = f"connect bluesky {self.handle} {self.password} {self.url}"
+        reply = rt.herald.handle(actor("maria"), line)
+        assert not reply.error, reply.text
+        with rt.db.session() as s:
+            return int(
+                s.scalars(
+                    select(ConnectedAccount.id).where(ConnectedAccount.network == "bluesky")
+                ).one()
+            )
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path.removeprefix("/xrpc/")

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from bot.runtime import Runtime
 from tests.fakes.server import (
     FakeServer,
     Seen,
@@ -18,6 +19,7 @@ from tests.fakes.server import (
     page_of,
     reply,
 )
+from tests.support.platforms import add_account
 
 
 class FakeFacebook(FakeServer):
@@ -88,6 +90,16 @@ class FakeFacebook(FakeServer):
         if after < len(posts):
             paging["next"] = f"{self.url}{seen.path}?after={after}"
         return reply(200, {"data": data, "paging": paging})
+
+    def herald_settings(self) -> dict[str, Any]:
+        return {
+            "facebook_api_url": f"{self.url}{self.prefix}",
+            "facebook_auth_url": f"{self.url}/dialog/oauth",
+        }
+
+    def connect(self, rt: Runtime) -> int:
+        """The page Acme Page, with its page token."""
+        return add_account(rt, "facebook", self.page_id, "Acme Page", {"page_token": "page-token"})
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path

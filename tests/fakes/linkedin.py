@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from bot.runtime import Runtime
 from tests.fakes.server import (
     FakeServer,
     Seen,
@@ -18,6 +19,7 @@ from tests.fakes.server import (
     page_of,
     reply,
 )
+from tests.support.platforms import add_account
 
 _LI_RESERVED = set("|{}@[]()<>\\*_~")
 _LI_HASHTAG = re.compile(r"(?<!\\)#(\w+)")
@@ -56,6 +58,14 @@ class FakeLinkedIn(FakeServer):
         self.posts.append(
             {"id": urn, "commentary": escape(text), "createdAt": int(time.time() * 1000)}
         )
+
+    def herald_settings(self) -> dict[str, Any]:
+        return {"linkedin_api_url": self.url, "linkedin_auth_url": f"{self.url}/oauth/v2"}
+
+    def connect(self, rt: Runtime) -> int:
+        """The organization page Acme."""
+        org = "urn:li:organization:5515715"
+        return add_account(rt, "linkedin", org, "Acme", {"access_token": "li-token", "author": org})
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from bot.runtime import Runtime
 from tests.fakes.server import (
     URL,
     FakeServer,
@@ -21,6 +22,7 @@ from tests.fakes.server import (
     page_of,
     reply,
 )
+from tests.support.platforms import add_account
 
 
 def mastodon_html(text: str) -> str:
@@ -76,6 +78,11 @@ class FakeMastodon(FakeServer):
             "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": "2030-01-01T00:00:00.000Z",
         }
+
+    def connect(self, rt: Runtime) -> int:
+        """@acme@masto.test on this instance."""
+        credentials = {"instance": self.url, "access_token": "masto-token", "id": "109"}
+        return add_account(rt, "mastodon", "acme@masto.test", "@acme@masto.test", credentials)
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path

@@ -20,10 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 SPECS = Path("/work/shared/contracts/specs")
 if not SPECS.exists():  # CI lays shared/ beside the clone
@@ -77,12 +80,20 @@ class FakeServer:
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
 
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         self.thread.start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
+
+    def herald_settings(self) -> dict[str, Any]:
+        """The settings that point Herald at this fake (none: the connected account says where)."""
+        return {}
+
+    def connect(self, rt: Runtime) -> int:
+        """Connect Herald's account on this fake, as the OAuth callback or `connect` would."""
+        raise NotImplementedError(f"{type(self).__name__} has no account to connect")
 
     def next_id(self) -> str:
         with self.lock:

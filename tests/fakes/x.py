@@ -8,6 +8,7 @@ import html
 import json
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 import jsonschema
 from werkzeug.wrappers import Request, Response
 
+from bot.runtime import Runtime
 from core.networks import weighted_length
 from tests.fakes.server import (
     SPECS,
@@ -27,6 +29,7 @@ from tests.fakes.server import (
     page_of,
     reply,
 )
+from tests.support.platforms import add_account
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +67,24 @@ class FakeX(FakeServer):
         self.codes: dict[str, dict[str, str]] = {}
         self.schema_errors: list[str] = []
         self.remaining = "299"
+
+    def herald_settings(self) -> dict[str, Any]:
+        return {
+            "x_api_url": self.url,
+            "x_upload_url": self.url,
+            "x_auth_url": f"{self.url}/i/oauth2/authorize",
+        }
+
+    def connect(self, rt: Runtime, *, expires_in: timedelta = timedelta(hours=2)) -> int:
+        """@acme, with tokens that expire in `expires_in`."""
+        return add_account(
+            rt,
+            "x",
+            "2244994945",
+            "@acme",
+            {"access_token": "x-access-1", "refresh_token": "x-refresh-1"},
+            expires_at=datetime.now(UTC) + expires_in,
+        )
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.platforms.bluesky import facets, record_key
 from storage.models import ConnectedAccount
-from tests.fakes.bluesky import FakeBluesky, bluesky_record_errors
+from tests.fakes.bluesky import bluesky_record_errors
 from tests.support.helpers import actor
-from tests.support.platforms import make_request, put_media, runtime_with, tiny_png
+from tests.support.platforms import make_request, put_media, tiny_png
 
 MARIA = actor("maria")
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeBluesky]:
-    server = FakeBluesky().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rt(settings, fake):  # type: ignore[no-untyped-def]
-    runtime = runtime_with(settings, worker=False)
-    reply = runtime.herald.handle(
-        MARIA, f"connect bluesky acme.bsky.social {fake.password} {fake.url}"
-    )
-    assert not reply.error, reply.text
-    yield runtime
-    runtime.close()
+pytestmark = pytest.mark.network("bluesky")
 
 
 def test_facets_use_utf8_byte_offsets() -> None:

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
-from tests.fakes.facebook import FakeFacebook
-from tests.support.platforms import add_account, make_request, put_media, runtime_with, tiny_png
+from tests.support.platforms import make_request, put_media, tiny_png
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeFacebook]:
-    server = FakeFacebook().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rt(settings, fake):  # type: ignore[no-untyped-def]
-    runtime = runtime_with(settings, worker=False, facebook_api_url=f"{fake.url}/v21.0")
-    add_account(runtime, "facebook", fake.page_id, "Acme Page", {"page_token": "page-token"})
-    yield runtime
-    runtime.close()
+pytestmark = pytest.mark.network("facebook")
 
 
 def test_text_goes_to_the_feed_and_the_token_never_in_the_url(rt, fake) -> None:  # type: ignore[no-untyped-def]

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from storage.models import ConnectedAccount, OutboundMessage
-from tests.fakes.x import FakeX
 from tests.support.helpers import actor, eventually, post_state
-from tests.support.platforms import add_account, runtime_with
+from tests.support.platforms import add_account
 
 MARIA = actor("maria")
 
 
-@pytest.fixture
-def fake_x() -> Iterator[FakeX]:
-    server = FakeX().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rt(settings, fake_x):  # type: ignore[no-untyped-def]
-    runtime = runtime_with(
-        settings,
-        worker=True,
-        x_api_url=fake_x.url,
-        x_client_id="x-client",
-        linkedin_client_id="li-client",
-        linkedin_client_secret="li-secret",
-    )
-    yield runtime
-    runtime.close()
+pytestmark = pytest.mark.network(
+    "x",
+    connect=False,
+    worker=True,
+    x_client_id="x-client",
+    linkedin_client_id="li-client",
+    linkedin_client_secret="li-secret",
+)
 
 
 def private_texts(rt) -> list[str]:  # type: ignore[no-untyped-def]
@@ -64,7 +51,7 @@ def test_owner_is_warned_once_before_an_expiry_with_the_posts_at_risk(rt) -> Non
     assert len([t for t in private_texts(rt) if t.startswith("⚠")]) == 1  # …but one DM a day
 
 
-def test_renewable_token_is_renewed_not_warned(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+def test_renewable_token_is_renewed_not_warned(rt, fake) -> None:  # type: ignore[no-untyped-def]
     add_account(
         rt,
         "x",
@@ -74,14 +61,14 @@ def test_renewable_token_is_renewed_not_warned(rt, fake_x) -> None:  # type: ign
         expires_at=datetime.now(UTC) + timedelta(hours=1),
     )
     assert rt.herald.check_accounts() == 0
-    assert fake_x.refresh_calls == 1
+    assert fake.refresh_calls == 1
     with rt.db.session() as s:
         row = s.scalars(select(ConnectedAccount)).one()
         assert row.expires_at > datetime.now(UTC) + timedelta(hours=1, minutes=30)
     assert not [t for t in private_texts(rt) if t.startswith("⚠")]
 
 
-def test_revoked_refresh_token_marks_the_account_and_warns(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_refresh_token_marks_the_account_and_warns(rt, fake) -> None:  # type: ignore[no-untyped-def]
     add_account(
         rt,
         "x",

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.platforms.linkedin import escape
-from tests.fakes.linkedin import FakeLinkedIn, unescaped_reserved
-from tests.support.platforms import add_account, make_request, put_media, runtime_with, tiny_png
+from tests.fakes.linkedin import unescaped_reserved
+from tests.support.platforms import make_request, put_media, tiny_png
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeLinkedIn]:
-    server = FakeLinkedIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rt(settings, fake):  # type: ignore[no-untyped-def]
-    runtime = runtime_with(settings, worker=False, linkedin_api_url=fake.url)
-    add_account(
-        runtime,
-        "linkedin",
-        "urn:li:organization:5515715",
-        "Acme",
-        {"access_token": "li-token", "author": "urn:li:organization:5515715"},
-    )
-    yield runtime
-    runtime.close()
+pytestmark = pytest.mark.network("linkedin")
 
 
 def test_escaping_keeps_hashtags_and_escapes_the_rest() -> None:

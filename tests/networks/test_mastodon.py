@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
-from tests.fakes.mastodon import FakeMastodon
-from tests.support.platforms import add_account, make_request, put_media, runtime_with, tiny_png
+from tests.support.platforms import make_request, put_media, tiny_png
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeMastodon]:
-    server = FakeMastodon().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rt(settings, fake):  # type: ignore[no-untyped-def]
-    runtime = runtime_with(settings, worker=False)
-    add_account(
-        runtime,
-        "mastodon",
-        "acme@masto.test",
-        "@acme@masto.test",
-        {"instance": fake.url, "access_token": "masto-token", "id": "109"},
-    )
-    yield runtime
-    runtime.close()
+pytestmark = pytest.mark.network("mastodon")
 
 
 def test_status_with_image_and_idempotency_key(rt, fake) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,103 +14,57 @@ from bot.telegram.tokens import Intent, TokenCodec
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.ports import PublishRequest
 from storage.models import ConnectedAccount, Post, Target
-from tests.fakes.x import FakeX, x_schema_errors
+from tests.fakes.x import x_schema_errors
 from tests.support.helpers import actor, eventually, messages, post_state, target_states
-from tests.support.platforms import add_account, runtime_with, start_worker, tiny_png
+from tests.support.platforms import make_request, tiny_png
 
 MARIA = actor("maria")
 
 
-@pytest.fixture
-def fake_x() -> Iterator[FakeX]:
-    fake = FakeX().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def rt(settings, fake_x):  # type: ignore[no-untyped-def]
-    runtime = runtime_with(
-        settings,
-        worker=False,
-        x_api_url=fake_x.url,
-        x_upload_url=fake_x.url,
-        x_auth_url=f"{fake_x.url}/i/oauth2/authorize",
-        x_client_id="herald-client",
-    )
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def live(rt):  # type: ignore[no-untyped-def]
-    """The same runtime with a real worker, for tests that go through the pipeline."""
-    start_worker(rt)
-    return rt
-
-
-def connect(rt, *, expires_in: timedelta = timedelta(hours=2)) -> int:  # type: ignore[no-untyped-def]
-    return add_account(
-        rt,
-        "x",
-        "2244994945",
-        "@acme",
-        {"access_token": "x-access-1", "refresh_token": "x-refresh-1"},
-        expires_at=datetime.now(UTC) + expires_in,
-    )
+pytestmark = pytest.mark.network("x", connect=False, x_client_id="herald-client")
 
 
 def request(rt, text: str = "Hello from Herald", **kw) -> PublishRequest:  # type: ignore[no-untyped-def]
-    ws_id = rt.herald.workspace_of(MARIA)
-    return PublishRequest(
-        target_id=1,
-        network="x",
-        text=text,
-        idempotency_key="herald-1-1-1",
-        workspace="Test",
-        post_number=1,
-        workspace_id=ws_id,
-        **kw,
-    )
+    return make_request(rt, "x", text, **kw)
 
 
-def test_draft_to_x_is_refused_until_connected_then_publishes(live, fake_x) -> None:  # type: ignore[no-untyped-def]
+def test_draft_to_x_is_refused_until_connected_then_publishes(live, fake) -> None:  # type: ignore[no-untyped-def]
     reply = live.herald.handle(MARIA, "draft Our API is live --to x")
     assert reply.error
     assert "X is not connected here yet" in (reply.text or "")
-    connect(live)
+    fake.connect(live)
     reply = live.herald.handle(MARIA, "draft Our API is live --to x")
     assert not reply.error, reply.text
     eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
     live.herald.handle(MARIA, "approve 1")
     eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
-    assert len(fake_x.posts) == 1
-    assert "API is live" in fake_x.posts[0]["text"]
-    assert fake_x.schema_errors == []
+    assert len(fake.posts) == 1
+    assert "API is live" in fake.posts[0]["text"]
+    assert fake.schema_errors == []
     published = [m.text for m in messages(live) if m.text and m.text.startswith("🚀")]
-    assert published == [f"🚀 #1 published · X: https://x.com/acme/status/{fake_x.posts[0]['id']}"]
+    assert published == [f"🚀 #1 published · X: https://x.com/acme/status/{fake.posts[0]['id']}"]
 
 
-def test_thread_replies_to_the_previous_post_and_matches_the_spec(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
+def test_thread_replies_to_the_previous_post_and_matches_the_spec(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
     x = rt.herald.ctx.publishers["x"]
     result = x.publish(request(rt, "1/3 The plan", parts=("2/3 The why", "3/3 The how")))
-    assert [p["text"] for p in fake_x.posts] == ["1/3 The plan", "2/3 The why", "3/3 The how"]
-    assert "reply" not in fake_x.posts[0]
-    assert fake_x.posts[1]["reply"] == {"in_reply_to_tweet_id": fake_x.posts[0]["id"]}
-    assert fake_x.posts[2]["reply"] == {"in_reply_to_tweet_id": fake_x.posts[1]["id"]}
-    assert result.external_id == fake_x.posts[0]["id"]
-    for seen in fake_x.seen("/2/tweets", "POST"):
+    assert [p["text"] for p in fake.posts] == ["1/3 The plan", "2/3 The why", "3/3 The how"]
+    assert "reply" not in fake.posts[0]
+    assert fake.posts[1]["reply"] == {"in_reply_to_tweet_id": fake.posts[0]["id"]}
+    assert fake.posts[2]["reply"] == {"in_reply_to_tweet_id": fake.posts[1]["id"]}
+    assert result.external_id == fake.posts[0]["id"]
+    for seen in fake.seen("/2/tweets", "POST"):
         assert x_schema_errors("CreatePostsRequest", seen.json) == []
 
 
-def test_a_thread_cut_short_is_finished_not_restarted(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
+def test_a_thread_cut_short_is_finished_not_restarted(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
     x = rt.herald.ctx.publishers["x"]
-    fake_x.posts.append({"id": "1", "text": "warmup"})
+    fake.posts.append({"id": "1", "text": "warmup"})
     req = request(rt, "A part one", parts=("A part two", "A part three"))
     # The second part hits a 503: the first is out, so this is 'unknown', never a failure.
-    original = fake_x.create
+    original = fake.create
     calls = {"n": 0}
 
     def flaky(seen):  # type: ignore[no-untyped-def]
@@ -122,44 +75,44 @@ def test_a_thread_cut_short_is_finished_not_restarted(rt, fake_x) -> None:  # ty
             return reply(503, {"title": "Service Unavailable", "status": 503})
         return original(seen)
 
-    fake_x.create = flaky  # type: ignore[method-assign]
+    fake.create = flaky  # type: ignore[method-assign]
     with pytest.raises(Transient, match="stopped after part 1 of 3"):
         x.publish(req)
     assert x.find(req) is None  # half a thread is not "published"
     result = x.publish(req)
-    texts = [p["text"] for p in fake_x.posts]
+    texts = [p["text"] for p in fake.posts]
     assert texts == ["warmup", "A part one", "A part two", "A part three"]
-    assert result.external_id == fake_x.posts[1]["id"]
-    assert fake_x.posts[2]["reply"]["in_reply_to_tweet_id"] == fake_x.posts[1]["id"]
+    assert result.external_id == fake.posts[1]["id"]
+    assert fake.posts[2]["reply"]["in_reply_to_tweet_id"] == fake.posts[1]["id"]
     assert x.find(req) == result
 
 
-def test_image_is_uploaded_with_alt_text_and_attached(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
+def test_image_is_uploaded_with_alt_text_and_attached(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
     from core.platforms.base import hub_of
 
     hub = hub_of(rt.herald.ctx.publishers)
     hub.media.put("1/cat.png", tiny_png(), "image/png")
     media = ({"key": "1/cat.png", "content_type": "image/png", "alt": "A red square"},)
     rt.herald.ctx.publishers["x"].publish(request(rt, "With a picture", media=media))
-    (media_id,) = fake_x.posts[0]["media"]["media_ids"]
-    assert fake_x.media[media_id]["category"] == "tweet_image"
-    assert fake_x.media[media_id]["alt"] == "A red square"
-    upload = fake_x.seen("/2/media/upload", "POST")[0]
+    (media_id,) = fake.posts[0]["media"]["media_ids"]
+    assert fake.media[media_id]["category"] == "tweet_image"
+    assert fake.media[media_id]["alt"] == "A red square"
+    upload = fake.seen("/2/media/upload", "POST")[0]
     assert upload.files["media"] == tiny_png()
 
 
-def test_video_goes_through_chunked_upload(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
+def test_video_goes_through_chunked_upload(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
     from core.platforms.base import hub_of
 
     hub_of(rt.herald.ctx.publishers).media.put("1/clip.mp4", b"\0" * 5_000_000, "video/mp4")
     media = ({"key": "1/clip.mp4", "content_type": "video/mp4"},)
     rt.herald.ctx.publishers["x"].publish(request(rt, "With a clip", media=media))
-    (media_id,) = fake_x.posts[0]["media"]["media_ids"]
-    assert fake_x.media[media_id]["size"] == 5_000_000
-    assert len(fake_x.seen("/append")) == 2
-    assert fake_x.seen("/finalize")
+    (media_id,) = fake.posts[0]["media"]["media_ids"]
+    assert fake.media[media_id]["size"] == 5_000_000
+    assert len(fake.seen("/append")) == 2
+    assert fake.seen("/finalize")
 
 
 @pytest.mark.parametrize(
@@ -199,19 +152,19 @@ def test_video_goes_through_chunked_upload(rt, fake_x) -> None:  # type: ignore[
         ),
     ],
 )
-def test_errors_map_to_what_the_card_says(rt, fake_x, status, body, headers, error, words) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
-    fake_x.fail_next("post", status, body, **headers)
+def test_errors_map_to_what_the_card_says(rt, fake, status, body, headers, error, words) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
+    fake.fail_next("post", status, body, **headers)
     with pytest.raises(error, match=words) as caught:
         rt.herald.ctx.publishers["x"].publish(request(rt))
     if error is RateLimited:
         assert caught.value.until == datetime.fromtimestamp(4102444800, UTC)
 
 
-def test_rate_limit_moves_the_target_and_the_next_one_waits_without_a_call(live, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(live)
+def test_rate_limit_moves_the_target_and_the_next_one_waits_without_a_call(live, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(live)
     reset = int((datetime.now(UTC) + timedelta(minutes=20)).timestamp())
-    fake_x.fail_next(
+    fake.fail_next(
         "post",
         429,
         {"title": "Too Many Requests", "status": 429},
@@ -229,15 +182,15 @@ def test_rate_limit_moves_the_target_and_the_next_one_waits_without_a_call(live,
     with live.db.session() as s:
         when = s.scalar(select(Target.scheduled_at))
     assert when == datetime.fromtimestamp(reset, UTC)
-    calls = len(fake_x.seen("/2/tweets", "POST"))
+    calls = len(fake.seen("/2/tweets", "POST"))
     with pytest.raises(RateLimited):
         live.herald.ctx.publishers["x"].publish(request(live, "Another"))
-    assert len(fake_x.seen("/2/tweets", "POST")) == calls  # known limit: no call made
+    assert len(fake.seen("/2/tweets", "POST")) == calls  # known limit: no call made
 
 
-def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(live)
-    fake_x.fail_next(
+def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(live)
+    fake.fail_next(
         "post",
         403,
         {
@@ -266,8 +219,8 @@ def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fa
     assert all(intent is not None and intent.action in SIMPLE_ACTIONS for intent in pressed)
 
 
-def test_expired_token_is_renewed_once_by_many_workers(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt, expires_in=timedelta(seconds=30))  # inside the refresh margin
+def test_expired_token_is_renewed_once_by_many_workers(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt, expires_in=timedelta(seconds=30))  # inside the refresh margin
     x = rt.herald.ctx.publishers["x"]
     barrier = threading.Barrier(4)
     errors: list[Exception] = []
@@ -285,18 +238,18 @@ def test_expired_token_is_renewed_once_by_many_workers(rt, fake_x) -> None:  # t
     for t in threads:
         t.join(30)
     assert errors == []
-    assert fake_x.refresh_calls == 1
-    assert len(fake_x.posts) == 4
+    assert fake.refresh_calls == 1
+    assert len(fake.posts) == 4
     with rt.db.session() as s:
         account = s.scalars(select(ConnectedAccount)).one()
         assert account.expires_at is not None
         assert account.expires_at > datetime.now(UTC) + timedelta(hours=1)
 
 
-def test_revoked_token_fails_with_reconnect_and_marks_the_account(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
-    fake_x.access_tokens.clear()
-    fake_x.refresh_tokens.clear()
+def test_revoked_token_fails_with_reconnect_and_marks_the_account(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
+    fake.access_tokens.clear()
+    fake.refresh_tokens.clear()
     with pytest.raises(TokenExpired, match="reconnect"):
         rt.herald.ctx.publishers["x"].publish(request(rt))
     with rt.db.session() as s:
@@ -305,34 +258,32 @@ def test_revoked_token_fails_with_reconnect_and_marks_the_account(rt, fake_x) ->
     assert "X · @acme · ⚠ expired: reconnect with connect x" in listing
 
 
-def test_unknown_outcome_is_reconciled_from_the_timeline(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
+def test_unknown_outcome_is_reconciled_from_the_timeline(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
     x = rt.herald.ctx.publishers["x"]
     req = request(rt, "Did it post?")
     assert x.find(req) is None
     x.publish(req)
     found = x.find(req)
     assert found is not None
-    assert found.external_id == fake_x.posts[0]["id"]
+    assert found.external_id == fake.posts[0]["id"]
 
 
-def test_media_error_is_a_content_rejection(rt, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(rt)
+def test_media_error_is_a_content_rejection(rt, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(rt)
     from core.platforms.base import hub_of
 
     hub_of(rt.herald.ctx.publishers).media.put("1/bad.png", b"not an image", "image/png")
-    fake_x.fail_next(
-        "media", 400, {"title": "Invalid Request", "detail": "media type unrecognized"}
-    )
+    fake.fail_next("media", 400, {"title": "Invalid Request", "detail": "media type unrecognized"})
     with pytest.raises(ContentRejected, match="media type unrecognized"):
         rt.herald.ctx.publishers["x"].publish(
             request(rt, media=({"key": "1/bad.png", "content_type": "image/png"},))
         )
-    assert fake_x.posts == []
+    assert fake.posts == []
 
 
-def test_thread_through_the_pipeline(live, fake_x) -> None:  # type: ignore[no-untyped-def]
-    connect(live)
+def test_thread_through_the_pipeline(live, fake) -> None:  # type: ignore[no-untyped-def]
+    fake.connect(live)
     live.herald.handle(MARIA, "draft Launch thread --to x")
     eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
     with live.db.session() as s:
@@ -340,4 +291,4 @@ def test_thread_through_the_pipeline(live, fake_x) -> None:  # type: ignore[no-u
         assert s.scalar(select(Post.number)) == 1
     live.herald.handle(MARIA, "approve 1")
     eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
-    assert [p["text"] for p in fake_x.posts][1:] == ["Part two", "Part three"]
+    assert [p["text"] for p in fake.posts][1:] == ["Part two", "Part three"]
