@@ -16,15 +16,11 @@ from core.errors import RateLimited, Transient
 from core.platforms.base import hub_of
 from storage.models import AttemptState, PublishAttempt, Target
 from storage.models_networks import AccountState
-from tests.core.test_pipeline import _approved_and_queued, _flaky
 from tests.fakes.mastodon import FakeMastodon
-from tests.networks import test_mastodon as test_platform_mastodon
 from tests.support.helpers import actor, messages, outbox_files, target_states
-from tests.support.platforms import add_account, runtime_with
+from tests.support.platforms import approved_and_queued, flaky_outbox, runtime_with
 
 MARIA = actor("maria")
-# The fake Mastodon instance, the same fixture as the Mastodon tests use.
-mastodon_fake = test_platform_mastodon.fake
 
 
 def _attempts(rt: Runtime, target_id: int) -> tuple[int, list[AttemptState]]:
@@ -48,9 +44,9 @@ def _due_now(rt: Runtime, target_id: int) -> None:
 
 def test_rate_limits_then_an_unclear_answer_do_not_give_up(idle_runtime: Runtime) -> None:
     rt = idle_runtime
-    target_id = _approved_and_queued(rt)
+    target_id = approved_and_queued(rt)
     until = rt.herald.ctx.clock.now() + timedelta(minutes=15)
-    flaky = _flaky(
+    flaky = flaky_outbox(
         rt,
         [RateLimited("429", until), RateLimited("429", until), Transient("503 from the network")],
         post_first=False,
@@ -74,29 +70,22 @@ def test_rate_limits_then_an_unclear_answer_do_not_give_up(idle_runtime: Runtime
 
 
 @pytest.fixture
-def masto(settings: Any, mastodon_fake: FakeMastodon) -> Iterator[tuple[Runtime, int]]:
+def masto(settings: Any, fake_mastodon: FakeMastodon) -> Iterator[tuple[Runtime, int]]:
     rt = runtime_with(settings, worker=False)
-    account = add_account(
-        rt,
-        "mastodon",
-        "acme@masto.test",
-        "@acme@masto.test",
-        {"instance": mastodon_fake.url, "access_token": "masto-token", "id": "109"},
-    )
-    yield rt, account
+    yield rt, fake_mastodon.connect(rt)
     rt.close()
 
 
 def test_picked_up_while_rate_limited_costs_no_attempt(
-    masto: tuple[Runtime, int], mastodon_fake: FakeMastodon
+    masto: tuple[Runtime, int], fake_mastodon: FakeMastodon
 ) -> None:
     rt, account = masto
-    target_id = _approved_and_queued(rt, "mastodon")
+    target_id = approved_and_queued(rt, "mastodon")
     hub = hub_of(rt.herald.ctx.publishers)
     hub.note_limit(account, hub.clock() + timedelta(minutes=10), "the limit is used up")
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "scheduled"}
-    assert mastodon_fake.seen("/api/v1/statuses", "POST") == []
+    assert fake_mastodon.seen("/api/v1/statuses", "POST") == []
     assert _attempts(rt, target_id)[0] == 0
     with rt.db.session() as s:
         s.execute(update(AccountState).values(rate_limited_until=None))
@@ -105,14 +94,14 @@ def test_picked_up_while_rate_limited_costs_no_attempt(
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "published"}
     assert _attempts(rt, target_id)[0] == 1
-    assert len(mastodon_fake.statuses) == 1
+    assert len(fake_mastodon.statuses) == 1
 
 
 def test_database_error_before_the_call_is_not_an_unclear_answer(
-    masto: tuple[Runtime, int], mastodon_fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch
+    masto: tuple[Runtime, int], fake_mastodon: FakeMastodon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rt, _ = masto
-    target_id = _approved_and_queued(rt, "mastodon")
+    target_id = approved_and_queued(rt, "mastodon")
     hub = hub_of(rt.herald.ctx.publishers)
     real = hub.account
     calls = {"n": 0}
@@ -126,7 +115,7 @@ def test_database_error_before_the_call_is_not_an_unclear_answer(
     monkeypatch.setattr(hub, "account", flaky_account)
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "scheduled"}
-    assert mastodon_fake.seen("/api/v1/statuses", "POST") == []
+    assert fake_mastodon.seen("/api/v1/statuses", "POST") == []
     used, states = _attempts(rt, target_id)
     assert used == 0
     assert AttemptState.UNKNOWN not in states
@@ -138,4 +127,4 @@ def test_database_error_before_the_call_is_not_an_unclear_answer(
     assert rt.herald.dispatch_due() == 1
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "published"}
-    assert len(mastodon_fake.statuses) == 1
+    assert len(fake_mastodon.statuses) == 1

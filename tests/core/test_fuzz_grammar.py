@@ -17,8 +17,7 @@ from core.errors import HeraldError
 from core.sanitize import clean_input
 from core.workspaces import Actor
 from storage.models import ConnectedAccount, Member, Post, Workspace
-from tests.core.test_roles import slack
-from tests.support.helpers import actor, snapshot
+from tests.support.helpers import actor, slack_actor, snapshot
 
 WORDS = [*c.USAGE, *c.ALIASES, "/draft", "APPROVE", "Role", "policy", "connect", "ship it"]
 TOKENS = [
@@ -88,7 +87,7 @@ def _answered_plainly(rt: Runtime, who: Actor, line: str) -> None:
 def test_a_viewers_fuzzed_commands_change_nothing(idle_runtime: Runtime) -> None:
     rt = idle_runtime
     maria, vic = actor("maria"), actor("vic")
-    ana, mal = slack("U1ANA", "ana"), slack("U3MAL", "mal")
+    ana, mal = slack_actor("U1ANA", "ana"), slack_actor("U3MAL", "mal")
     for owner, viewer in ((maria, "role vic viewer"), (ana, slack_text("role <@U3MAL> viewer"))):
         rt.herald.handle(owner, "policy self-approval off")
         assert not rt.herald.handle(owner, viewer).error
@@ -112,7 +111,7 @@ def test_a_viewers_fuzzed_commands_change_nothing(idle_runtime: Runtime) -> None
 
 def test_an_editors_fuzzed_admin_commands_change_no_role_or_policy(idle_runtime: Runtime) -> None:
     rt = idle_runtime
-    ana, eve = slack("U1ANA", "ana"), slack("U4EVE", "U1ANA")  # a look-alike name, too
+    ana, eve = slack_actor("U1ANA", "ana"), slack_actor("U4EVE", "U1ANA")  # a look-alike name, too
     rt.herald.handle(ana, "policy self-approval off")
     rt.herald.handle(eve, "queue")  # joins as an editor
 

@@ -11,36 +11,12 @@ from sqlalchemy import func, select, text
 
 from bot.runtime import Runtime
 from core.ratelimit import TooFast
-from core.workspaces import Actor
 from storage.models import InboxCommand, Post, SurfaceKind
-from tests.support.helpers import actor, eventually
+from tests.support.helpers import accept_together, actor, eventually
 
 MARIA = actor("maria")
 # The terminal is never limited: a person on Slack is.
 SLACKER = replace(MARIA, surface=SurfaceKind.SLACK, workspace_id="T0ACME", conversation="C0G")
-
-
-def accept_together(
-    rt: Runtime, texts: list[str], who: list[Actor] | None = None
-) -> list[int | Exception]:
-    """Each text accepted from its own thread, all released at once (as a burst of acks)."""
-    people = who or [MARIA] * len(texts)
-    barrier = threading.Barrier(len(texts))
-    results: list[int | Exception] = [0] * len(texts)
-
-    def one(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = rt.herald.accept(people[i], texts[i])
-        except Exception as exc:  # noqa: BLE001 - the test looks at what each caller got
-            results[i] = exc
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 def test_a_burst_of_commands_is_stored_and_run_once_each(runtime: Runtime) -> None:

@@ -12,14 +12,11 @@ from sqlalchemy import func, select
 from bot.runtime import Runtime
 from core.inbox import _Waiting
 from storage.models import AuditEvent, ConnectedAccount, InboxCommand, Post
-from tests.core.test_inbox import accept_together
-from tests.core.test_roles import slack
 from tests.fakes.bluesky import FakeBluesky
-from tests.networks.test_secrets import dump
-from tests.support.helpers import actor, eventually
+from tests.support.helpers import accept_together, actor, dump, eventually, slack_actor
 from tests.support.platforms import runtime_with, start_worker
 
-ANA = slack("U1ANA", "ana")
+ANA = slack_actor("U1ANA", "ana")
 
 
 @pytest.fixture

@@ -11,54 +11,15 @@ from bot.runtime import Runtime
 from core import pipeline
 from core.errors import ContentRejected, RateLimited, Transient
 from core.platforms.outbox import OutboxPublisher
-from core.ports import Published, PublishRequest
 from storage.models import AuditEvent, PublishAttempt, Target, TargetState
 from tests.support.helpers import actor, messages, outbox_files, target_states
+from tests.support.platforms import approved_and_queued, flaky_outbox
 
 MARIA = actor("maria")
 
 
-class FlakyOutbox(OutboxPublisher):
-    """The outbox network misbehaving like a real one: posts, then loses the answer."""
-
-    def __init__(
-        self, inner: OutboxPublisher, failures: list[Exception], *, post_first: bool
-    ) -> None:
-        super().__init__(inner.folder)
-        self.failures = failures
-        self.post_first = post_first
-        self.calls = 0
-
-    def publish(self, request: PublishRequest) -> Published:
-        self.calls += 1
-        if self.failures:
-            if self.post_first:
-                super().publish(request)
-            raise self.failures.pop(0)
-        return super().publish(request)
-
-
-def _approved_and_queued(rt: Runtime, network: str = "outbox") -> int:
-    """Draft, generate, approve and claim one target, step by step (no worker)."""
-    reply = rt.herald.handle(MARIA, f"draft Exactly once --to {network}")
-    assert reply.post_number == 1
-    with rt.db.session() as s:
-        post_id = s.scalars(select(Target.post_id)).one()
-    rt.herald.generate(post_id)
-    assert rt.herald.handle(MARIA, "approve 1").text.startswith("✅")  # type: ignore[union-attr]
-    assert rt.herald.dispatch_due() == 1
-    with rt.db.session() as s:
-        return s.scalars(select(Target.id)).one()
-
-
-def _flaky(rt: Runtime, failures: list[Exception], *, post_first: bool) -> FlakyOutbox:
-    flaky = FlakyOutbox(rt.herald.ctx.publishers["outbox"], failures, post_first=post_first)  # type: ignore[arg-type]
-    rt.herald.ctx.publishers = {"outbox": flaky}
-    return flaky
-
-
 def test_duplicate_publish_delivery_posts_once(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)
+    target_id = approved_and_queued(idle_runtime)
     threads = [
         threading.Thread(target=idle_runtime.herald.publish, args=(target_id,)) for _ in range(4)
     ]
@@ -74,8 +35,8 @@ def test_duplicate_publish_delivery_posts_once(idle_runtime: Runtime) -> None:
 
 
 def test_lost_answer_is_reconciled_not_reposted(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)
-    flaky = _flaky(idle_runtime, [Transient("the network timed out")], post_first=True)
+    target_id = approved_and_queued(idle_runtime)
+    flaky = flaky_outbox(idle_runtime, [Transient("the network timed out")], post_first=True)
     idle_runtime.herald.publish(target_id)
     assert target_states(idle_runtime, 1) == {"outbox": "unknown"}
     idle_runtime.herald.reconcile(target_id)
@@ -85,8 +46,8 @@ def test_lost_answer_is_reconciled_not_reposted(idle_runtime: Runtime) -> None:
 
 
 def test_crash_before_the_network_is_retried_after_checking(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)
-    flaky = _flaky(idle_runtime, [ConnectionResetError("reset")], post_first=False)
+    target_id = approved_and_queued(idle_runtime)
+    flaky = flaky_outbox(idle_runtime, [ConnectionResetError("reset")], post_first=False)
     idle_runtime.herald.publish(target_id)
     assert target_states(idle_runtime, 1) == {"outbox": "unknown"}
     idle_runtime.herald.reconcile(target_id)
@@ -96,8 +57,8 @@ def test_crash_before_the_network_is_retried_after_checking(idle_runtime: Runtim
 
 
 def test_gives_up_visibly_after_the_attempt_limit(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)
-    _flaky(idle_runtime, [Transient("503 from the network")] * 5, post_first=False)
+    target_id = approved_and_queued(idle_runtime)
+    flaky_outbox(idle_runtime, [Transient("503 from the network")] * 5, post_first=False)
     idle_runtime.herald.publish(target_id)
     for _ in range(5):
         idle_runtime.herald.reconcile(target_id)
@@ -121,8 +82,8 @@ def test_gives_up_visibly_after_the_attempt_limit(idle_runtime: Runtime) -> None
 
 
 def test_content_rejected_fails_with_reason(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)
-    _flaky(
+    target_id = approved_and_queued(idle_runtime)
+    flaky_outbox(
         idle_runtime, [ContentRejected("the network says this is a duplicate")], post_first=False
     )
     idle_runtime.herald.publish(target_id)
@@ -134,9 +95,9 @@ def test_content_rejected_fails_with_reason(idle_runtime: Runtime) -> None:
 
 
 def test_rate_limit_moves_the_slot_instead_of_sleeping(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)
+    target_id = approved_and_queued(idle_runtime)
     until = idle_runtime.herald.ctx.clock.now() + timedelta(minutes=15)
-    _flaky(idle_runtime, [RateLimited("429", until)], post_first=False)
+    flaky_outbox(idle_runtime, [RateLimited("429", until)], post_first=False)
     idle_runtime.herald.publish(target_id)
     assert target_states(idle_runtime, 1) == {"outbox": "scheduled"}
     with idle_runtime.db.session() as s:
@@ -147,7 +108,7 @@ def test_rate_limit_moves_the_slot_instead_of_sleeping(idle_runtime: Runtime) ->
 
 
 def test_sweeper_recovers_a_worker_that_died_mid_publish(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)
+    target_id = approved_and_queued(idle_runtime)
     with idle_runtime.db.session() as s:  # the worker committed `publishing`, posted, then died
         target = s.get(Target, target_id)
         assert target is not None
@@ -169,7 +130,7 @@ def test_sweeper_recovers_a_worker_that_died_mid_publish(idle_runtime: Runtime) 
 
 
 def test_sweeper_resends_lost_nudges(idle_runtime: Runtime) -> None:
-    target_id = _approved_and_queued(idle_runtime)  # queued, but its message was lost with Redis
+    target_id = approved_and_queued(idle_runtime)  # queued, but its message was lost with Redis
     long_ago = idle_runtime.herald.ctx.clock.now() - timedelta(hours=1)
     with idle_runtime.db.session() as s:
         s.execute(update(Target).values(state_changed_at=long_ago))
@@ -210,8 +171,10 @@ def test_concurrent_ticks_claim_each_target_once(idle_runtime: Runtime) -> None:
 def test_expired_token_fails_with_a_reconnect_hint(idle_runtime: Runtime) -> None:
     from core.errors import TokenExpired
 
-    target_id = _approved_and_queued(idle_runtime)
-    _flaky(idle_runtime, [TokenExpired("the access token expired on 1 Dec")], post_first=False)
+    target_id = approved_and_queued(idle_runtime)
+    flaky_outbox(
+        idle_runtime, [TokenExpired("the access token expired on 1 Dec")], post_first=False
+    )
     idle_runtime.herald.publish(target_id)
     assert target_states(idle_runtime, 1) == {"outbox": "failed"}
     assert messages(idle_runtime)[-1].text == (

@@ -21,28 +21,30 @@ from core.platforms.outbox import OutboxPublisher
 from core.platforms.timing import IN_FLIGHT_SECONDS, MARGIN_SECONDS
 from core.settings import Settings
 from storage.models import Target, TargetState
-from tests.core.test_pipeline import _approved_and_queued, _flaky
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.server import FakeServer
 from tests.fakes.x import FakeX
-from tests.networks import test_mastodon as test_platform_mastodon
-from tests.networks.test_x import connect as connect_x
 from tests.support.helpers import actor, messages, outbox_files, snapshot, target_states
-from tests.support.platforms import add_account, make_request, put_media, runtime_with, tiny_png
+from tests.support.platforms import (
+    add_account,
+    approved_and_queued,
+    flaky_outbox,
+    make_request,
+    put_media,
+    runtime_with,
+    tiny_png,
+)
 
 MARIA = actor("maria")
-
-# The fake Mastodon instance, the same fixture as the Mastodon tests use.
-mastodon_fake = test_platform_mastodon.fake
 
 
 def test_a_stale_attempt_is_reconciled_once_it_cannot_be_in_flight(
     idle_runtime: Runtime,
 ) -> None:
     rt = idle_runtime
-    target_id = _approved_and_queued(rt)
+    target_id = approved_and_queued(rt)
     # The worker committed `publishing`, posted, then died.
     OutboxPublisher(rt.settings.outbox_dir).publish(_request(rt, target_id))
     started = rt.herald.ctx.clock.now() - timedelta(seconds=IN_FLIGHT_SECONDS + 5)
@@ -62,7 +64,7 @@ def test_a_stale_attempt_is_reconciled_once_it_cannot_be_in_flight(
 
 def test_an_attempt_still_in_flight_is_left_alone(idle_runtime: Runtime) -> None:
     rt = idle_runtime
-    _approved_and_queued(rt)
+    approved_and_queued(rt)
     started = rt.herald.ctx.clock.now() - timedelta(seconds=IN_FLIGHT_SECONDS - 30)
     with rt.db.session() as s:
         s.execute(
@@ -83,43 +85,22 @@ def _request(rt: Runtime, target_id: int):  # type: ignore[no-untyped-def]
         return pipeline._request(target)
 
 
-def test_no_request_starts_after_the_publish_budget(mastodon_fake: FakeMastodon) -> None:
+def test_no_request_starts_after_the_publish_budget(fake_mastodon: FakeMastodon) -> None:
     """The bound `IN_FLIGHT_SECONDS` rests on: past the budget nothing more is sent."""
-    with h.publish_budget(0.0), h.client(mastodon_fake.url) as http:
+    with h.publish_budget(0.0), h.client(fake_mastodon.url) as http:
         time.sleep(0.01)
         with pytest.raises(Transient, match="too slow"):
             h.send(http, "Mastodon", "POST", "/api/v1/statuses", json={"status": "late"})
-    assert mastodon_fake.requests == []
+    assert fake_mastodon.requests == []
 
 
 # --- more posts than one page between the attempt and its reconciliation ---------------------
 
 
-@pytest.fixture
-def x_fake() -> Iterator[FakeX]:
-    server = FakeX().start()
-    yield server
-    server.stop()
-
-
-def _runtime(settings: Settings, network: str, fake: FakeServer) -> Runtime:
+def _runtime(settings: Settings, fake: FakeServer) -> Runtime:
     """A runtime (no worker) with one account on `fake`, as the OAuth callback stores it."""
-    urls = {
-        "x": {"x_api_url": fake.url, "x_upload_url": fake.url},
-        "linkedin": {"linkedin_api_url": fake.url},
-        "facebook": {"facebook_api_url": f"{fake.url}/v21.0"},
-    }
-    rt = runtime_with(settings, worker=False, **urls.get(network, {}))
-    if network == "x":
-        connect_x(rt)
-    elif network == "linkedin":
-        org = "urn:li:organization:5515715"
-        add_account(rt, "linkedin", org, "Acme", {"access_token": "li-token", "author": org})
-    elif network == "facebook":
-        add_account(rt, "facebook", "1029384756", "Acme Page", {"page_token": "page-token"})
-    else:
-        credentials = {"instance": fake.url, "access_token": "masto-token", "id": "109"}
-        add_account(rt, "mastodon", "acme@masto.test", "@acme@masto.test", credentials)
+    rt = runtime_with(settings, worker=False, **fake.herald_settings())
+    fake.connect(rt)
     return rt
 
 
@@ -143,7 +124,7 @@ CROWD = {"mastodon": 45, "x": 120, "linkedin": 120, "facebook": 120}
 
 def _posted_then_crowded(rt: Runtime, fake: Any, network: str) -> int:
     """The network stored the post and the answer was lost; then a crowd of other posts."""
-    target_id = _approved_and_queued(rt, network)
+    target_id = approved_and_queued(rt, network)
     fake.answer_lost = 1  # stored, then the connection is cut
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {network: "unknown"}
@@ -166,7 +147,7 @@ def test_the_post_is_found_behind_more_than_a_page_without_keys(
     fake: Any = FAKES[network]().start()
     if isinstance(fake, FakeMastodon):
         fake.honour_keys = False
-    rt = _runtime(settings, network, fake)
+    rt = _runtime(settings, fake)
     try:
         target_id = _posted_then_crowded(rt, fake, network)
         ours = _stored(fake)[0]
@@ -193,7 +174,7 @@ def test_a_duplicate_refusal_of_our_own_post_is_published_after_confirming(
     settings: Settings, refusing: tuple[str, Any]
 ) -> None:
     network, fake = refusing
-    rt = _runtime(settings, network, fake)
+    rt = _runtime(settings, fake)
     try:
         target_id = _posted_then_crowded(rt, fake, network)
         ours = fake.posts[0]
@@ -213,14 +194,14 @@ def test_a_duplicate_refusal_of_our_own_post_is_published_after_confirming(
         rt.close()
 
 
-def test_a_duplicate_of_an_older_post_is_still_a_failure(settings: Settings, x_fake: FakeX) -> None:
-    rt = _runtime(settings, "x", x_fake)
+def test_a_duplicate_of_an_older_post_is_still_a_failure(settings: Settings, fake_x: FakeX) -> None:
+    rt = _runtime(settings, fake_x)
     try:
-        target_id = _approved_and_queued(rt, "x")
+        target_id = approved_and_queued(rt, "x")
         with rt.db.session() as s:
             text = s.scalars(select(Target.text)).one()
         # The same words, posted by someone a day before Herald ever tried.
-        x_fake.posts.append({"id": "7", "text": text, "created_at": "2026-01-01T00:00:00.000Z"})
+        fake_x.posts.append({"id": "7", "text": text, "created_at": "2026-01-01T00:00:00.000Z"})
         rt.herald.publish(target_id)
         assert target_states(rt, 1) == {"x": "failed"}
         assert "duplicate" in (messages(rt)[-1].text or "")
@@ -247,7 +228,7 @@ TRICKY = {
 @pytest.mark.parametrize("network", list(FAKES))
 def test_lookup_matches_what_the_network_made_of_the_text(settings: Settings, network: str) -> None:
     fake: Any = FAKES[network]().start()
-    rt = _runtime(settings, network, fake)
+    rt = _runtime(settings, fake)
     try:
         publisher = rt.herald.ctx.publishers[network]
         request = make_request(rt, network, TRICKY[network])
@@ -264,16 +245,9 @@ def test_lookup_matches_what_the_network_made_of_the_text(settings: Settings, ne
 
 
 @pytest.fixture
-def linkedin_fake() -> Iterator[FakeLinkedIn]:
-    server = FakeLinkedIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def member(settings: Settings, linkedin_fake: FakeLinkedIn) -> Iterator[Runtime]:
+def member(settings: Settings, fake_linkedin: FakeLinkedIn) -> Iterator[Runtime]:
     """A LinkedIn member account: Herald may post as it but not read its posts."""
-    rt = runtime_with(settings, worker=False, linkedin_api_url=linkedin_fake.url)
+    rt = runtime_with(settings, worker=False, linkedin_api_url=fake_linkedin.url)
     author = "urn:li:person:782bbtaQ"
     add_account(rt, "linkedin", author, "Maria", {"access_token": "li-token", "author": author})
     yield rt
@@ -281,7 +255,7 @@ def member(settings: Settings, linkedin_fake: FakeLinkedIn) -> Iterator[Runtime]
 
 
 def _unclear_on_linkedin(rt: Runtime) -> int:
-    target_id = _approved_and_queued(rt, "linkedin")
+    target_id = approved_and_queued(rt, "linkedin")
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"linkedin": "unknown"}
     rt.herald.reconcile(target_id)
@@ -289,12 +263,12 @@ def _unclear_on_linkedin(rt: Runtime) -> int:
 
 
 def test_a_network_that_cannot_be_asked_gets_a_question_not_a_second_post(
-    member: Runtime, linkedin_fake: FakeLinkedIn
+    member: Runtime, fake_linkedin: FakeLinkedIn
 ) -> None:
     rt = member
-    linkedin_fake.answer_lost = 1
+    fake_linkedin.answer_lost = 1
     target_id = _unclear_on_linkedin(rt)
-    assert len(linkedin_fake.seen("/rest/posts", "POST")) == 1  # not posted again
+    assert len(fake_linkedin.seen("/rest/posts", "POST")) == 1  # not posted again
     question = messages(rt)[-1]
     assert question.text == (
         "❓ Did #1 go out on LinkedIn? LinkedIn doesn't let Herald read a member's posts, so "
@@ -314,27 +288,27 @@ def test_a_network_that_cannot_be_asked_gets_a_question_not_a_second_post(
     assert reply.text == f"🚀 #1 marked published on LinkedIn: {link}."
     assert target_states(rt, 1) == {"linkedin": "published"}
     assert _external_url(rt, target_id) == link
-    assert len(linkedin_fake.posts) == 1
+    assert len(fake_linkedin.posts) == 1
 
 
-def test_no_post_it_publishes_again(member: Runtime, linkedin_fake: FakeLinkedIn) -> None:
+def test_no_post_it_publishes_again(member: Runtime, fake_linkedin: FakeLinkedIn) -> None:
     rt = member
-    linkedin_fake.fail_next("post", 504, {"status": 504, "message": "Gateway Timeout"})
+    fake_linkedin.fail_next("post", 504, {"status": 504, "message": "Gateway Timeout"})
     target_id = _unclear_on_linkedin(rt)
     assert target_states(rt, 1) == {"linkedin": "failed"}
-    assert linkedin_fake.posts == []
+    assert fake_linkedin.posts == []
     assert rt.herald.handle(MARIA, "retry 1 linkedin").text == "Retrying #1 on LinkedIn now."
     assert rt.herald.dispatch_due() == 1
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"linkedin": "published"}
-    assert len(linkedin_fake.posts) == 1
+    assert len(fake_linkedin.posts) == 1
 
 
 def test_only_a_waiting_question_can_be_answered_and_not_by_a_viewer(
-    member: Runtime, linkedin_fake: FakeLinkedIn
+    member: Runtime, fake_linkedin: FakeLinkedIn
 ) -> None:
     rt = member
-    linkedin_fake.answer_lost = 1
+    fake_linkedin.answer_lost = 1
     _unclear_on_linkedin(rt)
     assert rt.herald.handle(MARIA, "role lee viewer").error is False
     before = snapshot(rt)
@@ -353,14 +327,14 @@ def test_only_a_waiting_question_can_be_answered_and_not_by_a_viewer(
 
 
 def test_the_question_renders_on_slack_and_telegram(
-    member: Runtime, linkedin_fake: FakeLinkedIn
+    member: Runtime, fake_linkedin: FakeLinkedIn
 ) -> None:
     from bot.slack.blocks import ACTION_PREFIX, card_blocks
     from bot.telegram.render import keyboard
     from bot.telegram.tokens import Intent, TokenCodec
 
     rt = member
-    linkedin_fake.answer_lost = 1
+    fake_linkedin.answer_lost = 1
     _unclear_on_linkedin(rt)
     card = messages(rt)[-1].card
     assert card is not None
@@ -394,8 +368,8 @@ def test_an_unclear_answer_is_looked_up_only_after_the_network_could_finish(
     """Our client gave up, but the network may still be storing the post: the lookup waits
     the margin, so it cannot run before the post appears and then post it again."""
     rt = idle_runtime
-    target_id = _approved_and_queued(rt)
-    _flaky(rt, [Transient("the network did not answer in time")], post_first=False)
+    target_id = approved_and_queued(rt)
+    flaky_outbox(rt, [Transient("the network did not answer in time")], post_first=False)
     sent: list[tuple[str, tuple[int, ...], float | None]] = []
     inner = rt.herald.ctx.queue
 
@@ -412,15 +386,15 @@ def test_an_unclear_answer_is_looked_up_only_after_the_network_could_finish(
 
 
 def test_a_lookup_that_cannot_read_back_far_enough_asks_a_person(
-    settings: Settings, mastodon_fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, fake_mastodon: FakeMastodon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(h, "MAX_LOOKUP_PAGES", 1)
-    mastodon_fake.honour_keys = False
-    rt = _runtime(settings, "mastodon", mastodon_fake)
+    fake_mastodon.honour_keys = False
+    rt = _runtime(settings, fake_mastodon)
     try:
-        target_id = _posted_then_crowded(rt, mastodon_fake, "mastodon")
+        target_id = _posted_then_crowded(rt, fake_mastodon, "mastodon")
         rt.herald.reconcile(target_id)
-        assert len(mastodon_fake.statuses) == CROWD["mastodon"] + 1  # not posted again
+        assert len(fake_mastodon.statuses) == CROWD["mastodon"] + 1  # not posted again
         question = messages(rt)[-1]
         assert (question.text or "").startswith("❓ Did #1 go out on Mastodon? Mastodon has too")
         assert question.card is not None
@@ -430,9 +404,9 @@ def test_a_lookup_that_cannot_read_back_far_enough_asks_a_person(
 
 
 def test_x_finds_a_post_with_media_whose_text_gained_a_media_link(
-    settings: Settings, x_fake: FakeX
+    settings: Settings, fake_x: FakeX
 ) -> None:
-    rt = _runtime(settings, "x", x_fake)
+    rt = _runtime(settings, fake_x)
     try:
         publisher = rt.herald.ctx.publishers["x"]
         media = put_media(rt, "1/a.png", tiny_png(), "image/png")
@@ -445,17 +419,17 @@ def test_x_finds_a_post_with_media_whose_text_gained_a_media_link(
 
 
 def test_a_duplicate_refusal_that_cannot_be_checked_asks_a_person(
-    member: Runtime, linkedin_fake: FakeLinkedIn
+    member: Runtime, fake_linkedin: FakeLinkedIn
 ) -> None:
     rt = member
-    target_id = _approved_and_queued(rt, "linkedin")
+    target_id = approved_and_queued(rt, "linkedin")
     with rt.db.session() as s:
         text = s.scalars(select(Target.text)).one()
-    linkedin_fake.post_elsewhere(text)  # already there (ours or not: LinkedIn won't say)
+    fake_linkedin.post_elsewhere(text)  # already there (ours or not: LinkedIn won't say)
     rt.herald.publish(target_id)  # 422 duplicate, and a member's posts can't be read
     assert target_states(rt, 1) == {"linkedin": "failed"}
     question = messages(rt)[-1]
     assert (question.text or "").startswith("❓ Did #1 go out on LinkedIn?")
     assert question.card is not None
     assert [b.label for b in question.card.buttons] == ["Yes, it's up", "No, post it"]
-    assert len(linkedin_fake.posts) == 1
+    assert len(fake_linkedin.posts) == 1

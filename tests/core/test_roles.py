@@ -8,19 +8,8 @@ from sqlalchemy import select
 from bot.runtime import Runtime
 from bot.slack.app import slack_text
 from core.workspaces import Actor
-from storage.models import Member, SurfaceKind
-from tests.support.helpers import actor
-
-
-def slack(user_id: str, name: str) -> Actor:
-    return Actor(
-        surface=SurfaceKind.SLACK,
-        workspace_id="T1",
-        workspace_name="Acme",
-        user_id=user_id,
-        user_name=name,
-        conversation="C1",
-    )
+from storage.models import Member
+from tests.support.helpers import actor, slack_actor
 
 
 def roles(rt: Runtime) -> dict[str, str]:
@@ -34,11 +23,11 @@ def say(rt: Runtime, who: Actor, raw_slack_text: str) -> str:
     return reply.text or ""
 
 
-ANA = slack("U1ANA", "ana")  # first: the owner
-LEE = slack("U2LEE", "lee")
+ANA = slack_actor("U1ANA", "ana")  # first: the owner
+LEE = slack_actor("U2LEE", "lee")
 # Two people who picked names that collide with Lee's name and id.
-MALLORY = slack("U3MAL", "lee")
-EVE = slack("U4EVE", "U2LEE")
+MALLORY = slack_actor("U3MAL", "lee")
+EVE = slack_actor("U4EVE", "U2LEE")
 
 
 def team(rt: Runtime) -> None:

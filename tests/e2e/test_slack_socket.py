@@ -24,10 +24,18 @@ from bot.runtime import Runtime, build_runtime
 from bot.slack.blocks import validate_message
 from core.settings import Settings
 from storage.models import Post
-from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack, direct_message
+from tests.fakes.slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    GENERAL,
+    FakeSlack,
+    card_message,
+    direct_message,
+    dumps,
+    texts,
+)
 from tests.fakes.slack_socket import FakeSocketMode, click_payload, event_payload, slash_payload
 from tests.support.helpers import eventually, herald_env, outbox_files, post_state, target_states
-from tests.surfaces.test_slack_http import GENERAL, card_message, dumps, texts
 from workers.app import EmbeddedWorker
 
 MARIA, LEE = "U0MARIA01", "U0LEE0001"

@@ -19,7 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from pydantic import SecretStr
+
 from bot.slack.blocks import InvalidBlocks, validate_message, validate_view
+from core.settings import Settings
+from storage.vault import new_key
+from tests.support.helpers import eventually
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
@@ -27,6 +32,10 @@ APP_TOKEN = "xapp-1-A0HERALD-1-test"
 TEAM = "T0TEAM001"
 BOT_USER = "U0HERALD"
 BOT_ID = "B0HERALD"
+# The people and the channel of the tests' Slack workspace.
+MARIA, LEE, KIM, VIC = "U0MARIA01", "U0LEE0001", "U0KIM0001", "U0VIC0001"
+NAMES = {MARIA: "maria", LEE: "lee", KIM: "kim", VIC: "vic"}
+GENERAL = "C0GENERAL"
 
 
 @dataclass
@@ -476,3 +485,44 @@ def direct_message(text: str, user: str, ts: str = "1700000001.000100") -> dict[
         "ts": ts,
         "event_ts": ts,
     }
+
+
+# --- reading what Herald sent, and pointing Herald at this Slack --------------------------------
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def slack_settings(settings: Settings, fake: FakeSlack, **more: Any) -> Settings:
+    return settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(BOT_TOKEN),
+            "slack_signing_secret": SecretStr(SECRET),
+            "slack_api_url": fake.url,
+            "secret_key": SecretStr(new_key()),
+            **more,
+        }
+    )
+
+
+def card_message(fake: FakeSlack, number: int, channel: str = GENERAL) -> tuple[str, str]:
+    """Where the card of post `number` was posted: (channel, ts)."""
+
+    def find() -> tuple[str, str] | None:
+        for (ch, ts), msg in list(fake.messages.items()):
+            if ch == channel and f"#{number} · Draft" in dumps(msg["blocks"]):
+                return ch, ts
+        return None
+
+    found = eventually(find, what=f"the card of #{number}")
+    assert found is not None
+    return found
+
+
+def texts(fake: FakeSlack, method: str, **match: str) -> list[str]:
+    found = []
+    for call in fake.named(method):
+        if all(call.body.get(k) == v for k, v in match.items()):
+            found.append(str(call.body.get("text")) + dumps(call.body.get("blocks") or []))
+    return found

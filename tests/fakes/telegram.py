@@ -29,6 +29,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
+from bot.runtime import Runtime
+from tests.support.services import free_port
+
 TOKEN = "123456789:AAE-fake-token-for-tests_0123456789ab"
 BOT = {"id": 123456789, "is_bot": True, "first_name": "Herald", "username": "herald_test_bot"}
 ALLOWED_TAGS = {
@@ -730,13 +733,9 @@ class WebServer:
     """`herald web`'s app under uvicorn in a thread, on an ephemeral port."""
 
     def __init__(self, app: Any) -> None:
-        import socket
-
         import uvicorn
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -757,3 +756,22 @@ class WebServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+WEBHOOK_SECRET = "webhook-s3cret_OK"
+
+
+@dataclass
+class Bot:
+    """Herald's Telegram bot behind `herald web`, with the fake Bot API it talks to."""
+
+    fake: FakeTelegram
+    runtime: Runtime
+    web: WebServer
+
+    @property
+    def hook(self) -> str:
+        return f"{self.web.url}/telegram/webhook"
+
+    def send(self, update: dict, secret: str | None = WEBHOOK_SECRET) -> int:  # type: ignore[type-arg]
+        return post_update(self.hook, update, secret).status_code

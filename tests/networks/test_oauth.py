@@ -16,7 +16,7 @@ from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.x import FakeX
 from tests.support.helpers import actor
-from tests.support.platforms import runtime_with
+from tests.support.platforms import link_from, run_oauth_flow, runtime_with
 
 MARIA = actor("maria")
 LEE = actor("lee")
@@ -60,28 +60,6 @@ def rt(settings, fakes):  # type: ignore[no-untyped-def]
     runtime.close()
 
 
-def link_from(reply_text: str) -> str:
-    start = reply_text.index("http://herald.test/")
-    return reply_text[start:].split()[0]
-
-
-def run_flow(rt, web: TestClient, command: str) -> tuple[object, str]:  # type: ignore[no-untyped-def]
-    reply = rt.herald.handle(MARIA, command)
-    assert not reply.error, reply.text
-    link = link_from(reply.text)
-    path = link.removeprefix("http://herald.test")
-    start = web.get(path, follow_redirects=False)
-    assert start.status_code == 302, start.text
-    # The browser goes to the network's authorization page, which sends it back to us.
-    import httpx
-
-    auth = httpx.get(start.headers["location"], follow_redirects=False)
-    assert auth.status_code == 302, auth.text
-    callback = auth.headers["location"].removeprefix("http://herald.test")
-    done = web.get(callback)
-    return done, link
-
-
 @pytest.mark.parametrize(
     ("command", "network", "account_id", "display"),
     [
@@ -100,7 +78,7 @@ def run_flow(rt, web: TestClient, command: str) -> tuple[object, str]:  # type: 
 def test_connect_from_chat_end_to_end(rt, fakes, command, network, account_id, display) -> None:  # type: ignore[no-untyped-def]
     command = command.format(mastodon=fakes["mastodon"].url)
     with TestClient(create_app(rt)) as web:
-        done, link = run_flow(rt, web, command)
+        done, link = run_oauth_flow(rt, web, command)
         assert done.status_code == 200, done.text
         assert "Connected" in done.text
         # The state is one-time: the same link cannot start a second flow.
@@ -128,7 +106,7 @@ def test_connect_from_chat_end_to_end(rt, fakes, command, network, account_id, d
 
 def test_x_flow_uses_pkce(rt, fakes) -> None:  # type: ignore[no-untyped-def]
     with TestClient(create_app(rt)) as web:
-        run_flow(rt, web, "connect x")
+        run_oauth_flow(rt, web, "connect x")
     (authorize,) = fakes["x"].seen("/i/oauth2/authorize")
     assert authorize.args["code_challenge_method"] == "S256"
     (token,) = [r for r in fakes["x"].seen("/2/oauth2/token") if r.form.get("code")]
@@ -157,7 +135,7 @@ def test_only_admins_can_connect_and_disconnect(rt, fakes) -> None:  # type: ign
     reply = rt.herald.handle(LEE, "connect x")
     assert reply.error
     with TestClient(create_app(rt)) as web:
-        run_flow(rt, web, "connect x")
+        run_oauth_flow(rt, web, "connect x")
     assert rt.herald.handle(LEE, "disconnect x").error
     reply = rt.herald.handle(MARIA, "disconnect @acme")
     assert not reply.error, reply.text

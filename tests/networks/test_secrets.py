@@ -18,13 +18,11 @@ from storage.db import Database
 from storage.models import ConnectedAccount
 from storage.models_slack import BotInstall, SlackInstallation, SlackRepository
 from storage.rotate import rotate
-from storage.schema import metadata
 from storage.vault import Vault, decode_key, kms_data_key, new_key, sealed_context
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.x import FakeX
-from tests.networks.test_oauth import run_flow
-from tests.support.helpers import actor
-from tests.support.platforms import add_account, make_request, runtime_with
+from tests.support.helpers import actor, dump
+from tests.support.platforms import add_account, make_request, run_oauth_flow, runtime_with
 from tests.support.services import free_port
 
 MARIA = actor("maria")
@@ -36,20 +34,6 @@ def fakes() -> Iterator[tuple[FakeX, FakeBluesky]]:
     yield x, bsky  # type: ignore[misc]
     x.stop()
     bsky.stop()
-
-
-def dump(rt) -> str:  # type: ignore[no-untyped-def]
-    """Every column of every table, as text (bytes both raw-decoded and as hex)."""
-    out = []
-    with rt.db.engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            for row in conn.execute(select(table)):
-                for value in row:
-                    if isinstance(value, bytes):
-                        out.append(value.decode("latin-1"))
-                    else:
-                        out.append(repr(value))
-    return "\n".join(out)
 
 
 def test_no_token_in_the_database_or_the_logs(settings, fakes, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +50,7 @@ def test_no_token_in_the_database_or_the_logs(settings, fakes, caplog) -> None: 
     )
     try:
         with TestClient(create_app(rt)) as web:
-            run_flow(rt, web, "connect x")
+            run_oauth_flow(rt, web, "connect x")
         reply = rt.herald.handle(MARIA, f"connect bluesky {bsky.handle} {bsky.password} {bsky.url}")
         assert not reply.error, reply.text
         rt.herald.ctx.publishers["x"].publish(make_request(rt, "x", "Secret-free post"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from core.settings import Settings
 from core.views import Card, Message, VariantView
 from core.workspaces import Actor
 from storage.models import AuditEvent, OutboundMessage, Post, SurfaceKind, Target
+from storage.schema import metadata
 from storage.vault import new_key
 
 T = TypeVar("T")
@@ -135,3 +137,51 @@ def hostile_card(text: str, url: str | None = None) -> Card:
         buttons=[],
         note=text,
     )
+
+
+def slack_actor(user_id: str, name: str) -> Actor:
+    return Actor(
+        surface=SurfaceKind.SLACK,
+        workspace_id="T1",
+        workspace_name="Acme",
+        user_id=user_id,
+        user_name=name,
+        conversation="C1",
+    )
+
+
+def accept_together(
+    rt: Runtime, texts: list[str], who: list[Actor] | None = None
+) -> list[int | Exception]:
+    """Each text accepted from its own thread, all released at once (as a burst of acks)."""
+    people = who or [actor("maria")] * len(texts)
+    barrier = threading.Barrier(len(texts))
+    results: list[int | Exception] = [0] * len(texts)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = rt.herald.accept(people[i], texts[i])
+        except Exception as exc:  # noqa: BLE001 - the test looks at what each caller got
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def dump(rt) -> str:  # type: ignore[no-untyped-def]
+    """Every column of every table, as text (bytes both raw-decoded and as hex)."""
+    out = []
+    with rt.db.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                for value in row:
+                    if isinstance(value, bytes):
+                        out.append(value.decode("latin-1"))
+                    else:
+                        out.append(repr(value))
+    return "\n".join(out)

@@ -1,5 +1,6 @@
 """Herald pointed at the local network fakes: a runtime that may reach 127.0.0.1, a connected
-account as the OAuth callback stores it, a publish request, media in the store."""
+account as the OAuth callback stores it (or as a person connects it through the browser), a
+publish request, media in the store, and an outbox network that misbehaves."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
+import httpx
+from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from bot.runtime import Runtime, build_runtime
 from core import oauth
 from core.platforms.base import hub_of
-from core.ports import PublishRequest
+from core.platforms.outbox import OutboxPublisher
+from core.ports import Published, PublishRequest
 from core.settings import Settings
 from core.ssrf import SafeFetcher
 from core.workspaces import Actor, resolve
+from storage.models import Target
 from storage.vault import new_key
 from tests.support.helpers import actor
 from workers.app import EmbeddedWorker
@@ -102,3 +108,62 @@ def put_media(
 ) -> dict[str, Any]:
     hub_of(rt.herald.ctx.publishers).media.put(key, data, content_type)
     return {"key": key, "content_type": content_type, "alt": alt}
+
+
+def link_from(reply_text: str) -> str:
+    start = reply_text.index("http://herald.test/")
+    return reply_text[start:].split()[0]
+
+
+def run_oauth_flow(rt, web: TestClient, command: str) -> tuple[object, str]:  # type: ignore[no-untyped-def]
+    reply = rt.herald.handle(actor("maria"), command)
+    assert not reply.error, reply.text
+    link = link_from(reply.text)
+    path = link.removeprefix("http://herald.test")
+    start = web.get(path, follow_redirects=False)
+    assert start.status_code == 302, start.text
+    # The browser goes to the network's authorization page, which sends it back to us.
+    auth = httpx.get(start.headers["location"], follow_redirects=False)
+    assert auth.status_code == 302, auth.text
+    callback = auth.headers["location"].removeprefix("http://herald.test")
+    done = web.get(callback)
+    return done, link
+
+
+class FlakyOutbox(OutboxPublisher):
+    """The outbox network misbehaving like a real one: posts, then loses the answer."""
+
+    def __init__(
+        self, inner: OutboxPublisher, failures: list[Exception], *, post_first: bool
+    ) -> None:
+        super().__init__(inner.folder)
+        self.failures = failures
+        self.post_first = post_first
+        self.calls = 0
+
+    def publish(self, request: PublishRequest) -> Published:
+        self.calls += 1
+        if self.failures:
+            if self.post_first:
+                super().publish(request)
+            raise self.failures.pop(0)
+        return super().publish(request)
+
+
+def approved_and_queued(rt: Runtime, network: str = "outbox") -> int:
+    """Draft, generate, approve and claim one target, step by step (no worker)."""
+    reply = rt.herald.handle(actor("maria"), f"draft Exactly once --to {network}")
+    assert reply.post_number == 1
+    with rt.db.session() as s:
+        post_id = s.scalars(select(Target.post_id)).one()
+    rt.herald.generate(post_id)
+    assert rt.herald.handle(actor("maria"), "approve 1").text.startswith("✅")  # type: ignore[union-attr]
+    assert rt.herald.dispatch_due() == 1
+    with rt.db.session() as s:
+        return s.scalars(select(Target.id)).one()
+
+
+def flaky_outbox(rt: Runtime, failures: list[Exception], *, post_first: bool) -> FlakyOutbox:
+    flaky = FlakyOutbox(rt.herald.ctx.publishers["outbox"], failures, post_first=post_first)  # type: ignore[arg-type]
+    rt.herald.ctx.publishers = {"outbox": flaky}
+    return flaky

@@ -21,9 +21,8 @@ from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import InboundEvent, InboxCommand, OutboundMessage, Post
 from storage.models_slack import SlackOAuthState
-from tests.fakes.slack import TEAM, FakeSlack, sign
+from tests.fakes.slack import TEAM, FakeSlack, sign, slack_settings
 from tests.fakes.telegram import TOKEN, FakeTelegram
-from tests.surfaces.test_slack_http import slack_settings
 
 HOOK_SECRET = "fuzz-hook-secret"
 SLACK_PATHS = ("/slack/events", "/slack/commands", "/slack/interactions")

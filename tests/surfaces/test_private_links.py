@@ -18,10 +18,9 @@ from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import ConnectedAccount
 from storage.vault import new_key
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import Bot, FakeTelegram
 from tests.fakes.x import FakeX
 from tests.support.helpers import eventually
-from tests.surfaces.test_telegram_webhook import Bot, tg  # noqa: F401 - the Telegram bot fixture
 
 GROUP = -100600
 
@@ -55,7 +54,7 @@ def links_in(fake: FakeTelegram, chat_id: int) -> list[str]:
     return [t for t in texts(fake, chat_id) if "/oauth/" in t]
 
 
-def test_connect_in_a_group_sends_the_link_only_to_the_person_who_asked(tg: Bot) -> None:  # noqa: F811
+def test_connect_in_a_group_sends_the_link_only_to_the_person_who_asked(tg: Bot) -> None:
     team = tg.fake.group(GROUP, "Acme team")
     ana = tg.fake.member(team, 1111, "Ana", "ana")
     tg.fake.private(1111, "Ana", "ana")  # Ana has started the bot: it may write to her
@@ -73,7 +72,7 @@ def test_connect_in_a_group_sends_the_link_only_to_the_person_who_asked(tg: Bot)
 
 
 def test_a_person_the_bot_cannot_write_to_is_told_in_the_group_without_the_link(
-    tg: Bot,  # noqa: F811
+    tg: Bot,
 ) -> None:
     team = tg.fake.group(GROUP, "Acme team")
     lee = tg.fake.member(team, 2222, "Lee", "lee")  # never opened a private chat with the bot
@@ -88,7 +87,7 @@ def test_a_person_the_bot_cannot_write_to_is_told_in_the_group_without_the_link(
     assert links_in(tg.fake, 2222) == []
 
 
-def test_an_app_password_typed_in_a_group_is_refused_and_stored_nowhere(tg: Bot) -> None:  # noqa: F811
+def test_an_app_password_typed_in_a_group_is_refused_and_stored_nowhere(tg: Bot) -> None:
     team = tg.fake.group(GROUP, "Acme team")
     ana = tg.fake.member(team, 1111, "Ana", "ana")
     tg.send(ana.says("/start"))
@@ -102,7 +101,7 @@ def test_an_app_password_typed_in_a_group_is_refused_and_stored_nowhere(tg: Bot)
         assert s.scalar(select(func.count(ConnectedAccount.id))) == 0
 
 
-def connect_link_in_private(tg: Bot) -> str:  # noqa: F811
+def connect_link_in_private(tg: Bot) -> str:
     """Ana asks for an X link in her private chat; the path of the link she gets."""
     ana = tg.fake.private(1111, "Ana", "ana")
     tg.send(ana.says("/start"))
@@ -112,7 +111,7 @@ def connect_link_in_private(tg: Bot) -> str:  # noqa: F811
     return text[text.index("/oauth/") :].split()[0]
 
 
-def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: FakeX) -> None:  # noqa: F811
+def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: FakeX) -> None:
     path = connect_link_in_private(tg)
     with TestClient(create_app(tg.runtime)) as web:
         start = web.get(path, follow_redirects=False)
@@ -134,7 +133,7 @@ def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: Fake
         assert s.scalar(select(func.count(ConnectedAccount.id))) == 1
 
 
-def test_the_flow_belongs_to_the_browser_that_opened_the_link(tg: Bot, x: FakeX) -> None:  # noqa: F811
+def test_the_flow_belongs_to_the_browser_that_opened_the_link(tg: Bot, x: FakeX) -> None:
     path = connect_link_in_private(tg)
     app = create_app(tg.runtime)
     with TestClient(app) as mine, TestClient(app) as other:

@@ -24,9 +24,8 @@ from core.ports import Delivery
 from core.settings import Settings
 from core.views import Button, Card, Message, VariantView
 from storage.models_slack import SlackInstallation
-from tests.fakes.slack import TEAM, FakeSlack, event, slash
+from tests.fakes.slack import TEAM, FakeSlack, dumps, event, slack_settings, slash
 from tests.support.helpers import eventually, hostile_card
-from tests.surfaces.test_slack_http import dumps, slack_settings
 
 CARD = Card(
     number=7,

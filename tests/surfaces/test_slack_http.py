@@ -3,7 +3,6 @@ Slack Web API recording every call, and a real Celery worker on both backends.""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy import text as sql_text
 from starlette.testclient import TestClient
@@ -21,26 +19,30 @@ from bot.slack.blocks import validate_message, validate_view
 from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import InboundEvent, InboxCommand, Post
-from storage.vault import new_key
 from tests.fakes.slack import (
     BOT_TOKEN,
-    SECRET,
+    GENERAL,
+    KIM,
+    LEE,
+    MARIA,
+    NAMES,
     TEAM,
+    VIC,
     FakeSlack,
+    card_message,
     click,
     direct_message,
+    dumps,
     event,
     sign,
+    slack_settings,
     slash,
     submit,
+    texts,
 )
 from tests.support.helpers import eventually, outbox_files, post_state, snapshot, target_states
 from tests.support.platforms import tiny_png
 from workers.app import EmbeddedWorker
-
-MARIA, LEE, KIM, VIC = "U0MARIA01", "U0LEE0001", "U0KIM0001", "U0VIC0001"
-NAMES = {MARIA: "maria", LEE: "lee", KIM: "kim", VIC: "vic"}
-GENERAL = "C0GENERAL"
 
 
 @pytest.fixture
@@ -59,22 +61,6 @@ def fake() -> Iterator[FakeSlack]:
             validate_view(call.body["view"])
 
 
-def dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False)
-
-
-def slack_settings(settings: Settings, fake: FakeSlack, **more: Any) -> Settings:
-    return settings.model_copy(
-        update={
-            "slack_bot_token": SecretStr(BOT_TOKEN),
-            "slack_signing_secret": SecretStr(SECRET),
-            "slack_api_url": fake.url,
-            "secret_key": SecretStr(new_key()),
-            **more,
-        }
-    )
-
-
 @pytest.fixture
 def web(settings: Settings, fake: FakeSlack) -> Iterator[tuple[Runtime, TestClient]]:
     rt = build_runtime(slack_settings(settings, fake))
@@ -89,28 +75,6 @@ def web(settings: Settings, fake: FakeSlack) -> Iterator[tuple[Runtime, TestClie
 def post(client: TestClient, request: tuple[str, dict[str, str]], path: str = "/slack/events"):  # type: ignore[no-untyped-def]
     body, headers = request
     return client.post(path, content=body, headers=headers)
-
-
-def card_message(fake: FakeSlack, number: int, channel: str = GENERAL) -> tuple[str, str]:
-    """Where the card of post `number` was posted: (channel, ts)."""
-
-    def find() -> tuple[str, str] | None:
-        for (ch, ts), msg in list(fake.messages.items()):
-            if ch == channel and f"#{number} · Draft" in dumps(msg["blocks"]):
-                return ch, ts
-        return None
-
-    found = eventually(find, what=f"the card of #{number}")
-    assert found is not None
-    return found
-
-
-def texts(fake: FakeSlack, method: str, **match: str) -> list[str]:
-    found = []
-    for call in fake.named(method):
-        if all(call.body.get(k) == v for k, v in match.items()):
-            found.append(str(call.body.get("text")) + dumps(call.body.get("blocks") or []))
-    return found
 
 
 def command(text: str, user: str = MARIA) -> tuple[str, dict[str, str]]:

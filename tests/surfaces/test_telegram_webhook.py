@@ -5,69 +5,19 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.runtime import Runtime, build_runtime
 from bot.telegram import flood
-from bot.web.app import create_app
-from core.settings import Settings
 from storage.models import Member, SurfaceKind
-from tests.fakes.telegram import TOKEN, FakeTelegram, Person, WebServer, post_update
+from tests.fakes.telegram import (
+    WEBHOOK_SECRET,
+    Bot,
+    FakeTelegram,
+    Person,
+)
 from tests.support.helpers import eventually, outbox_files, post_state, snapshot, target_states
-from workers.app import EmbeddedWorker
-
-SECRET = "webhook-s3cret_OK"
-
-
-@dataclass
-class Bot:
-    fake: FakeTelegram
-    runtime: Runtime
-    web: WebServer
-
-    @property
-    def hook(self) -> str:
-        return f"{self.web.url}/telegram/webhook"
-
-    def send(self, update: dict, secret: str | None = SECRET) -> int:  # type: ignore[type-arg]
-        return post_update(self.hook, update, secret).status_code
-
-
-@pytest.fixture
-def tg(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bot]:
-    # One message a second per chat is real but slow for a dozen exchanges: tests that are not
-    # about flood limits relax it (the full loop keeps it; test_telegram_delivery tests it).
-    monkeypatch.setattr(flood, "PER_CHAT", (50, 1.0))
-    fake = FakeTelegram().start()
-    configured = settings.model_copy(
-        update={
-            "telegram_token": SecretStr(TOKEN),
-            "telegram_api_url": fake.base_url,
-            "telegram_webhook_secret": SecretStr(SECRET),
-        }
-    )
-    runtime = build_runtime(configured)
-    worker = EmbeddedWorker(runtime.celery, configured)
-    worker.start()
-    runtime.embedded = worker
-    web = WebServer(create_app(runtime))
-    # The webhook registers itself on start; the fake learns the app's own URL.
-    runtime.settings = configured.model_copy(
-        update={"telegram_webhook_url": f"http://127.0.0.1:{web.port}/telegram/webhook"}
-    )
-    web.start()
-    yield Bot(fake, runtime, web)
-    web.stop()
-    delivery = runtime.herald.ctx.deliveries.get(SurfaceKind.TELEGRAM)
-    runtime.close()
-    if delivery is not None:
-        delivery.surface.close()  # type: ignore[attr-defined]
-    fake.stop()
 
 
 def texts(fake: FakeTelegram, chat_id: int) -> list[str]:
@@ -87,11 +37,11 @@ def test_webhook_refuses_a_missing_or_wrong_secret(tg: Bot) -> None:
     before = snapshot(tg.runtime)
     assert tg.send(ana.says("/draft Sneaky --to outbox"), secret=None) == 403
     assert tg.send(ana.says("/draft Sneaky --to outbox"), secret="wrong") == 403
-    assert tg.send(ana.says("/draft Sneaky --to outbox"), secret=SECRET + "x") == 403
+    assert tg.send(ana.says("/draft Sneaky --to outbox"), secret=WEBHOOK_SECRET + "x") == 403
     assert tg.fake.calls_of("sendMessage") == []
     assert snapshot(tg.runtime) == before
     # Registered on start with the secret, and the command menu set.
-    assert tg.fake.webhook["secret_token"] == SECRET
+    assert tg.fake.webhook["secret_token"] == WEBHOOK_SECRET
     assert tg.fake.webhook["url"].endswith("/telegram/webhook")
     names = [c["command"] for c in tg.fake.commands]
     for name in ("start", "draft", "queue", "approve", "reject", "tz", "help"):

@@ -21,10 +21,9 @@ from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import InboxCommand, Post
 from storage.models_slack import SlackOAuthState
-from tests.fakes.slack import FakeSlack, sign, slash
+from tests.fakes.slack import MARIA, FakeSlack, sign, slack_settings, slash, texts
 from tests.fakes.telegram import WebServer
 from tests.support.helpers import eventually, post_state
-from tests.surfaces.test_slack_http import MARIA, slack_settings, texts
 from workers.app import EmbeddedWorker
 
 CAP = 64 * 1024
