@@ -61,26 +61,28 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path / "data",
-        "tick_seconds": 0.3,
-        "sweep_seconds": 1.0,
-        "wait_timeout_seconds": 30,
-        "worker_concurrency": 4,
-    }
+    database_url = broker_url = None
     if backend == "postgres":
-        url = request.getfixturevalue("pg_url")
-        truncate(url)
+        database_url = request.getfixturevalue("pg_url")
+        truncate(database_url)
         purge_queues(REDIS_URL, QUEUE)
-        values["database_url"] = url
-        values["broker_url"] = REDIS_URL
-        values["queue"] = QUEUE
+        broker_url, queue = REDIS_URL, QUEUE
     else:
         require_services()
         # The in-memory transport's queues are shared by name within the process: a queue per
         # test keeps a job left behind by one test away from the next test's worker.
-        values["queue"] = f"herald-test-{uuid.uuid4().hex[:8]}"
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        queue = f"herald-test-{uuid.uuid4().hex[:8]}"
+    return Settings(  # type: ignore[call-arg]  # _env_file is pydantic-settings' own argument
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        tick_seconds=0.3,
+        sweep_seconds=1.0,
+        wait_timeout_seconds=30,
+        worker_concurrency=4,
+        database_url=database_url,
+        broker_url=broker_url,
+        queue=queue,
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ LEE = actor("lee")
 KIM = actor("kim")
 
 
-def draft_ready(rt: Runtime, text: str, who=MARIA) -> int:  # type: ignore[no-untyped-def]
+def draft_ready(rt: Runtime, text: str, who=MARIA) -> int:
     reply = rt.herald.handle(who, text)
     assert not reply.error, reply.text
     assert reply.post_number is not None
@@ -62,7 +62,7 @@ def test_two_approvers_racing_yield_one_approval(runtime: Runtime) -> None:
     barrier = threading.Barrier(2)
     answers: dict[str, str] = {}
 
-    def click(who) -> None:  # type: ignore[no-untyped-def]
+    def click(who) -> None:
         barrier.wait()
         reply = runtime.herald.handle(who, f"approve {number}")
         answers[who.user_name] = f"{'ERR ' if reply.error else ''}{reply.text}"
@@ -193,6 +193,7 @@ def test_accepted_commands_run_once_in_the_worker(runtime: Runtime) -> None:
 
     row = runtime.herald.accept(MARIA, "draft Accepted before the ack --to outbox")
     eventually(lambda: post_state(runtime, 1) == "pending_approval", what="the draft")
+    assert row is not None
     runtime.herald.run_inbound(row)  # a second delivery of the same job does nothing
     runtime.herald.accept(LEE, "approve 1")  # an editor: refused, privately
     runtime.herald.accept(MARIA, "approve 1")
@@ -205,7 +206,8 @@ def test_accepted_commands_run_once_in_the_worker(runtime: Runtime) -> None:
             ).all()
             return [(r.recipient, str(r.payload.get("text"))) for r in rows]
 
-    replies = eventually(lambda: len(private()) >= 3 and private(), what="replies")
+    eventually(lambda: len(private()) >= 3, what="replies")
+    replies = private()
     assert replies[0] == ("maria", "Drafting #1 for Outbox…")
     assert (
         "lee",

@@ -28,7 +28,7 @@ def bsky() -> Iterator[FakeBluesky]:
 
 def test_an_app_password_sent_through_the_inbox_is_never_stored_in_clear(
     settings,
-    bsky: FakeBluesky,  # type: ignore[no-untyped-def]
+    bsky: FakeBluesky,
 ) -> None:
     rt = runtime_with(settings, worker=False)
     try:

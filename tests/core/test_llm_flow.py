@@ -53,7 +53,7 @@ def _card(rt: Runtime, number: int) -> Card:
     return cards[-1]
 
 
-def _draft(rt: Runtime, line: str, who=MARIA) -> int:  # type: ignore[no-untyped-def]
+def _draft(rt: Runtime, line: str, who=MARIA) -> int:
     reply = rt.herald.handle(who, line)
     assert not reply.error, reply.text
     assert reply.post_number is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 from sqlalchemy import select
@@ -58,6 +59,10 @@ def rt(
     runtime.close()
 
 
+def _awaits_approval(rt: Runtime, number: int) -> bool:
+    return post_state(rt, number) == "pending_approval"
+
+
 def test_injection_corpus_publishes_nothing_and_stores_nothing_invisible(
     rt: tuple[Runtime, dict[str, StandInPublisher]], fake: FakeOpenAI
 ) -> None:
@@ -71,7 +76,7 @@ def test_injection_corpus_publishes_nothing_and_stores_nothing_invisible(
         )
         reply = runtime.herald.handle(MARIA, f"draft {brief} --to x,linkedin")
         assert not reply.error, reply.text
-        eventually(lambda i=i: post_state(runtime, i) == "pending_approval", what=f"card #{i}")
+        eventually(partial(_awaits_approval, runtime, i), what=f"card #{i}")
 
     with runtime.db.session() as s:
         posts = s.scalars(select(Post).order_by(Post.number)).all()

@@ -76,7 +76,7 @@ def test_an_attempt_still_in_flight_is_left_alone(idle_runtime: Runtime) -> None
     assert target_states(rt, 1) == {"outbox": "publishing"}
 
 
-def _request(rt: Runtime, target_id: int):  # type: ignore[no-untyped-def]
+def _request(rt: Runtime, target_id: int):
     from core import pipeline
 
     with rt.db.session() as s:

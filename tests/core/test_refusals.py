@@ -60,7 +60,7 @@ def pending(idle_runtime: Runtime) -> Runtime:
         (MARIA, "tz Mars/Olympus", 'I don\'t know the time zone "Mars/Olympus".'),
     ],
 )
-def test_refused_and_unchanged(pending: Runtime, who, line: str, says: str) -> None:  # type: ignore[no-untyped-def]
+def test_refused_and_unchanged(pending: Runtime, who, line: str, says: str) -> None:
     before = snapshot(pending)
     reply = pending.herald.handle(who, line)
     assert reply.error, reply.text

@@ -102,11 +102,12 @@ def test_stopping_the_embedded_worker_still_lets_a_running_job_finish(tmp_path: 
     app = create_celery(settings)
     running, finished = threading.Event(), threading.Event()
 
-    @app.task(name="tests.slow_job")
     def slow_job() -> None:
         running.set()
         time.sleep(1.0)
         finished.set()
+
+    app.task(name="tests.slow_job")(slow_job)
 
     worker = EmbeddedWorker(app, settings)
     worker.start()

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,10 @@ def test_the_worker_stays_up_when_a_job_outlives_a_redis_restart(
 # --- (c) every PostgreSQL connection terminated during a burst -------------------------------
 
 
+def _published_at_least(masto: FakeMastodon, count: int) -> bool:
+    return len(masto.statuses) >= count
+
+
 def _terminate_backends(pg_url: str) -> int:
     name = pg_url.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
@@ -288,7 +293,7 @@ def test_every_database_connection_terminated_during_a_burst(
     start_burst(rig)
     terminated = 0
     for at_least in (5, 20, 35):
-        eventually(lambda n=at_least: len(masto.statuses) >= n, 60, f"{at_least} published")
+        eventually(partial(_published_at_least, masto, at_least), 60, f"{at_least} published")
         terminated += _terminate_backends(rig.pg_url)
     assert terminated >= 3  # the workers' connections were there to be cut
     masto.delay = 0.0

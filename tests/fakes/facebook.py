@@ -128,9 +128,9 @@ class FakeFacebook(FakeServer):
             token = f"user-{secrets.token_hex(4)}"
             self.user_tokens.add(token)
             return reply(200, {"access_token": token, "token_type": "bearer"})
-        token = bearer(seen) or seen.args.get("access_token") or seen.form.get("access_token")
+        asked = bearer(seen) or seen.args.get("access_token") or seen.form.get("access_token")
         if path == "/me/accounts":
-            if token not in self.long_lived:
+            if asked not in self.long_lived:
                 return self.error(190, "Invalid OAuth access token.", 401)
             return reply(
                 200,
@@ -145,11 +145,11 @@ class FakeFacebook(FakeServer):
                     ]
                 },
             )
-        if token in self.user_tokens:
+        if asked in self.user_tokens:
             return self.error(
                 200, "(#200) The user hasn't authorized the application to perform this action", 403
             )
-        if token not in self.page_tokens:
+        if asked not in self.page_tokens:
             return self.error(190, "Error validating access token: Session has expired", 401, 463)
         if path == f"/{self.page_id}/feed" and seen.method == "POST":
             scripted = self.scripted("post")

@@ -162,7 +162,7 @@ class FakeMastodon(FakeServer):
             key = seen.headers.get("Idempotency-Key") if self.honour_keys else None
             if key and key in self.by_key:
                 return reply(200, self.by_key[key], self.limits())
-            data = seen.json if seen.json is not None else seen.form
+            data: dict[str, Any] = seen.json if seen.json is not None else seen.form
             if not data.get("status"):
                 return reply(422, {"error": "Validation failed: Text can't be blank"})
             for media_id in data.get("media_ids", []):

@@ -346,7 +346,7 @@ def form(fields: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return body, {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
 
 
-def slash(text: str, user: str = "U0MARIA01", channel: str = "C0GENERAL", **extra: str):  # type: ignore[no-untyped-def]
+def slash(text: str, user: str = "U0MARIA01", channel: str = "C0GENERAL", **extra: str):
     return form(
         {
             "token": "deprecated",

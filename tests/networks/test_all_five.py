@@ -10,6 +10,7 @@ from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.server import FakeServer
 from tests.fakes.x import FakeX
 from tests.support.helpers import actor, eventually, messages, post_state, target_states
 from tests.support.platforms import add_account, runtime_with, tiny_png
@@ -19,7 +20,7 @@ ALL = "x,mastodon,bluesky,linkedin,facebook"
 
 
 @pytest.fixture
-def fakes() -> Iterator[dict[str, object]]:
+def fakes() -> Iterator[dict[str, FakeServer]]:
     servers = {
         "x": FakeX(),
         "mastodon": FakeMastodon(),
@@ -34,7 +35,7 @@ def fakes() -> Iterator[dict[str, object]]:
         server.stop()
 
 
-def test_one_post_with_an_image_reaches_all_five_networks(settings, fakes) -> None:  # type: ignore[no-untyped-def]
+def test_one_post_with_an_image_reaches_all_five_networks(settings, fakes) -> None:
     x, masto, bsky, li, fb = (
         fakes[n] for n in ("x", "mastodon", "bluesky", "linkedin", "facebook")
     )

@@ -38,7 +38,7 @@ def test_record_keys_are_valid_tids_stable_per_target() -> None:
     assert key[0] in "234567abcdefghij"
 
 
-def test_connect_stores_the_session_sealed(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_connect_stores_the_session_sealed(rt, fake) -> None:
     with rt.db.session() as s:
         row = s.scalars(select(ConnectedAccount)).one()
         assert (row.network, row.account_id, row.display_name) == (
@@ -50,14 +50,14 @@ def test_connect_stores_the_session_sealed(rt, fake) -> None:  # type: ignore[no
     assert "Bluesky · @acme.bsky.social · ok" in (rt.herald.handle(MARIA, "accounts").text or "")
 
 
-def test_wrong_app_password_is_refused_plainly(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_app_password_is_refused_plainly(rt, fake) -> None:
     reply = rt.herald.handle(MARIA, f"connect bluesky acme.bsky.social wrong {fake.url}")
     assert reply.error
     assert "Bluesky was not connected" in (reply.text or "")
     assert "Invalid identifier or password" in (reply.text or "")
 
 
-def test_post_with_facets_and_image_matches_the_lexicons(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_post_with_facets_and_image_matches_the_lexicons(rt, fake) -> None:
     media = put_media(rt, "1/a.png", tiny_png(), "image/png", "A red square")
     text = "Ship it 🚀 https://example.com #launch cc @friend.bsky.social"
     result = rt.herald.ctx.publishers["bluesky"].publish(
@@ -79,7 +79,7 @@ def test_post_with_facets_and_image_matches_the_lexicons(rt, fake) -> None:  # t
     assert fake.blobs[image["image"]["ref"]["$link"]] == tiny_png()
 
 
-def test_second_attempt_finds_the_first_post(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_second_attempt_finds_the_first_post(rt, fake) -> None:
     publisher = rt.herald.ctx.publishers["bluesky"]
     request = make_request(rt, "bluesky", "Once only")
     assert publisher.find(request) is None
@@ -89,14 +89,14 @@ def test_second_attempt_finds_the_first_post(rt, fake) -> None:  # type: ignore[
     assert len(fake.records) == 1
 
 
-def test_expired_session_is_refreshed_once(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_expired_session_is_refreshed_once(rt, fake) -> None:
     fake.access.clear()  # every access token is now expired
     rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky", "After expiry"))
     assert fake.sessions_refreshed == 1
     assert len(fake.records) == 1
 
 
-def test_revoked_app_password_asks_to_reconnect(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_app_password_asks_to_reconnect(rt, fake) -> None:
     fake.access.clear()
     fake.refresh.clear()
     fake.password = "revoked"
@@ -127,13 +127,13 @@ def test_revoked_app_password_asks_to_reconnect(rt, fake) -> None:  # type: igno
         ),
     ],
 )
-def test_errors(rt, fake, status, body, headers, error, words) -> None:  # type: ignore[no-untyped-def]
+def test_errors(rt, fake, status, body, headers, error, words) -> None:
     fake.fail_next("post", status, body, **headers)
     with pytest.raises(error, match=words):
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky"))
 
 
-def test_blob_too_large_is_a_content_rejection(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_blob_too_large_is_a_content_rejection(rt, fake) -> None:
     media = put_media(rt, "1/big.png", b"\0" * 2_100_000, "image/png")
     with pytest.raises(ContentRejected, match="too large"):
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky", media=(media,)))

@@ -10,7 +10,7 @@ from tests.support.platforms import make_request, put_media, tiny_png
 pytestmark = pytest.mark.network("facebook")
 
 
-def test_text_goes_to_the_feed_and_the_token_never_in_the_url(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_text_goes_to_the_feed_and_the_token_never_in_the_url(rt, fake) -> None:
     result = rt.herald.ctx.publishers["facebook"].publish(make_request(rt, "facebook", "Hi all"))
     (post,) = fake.posts
     assert post["message"] == "Hi all"
@@ -18,7 +18,7 @@ def test_text_goes_to_the_feed_and_the_token_never_in_the_url(rt, fake) -> None:
     assert all("access_token" not in r.args for r in fake.requests)
 
 
-def test_one_photo_goes_to_photos_with_the_caption(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_one_photo_goes_to_photos_with_the_caption(rt, fake) -> None:
     media = put_media(rt, "1/a.png", tiny_png(), "image/png")
     rt.herald.ctx.publishers["facebook"].publish(
         make_request(rt, "facebook", "Pic", media=(media,))
@@ -28,7 +28,7 @@ def test_one_photo_goes_to_photos_with_the_caption(rt, fake) -> None:  # type: i
     assert fake.photos[post["attached"][0]]["size"] == len(tiny_png())
 
 
-def test_several_photos_are_attached_to_one_feed_post(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_several_photos_are_attached_to_one_feed_post(rt, fake) -> None:
     media = tuple(
         put_media(rt, f"1/{i}.png", tiny_png(color=(i, 0, 0)), "image/png") for i in range(3)
     )
@@ -57,7 +57,7 @@ def test_several_photos_are_attached_to_one_feed_post(rt, fake) -> None:  # type
         (368, 400, {}, ContentRejected, "temporarily blocked"),
     ],
 )
-def test_errors(rt, fake, code, status, headers, error, words) -> None:  # type: ignore[no-untyped-def]
+def test_errors(rt, fake, code, status, headers, error, words) -> None:
     body = {
         "error": {
             "message": "msg",
@@ -74,7 +74,7 @@ def test_errors(rt, fake, code, status, headers, error, words) -> None:  # type:
         assert 18 < minutes <= 19.1
 
 
-def test_media_error_is_a_content_rejection(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_media_error_is_a_content_rejection(rt, fake) -> None:
     media = put_media(rt, "1/a.png", tiny_png(), "image/png")
     fake.fail_next(
         "media",
@@ -91,7 +91,7 @@ def test_media_error_is_a_content_rejection(rt, fake) -> None:  # type: ignore[n
         rt.herald.ctx.publishers["facebook"].publish(make_request(rt, "facebook", media=(media,)))
 
 
-def test_find_reconciles_from_page_posts(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_find_reconciles_from_page_posts(rt, fake) -> None:
     publisher = rt.herald.ctx.publishers["facebook"]
     request = make_request(rt, "facebook", "Find me")
     assert publisher.find(request) is None

@@ -24,13 +24,13 @@ pytestmark = pytest.mark.network(
 )
 
 
-def private_texts(rt) -> list[str]:  # type: ignore[no-untyped-def]
+def private_texts(rt) -> list[str]:
     with rt.db.session() as s:
         rows = s.scalars(select(OutboundMessage).where(OutboundMessage.recipient == "maria")).all()
         return [r.payload["text"] for r in rows]
 
 
-def test_owner_is_warned_once_before_an_expiry_with_the_posts_at_risk(rt) -> None:  # type: ignore[no-untyped-def]
+def test_owner_is_warned_once_before_an_expiry_with_the_posts_at_risk(rt) -> None:
     soon = datetime.now(UTC) + timedelta(days=3)
     add_account(
         rt,
@@ -51,7 +51,7 @@ def test_owner_is_warned_once_before_an_expiry_with_the_posts_at_risk(rt) -> Non
     assert len([t for t in private_texts(rt) if t.startswith("⚠")]) == 1  # …but one DM a day
 
 
-def test_renewable_token_is_renewed_not_warned(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_renewable_token_is_renewed_not_warned(rt, fake) -> None:
     add_account(
         rt,
         "x",
@@ -68,7 +68,7 @@ def test_renewable_token_is_renewed_not_warned(rt, fake) -> None:  # type: ignor
     assert not [t for t in private_texts(rt) if t.startswith("⚠")]
 
 
-def test_revoked_refresh_token_marks_the_account_and_warns(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_refresh_token_marks_the_account_and_warns(rt, fake) -> None:
     add_account(
         rt,
         "x",

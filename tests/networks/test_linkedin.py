@@ -20,7 +20,7 @@ def test_escaping_keeps_hashtags_and_escapes_the_rest() -> None:
     assert "\\(beta\\)" in escaped
 
 
-def test_organization_post_with_image(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_organization_post_with_image(rt, fake) -> None:
     media = put_media(rt, "1/a.png", tiny_png(), "image/png", "A red square")
     text = "We're live (finally) #launch"
     result = rt.herald.ctx.publishers["linkedin"].publish(
@@ -65,7 +65,7 @@ def test_organization_post_with_image(rt, fake) -> None:  # type: ignore[no-unty
         ),
     ],
 )
-def test_errors(rt, fake, status, body, headers, error, words) -> None:  # type: ignore[no-untyped-def]
+def test_errors(rt, fake, status, body, headers, error, words) -> None:
     fake.fail_next("post", status, body, **headers)
     with pytest.raises(error, match=words) as caught:
         rt.herald.ctx.publishers["linkedin"].publish(make_request(rt, "linkedin"))
@@ -73,10 +73,10 @@ def test_errors(rt, fake, status, body, headers, error, words) -> None:  # type:
         assert caught.value.until.hour == 0  # daily quotas reset at midnight UTC
 
 
-def test_find_matches_the_escaped_commentary(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_find_matches_the_escaped_commentary(rt, fake) -> None:
     publisher = rt.herald.ctx.publishers["linkedin"]
     request = make_request(rt, "linkedin", "Find me (please)")
     assert publisher.find(request) is None
     result = publisher.publish(request)
     assert publisher.find(request) is not None
-    assert publisher.find(request).external_id == result.external_id  # type: ignore[union-attr]
+    assert publisher.find(request).external_id == result.external_id

@@ -10,7 +10,7 @@ from tests.support.platforms import make_request, put_media, tiny_png
 pytestmark = pytest.mark.network("mastodon")
 
 
-def test_status_with_image_and_idempotency_key(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_status_with_image_and_idempotency_key(rt, fake) -> None:
     media = put_media(rt, "1/a.png", tiny_png(), "image/png", "A red square")
     publisher = rt.herald.ctx.publishers["mastodon"]
     result = publisher.publish(make_request(rt, "mastodon", "Hello fediverse", media=(media,)))
@@ -27,7 +27,7 @@ def test_status_with_image_and_idempotency_key(rt, fake) -> None:  # type: ignor
     assert len(fake.statuses) == 1
 
 
-def test_video_waits_for_processing(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_video_waits_for_processing(rt, fake) -> None:
     media = put_media(rt, "1/v.mp4", b"\0" * 1000, "video/mp4")
     rt.herald.ctx.publishers["mastodon"].publish(
         make_request(rt, "mastodon", "Clip", media=(media,))
@@ -57,7 +57,7 @@ def test_video_waits_for_processing(rt, fake) -> None:  # type: ignore[no-untype
         ),
     ],
 )
-def test_errors(rt, fake, status, body, headers, error, words) -> None:  # type: ignore[no-untyped-def]
+def test_errors(rt, fake, status, body, headers, error, words) -> None:
     fake.fail_next("post", status, body, **headers)
     with pytest.raises(error, match=words) as caught:
         rt.herald.ctx.publishers["mastodon"].publish(make_request(rt, "mastodon"))
@@ -65,7 +65,7 @@ def test_errors(rt, fake, status, body, headers, error, words) -> None:  # type:
         assert caught.value.until.year == 2030
 
 
-def test_media_error_is_a_content_rejection(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_media_error_is_a_content_rejection(rt, fake) -> None:
     media = put_media(rt, "1/a.png", tiny_png(), "image/png")
     fake.fail_next("media", 422, {"error": "Validation failed: File content type is invalid"})
     with pytest.raises(ContentRejected, match="content type is invalid"):
@@ -73,7 +73,7 @@ def test_media_error_is_a_content_rejection(rt, fake) -> None:  # type: ignore[n
     assert fake.statuses == []
 
 
-def test_find_reconciles_from_recent_statuses(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_find_reconciles_from_recent_statuses(rt, fake) -> None:
     publisher = rt.herald.ctx.publishers["mastodon"]
     request = make_request(rt, "mastodon", "Line one\nLine two https://example.com/x")
     assert publisher.find(request) is None

@@ -114,7 +114,7 @@ def files() -> Iterator[str]:
     server.shutdown()
 
 
-def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+def resolver(table: dict[str, list[str]]):
     def resolve(host: str, port: int) -> list[str]:
         if host not in table:
             raise Refused(f"the name {host} does not resolve")
@@ -210,13 +210,13 @@ def test_size_and_time_caps(files: str) -> None:
 
 
 @pytest.fixture
-def rt(settings):  # type: ignore[no-untyped-def]
+def rt(settings):
     runtime = runtime_with(settings, worker=True)
     yield runtime
     runtime.close()
 
 
-def test_attach_from_url_fits_each_network_and_the_card_says_so(rt, files) -> None:  # type: ignore[no-untyped-def]
+def test_attach_from_url_fits_each_network_and_the_card_says_so(rt, files) -> None:
     from tests.support.platforms import add_account
 
     add_account(rt, "bluesky", "did:plc:x", "@a", {"pds": "http://127.0.0.1:1", "did": "d"})
@@ -244,7 +244,7 @@ def test_attach_from_url_fits_each_network_and_the_card_says_so(rt, files) -> No
     assert stored.exists()
 
 
-def test_attach_refuses_unsafe_or_non_image_links(rt, files) -> None:  # type: ignore[no-untyped-def]
+def test_attach_refuses_unsafe_or_non_image_links(rt, files) -> None:
     rt.herald.handle(MARIA, "draft Launch --to outbox")
     eventually(lambda: post_state(rt, 1) == "pending_approval", what="the card")
     reply = rt.herald.handle(MARIA, "attach 1 http://169.254.169.254/latest/meta-data/")
@@ -256,7 +256,7 @@ def test_attach_refuses_unsafe_or_non_image_links(rt, files) -> None:  # type: i
 
 
 @pytest.mark.timeout(60)
-def test_attaching_an_image_bomb_is_refused_fast_and_attaches_nothing(rt, files) -> None:  # type: ignore[no-untyped-def]
+def test_attaching_an_image_bomb_is_refused_fast_and_attaches_nothing(rt, files) -> None:
     rt.herald.handle(MARIA, "draft Launch --to outbox")
     eventually(lambda: post_state(rt, 1) == "pending_approval", what="the card")
     started = time.monotonic()
@@ -276,7 +276,7 @@ def test_attaching_an_image_bomb_is_refused_fast_and_attaches_nothing(rt, files)
     assert [m["alt"] for m in media] == ["A cat"]
 
 
-def test_local_store_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_local_store_round_trip(tmp_path) -> None:
     store = LocalMediaStore(tmp_path)
     store.put("1/a.png", b"abc", "image/png")
     assert store.get("1/a.png") == b"abc"
@@ -287,7 +287,7 @@ def test_local_store_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-de
         store.get("../etc/passwd")
 
 
-def test_s3_store_through_moto_server(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_s3_store_through_moto_server(monkeypatch) -> None:
     from moto.server import ThreadedMotoServer
 
     from tests.support.services import free_port

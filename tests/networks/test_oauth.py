@@ -14,6 +14,7 @@ from storage.models import ConnectedAccount, OutboundMessage
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.server import FakeServer
 from tests.fakes.x import FakeX
 from tests.support.helpers import actor
 from tests.support.platforms import link_from, run_oauth_flow, runtime_with
@@ -23,7 +24,7 @@ LEE = actor("lee")
 
 
 @pytest.fixture
-def fakes() -> Iterator[dict[str, object]]:
+def fakes() -> Iterator[dict[str, FakeServer]]:
     servers = {
         "x": FakeX(),
         "linkedin": FakeLinkedIn(),
@@ -38,7 +39,7 @@ def fakes() -> Iterator[dict[str, object]]:
 
 
 @pytest.fixture
-def rt(settings, fakes):  # type: ignore[no-untyped-def]
+def rt(settings, fakes):
     x, li, fb = fakes["x"], fakes["linkedin"], fakes["facebook"]
     runtime = runtime_with(
         settings,
@@ -75,7 +76,7 @@ def rt(settings, fakes):  # type: ignore[no-untyped-def]
         ("connect mastodon {mastodon}", "mastodon", "acme@127.0.0.1", "@acme@127.0.0.1"),
     ],
 )
-def test_connect_from_chat_end_to_end(rt, fakes, command, network, account_id, display) -> None:  # type: ignore[no-untyped-def]
+def test_connect_from_chat_end_to_end(rt, fakes, command, network, account_id, display) -> None:
     command = command.format(mastodon=fakes["mastodon"].url)
     with TestClient(create_app(rt)) as web:
         done, link = run_oauth_flow(rt, web, command)
@@ -104,7 +105,7 @@ def test_connect_from_chat_end_to_end(rt, fakes, command, network, account_id, d
     assert not reply.error, reply.text
 
 
-def test_x_flow_uses_pkce(rt, fakes) -> None:  # type: ignore[no-untyped-def]
+def test_x_flow_uses_pkce(rt, fakes) -> None:
     with TestClient(create_app(rt)) as web:
         run_oauth_flow(rt, web, "connect x")
     (authorize,) = fakes["x"].seen("/i/oauth2/authorize")
@@ -113,7 +114,7 @@ def test_x_flow_uses_pkce(rt, fakes) -> None:  # type: ignore[no-untyped-def]
     assert len(token.form["code_verifier"]) >= 43
 
 
-def test_tampered_or_expired_state_is_refused(rt) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_or_expired_state_is_refused(rt) -> None:
     reply = rt.herald.handle(MARIA, "connect x")
     link = link_from(reply.text or "")
     query = parse_qs(urlsplit(link).query)
@@ -129,7 +130,7 @@ def test_tampered_or_expired_state_is_refused(rt) -> None:  # type: ignore[no-un
         assert "declined" in callback.text
 
 
-def test_only_admins_can_connect_and_disconnect(rt, fakes) -> None:  # type: ignore[no-untyped-def]
+def test_only_admins_can_connect_and_disconnect(rt, fakes) -> None:
     rt.herald.handle(MARIA, "queue")
     rt.herald.handle(LEE, "queue")  # joins as editor
     reply = rt.herald.handle(LEE, "connect x")
@@ -144,7 +145,7 @@ def test_only_admins_can_connect_and_disconnect(rt, fakes) -> None:  # type: ign
         assert s.scalars(select(ConnectedAccount)).all() == []
 
 
-def test_network_without_app_credentials_says_how_to_set_it_up(settings) -> None:  # type: ignore[no-untyped-def]
+def test_network_without_app_credentials_says_how_to_set_it_up(settings) -> None:
     runtime = runtime_with(settings, worker=False)
     try:
         reply = runtime.herald.handle(MARIA, "connect linkedin")

@@ -18,6 +18,7 @@ from storage.db import Database
 from storage.models import ConnectedAccount
 from storage.models_slack import BotInstall, SlackInstallation, SlackRepository
 from storage.rotate import rotate
+from storage.schema import metadata
 from storage.vault import Vault, decode_key, kms_data_key, new_key, sealed_context
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.x import FakeX
@@ -31,12 +32,12 @@ MARIA = actor("maria")
 @pytest.fixture
 def fakes() -> Iterator[tuple[FakeX, FakeBluesky]]:
     x, bsky = FakeX().start(), FakeBluesky().start()
-    yield x, bsky  # type: ignore[misc]
+    yield x, bsky
     x.stop()
     bsky.stop()
 
 
-def test_no_token_in_the_database_or_the_logs(settings, fakes, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_no_token_in_the_database_or_the_logs(settings, fakes, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     fake_x, bsky = fakes
     rt = runtime_with(
@@ -55,6 +56,7 @@ def test_no_token_in_the_database_or_the_logs(settings, fakes, caplog) -> None: 
         assert not reply.error, reply.text
         rt.herald.ctx.publishers["x"].publish(make_request(rt, "x", "Secret-free post"))
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky", "Secret-free"))
+        assert rt.settings.secret_key is not None
         secrets = [
             *fake_x.access_tokens,
             *fake_x.refresh_tokens,
@@ -81,12 +83,13 @@ def test_no_token_in_the_database_or_the_logs(settings, fakes, caplog) -> None: 
         rt.close()
 
 
-def test_keys_rotate_reseals_every_secret_online(settings, fakes) -> None:  # type: ignore[no-untyped-def]
+def test_keys_rotate_reseals_every_secret_online(settings, fakes) -> None:
     _, bsky = fakes
     rt = runtime_with(settings, worker=False)
     try:
         rt.herald.handle(MARIA, f"connect bluesky {bsky.handle} {bsky.password} {bsky.url}")
         old = rt.vault
+        assert old is not None
         fresh = new_key()
         newer = Vault([decode_key(fresh), old.current])
         changed = rotate(rt.db, newer)
@@ -101,7 +104,7 @@ def test_keys_rotate_reseals_every_secret_online(settings, fakes) -> None:  # ty
         rt.close()
 
 
-def test_kms_data_key_through_moto_server(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_kms_data_key_through_moto_server(tmp_path, monkeypatch) -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -132,7 +135,7 @@ LEE_ELSEWHERE = actor("lee", workspace="elsewhere")
 _NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
-def test_credentials_copied_into_another_workspaces_row_do_not_open(settings, fakes) -> None:  # type: ignore[no-untyped-def]
+def test_credentials_copied_into_another_workspaces_row_do_not_open(settings, fakes) -> None:
     _, bsky = fakes
     rt = runtime_with(settings, worker=False)
     try:
@@ -145,7 +148,9 @@ def test_credentials_copied_into_another_workspaces_row_do_not_open(settings, fa
             acme = s.scalars(
                 select(ConnectedAccount).where(ConnectedAccount.account_id == bsky.did)
             ).one()
-            s.get(ConnectedAccount, theirs).credentials = acme.credentials  # an attacker's copy
+            copy = s.get(ConnectedAccount, theirs)
+            assert copy is not None
+            copy.credentials = acme.credentials  # an attacker's copy
         request = PublishRequest(
             target_id=1,
             network="bluesky",
@@ -165,7 +170,7 @@ def test_credentials_copied_into_another_workspaces_row_do_not_open(settings, fa
         rt.close()
 
 
-def test_a_slack_token_copied_to_another_team_does_not_open(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_slack_token_copied_to_another_team_does_not_open(settings) -> None:
     rt = runtime_with(settings, worker=False)
     try:
         repo = SlackRepository(rt.db, rt.vault)
@@ -185,7 +190,7 @@ def test_a_slack_token_copied_to_another_team_does_not_open(settings) -> None:  
         rt.close()
 
 
-def test_the_upgrade_reseals_existing_secrets_to_their_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_upgrade_reseals_existing_secrets_to_their_rows(tmp_path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     from alembic import command
 
@@ -195,7 +200,9 @@ def test_the_upgrade_reseals_existing_secrets_to_their_rows(tmp_path) -> None:  
     with db.engine.begin() as conn:
         for team in ("T0ACME001", "T0EVIL001"):
             conn.execute(
-                SlackInstallation.__table__.insert().values(
+                metadata.tables[SlackInstallation.__tablename__]
+                .insert()
+                .values(
                     team_id=team,
                     bot_id="B1",
                     bot_user_id="U1",

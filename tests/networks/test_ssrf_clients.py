@@ -62,13 +62,13 @@ def mastodon() -> Iterator[FakeMastodon]:
 
 
 @pytest.fixture
-def rt(settings):  # type: ignore[no-untyped-def]
+def rt(settings):
     runtime = runtime_with(settings, worker=False)
     yield runtime
     runtime.close()
 
 
-def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, bluesky) -> None:  # type: ignore[no-untyped-def]
+def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, bluesky) -> None:
     hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
     port = bluesky.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(
@@ -82,7 +82,7 @@ def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, bluesky) -> No
         assert s.scalar(select(func.count(ConnectedAccount.id))) == 0
 
 
-def test_rebinding_mastodon_instance_reaches_nothing_at_app_registration(rt, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_rebinding_mastodon_instance_reaches_nothing_at_app_registration(rt, mastodon) -> None:
     hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
     port = mastodon.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(MARIA, f"connect mastodon http://localhost:{port}")
@@ -131,7 +131,7 @@ def redirector() -> Iterator[ThreadingHTTPServer]:
         ("http://internal.example/admin", "private"),
     ],
 )
-def test_each_redirect_hop_is_checked(redirector, location, reason) -> None:  # type: ignore[no-untyped-def]
+def test_each_redirect_hop_is_checked(redirector, location, reason) -> None:
     port = redirector.server_port
     _Redirect.target = location.format(port=port)
     table = {"allowed.example": ["127.0.0.1"], "internal.example": ["10.0.0.8"]}
@@ -146,7 +146,7 @@ def test_each_redirect_hop_is_checked(redirector, location, reason) -> None:  # 
         http.get(f"http://allowed.example:{port}/start")
 
 
-def test_the_connection_goes_to_the_checked_address_with_the_original_host(mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_the_connection_goes_to_the_checked_address_with_the_original_host(mastodon) -> None:
     port = mastodon.url.rsplit(":", 1)[1]
     lookups: list[str] = []
 
@@ -181,7 +181,7 @@ def _assert_sanitized(text: str) -> None:
     assert len(text) <= 300
 
 
-def test_bluesky_error_body_reaches_the_card_only_sanitized(rt, bluesky) -> None:  # type: ignore[no-untyped-def]
+def test_bluesky_error_body_reaches_the_card_only_sanitized(rt, bluesky) -> None:
     reply = rt.herald.handle(
         MARIA, f"connect bluesky acme.bsky.social {bluesky.password} {bluesky.url}"
     )
@@ -194,7 +194,7 @@ def test_bluesky_error_body_reaches_the_card_only_sanitized(rt, bluesky) -> None
     _assert_sanitized(caught.value.reason)
 
 
-def test_mastodon_error_body_reaches_the_card_only_sanitized(rt, mastodon) -> None:  # type: ignore[no-untyped-def]
+def test_mastodon_error_body_reaches_the_card_only_sanitized(rt, mastodon) -> None:
     add_account(
         rt,
         "mastodon",
@@ -209,7 +209,7 @@ def test_mastodon_error_body_reaches_the_card_only_sanitized(rt, mastodon) -> No
     _assert_sanitized(caught.value.reason)
 
 
-def test_bluesky_login_error_reaches_the_chat_only_sanitized(rt, bluesky) -> None:  # type: ignore[no-untyped-def]
+def test_bluesky_login_error_reaches_the_chat_only_sanitized(rt, bluesky) -> None:
     bluesky.fail_next("session", 401, {"error": "AuthenticationRequired", "message": HOSTILE_BODY})
     reply = rt.herald.handle(
         MARIA, f"connect bluesky acme.bsky.social {bluesky.password} {bluesky.url}"
@@ -219,7 +219,7 @@ def test_bluesky_login_error_reaches_the_chat_only_sanitized(rt, bluesky) -> Non
     _assert_sanitized(reply.text or "")
 
 
-def test_a_stored_account_on_a_private_address_is_never_called(rt, bluesky) -> None:  # type: ignore[no-untyped-def]
+def test_a_stored_account_on_a_private_address_is_never_called(rt, bluesky) -> None:
     add_account(
         rt,
         "bluesky",

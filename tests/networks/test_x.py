@@ -24,11 +24,11 @@ MARIA = actor("maria")
 pytestmark = pytest.mark.network("x", connect=False, x_client_id="herald-client")
 
 
-def request(rt, text: str = "Hello from Herald", **kw) -> PublishRequest:  # type: ignore[no-untyped-def]
+def request(rt, text: str = "Hello from Herald", **kw) -> PublishRequest:
     return make_request(rt, "x", text, **kw)
 
 
-def test_draft_to_x_is_refused_until_connected_then_publishes(live, fake) -> None:  # type: ignore[no-untyped-def]
+def test_draft_to_x_is_refused_until_connected_then_publishes(live, fake) -> None:
     reply = live.herald.handle(MARIA, "draft Our API is live --to x")
     assert reply.error
     assert "X is not connected here yet" in (reply.text or "")
@@ -45,7 +45,7 @@ def test_draft_to_x_is_refused_until_connected_then_publishes(live, fake) -> Non
     assert published == [f"🚀 #1 published · X: https://x.com/acme/status/{fake.posts[0]['id']}"]
 
 
-def test_thread_replies_to_the_previous_post_and_matches_the_spec(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_thread_replies_to_the_previous_post_and_matches_the_spec(rt, fake) -> None:
     fake.connect(rt)
     x = rt.herald.ctx.publishers["x"]
     result = x.publish(request(rt, "1/3 The plan", parts=("2/3 The why", "3/3 The how")))
@@ -58,7 +58,7 @@ def test_thread_replies_to_the_previous_post_and_matches_the_spec(rt, fake) -> N
         assert x_schema_errors("CreatePostsRequest", seen.json) == []
 
 
-def test_a_thread_cut_short_is_finished_not_restarted(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_a_thread_cut_short_is_finished_not_restarted(rt, fake) -> None:
     fake.connect(rt)
     x = rt.herald.ctx.publishers["x"]
     fake.posts.append({"id": "1", "text": "warmup"})
@@ -67,7 +67,7 @@ def test_a_thread_cut_short_is_finished_not_restarted(rt, fake) -> None:  # type
     original = fake.create
     calls = {"n": 0}
 
-    def flaky(seen):  # type: ignore[no-untyped-def]
+    def flaky(seen):
         calls["n"] += 1
         if calls["n"] == 2:
             from tests.fakes.server import reply
@@ -75,7 +75,7 @@ def test_a_thread_cut_short_is_finished_not_restarted(rt, fake) -> None:  # type
             return reply(503, {"title": "Service Unavailable", "status": 503})
         return original(seen)
 
-    fake.create = flaky  # type: ignore[method-assign]
+    fake.create = flaky
     with pytest.raises(Transient, match="stopped after part 1 of 3"):
         x.publish(req)
     assert x.find(req) is None  # half a thread is not "published"
@@ -87,7 +87,7 @@ def test_a_thread_cut_short_is_finished_not_restarted(rt, fake) -> None:  # type
     assert x.find(req) == result
 
 
-def test_image_is_uploaded_with_alt_text_and_attached(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_image_is_uploaded_with_alt_text_and_attached(rt, fake) -> None:
     fake.connect(rt)
     from core.platforms.base import hub_of
 
@@ -102,7 +102,7 @@ def test_image_is_uploaded_with_alt_text_and_attached(rt, fake) -> None:  # type
     assert upload.files["media"] == tiny_png()
 
 
-def test_video_goes_through_chunked_upload(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_video_goes_through_chunked_upload(rt, fake) -> None:
     fake.connect(rt)
     from core.platforms.base import hub_of
 
@@ -152,7 +152,7 @@ def test_video_goes_through_chunked_upload(rt, fake) -> None:  # type: ignore[no
         ),
     ],
 )
-def test_errors_map_to_what_the_card_says(rt, fake, status, body, headers, error, words) -> None:  # type: ignore[no-untyped-def]
+def test_errors_map_to_what_the_card_says(rt, fake, status, body, headers, error, words) -> None:
     fake.connect(rt)
     fake.fail_next("post", status, body, **headers)
     with pytest.raises(error, match=words) as caught:
@@ -161,7 +161,7 @@ def test_errors_map_to_what_the_card_says(rt, fake, status, body, headers, error
         assert caught.value.until == datetime.fromtimestamp(4102444800, UTC)
 
 
-def test_rate_limit_moves_the_target_and_the_next_one_waits_without_a_call(live, fake) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_moves_the_target_and_the_next_one_waits_without_a_call(live, fake) -> None:
     fake.connect(live)
     reset = int((datetime.now(UTC) + timedelta(minutes=20)).timestamp())
     fake.fail_next(
@@ -188,7 +188,7 @@ def test_rate_limit_moves_the_target_and_the_next_one_waits_without_a_call(live,
     assert len(fake.seen("/2/tweets", "POST")) == calls  # known limit: no call made
 
 
-def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fake) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fake) -> None:
     fake.connect(live)
     fake.fail_next(
         "post",
@@ -219,7 +219,7 @@ def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fa
     assert all(intent is not None and intent.action in SIMPLE_ACTIONS for intent in pressed)
 
 
-def test_expired_token_is_renewed_once_by_many_workers(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_expired_token_is_renewed_once_by_many_workers(rt, fake) -> None:
     fake.connect(rt, expires_in=timedelta(seconds=30))  # inside the refresh margin
     x = rt.herald.ctx.publishers["x"]
     barrier = threading.Barrier(4)
@@ -246,7 +246,7 @@ def test_expired_token_is_renewed_once_by_many_workers(rt, fake) -> None:  # typ
         assert account.expires_at > datetime.now(UTC) + timedelta(hours=1)
 
 
-def test_revoked_token_fails_with_reconnect_and_marks_the_account(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_token_fails_with_reconnect_and_marks_the_account(rt, fake) -> None:
     fake.connect(rt)
     fake.access_tokens.clear()
     fake.refresh_tokens.clear()
@@ -258,7 +258,7 @@ def test_revoked_token_fails_with_reconnect_and_marks_the_account(rt, fake) -> N
     assert "X · @acme · ⚠ expired: reconnect with connect x" in listing
 
 
-def test_unknown_outcome_is_reconciled_from_the_timeline(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_outcome_is_reconciled_from_the_timeline(rt, fake) -> None:
     fake.connect(rt)
     x = rt.herald.ctx.publishers["x"]
     req = request(rt, "Did it post?")
@@ -269,7 +269,7 @@ def test_unknown_outcome_is_reconciled_from_the_timeline(rt, fake) -> None:  # t
     assert found.external_id == fake.posts[0]["id"]
 
 
-def test_media_error_is_a_content_rejection(rt, fake) -> None:  # type: ignore[no-untyped-def]
+def test_media_error_is_a_content_rejection(rt, fake) -> None:
     fake.connect(rt)
     from core.platforms.base import hub_of
 
@@ -282,7 +282,7 @@ def test_media_error_is_a_content_rejection(rt, fake) -> None:  # type: ignore[n
     assert fake.posts == []
 
 
-def test_thread_through_the_pipeline(live, fake) -> None:  # type: ignore[no-untyped-def]
+def test_thread_through_the_pipeline(live, fake) -> None:
     fake.connect(live)
     live.herald.handle(MARIA, "draft Launch thread --to x")
     eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")

@@ -152,11 +152,11 @@ def slack_actor(user_id: str, name: str) -> Actor:
 
 def accept_together(
     rt: Runtime, texts: list[str], who: list[Actor] | None = None
-) -> list[int | Exception]:
+) -> list[int | Exception | None]:
     """Each text accepted from its own thread, all released at once (as a burst of acks)."""
     people = who or [actor("maria")] * len(texts)
     barrier = threading.Barrier(len(texts))
-    results: list[int | Exception] = [0] * len(texts)
+    results: list[int | Exception | None] = [0] * len(texts)
 
     def one(i: int) -> None:
         barrier.wait()
@@ -173,7 +173,7 @@ def accept_together(
     return results
 
 
-def dump(rt) -> str:  # type: ignore[no-untyped-def]
+def dump(rt) -> str:
     """Every column of every table, as text (bytes both raw-decoded and as hex)."""
     out = []
     with rt.db.engine.connect() as conn:

@@ -115,9 +115,10 @@ def link_from(reply_text: str) -> str:
     return reply_text[start:].split()[0]
 
 
-def run_oauth_flow(rt, web: TestClient, command: str) -> tuple[object, str]:  # type: ignore[no-untyped-def]
+def run_oauth_flow(rt: Runtime, web: TestClient, command: str) -> tuple[httpx.Response, str]:
     reply = rt.herald.handle(actor("maria"), command)
     assert not reply.error, reply.text
+    assert reply.text is not None
     link = link_from(reply.text)
     path = link.removeprefix("http://herald.test")
     start = web.get(path, follow_redirects=False)

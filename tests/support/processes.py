@@ -63,7 +63,7 @@ class OwnRedis:
             self.kill()
 
 
-def _pings(client: redis.Redis) -> bool:
+def _pings(client: redis.Redis[bytes]) -> bool:
     try:
         return bool(client.ping())
     except redis.RedisError:

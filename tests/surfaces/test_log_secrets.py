@@ -41,7 +41,7 @@ def debug_settings(settings: Settings, **more: object) -> Settings:
 
 def test_the_telegram_bot_token_is_in_no_log_record_at_debug(
     settings: Settings, tmp_path, logs: list[logging.LogRecord]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake = FakeTelegram().start()
     try:
         configured = debug_settings(
@@ -80,7 +80,7 @@ def test_the_telegram_bot_token_is_in_no_log_record_at_debug(
 
 def test_slack_tokens_oauth_code_and_client_secret_are_in_no_log_record_at_debug(
     settings: Settings, tmp_path, logs: list[logging.LogRecord]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake = FakeSlack()
     try:
         configure_logging(

@@ -26,21 +26,14 @@ GROUP = -100600
 
 
 @pytest.fixture
-def x() -> FakeX:
-    server = FakeX().start()
-    yield server  # type: ignore[misc]
-    server.stop()
-
-
-@pytest.fixture
-def settings(settings: Settings, x: FakeX) -> Settings:
+def settings(settings: Settings, fake_x: FakeX) -> Settings:
     """The conftest's settings, with X set up for OAuth and a key to seal tokens with."""
     return settings.model_copy(
         update={
             "public_url": "http://herald.test",
             "secret_key": SecretStr(new_key()),
-            "x_api_url": x.url,
-            "x_auth_url": f"{x.url}/i/oauth2/authorize",
+            "x_api_url": fake_x.url,
+            "x_auth_url": f"{fake_x.url}/i/oauth2/authorize",
             "x_client_id": "x-client",
         }
     )
@@ -107,7 +100,7 @@ def connect_link_in_private(tg: Bot) -> str:
     tg.send(ana.says("/start"))
     tg.send(ana.says("/connect x"))
     # In a private chat the answer itself carries the link (a second, private copy may follow).
-    text = tg.fake.wait_for(lambda: links_in(tg.fake, 1111), what="the link")[0]
+    text: str = tg.fake.wait_for(lambda: links_in(tg.fake, 1111), what="the link")[0]
     return text[text.index("/oauth/") :].split()[0]
 
 

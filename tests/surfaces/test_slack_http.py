@@ -72,7 +72,7 @@ def web(settings: Settings, fake: FakeSlack) -> Iterator[tuple[Runtime, TestClie
     rt.close()
 
 
-def post(client: TestClient, request: tuple[str, dict[str, str]], path: str = "/slack/events"):  # type: ignore[no-untyped-def]
+def post(client: TestClient, request: tuple[str, dict[str, str]], path: str = "/slack/events"):
     body, headers = request
     return client.post(path, content=body, headers=headers)
 
