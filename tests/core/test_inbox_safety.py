@@ -4,7 +4,6 @@ burst fails alone."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -19,23 +18,18 @@ from tests.support.platforms import runtime_with, start_worker
 ANA = slack_actor("U1ANA", "ana")
 
 
-@pytest.fixture
-def bsky() -> Iterator[FakeBluesky]:
-    fake = FakeBluesky().start()
-    yield fake
-    fake.stop()
-
-
 def test_an_app_password_sent_through_the_inbox_is_never_stored_in_clear(
     settings,
-    bsky: FakeBluesky,
+    fake_bluesky: FakeBluesky,
 ) -> None:
     rt = runtime_with(settings, worker=False)
     try:
-        rt.herald.accept(ANA, f"connect bluesky {bsky.handle} {bsky.password} {bsky.url}")
+        rt.herald.accept(
+            ANA, f"connect bluesky {fake_bluesky.handle} {fake_bluesky.password} {fake_bluesky.url}"
+        )
         waiting = dump(rt)
         assert "connect bluesky" not in waiting  # sealed whole, before any worker saw it
-        assert bsky.password not in waiting
+        assert fake_bluesky.password not in waiting
         start_worker(rt)
 
         def connected() -> int:
@@ -55,8 +49,10 @@ def test_an_app_password_sent_through_the_inbox_is_never_stored_in_clear(
                 )
 
         audit = eventually(audited, what="the audit of the command")
-        assert audit == [{"command": f"connect bluesky {bsky.handle} ••• {bsky.url}", "ok": True}]
-        assert bsky.password not in dump(rt)
+        assert audit == [
+            {"command": f"connect bluesky {fake_bluesky.handle} ••• {fake_bluesky.url}", "ok": True}
+        ]
+        assert fake_bluesky.password not in dump(rt)
         with rt.db.session() as s:
             assert s.scalar(select(func.count(InboxCommand.id))) == 0  # purged once run
     finally:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
+from core.settings import Settings
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
-from tests.fakes.server import FakeServer
 from tests.fakes.x import FakeX
 from tests.support.helpers import actor, eventually, messages, post_state, target_states
 from tests.support.platforms import add_account, runtime_with, tiny_png
@@ -19,60 +15,27 @@ MARIA = actor("maria")
 ALL = "x,mastodon,bluesky,linkedin,facebook"
 
 
-@pytest.fixture
-def fakes() -> Iterator[dict[str, FakeServer]]:
-    servers = {
-        "x": FakeX(),
-        "mastodon": FakeMastodon(),
-        "bluesky": FakeBluesky(),
-        "linkedin": FakeLinkedIn(),
-        "facebook": FakeFacebook(),
-    }
-    for server in servers.values():
-        server.start()
-    yield servers
-    for server in servers.values():
-        server.stop()
-
-
-def test_one_post_with_an_image_reaches_all_five_networks(settings, fakes) -> None:
-    x, masto, bsky, li, fb = (
-        fakes[n] for n in ("x", "mastodon", "bluesky", "linkedin", "facebook")
-    )
+def test_one_post_with_an_image_reaches_all_five_networks(
+    settings: Settings,
+    fake_x: FakeX,
+    fake_mastodon: FakeMastodon,
+    fake_bluesky: FakeBluesky,
+    fake_linkedin: FakeLinkedIn,
+    fake_facebook: FakeFacebook,
+) -> None:
+    x, masto, bsky, li, fb = fake_x, fake_mastodon, fake_bluesky, fake_linkedin, fake_facebook
     rt = runtime_with(
         settings,
         worker=True,
-        x_api_url=x.url,
-        x_upload_url=x.url,
-        linkedin_api_url=li.url,
-        facebook_api_url=f"{fb.url}/v21.0",
+        **x.herald_settings(),
+        **li.herald_settings(),
+        **fb.herald_settings(),
     )
     try:
-        add_account(
-            rt,
-            "x",
-            "2244994945",
-            "@acme",
-            {"access_token": "x-access-1", "refresh_token": "x-refresh-1"},
-        )
-        add_account(
-            rt,
-            "mastodon",
-            "acme@masto.test",
-            "@acme@masto.test",
-            {"instance": masto.url, "access_token": "masto-token", "id": "109"},
-        )
-        assert not rt.herald.handle(
-            MARIA, f"connect bluesky {bsky.handle} {bsky.password} {bsky.url}"
-        ).error
-        add_account(
-            rt,
-            "linkedin",
-            "urn:li:person:1",
-            "Maria",
-            {"access_token": "li-token", "author": "urn:li:person:1"},
-        )
-        add_account(rt, "facebook", fb.page_id, "Acme Page", {"page_token": "page-token"})
+        for fake in (x, masto, bsky, fb):
+            fake.connect(rt)
+        person = "urn:li:person:1"  # a member, where the others post as a page or an account
+        add_account(rt, "linkedin", person, "Maria", {"access_token": "li-token", "author": person})
         x.static["/files/cat.png"] = ("image/png", tiny_png())
 
         reply = rt.herald.handle(MARIA, f"draft Our public API is live --to {ALL}")

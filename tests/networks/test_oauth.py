@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,18 +23,18 @@ LEE = actor("lee")
 
 
 @pytest.fixture
-def fakes() -> Iterator[dict[str, FakeServer]]:
-    servers = {
-        "x": FakeX(),
-        "linkedin": FakeLinkedIn(),
-        "facebook": FakeFacebook(),
-        "mastodon": FakeMastodon(),
+def fakes(
+    fake_x: FakeX,
+    fake_linkedin: FakeLinkedIn,
+    fake_facebook: FakeFacebook,
+    fake_mastodon: FakeMastodon,
+) -> dict[str, FakeServer]:
+    return {
+        "x": fake_x,
+        "linkedin": fake_linkedin,
+        "facebook": fake_facebook,
+        "mastodon": fake_mastodon,
     }
-    for server in servers.values():
-        server.start()
-    yield servers
-    for server in servers.values():
-        server.stop()
 
 
 @pytest.fixture

@@ -24,8 +24,6 @@ from core.errors import ContentRejected, PublishError, TokenExpired
 from core.platforms.base import hub_of
 from core.ssrf import Refused, SafeFetcher
 from storage.models import ConnectedAccount, OutboundMessage
-from tests.fakes.bluesky import FakeBluesky
-from tests.fakes.mastodon import FakeMastodon
 from tests.support.helpers import actor
 from tests.support.platforms import add_account, make_request, runtime_with
 
@@ -48,33 +46,19 @@ def rebinding() -> SafeFetcher:
 
 
 @pytest.fixture
-def bluesky() -> Iterator[FakeBluesky]:
-    server = FakeBluesky().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mastodon() -> Iterator[FakeMastodon]:
-    server = FakeMastodon().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def rt(settings):
     runtime = runtime_with(settings, worker=False)
     yield runtime
     runtime.close()
 
 
-def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, bluesky) -> None:
+def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, fake_bluesky) -> None:
     hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
-    port = bluesky.url.rsplit(":", 1)[1]
+    port = fake_bluesky.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(
-        MARIA, f"connect bluesky acme.bsky.social {bluesky.password} http://localhost:{port}"
+        MARIA, f"connect bluesky acme.bsky.social {fake_bluesky.password} http://localhost:{port}"
     )
-    assert bluesky.requests == []  # the app password never left Herald
+    assert fake_bluesky.requests == []  # the app password never left Herald
     assert reply.error
     assert "Bluesky was not connected" in (reply.text or "")
     assert "loopback" in (reply.text or "")
@@ -82,9 +66,9 @@ def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, bluesky) -> No
         assert s.scalar(select(func.count(ConnectedAccount.id))) == 0
 
 
-def test_rebinding_mastodon_instance_reaches_nothing_at_app_registration(rt, mastodon) -> None:
+def test_rebinding_mastodon_instance_reaches_nothing_at_app_registration(rt, fake_mastodon) -> None:
     hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
-    port = mastodon.url.rsplit(":", 1)[1]
+    port = fake_mastodon.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(MARIA, f"connect mastodon http://localhost:{port}")
     assert not reply.error, reply.text
     with rt.db.session() as s:
@@ -96,7 +80,7 @@ def test_rebinding_mastodon_instance_reaches_nothing_at_app_registration(rt, mas
     path = link[link.index("/oauth/") :].split()[0]
     with TestClient(create_app(rt)) as web:
         page = web.get(path, follow_redirects=False)
-    assert mastodon.requests == []
+    assert fake_mastodon.requests == []
     assert page.status_code == 400
     assert "loopback" in page.text
     assert "Traceback" not in page.text
@@ -146,8 +130,8 @@ def test_each_redirect_hop_is_checked(redirector, location, reason) -> None:
         http.get(f"http://allowed.example:{port}/start")
 
 
-def test_the_connection_goes_to_the_checked_address_with_the_original_host(mastodon) -> None:
-    port = mastodon.url.rsplit(":", 1)[1]
+def test_the_connection_goes_to_the_checked_address_with_the_original_host(fake_mastodon) -> None:
+    port = fake_mastodon.url.rsplit(":", 1)[1]
     lookups: list[str] = []
 
     def once(host: str, _port: int) -> list[str]:
@@ -159,7 +143,7 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(masto
         response = http.get(f"http://instance.example:{port}/api/v1/accounts/verify_credentials")
     assert response.status_code == 401  # the fake's answer: the socket reached the checked address
     assert lookups == ["instance.example"]
-    assert mastodon.requests[-1].headers["Host"] == f"instance.example:{port}"
+    assert fake_mastodon.requests[-1].headers["Host"] == f"instance.example:{port}"
     assert str(response.request.url).startswith("http://instance.example")
 
 
@@ -181,12 +165,12 @@ def _assert_sanitized(text: str) -> None:
     assert len(text) <= 300
 
 
-def test_bluesky_error_body_reaches_the_card_only_sanitized(rt, bluesky) -> None:
+def test_bluesky_error_body_reaches_the_card_only_sanitized(rt, fake_bluesky) -> None:
     reply = rt.herald.handle(
-        MARIA, f"connect bluesky acme.bsky.social {bluesky.password} {bluesky.url}"
+        MARIA, f"connect bluesky acme.bsky.social {fake_bluesky.password} {fake_bluesky.url}"
     )
     assert not reply.error, reply.text
-    bluesky.fail_next("post", 400, {"error": "InvalidRequest", "message": HOSTILE_BODY})
+    fake_bluesky.fail_next("post", 400, {"error": "InvalidRequest", "message": HOSTILE_BODY})
     with pytest.raises(ContentRejected) as caught:
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky"))
     assert caught.value.reason.startswith("Bluesky refused the post: ")
@@ -194,42 +178,44 @@ def test_bluesky_error_body_reaches_the_card_only_sanitized(rt, bluesky) -> None
     _assert_sanitized(caught.value.reason)
 
 
-def test_mastodon_error_body_reaches_the_card_only_sanitized(rt, mastodon) -> None:
+def test_mastodon_error_body_reaches_the_card_only_sanitized(rt, fake_mastodon) -> None:
     add_account(
         rt,
         "mastodon",
         "acme@masto.test",
         "@acme@masto.test",
-        {"instance": mastodon.url, "access_token": "masto-token", "id": "109"},
+        {"instance": fake_mastodon.url, "access_token": "masto-token", "id": "109"},
     )
-    mastodon.fail_next("post", 422, {"error": HOSTILE_BODY})
+    fake_mastodon.fail_next("post", 422, {"error": HOSTILE_BODY})
     with pytest.raises(ContentRejected) as caught:
         rt.herald.ctx.publishers["mastodon"].publish(make_request(rt, "mastodon"))
     assert caught.value.reason.startswith("Mastodon refused the post: ")
     _assert_sanitized(caught.value.reason)
 
 
-def test_bluesky_login_error_reaches_the_chat_only_sanitized(rt, bluesky) -> None:
-    bluesky.fail_next("session", 401, {"error": "AuthenticationRequired", "message": HOSTILE_BODY})
+def test_bluesky_login_error_reaches_the_chat_only_sanitized(rt, fake_bluesky) -> None:
+    fake_bluesky.fail_next(
+        "session", 401, {"error": "AuthenticationRequired", "message": HOSTILE_BODY}
+    )
     reply = rt.herald.handle(
-        MARIA, f"connect bluesky acme.bsky.social {bluesky.password} {bluesky.url}"
+        MARIA, f"connect bluesky acme.bsky.social {fake_bluesky.password} {fake_bluesky.url}"
     )
     assert reply.error
     assert (reply.text or "").startswith("Bluesky was not connected: Bluesky refused the login")
     _assert_sanitized(reply.text or "")
 
 
-def test_a_stored_account_on_a_private_address_is_never_called(rt, bluesky) -> None:
+def test_a_stored_account_on_a_private_address_is_never_called(rt, fake_bluesky) -> None:
     add_account(
         rt,
         "bluesky",
         "did:plc:abc123",
         "@acme",
-        {"pds": bluesky.url, "did": "did:plc:abc123", "access_jwt": "a", "refresh_jwt": "r"},
+        {"pds": fake_bluesky.url, "did": "did:plc:abc123", "access_jwt": "a", "refresh_jwt": "r"},
     )
     hub_of(rt.herald.ctx.publishers).fetcher = SafeFetcher()  # production: public only
     with pytest.raises(PublishError, match="loopback") as caught:
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky"))
     assert not caught.value.retryable  # nothing was sent: failed with a reason, not "unknown"
     assert not isinstance(caught.value, TokenExpired)
-    assert bluesky.requests == []
+    assert fake_bluesky.requests == []

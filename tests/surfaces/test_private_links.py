@@ -104,7 +104,7 @@ def connect_link_in_private(tg: Bot) -> str:
     return text[text.index("/oauth/") :].split()[0]
 
 
-def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: FakeX) -> None:
+def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, fake_x: FakeX) -> None:
     path = connect_link_in_private(tg)
     with TestClient(create_app(tg.runtime)) as web:
         start = web.get(path, follow_redirects=False)
@@ -126,7 +126,7 @@ def test_the_link_works_once_and_a_second_use_gets_a_clear_page(tg: Bot, x: Fake
         assert s.scalar(select(func.count(ConnectedAccount.id))) == 1
 
 
-def test_the_flow_belongs_to_the_browser_that_opened_the_link(tg: Bot, x: FakeX) -> None:
+def test_the_flow_belongs_to_the_browser_that_opened_the_link(tg: Bot, fake_x: FakeX) -> None:
     path = connect_link_in_private(tg)
     app = create_app(tg.runtime)
     with TestClient(app) as mine, TestClient(app) as other:
