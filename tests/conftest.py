@@ -1,5 +1,15 @@
 """Fixtures: every database test runs on SQLite with the in-process worker and on real
-PostgreSQL + Redis with a real Celery worker. Missing services fail the run, never skip it."""
+PostgreSQL + Redis with a real Celery worker. Missing services fail the run, never skip it.
+
+Where tests live:
+    unit/      pure logic: a value in, a value out (no database, no server, no thread)
+    core/      Herald's core through its runtime, on both databases, with an in-process worker
+    networks/  each network's publisher against its local fake (networks/conftest.py)
+    surfaces/  the Slack, Telegram, web and terminal adapters (surfaces/conftest.py)
+    e2e/       real `herald` processes: the binaries, worker and scheduler, fault drills
+    fakes/     one local fake per outside service, speaking its wire format
+    support/   helpers shared by tests (never fixtures: those live in a conftest.py)
+"""
 
 from __future__ import annotations
 
@@ -148,6 +158,7 @@ def logs() -> Iterator[list[logging.LogRecord]]:
 
 
 def serving(server: F) -> Iterator[F]:
+    """Run `server` for one test."""
     server.start()
     yield server
     server.stop()
