@@ -3,7 +3,8 @@ PostgreSQL + Redis with a real Celery worker. Missing services fail the run, nev
 
 Where tests live:
     unit/      pure logic: a value in, a value out (no database, no server, no thread)
-    core/      Herald's core through its runtime, on both databases, with an in-process worker
+    core/      the domain: commands, jobs, pipeline, model client (mostly through the runtime,
+               on both databases, with an in-process worker)
     networks/  each network's publisher against its local fake (networks/conftest.py)
     surfaces/  the Slack, Telegram, web and terminal adapters (surfaces/conftest.py)
     e2e/       real `herald` processes: the binaries, worker and scheduler, fault drills
