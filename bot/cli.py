@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -141,18 +143,27 @@ def web(host: str, port: int) -> None:
     """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health."""
     import uvicorn
 
-    from bot.runtime import configure_logging
     from bot.web.app import create_app
 
+    with _serving("web") as runtime:
+        app = create_app(runtime)
+        _freeze_startup_heap()
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@contextmanager
+def _serving(kind: str) -> Iterator[Runtime]:
+    """A long-running process with its embedded worker (when the broker is in-process),
+    closed however it ends."""
+    from bot.runtime import configure_logging
+
     settings = _settings()
-    _need_secret_key(settings, "web")
+    _need_secret_key(settings, kind)
     configure_logging(settings)
     runtime = _build(settings)
-    runtime.start_embedded_worker()
-    app = create_app(runtime)
-    _freeze_startup_heap()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        runtime.start_embedded_worker()
+        yield runtime
     finally:
         runtime.close()
 
@@ -160,35 +171,19 @@ def web(host: str, port: int) -> None:
 @main.command()
 def slack() -> None:
     """Run the Slack app in Socket Mode (HERALD_SLACK_APP_TOKEN; no public URL needed)."""
-    from bot.runtime import configure_logging
     from bot.slack.socket import run_socket_mode
 
-    settings = _settings()
-    _need_secret_key(settings, "slack")
-    configure_logging(settings)
-    runtime = _build(settings)
-    runtime.start_embedded_worker()
-    try:
+    with _serving("slack") as runtime:
         run_socket_mode(runtime)
-    finally:
-        runtime.close()
 
 
 @main.command()
 def telegram() -> None:
     """Run the Telegram bot with long polling (HERALD_TELEGRAM_TOKEN)."""
-    from bot.runtime import configure_logging
     from bot.telegram.polling import run_polling
 
-    settings = _settings()
-    _need_secret_key(settings, "telegram")
-    configure_logging(settings)
-    runtime = _build(settings)
-    runtime.start_embedded_worker()
-    try:
+    with _serving("telegram") as runtime:
         run_polling(runtime)
-    finally:
-        runtime.close()
 
 
 @main.group()

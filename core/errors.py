@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from datetime import datetime
 
 
@@ -86,3 +88,20 @@ class Transient(PublishError):
     """A timeout, a 5xx or a dropped connection: the post may or may not exist now."""
 
     retryable = True
+
+
+def went_wrong(ref: str) -> str:
+    """What a person is told when Herald failed for no reason they can act on: the same
+    words on every surface, with the ref that is in the log beside the traceback."""
+    return f"Something went wrong on my side (ref {ref}). Try again in a moment."
+
+
+def log_failure(log: logging.Logger, what: str, error: BaseException | None = None) -> str:
+    """Log an unexpected failure with its traceback under a new short ref, and return the ref.
+
+    `error` defaults to the exception being handled; `what` says what failed, e.g.
+    "button press failed".
+    """
+    ref = secrets.token_hex(3)
+    log.error("%s (ref %s)", what, ref, exc_info=error if error is not None else True)
+    return ref

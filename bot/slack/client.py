@@ -1,5 +1,5 @@
 """Talking to Slack's Web API: a client per workspace token, rate limits as `RetryLater`,
-per-channel pacing, and the users.info cache (names and time zones)."""
+and per-channel pacing. The users.info cache is bot.slack.people's."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 
 PACE_SECONDS = 1.0  # Slack allows about one message a second per channel
 INSTALL_TTL = 60.0  # how long a looked-up token is trusted before the database is asked again
-PEOPLE_TTL = 6 * 3600.0
-PEOPLE_RETRY = 60.0  # after a failed users.info, ask again no sooner than this
 
 
 def retry_after(exc: SlackApiError) -> float | None:
@@ -164,69 +162,3 @@ class Pacer:
         wait = self.wait_for(team_id, channel)
         if wait > 0:
             raise RetryLater(wait, f"pacing messages to {channel}")
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    timezone: str | None
-
-
-class People:
-    """users.info, cached: the display name and time zone of a Slack user.
-
-    Handlers read `cached` before the ack (never a Slack call there) and `warm` after it, so
-    a person's first request carries the name Slack sent in the payload and every later one
-    the profile's display name and zone. A failed lookup is remembered briefly with the
-    payload's name, so a burst of requests does not become a burst of users.info calls.
-    """
-
-    def __init__(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[float, Person]] = {}
-        self._asking: set[tuple[str, str]] = set()
-
-    def cached(self, team_id: str, user_id: str) -> Person | None:
-        with self._lock:
-            found = self._cache.get((team_id, user_id))
-        return found[1] if found is not None and found[0] > time.monotonic() else None
-
-    def warm(self, client: WebClient, team_id: str, user_id: str, fallback: str) -> None:
-        """Look the person up unless they are cached or already being looked up."""
-        key = (team_id, user_id)
-        with self._lock:
-            found = self._cache.get(key)
-            if (found is not None and found[0] > time.monotonic()) or key in self._asking:
-                return
-            self._asking.add(key)
-        try:
-            self._ask(client, key, fallback)
-        finally:
-            with self._lock:
-                self._asking.discard(key)
-
-    def get(self, client: WebClient, team_id: str, user_id: str, fallback: str) -> Person:
-        """The person, asking Slack when not cached: only where nobody waits for an ack."""
-        return self.cached(team_id, user_id) or self._ask(client, (team_id, user_id), fallback)
-
-    def _ask(self, client: WebClient, key: tuple[str, str], fallback: str) -> Person:
-        user_id = key[1]
-        try:
-            user = call(client.users_info, user=user_id).get("user") or {}
-        except (SlackApiError, RetryLater) as exc:
-            # Without users.info the person still gets an answer: their name from the
-            # payload and the workspace's zone. Remembered for a minute only.
-            log.warning("users.info failed for %s: %s", user_id, exc)
-            person = Person(name=fallback or user_id, timezone=None)
-            with self._lock:
-                self._cache[key] = (time.monotonic() + PEOPLE_RETRY, person)
-            return person
-        profile = user.get("profile") or {}
-        person = Person(
-            name=profile.get("display_name") or user.get("name") or fallback or user_id,
-            timezone=user.get("tz"),
-        )
-        with self._lock:
-            self._cache[key] = (time.monotonic() + PEOPLE_TTL, person)
-        return person

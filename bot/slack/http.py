@@ -1,7 +1,7 @@
 """Slack over HTTP inside `herald web`: events, commands, interactivity and the OAuth install.
 
 Each request's signature is checked before its body is parsed (401 on a forged, stale,
-altered or unsigned request, before bolt or any listener runs; bolt checks again).
+altered or unsigned request, before bolt or any listener runs; bolt's own check is off).
 `App.dispatch` blocks until the listener acks, so it runs on a worker thread of its own
 pool, the event loop accepting requests meanwhile, except for slash commands and card
 buttons: their listeners do no I/O but the rate-limit and replay counters (in memory, or
@@ -12,12 +12,13 @@ bolt runs them on the loop and the answer awaits the write.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 DISPATCH_THREADS = 64
+Route = Callable[[Request], Awaitable[Response]]
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -35,7 +37,8 @@ def router(runtime: Runtime) -> APIRouter:
     settings = runtime.settings
     if not configured(settings) or settings.slack_signing_secret is None:
         return routes  # Slack over HTTP is off: no /slack routes at all
-    from bot.slack.app import DEFERRED, Deferred, Handlers, build_bolt_app
+    from bot.slack.app import Handlers, build_bolt_app
+    from bot.slack.concurrency import DEFERRED, Deferred
 
     handlers = Handlers(runtime)
     app: App = build_bolt_app(runtime, handlers=handlers)
@@ -77,26 +80,24 @@ def router(runtime: Runtime) -> APIRouter:
         # Each visit to the install page stores a state row: one address may not flood it.
         per_address = AddressLimit(runtime.herald.ctx.limits, settings)
 
-        async def install(request: Request) -> Response:
-            refused = per_address.refused(request, "slack-install")
-            if refused is not None:
-                return refused
-            bolt_request = to_bolt_request(request, await request.body())
-            resp = await anyio.to_thread.run_sync(flow.handle_installation, bolt_request)
-            return to_starlette_response(resp)
+        def step(kind: str, handle: Callable[[BoltRequest], BoltResponse]) -> Route:
+            """A GET of the install flow, limited per address, handled by bolt in a thread."""
 
-        async def oauth_redirect(request: Request) -> Response:
-            refused = per_address.refused(request, "slack-oauth")
-            if refused is not None:
-                return refused
-            bolt_request = to_bolt_request(request, await request.body())
-            resp = await anyio.to_thread.run_sync(flow.handle_callback, bolt_request)
-            return to_starlette_response(resp)
+            async def route(request: Request) -> Response:
+                refused = per_address.refused(request, kind)
+                if refused is not None:
+                    return refused
+                bolt_request = to_bolt_request(request, await request.body())
+                resp = await anyio.to_thread.run_sync(handle, bolt_request)
+                return to_starlette_response(resp)
 
-        routes.add_api_route("/install", install, methods=["GET"], include_in_schema=False)
-        routes.add_api_route(
-            "/oauth_redirect", oauth_redirect, methods=["GET"], include_in_schema=False
-        )
+            return route
+
+        for path, kind, handle in (
+            ("/install", "slack-install", flow.handle_installation),
+            ("/oauth_redirect", "slack-oauth", flow.handle_callback),
+        ):
+            routes.add_api_route(path, step(kind, handle), methods=["GET"], include_in_schema=False)
     return routes
 
 

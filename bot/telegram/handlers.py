@@ -10,23 +10,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
 from collections import OrderedDict
 
-from telegram import CallbackQuery, Chat, MaybeInaccessibleMessage, Update, User
+from telegram import (
+    CallbackQuery,
+    Chat,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Update,
+    User,
+)
 from telegram import Message as TgMessage
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.kit import QUICK_ACTIONS, button_line
 from bot.telegram import media
 from bot.telegram.delivery import TelegramSurface, card_ref
 from bot.telegram.render import cut_text, keyboard, prompt, prompt_intent, tg_len
 from bot.telegram.sender import ChatGone
 from bot.telegram.tokens import Intent
 from core import commands as c
-from core.errors import RetryLater
+from core.errors import RetryLater, log_failure, went_wrong
 from core.networks import get_network
 from core.service import Herald
 from core.views import Message
@@ -42,15 +49,9 @@ ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: the sender of "remain anonymo
 KNOWN = set(c.USAGE) | set(c.ALIASES) | {"start"}
 CARD_TITLE = re.compile(r"^#(\d+) · ")
 ALERT_LIMIT = 200  # answerCallbackQuery text
-# Buttons that are one grammar line: `<action> <n> [network]`.
-SIMPLE_ACTIONS = {"approve", "regenerate", "cancel", "retry", "posted", "slot", "skip"}
 HINTS = {
     "regenerate": "Reply to the card to say what to change next time.",
 }
-
-
-def failure_text(ref: str) -> str:
-    return f"Something went wrong on my side (ref {ref}). Try again in a moment."
 
 
 class Handlers:
@@ -100,6 +101,13 @@ class Handlers:
 
     async def _reply(self, chat_id: int, message: Message, reply_to: int | None) -> None:
         await asyncio.to_thread(self.surface.reply, chat_id, message, reply_to=reply_to)
+
+    async def _markup(
+        self, chat_id: int, message_id: int, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        await asyncio.to_thread(
+            self.surface.sender.edit_markup, chat_id, message_id, markup, patient=True
+        )
 
     async def _say(self, chat_id: int, text: str, reply_to: int | None = None) -> None:
         await asyncio.to_thread(
@@ -323,10 +331,8 @@ class Handlers:
         answer = Answer(self, query)
         try:
             await self._click(update, context, answer)
-        except Exception:
-            ref = secrets.token_hex(3)
-            log.exception("button press failed (ref %s)", ref)
-            await answer(failure_text(ref), alert=True)
+        except Exception:  # noqa: BLE001 - logged with its traceback and a ref
+            await answer(went_wrong(log_failure(log, "button press failed")), alert=True)
         finally:
             await answer()  # every query is answered, once, whatever happened above
 
@@ -353,7 +359,7 @@ class Handlers:
             await answer("I can't tell who pressed this. Turn off anonymous admin.", alert=True)
             return
         assert chat_id is not None
-        if intent.action in SIMPLE_ACTIONS:
+        if intent.action in QUICK_ACTIONS:
             await self._act(actor, chat_id, card, intent, answer)
         elif intent.action == "reject":
             await answer(f"Why reject #{intent.number}? Reply with the reason.")
@@ -371,7 +377,7 @@ class Handlers:
         intent: Intent,
         answer: Answer,
     ) -> None:
-        line = f"{intent.action} {intent.number}" + (f" {intent.network}" if intent.network else "")
+        line = button_line(intent.action, intent.number, intent.network)
         work = asyncio.ensure_future(self._handle(actor, line))
         try:
             result = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
@@ -409,22 +415,12 @@ class Handlers:
                 await answer(f"#{intent.number} has nothing left to edit.", alert=True)
             else:
                 await answer()
-            await asyncio.to_thread(
-                self.surface.sender.edit_markup,
-                chat_id,
-                card.message_id,
-                self.surface.markup(chat_id, view),
-                patient=True,
-            )
+            await self._markup(chat_id, card.message_id, self.surface.markup(chat_id, view))
             return
         if intent.action == "edit" and len(editable) > 1:
             await answer("Which network? Pick one.")
-            await asyncio.to_thread(
-                self.surface.sender.edit_markup,
-                chat_id,
-                card.message_id,
-                keyboard(self.codec, chat_id, view, pick=True),
-                patient=True,
+            await self._markup(
+                chat_id, card.message_id, keyboard(self.codec, chat_id, view, pick=True)
             )
             return
         network = intent.network or editable[0].network
@@ -434,13 +430,7 @@ class Handlers:
             return
         await answer(f"Reply with the new {variant.name} text.")
         if intent.action == "pick":  # the network is chosen: back to the card's own buttons
-            await asyncio.to_thread(
-                self.surface.sender.edit_markup,
-                chat_id,
-                card.message_id,
-                self.surface.markup(chat_id, view),
-                patient=True,
-            )
+            await self._markup(chat_id, card.message_id, self.surface.markup(chat_id, view))
         pick = Intent("pick", intent.number, network, card=card.message_id)
         await self._prompt(chat_id, context, pick, variant.text)
 
@@ -477,18 +467,17 @@ class Handlers:
     # --- the transport's one error handler ----------------------------------------------------
 
     async def on_error(self, update: object, context: Context) -> None:
-        ref = secrets.token_hex(3)
-        log.error("Telegram update failed (ref %s)", ref, exc_info=context.error)
+        ref = log_failure(log, "Telegram update failed", context.error)
         if not isinstance(update, Update):
             return
         query = update.callback_query
         if query is not None:
             if query.id not in self._answered:
-                await self._answer(query, failure_text(ref), True)
+                await self._answer(query, went_wrong(ref), True)
             return
         if update.effective_chat is not None:
             try:
-                await self._say(update.effective_chat.id, failure_text(ref))
+                await self._say(update.effective_chat.id, went_wrong(ref))
             except Exception:  # telling them failed too; the ref is in the log
                 log.exception("could not report ref %s to the chat", ref)
 

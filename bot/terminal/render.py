@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from bot.kit import ASKING_ACTIONS, QUICK_ACTIONS, button_line
 from core.sanitize import clean_input
 from core.views import Card, Message
 
@@ -13,24 +14,11 @@ STATE_STYLE = {"published": "green", "failed": "red", "scheduled": "cyan"}
 
 def choices_of(card: Card) -> list[tuple[str, str]]:
     """The card's buttons as (label, command) pairs, numbered from 1 on screen."""
-    commands = {
-        "approve": f"approve {card.number}",
-        "edit": f"edit {card.number}",
-        "regenerate": f"regenerate {card.number}",
-        "reject": f"reject {card.number}",
-        "cancel": f"cancel {card.number}",
-        "retry": f"retry {card.number}",
-    }
-    commands["slot"] = f"slot {card.number}"
-    commands["posted"] = f"posted {card.number}"
-    # A button about one network ("No, post it", "Yes, it's up") names it.
-    found = [
-        (b.label, commands[b.action] + (f" {b.value}" if b.value else ""))
+    return [
+        (b.label, button_line(b.action, card.number, b.value))
         for b in card.buttons
-        if b.action in commands
+        if b.action in QUICK_ACTIONS | ASKING_ACTIONS
     ]
-    skips = [(b.label, f"skip {card.number} {b.value}") for b in card.buttons if b.action == "skip"]
-    return found + skips
 
 
 def _line(text: str, style: str = "") -> Text:

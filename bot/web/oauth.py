@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import html
 import logging
-import secrets
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bot.web.guard import AddressLimit
 from core import oauth
-from core.errors import HeraldError
+from core.errors import HeraldError, log_failure, went_wrong
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -43,13 +42,20 @@ def router(runtime: Runtime) -> APIRouter:
     ctx = runtime.herald.ctx
     per_address = AddressLimit(ctx.limits, runtime.settings)
 
-    @api.get("/oauth/{network}/start")
-    def start(request: Request, network: str, state: str = "") -> object:
+    def turned_away(request: Request, network: str) -> Response | None:
+        """An address over its limit, or a network that does not connect through a page."""
         refused = per_address.refused(request, "oauth")
         if refused is not None:
             return refused
         if network not in oauth.OAUTH_NETWORKS:
             return _page("Herald does not connect this network through a web page.", 404)
+        return None
+
+    @api.get("/oauth/{network}/start")
+    def start(request: Request, network: str, state: str = "") -> object:
+        refused = turned_away(request, network)
+        if refused is not None:
+            return refused
         try:
             url, browser = oauth.start(ctx, network, state, request.cookies.get(_cookie(network)))
             redirect = RedirectResponse(url, status_code=302)
@@ -66,10 +72,8 @@ def router(runtime: Runtime) -> APIRouter:
             return redirect
         except HeraldError as exc:
             return _page(str(exc), 400)
-        except Exception:
-            ref = secrets.token_hex(3)
-            log.exception("oauth start failed (ref %s)", ref)
-            return _page(f"Something went wrong on Herald's side (ref {ref}). Try again.", 500)
+        except Exception:  # noqa: BLE001 - logged with its traceback and a ref
+            return _page(went_wrong(log_failure(log, "oauth start failed")), 500)
 
     @api.get("/oauth/{network}/callback")
     def callback(
@@ -79,20 +83,16 @@ def router(runtime: Runtime) -> APIRouter:
         code: str | None = None,
         error: str | None = None,
     ) -> object:
-        refused = per_address.refused(request, "oauth")
+        refused = turned_away(request, network)
         if refused is not None:
             return refused
-        if network not in oauth.OAUTH_NETWORKS:
-            return _page("Herald does not connect this network through a web page.", 404)
         try:
             browser = request.cookies.get(_cookie(network))
             text = oauth.finish(ctx, network, state, code, error, browser)
         except HeraldError as exc:
             return _page(str(exc), 400)
-        except Exception:
-            ref = secrets.token_hex(3)
-            log.exception("oauth callback failed (ref %s)", ref)
-            return _page(f"Something went wrong on Herald's side (ref {ref}). Try again.", 500)
+        except Exception:  # noqa: BLE001 - logged with its traceback and a ref
+            return _page(went_wrong(log_failure(log, "oauth callback failed")), 500)
         return _page(f"{text} You can close this tab and go back to the chat.")
 
     return api

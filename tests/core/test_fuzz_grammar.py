@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.slack.app import slack_text
+from bot.slack.people import slack_text
 from core import commands as c
 from core.errors import HeraldError
 from core.sanitize import clean_input

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.runtime import Runtime
-from bot.slack.app import slack_text
+from bot.slack.people import slack_text
 from core.workspaces import Actor
 from storage.models import Member
 from tests.support.helpers import actor, slack_actor

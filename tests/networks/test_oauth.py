@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -155,3 +156,23 @@ def test_network_without_app_credentials_says_how_to_set_it_up(settings) -> None
         assert "private address" in (reply.text or "")
     finally:
         runtime.close()
+
+
+def test_an_unexpected_failure_shows_the_ref_that_is_in_the_log(rt, monkeypatch, logs) -> None:
+    """The page says what the chat says on any failure Herald did not foresee: its ref, which
+    the log holds beside the traceback."""
+    reply = rt.herald.handle(MARIA, "connect x")
+    token = parse_qs(urlsplit(link_from(reply.text or "")).query)["state"][0]
+
+    def broken(*_args: object) -> str:
+        raise RuntimeError("the token exchange broke")
+
+    monkeypatch.setattr("core.oauth.finish", broken)
+    with TestClient(create_app(rt)) as web:
+        page = web.get(f"/oauth/x/callback?state={token}&code=abc")
+    assert page.status_code == 500
+    ref = re.search(r"Something went wrong on my side \(ref ([0-9a-f]{6})\)\. Try again", page.text)
+    assert ref is not None, page.text
+    logged = [r for r in logs if ref.group(1) in r.getMessage()]
+    assert logged and logged[0].exc_info is not None
+    assert "the token exchange broke" not in page.text

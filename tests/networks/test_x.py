@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.telegram.handlers import SIMPLE_ACTIONS
+from bot.kit import QUICK_ACTIONS
 from bot.telegram.render import keyboard
 from bot.telegram.tokens import Intent, TokenCodec
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
@@ -216,7 +216,7 @@ def test_duplicate_content_fails_the_target_with_the_reason_and_buttons(live, fa
     assert markup is not None
     pressed = [codec.open(42, str(b.callback_data)) for row in markup.inline_keyboard for b in row]
     assert pressed == [Intent("retry", 1), Intent("slot", 1), Intent("skip", 1, "x")]
-    assert all(intent is not None and intent.action in SIMPLE_ACTIONS for intent in pressed)
+    assert all(intent is not None and intent.action in QUICK_ACTIONS for intent in pressed)
 
 
 def test_expired_token_is_renewed_once_by_many_workers(rt, fake) -> None:

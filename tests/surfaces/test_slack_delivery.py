@@ -200,7 +200,7 @@ def test_validator_catches_what_slack_refuses() -> None:
 def test_the_manifest_names_what_the_app_handles() -> None:
     import yaml
 
-    from bot.slack.app import SHORTCUT
+    from bot.slack.actions import SHORTCUT
     from bot.slack.install import BOT_SCOPES
 
     root = __import__("pathlib").Path(__file__).parents[2]

@@ -1,0 +1,89 @@
+"""The Edit and Reject forms: Slack wants their errors in the ack, so core runs before it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.slack.listener import Listener
+from bot.slack.people import where_of_interaction
+from core import commands as c
+from core.networks import get_network
+from core.sanitize import clean_input
+from core.views import Message
+
+
+class Forms(Listener):
+    """Edit and Reject submitted: checked and run before the ack, the card redrawn after."""
+
+    def on_edit_submit(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view = body["view"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        number = int(meta["n"])
+        before = {
+            b["block_id"]: (b.get("element") or {}).get("initial_value")
+            for b in view.get("blocks", [])
+            if b.get("type") == "input"
+        }
+        errors: dict[str, str] = {}
+        changed: list[tuple[str, str, str]] = []
+        for block_id, fields in (view.get("state") or {}).get("values", {}).items():
+            if not block_id.startswith("net_"):
+                continue
+            text = clean_input((fields.get("text") or {}).get("value") or "")
+            network = get_network(block_id.removeprefix("net_"))
+            length = network.length(text)
+            if not text.strip():
+                errors[block_id] = f"The {network.display} text is empty."
+            elif not network.fits(text):
+                errors[block_id] = (
+                    f"{length:,}/{network.limit:,} {network.unit}: shorten it by "
+                    f"{length - network.limit:,}."
+                )
+            elif text != before.get(block_id):
+                changed.append((block_id, network.name, text))
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        where = where_of_interaction(body, meta.get("c") or "")
+        actor = self.people.actor(where)
+        reply = Message(text=f"Nothing changed in #{number}.", post_number=number)
+        for block_id, network_name, text in changed:
+            reply = self.run(actor, c.Edit(number=number, network=network_name, text=text))
+            if reply.error:
+                ack(response_action="errors", errors={block_id: (reply.text or "")[:300]})
+                return
+        ack()
+        self.warm_later(client, where)
+        if changed:
+            self.pool.later(
+                self.after_change,
+                client,
+                actor,
+                where,
+                reply,
+                number,
+                meta.get("c"),
+                meta.get("ts"),
+            )
+
+    def on_reject_submit(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view = body["view"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        number = int(meta["n"])
+        values = (view.get("state") or {}).get("values", {})
+        reason = clean_input(((values.get("reason") or {}).get("text") or {}).get("value") or "")
+        where = where_of_interaction(body, meta.get("c") or "")
+        actor = self.people.actor(where)
+        reply = self.run(actor, c.Reject(number=number, reason=reason.strip() or None))
+        if reply.error:
+            ack(response_action="errors", errors={"reason": (reply.text or "")[:300]})
+            return
+        ack()
+        self.warm_later(client, where)
+        self.pool.later(
+            self.after_change, client, actor, where, reply, number, meta.get("c"), meta.get("ts")
+        )
