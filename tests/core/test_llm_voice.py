@@ -48,8 +48,9 @@ def idle_runtime(settings: Settings) -> Iterator[Runtime]:
         ("Hi 👋", BrandVoice(emoji="none"), ["⚠ emoji used; the voice says none"]),
         ("Hi 👋🎉🚀", BrandVoice(emoji="few"), ["⚠ 3 emoji; the voice says at most 2"]),
         ("© 2026 Acme", BrandVoice(emoji="none"), []),
-        ("See https://acme.test/x", BrandVoice(utm={"utm_source": "h"}), ["⚠ link without UTM"]),
-        ("See https://acme.test/x?utm_source=h", BrandVoice(utm={"utm_source": "h"}), []),
+        # links as X finds them: a known top-level domain (.test is none, so no link there)
+        ("See https://acme.com/x", BrandVoice(utm={"utm_source": "h"}), ["⚠ link without UTM"]),
+        ("See https://acme.com/x?utm_source=h", BrandVoice(utm={"utm_source": "h"}), []),
     ],
 )
 def test_lint(text: str, voice: BrandVoice, warnings: list[str]) -> None:
@@ -58,11 +59,11 @@ def test_lint(text: str, voice: BrandVoice, warnings: list[str]) -> None:
 
 def test_utm_is_added_to_every_link_keeping_query_and_fragment() -> None:
     utm = {"utm_source": "herald", "utm_medium": "social"}
-    text = "A https://acme.test/p?id=1#top and acme.com/docs and https://b.test/?utm_source=x"
+    text = "A https://acme.com/p?id=1#top and acme.com/docs and https://b.org/?utm_source=x"
     assert add_utm(text, utm) == (
-        "A https://acme.test/p?id=1&utm_source=herald&utm_medium=social#top and "
+        "A https://acme.com/p?id=1&utm_source=herald&utm_medium=social#top and "
         "acme.com/docs?utm_source=herald&utm_medium=social and "
-        "https://b.test/?utm_source=x&utm_medium=social"
+        "https://b.org/?utm_source=x&utm_medium=social"
     )
 
 

@@ -11,6 +11,7 @@ from core.networks import (
     find_urls,
     get_network,
     grapheme_length,
+    length_problem,
     mastodon_length,
     parse_networks,
     weighted_length,
@@ -45,7 +46,8 @@ MAX_KNOWN = "outbox, x, linkedin, facebook, mastodon, bluesky"
         ("foo.co.jp", 23),
         ("t.co", 23),
         ("see https://example.com/a.", 28),  # the full stop is not part of the link
-        ("see file.py", 11),  # a two-label ccTLD domain without a path is not a link
+        ("see file.py", 27),  # X links any name on a known TLD (.py is Paraguay), as twitter-text
+        ("see file.txt", 12),  # .txt is no top-level domain
         ("mail me@example.com", 19),  # an e-mail address is not a link
         ("randomurlrandomurlrandomurlrandomurlrandomurlrandomurlrandomurls.com", 68),
         ("\u2066\u202ahttp://foobar.\u067e\u0627\u06a9\u0633\u062a\u0627\u0646/\u202c\u2069", 31),
@@ -112,7 +114,8 @@ def test_x_boundaries(text: str, length: int, fits: bool) -> None:
         ("(https://x.com/a)", [(1, 16)]),
         ("https://en.wikipedia.org/wiki/Primer_(film)", [(0, 43)]),
         ("a.com and b.org/x", [(0, 5), (10, 17)]),
-        ("README.md", []),
+        ("README.md", [(0, 9)]),  # .md is Moldova: X turns it into a link
+        ("notes.txt", []),
         ("https://example.com日本", [(0, 19)]),
     ],
 )
@@ -135,7 +138,10 @@ def test_find_urls_without_bare_domains() -> None:
         ("hi @alice", 9),
         ("cc @bob@example.org and @carol", 18),
         ("write to me@example.com", 23),  # an e-mail address is not a mention
-        (FAMILY, 7),  # code points
+        (FAMILY, 1),  # graphemes, as Mastodon counts: what people see as one character
+        (f"{FAMILY} {FLAG_DE} {KEYCAP_ONE} {THUMBS_MEDIUM}", 7),
+        (f"{LONG_URL}{FAMILY}", 24),
+        ("日本語", 3),
         ("e\u0301", 1),
     ],
 )
@@ -151,6 +157,8 @@ def test_mastodon_length(text: str, expected: int) -> None:
         ("https://example.com/" + "p" * 600 + " " + "a" * 476, True),
         ("@someone@a.very.long.instance.example " + "a" * 491, True),
         ("@someone@a.very.long.instance.example " + "a" * 492, False),
+        (FAMILY * 500, True),  # 500 family emoji fit; counting code points said 3,500
+        (FAMILY * 501, False),
     ],
 )
 def test_mastodon_fits(text: str, fits: bool) -> None:
@@ -280,3 +288,34 @@ def test_parse_networks_errors(spec: str, message: str) -> None:
     with pytest.raises(UnknownNetworkError) as caught:
         parse_networks(spec)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("network", "text", "problem"),
+    [
+        ("x", "a" * 280, None),
+        ("x", "a" * 300, "The X text is 300/280 weighted characters. Shorten it by 20."),
+        ("twitter", "日" * 141, "The X text is 282/280 weighted characters. Shorten it by 2."),
+        ("x", "Hi \ufeff", "The X text has a character X refuses (U+FEFF). Remove it."),
+        ("mastodon", FAMILY * 500, None),
+        ("mastodon", "a" * 501, "The Mastodon text is 501/500 characters. Shorten it by 1."),
+        (
+            "facebook",
+            "a" * 64_500,
+            "The Facebook text is 64,500/63,206 characters. Shorten it by 1,294.",
+        ),
+        ("bluesky", "a" * 301, "The Bluesky text is 301/300 graphemes. Shorten it by 1."),
+        # 121 graphemes fit Bluesky's count, but not its byte cap
+        ("bluesky", FAMILY * 121, "The Bluesky text is 3,025/3,000 bytes. Shorten it by 25 bytes."),
+        ("linkedin", "e\u0301" * 3000, None),  # counted after NFC: 3,000 characters
+        ("outbox", "", None),  # empty is not a length problem; callers say so themselves
+    ],
+)
+def test_length_problem(network: str, text: str, problem: str | None) -> None:
+    assert length_problem(network, text) == problem
+    assert get_network(network).fits(text) is (problem is None)
+
+
+def test_length_problem_unknown_network() -> None:
+    with pytest.raises(UnknownNetworkError):
+        length_problem("myspace", "hi")
