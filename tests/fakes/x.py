@@ -17,7 +17,7 @@ import jsonschema
 from werkzeug.wrappers import Request, Response
 
 from bot.runtime import Runtime
-from core.networks import weighted_length
+from core.twitter_text import weighted_length
 from tests.fakes.server import (
     SPECS,
     URL,

@@ -14,8 +14,8 @@ from core.networks import (
     length_problem,
     mastodon_length,
     parse_networks,
-    weighted_length,
 )
+from core.twitter_text import weighted_length
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 👨‍👩‍👧‍👦, 7 code points
 THUMBS_MEDIUM = "\U0001f44d\U0001f3fd"  # 👍🏽

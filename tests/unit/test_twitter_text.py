@@ -25,7 +25,7 @@ from core.twitter_text import (
 )
 from core.twitter_tlds import COUNTRY, GENERIC
 
-DATA = Path(__file__).parent / "data" / "twitter-text"
+DATA = Path(__file__).parents[1] / "data" / "twitter-text"
 CONFIG_V1 = TextConfig(
     version=1, max_weighted_tweet_length=140, scale=1, default_weight=1, ranges=()
 )
