@@ -35,14 +35,11 @@ class Forms(Listener):
                 continue
             text = clean_input((fields.get("text") or {}).get("value") or "")
             network = get_network(block_id.removeprefix("net_"))
-            length = network.length(text)
+            problem = network.problem(text)
             if not text.strip():
                 errors[block_id] = f"The {network.display} text is empty."
-            elif not network.fits(text):
-                errors[block_id] = (
-                    f"{length:,}/{network.limit:,} {network.unit}: shorten it by "
-                    f"{length - network.limit:,}."
-                )
+            elif problem is not None:
+                errors[block_id] = problem
             elif text != before.get(block_id):
                 changed.append((block_id, network.name, text))
         if errors:

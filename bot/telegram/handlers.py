@@ -34,7 +34,7 @@ from bot.telegram.sender import ChatGone
 from bot.telegram.tokens import Intent
 from core import commands as c
 from core.errors import RetryLater, log_failure, went_wrong
-from core.networks import get_network
+from core.networks import length_problem
 from core.service import Herald
 from core.views import Message
 from core.workspaces import Actor
@@ -220,19 +220,10 @@ class Handlers:
         text = message.text.strip()
         chat_id = message.chat_id
         if intent is not None and intent.action == "pick" and intent.network:
-            network = get_network(intent.network)
-            if not network.fits(text):
-                length = network.length(text)
-                over = (
-                    f"Shorten it by {length - network.limit:,} and reply again."
-                    if length > network.limit
-                    else "It has characters the network refuses; remove them and reply again."
-                )
+            problem = length_problem(intent.network, text)
+            if problem is not None:
                 await self._say(
-                    chat_id,
-                    f"That {network.display} text is {length:,}/{network.limit:,} "
-                    f"{network.unit}. {over}",
-                    reply_to=message.message_id,
+                    chat_id, f"{problem} Then reply again.", reply_to=message.message_id
                 )
                 await self._prompt(chat_id, context, intent, None)
                 return

@@ -319,7 +319,7 @@ def test_edit_modal_prefilled_validated_inline_then_saved(
     assert answer.status_code == 200
     assert answer.json() == {
         "response_action": "errors",
-        "errors": {"net_outbox": "5,001/5,000 characters: shorten it by 1."},
+        "errors": {"net_outbox": "The Outbox text is 5,001/5,000 characters. Shorten it by 1."},
     }
     assert target_states(rt, 1) == {"outbox": "draft"}
 
