@@ -7,7 +7,6 @@ import json
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -35,7 +34,6 @@ class FakeFacebook(FakeServer):
         self.long_lived: set[str] = set()  # only these read never-expiring Page tokens
         self.posts: list[dict[str, Any]] = []
         self.photos: dict[str, dict[str, Any]] = {}
-        self.codes: dict[str, dict[str, str]] = {}
 
     @staticmethod
     def error(
@@ -104,12 +102,7 @@ class FakeFacebook(FakeServer):
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path
         if path == "/dialog/oauth":
-            code = secrets.token_urlsafe(8)
-            self.codes[code] = dict(seen.args)
-            location = f"{seen.args['redirect_uri']}?" + urlencode(
-                {"code": code, "state": seen.args["state"]}
-            )
-            return Response("", status=302, headers={"Location": location})
+            return self.authorized(seen.args)
         if not path.startswith(self.prefix):
             return self.error(2500, "Unknown path components", 404)
         path = path.removeprefix(self.prefix)

@@ -7,7 +7,6 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -48,7 +47,6 @@ class FakeLinkedIn(FakeServer):
         self.tokens: set[str] = {"li-token"}
         self.posts: list[dict[str, Any]] = []
         self.images: dict[str, bytes | None] = {}
-        self.codes: dict[str, dict[str, str]] = {}
 
     def post_elsewhere(self, text: str) -> None:
         """A post made on linkedin.com (stored escaped, as LinkedIn keeps commentary)."""
@@ -70,12 +68,7 @@ class FakeLinkedIn(FakeServer):
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path
         if path == "/oauth/v2/authorization":
-            code = secrets.token_urlsafe(8)
-            self.codes[code] = dict(seen.args)
-            location = f"{seen.args['redirect_uri']}?" + urlencode(
-                {"code": code, "state": seen.args["state"]}
-            )
-            return Response("", status=302, headers={"Location": location})
+            return self.authorized(seen.args)
         if path == "/oauth/v2/accessToken":
             if self.codes.pop(seen.form.get("code", ""), None) is None:
                 return reply(400, {"error": "invalid_request"})

@@ -7,7 +7,6 @@ import html
 import re
 import secrets
 from typing import Any
-from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -50,7 +49,6 @@ class FakeMastodon(FakeServer):
         self.by_key: dict[str, dict[str, Any]] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.apps: dict[str, dict[str, str]] = {}
-        self.codes: dict[str, dict[str, str]] = {}
         self.processing_polls = 0
         self.honour_keys = True  # False: a server that ignores Idempotency-Key
 
@@ -101,12 +99,7 @@ class FakeMastodon(FakeServer):
         if path == "/oauth/authorize":
             if seen.args.get("client_id") not in self.apps:
                 return reply(400, {"error": "invalid_client"})
-            code = secrets.token_urlsafe(8)
-            self.codes[code] = dict(seen.args)
-            location = f"{seen.args['redirect_uri']}?" + urlencode(
-                {"code": code, "state": seen.args["state"]}
-            )
-            return Response("", status=302, headers={"Location": location})
+            return self.authorized(seen.args)
         if path == "/oauth/token":
             asked = self.codes.pop(seen.form.get("code", ""), None)
             app = self.apps.get(seen.form.get("client_id", ""))

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -71,6 +73,7 @@ class FakeServer:
         self._ids = itertools.count(1_880_000_000_000_000_000)
         self.delay = 0.0
         self.static: dict[str, tuple[str, bytes]] = {}  # path -> (content type, bytes)
+        self.codes: dict[str, dict[str, str]] = {}  # authorization code -> what was asked
         # Posts to accept and then answer 502, as when the connection is cut after the
         # network stored the post: the caller cannot tell whether it went out.
         self.answer_lost = 0
@@ -86,6 +89,13 @@ class FakeServer:
 
     def stop(self) -> None:
         self.server.shutdown()
+
+    def authorized(self, args: dict[str, str]) -> Response:
+        """The person said yes on the authorization page: back to Herald with a one-time code."""
+        code = secrets.token_urlsafe(8)
+        self.codes[code] = dict(args)
+        query = urlencode({"code": code, "state": args["state"]})
+        return Response("", status=302, headers={"Location": f"{args['redirect_uri']}?{query}"})
 
     def herald_settings(self) -> dict[str, Any]:
         """The settings that point Herald at this fake (none: the connected account says where)."""

@@ -11,7 +11,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
 
 import jsonschema
 from werkzeug.wrappers import Request, Response
@@ -64,7 +63,6 @@ class FakeX(FakeServer):
         self.refresh_calls = 0
         self.posts: list[dict[str, Any]] = []
         self.media: dict[str, dict[str, Any]] = {}
-        self.codes: dict[str, dict[str, str]] = {}
         self.schema_errors: list[str] = []
         self.remaining = "299"
 
@@ -285,10 +283,7 @@ class FakeX(FakeServer):
         args = seen.args
         if args.get("code_challenge_method") != "S256" or not args.get("code_challenge"):
             return reply(400, {"error": "invalid_request", "error_description": "PKCE required"})
-        code = secrets.token_urlsafe(8)
-        self.codes[code] = dict(args)
-        target = f"{args['redirect_uri']}?{urlencode({'state': args['state'], 'code': code})}"
-        return Response("", status=302, headers={"Location": target})
+        return self.authorized(args)
 
     def token(self, seen: Seen) -> Response:
         form = seen.form
