@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.runtime import build_runtime  # noqa: E402 - after the path is set
 from core.settings import Settings  # noqa: E402
-from core.workspaces import Actor  # noqa: E402
+from core.workspace.people import Actor  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Post, SurfaceKind, Target, TargetState  # noqa: E402
 from storage.schema import metadata  # noqa: E402

@@ -80,9 +80,10 @@ def _exit_now(code: int) -> NoReturn:
 def worker(concurrency: int | None, with_scheduler: bool, queues: str | None) -> None:
     """Run a Celery worker for the broker in HERALD_BROKER_URL."""
     from bot.runtime import configure_logging
-    from workers.app import QUEUE_KINDS, queue_name
+    from core.jobs import Lane
+    from workers.app import queue_name
 
-    kinds = _queue_kinds(queues, QUEUE_KINDS)
+    kinds = _queue_kinds(queues, tuple(Lane))
     settings = _settings()
     _need_broker(settings, "worker")
     _need_secret_key(settings, "worker")

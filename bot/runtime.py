@@ -6,9 +6,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.inbox import Inbox
 from core.context import Context
 from core.generation.factory import build_generator, build_interpreter
-from core.platforms.registry import build_publishers
+from core.platforms.registry import build_hub, build_publishers
 from core.ports import ChatDelivery
 from core.ratelimit import Counter
 from core.service import Herald
@@ -96,17 +97,20 @@ def build_runtime(settings: Settings, *, pre_ping: bool = True) -> Runtime:
         telegram = build_telegram_delivery(settings)
         if telegram is not None:
             deliveries[SurfaceKind.TELEGRAM] = telegram
+    hub = build_hub(settings, db, vault)
     ctx = Context(
         db=db,
         queue=queue,
         generator=build_generator(settings, db, queue),
-        publishers=build_publishers(settings, db, vault),
+        publishers=build_publishers(settings, hub),
         settings=settings,
         deliveries=deliveries,
         interpreter=build_interpreter(settings, db, queue),
         limits=build_counter(settings),
+        hub=hub,
+        media=hub.media,
     )
-    herald = Herald(ctx)
+    herald = Herald(ctx, Inbox(ctx))
     celery.herald = herald
     return Runtime(settings=settings, db=db, celery=celery, herald=herald, vault=vault)
 

@@ -9,17 +9,19 @@ from typing import Any
 from sqlalchemy import select
 
 from core import commands as c
-from core import oauth
 from core.context import Context, Tx
 from core.errors import BadInput, NotFound, PublishError
+from core.messaging.say import say
 from core.networks import get_network
 from core.permissions import Action, require
 from core.platforms import bluesky
-from core.platforms.base import AccountPublisher, Hub, hub_of
+from core.platforms.base import AccountPublisher, Hub
+from core.platforms.connect.base import NewAccount
+from core.posts.card import Message
 from core.ssrf import Refused
 from core.timeparse import format_when
-from core.views import Message
-from core.workspaces import Actor, say, zone_of
+from core.workspace import oauth
+from core.workspace.people import Actor, zone_of
 from storage.models import (
     ConnectedAccount,
     Member,
@@ -56,7 +58,7 @@ def connect(
 ) -> Message:
     require(me, Action.CONFIGURE)
     network = get_network(cmd.network)
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     if network.name == "outbox":
         return Message(text="The outbox needs no account: it is always connected.")
     if network.name == "bluesky":
@@ -121,7 +123,7 @@ def _connect_bluesky(
         creds = bluesky.session_credentials(pds, handle, password, hub.fetcher)
     except PublishError as exc:
         raise BadInput(f"Bluesky was not connected: {exc.reason}.") from None
-    new = oauth.NewAccount(
+    new = NewAccount(
         account_id=str(creds["did"]),
         display_name=f"@{creds['handle']}",
         credentials=creds,
@@ -238,7 +240,7 @@ def disconnect(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Disconnec
 
 def check_health(ctx: Context) -> int:
     """Renew tokens near expiry and warn owners; returns how many accounts need attention."""
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     with ctx.tx() as tx:
         ids = list(tx.session.scalars(select(ConnectedAccount.id).order_by(ConnectedAccount.id)))
     attention = 0

@@ -11,11 +11,10 @@ from sqlalchemy import func, select
 from core import commands as c
 from core.context import Context, Tx
 from core.errors import BadInput, Conflict, Forbidden
-from core.lifecycle import move_post, move_target
+from core.jobs import Job
 from core.networks import get_network
 from core.permissions import Action, require
-from core.timeparse import TimeParseError, format_when, parse_when, parse_zone
-from core.views import (
+from core.posts.card import (
     Message,
     asking,
     asking_cleared,
@@ -24,7 +23,9 @@ from core.views import (
     networks_phrase,
     when_text,
 )
-from core.workspaces import (
+from core.posts.lifecycle import move
+from core.timeparse import TimeParseError, format_when, parse_when, parse_zone
+from core.workspace.people import (
     find_post,
     member_by_id,
     members_called,
@@ -45,8 +46,6 @@ from storage.models import (
 )
 
 P, T = PostState, TargetState
-GENERATE = "herald.generate_post"
-DISPATCH = "herald.dispatch_due"
 
 _STATE_WORDS = {
     P.GENERATING: "is still being drafted; its card will appear in a moment",
@@ -141,7 +140,7 @@ def draft(
             created_at=tx.now,
         )
     )
-    tx.later(GENERATE, post.id)
+    tx.later(Job.GENERATE, post.id)
     when = f" for {when_text(planned, tz, tx.now)}" if planned else ""
     return Message(
         text=f"Drafting #{number} for {networks_phrase(list(networks))}{when}…",
@@ -228,12 +227,12 @@ def approve(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Mes
             f"@{me.display_name}. Waiting for {ws.approvals_required - (count or 0)} more.",
             post_number=number,
         )
-    if not move_post(tx.session, post, "approve", now=tx.now, actor_id=me.id):
+    if not move(tx.session, post, "approve", now=tx.now, actor_id=me.id):
         raise _not_pending(tx, post)
     tz = zone_of(me, ws)
     at = post.planned_at if post.planned_at and post.planned_at > tx.now else tx.now
     for target in post.targets:
-        move_target(
+        move(
             tx.session,
             target,
             "schedule",
@@ -244,7 +243,7 @@ def approve(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Mes
         )
     names = ", ".join(_approver_names(tx, post))
     if at <= tx.now:
-        tx.later(DISPATCH)
+        tx.later(Job.DISPATCH)
         late = " (its planned time has passed)" if post.planned_at else ""
         when = f"publishing now{late}"
     else:
@@ -258,7 +257,7 @@ def reject(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Reject) -> Me
     if post.state != P.PENDING_APPROVAL:
         raise Conflict(f"#{post.number} {_STATE_WORDS[post.state]}, so it can't be rejected now.")
     reason = cmd.reason or "no reason given"
-    if not move_post(
+    if not move(
         tx.session,
         post,
         "reject",
@@ -284,9 +283,7 @@ def _back_to_draft(tx: Tx, ws: Workspace, me: Member, post: Post) -> None:
         )
     for target in post.targets:
         if target.state in {T.SCHEDULED, T.FAILED}:
-            move_target(
-                tx.session, target, "unschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id
-            )
+            move(tx.session, target, "unschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id)
 
 
 def edit(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Edit) -> Message:
@@ -315,7 +312,7 @@ def edit(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Edit) -> Messag
     before = target.text
     target.text = cmd.text
     target.warnings = {}
-    if not move_post(
+    if not move(
         tx.session,
         post,
         "edit",
@@ -344,7 +341,7 @@ def regenerate(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Regenerat
     if any(t.state == T.PUBLISHED for t in post.targets):
         raise Conflict(f"#{post.number} is already published; draft a new post instead.")
     _back_to_draft(tx, ws, me, post)
-    if not move_post(
+    if not move(
         tx.session,
         post,
         "regenerate",
@@ -357,7 +354,7 @@ def regenerate(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Regenerat
         generator=ctx.generator.label,
     ):
         raise Conflict(f"#{post.number} changed a moment ago; look at it again: show {post.number}")
-    tx.later(GENERATE, post.id)
+    tx.later(Job.GENERATE, post.id)
     hint = f" ({cmd.feedback})" if cmd.feedback else ""
     return Message(text=f"Drafting #{post.number} again{hint}…", post_number=post.number)
 
@@ -369,9 +366,7 @@ def _reschedule(
     values: dict[str, Any] = {"scheduled_at": at, "failure_reason": None}
     if fresh_attempts:
         values["attempts"] = 0
-    move_target(
-        tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id, **values
-    )
+    move(tx.session, target, "reschedule", now=tx.now, workspace_id=ws.id, actor_id=me.id, **values)
 
 
 def schedule(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Schedule) -> Message:
@@ -410,8 +405,8 @@ def cancel(ctx: Context, tx: Tx, ws: Workspace, me: Member, number: int) -> Mess
     if published and len(published) == len(post.targets):
         raise Conflict(f"#{number} is already published; there is nothing left to cancel.")
     for target in post.targets:
-        move_target(tx.session, target, "cancel", now=tx.now, workspace_id=ws.id, actor_id=me.id)
-    move_post(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
+        move(tx.session, target, "cancel", now=tx.now, workspace_id=ws.id, actor_id=me.id)
+    move(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
     if published:
         return Message(
             text=f"Cancelled the rest of #{number}; {networks_phrase(published)} was already "
@@ -439,7 +434,7 @@ def retry(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Retry) -> Mess
     _, failed = _failed_targets(tx, ws, me, cmd.number, cmd.network, "retry")
     for target in failed:
         _reschedule(tx, ws, me, target, tx.now, fresh_attempts=True)
-    tx.later(DISPATCH)
+    tx.later(Job.DISPATCH)
     return Message(
         text=f"Retrying #{cmd.number} on {networks_phrase([t.network for t in failed])} now.",
         post_number=cmd.number,
@@ -456,7 +451,7 @@ def posted(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Posted) -> Me
         raise Conflict(
             f"#{cmd.number} has no {name} post waiting for that answer. See: show {cmd.number}"
         )
-    move_target(
+    move(
         tx.session,
         target,
         "posted",
@@ -689,7 +684,7 @@ def skip(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Skip) -> Messag
     name = get_network(cmd.network).display
     if target is None:
         raise BadInput(f"#{post.number} is not going to {name}.")
-    if not move_target(
+    if not move(
         tx.session,
         target,
         "cancel",
@@ -702,7 +697,7 @@ def skip(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Skip) -> Messag
             f"{name} is already {target.state.value} for #{post.number}; nothing to skip."
         )
     if all(t.state == T.CANCELLED for t in post.targets):
-        move_post(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
+        move(tx.session, post, "cancel", now=tx.now, actor_id=me.id)
         return Message(
             text=f"Skipped {name}; nothing is left of #{post.number}, so it is cancelled."
         )

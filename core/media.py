@@ -16,20 +16,21 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any
 
 from core import commands as c
 from core.context import Context, Tx
 from core.errors import BadInput, Conflict
 from core.networks import get_network
 from core.permissions import Action, require
-from core.platforms.base import Hub, hub_of
+from core.ports import MediaStore
+from core.posts.card import Message, build_card
 from core.ssrf import Refused
-from core.views import Message, build_card
-from core.workspaces import find_post, zone_of
+from core.workspace.people import find_post, zone_of
 from storage.models import Member, Post, PostState, Workspace
+
+if TYPE_CHECKING:  # Pillow loads when an image arrives, not when the chat starts
+    from PIL import Image
 
 MB = 1024 * 1024
 MAX_ALT = 1000
@@ -67,6 +68,8 @@ class Sniffed:
 
 def sniff(data: bytes) -> Sniffed:
     """What the bytes really are (never trust a name or a header)."""
+    from PIL import UnidentifiedImageError
+
     if data[4:8] == b"ftyp":
         return Sniffed("video/quicktime" if data[8:10] == b"qt" else "video/mp4", "mp4")
     try:
@@ -100,6 +103,8 @@ def open_image(data: bytes) -> Iterator[Image.Image]:
     over `Image.MAX_IMAGE_PIXELS`, an error over twice that) is left as it is: changing its
     process-wide setting or warning filter from a worker thread would race with other threads,
     and the explicit budget here is lower than both."""
+    from PIL import Image
+
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # far over: Pillow refused it from the header
@@ -126,6 +131,8 @@ def _human(size: int) -> str:
 
 def fit_image(data: bytes, limits: Limits) -> tuple[bytes, int, int]:
     """Scale down and recompress (JPEG) until the image is within the limits."""
+    from PIL import Image
+
     with open_image(data) as source:
         image = source.convert("RGB")
     side = min(max(image.size), limits.max_side)
@@ -148,16 +155,15 @@ def fit_image(data: bytes, limits: Limits) -> tuple[bytes, int, int]:
     raise BadInput("The image could not be made small enough for this network.")
 
 
-def _store(hub: Hub, ws: Workspace, data: bytes, ctype: str, ext: str) -> str:
+def _store(media: MediaStore, ws: Workspace, data: bytes, ctype: str, ext: str) -> str:
     key = f"{ws.id}/{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
-    hub.media.put(key, data, ctype)
+    media.put(key, data, ctype)
     return key
 
 
 def attach(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Attach) -> Message:
     require(me, Action.EDIT)
-    hub = hub_of(ctx.publishers)
-    fetcher = hub.fetcher
+    fetcher = ctx.need_hub().fetcher
     post = find_post(tx, ws, cmd.number, lock=True)
     _editable(post)
     try:
@@ -188,13 +194,13 @@ def attach_bytes(
 ) -> Message:
     """Attach uploaded bytes (a Slack file, a Telegram photo) to post `number`."""
     require(me, Action.EDIT)
-    hub = hub_of(ctx.publishers)
+    media = ctx.need_media()
     post = find_post(tx, ws, number, lock=True)
     _editable(post)
     kind = sniff(data)
     alt = (alt or "").strip()[:MAX_ALT]
     original = {
-        "key": _store(hub, ws, data, kind.content_type, kind.extension),
+        "key": _store(media, ws, data, kind.content_type, kind.extension),
         "content_type": kind.content_type,
         "alt": alt,
         "size": len(data),
@@ -207,7 +213,7 @@ def attach_bytes(
     for target in post.targets:
         limits = LIMITS.get(target.network, LIMITS["outbox"])
         name = get_network(target.network).display
-        item, note = _fit(hub, ws, data, kind, original, limits, len(target.media or []), name)
+        item, note = _fit(media, ws, data, kind, original, limits, len(target.media or []), name)
         if item is not None:
             target.media = [*(target.media or []), item]
         if note:
@@ -227,7 +233,7 @@ def attach_bytes(
 
 
 def _fit(
-    hub: Hub,
+    media: MediaStore,
     ws: Workspace,
     data: bytes,
     kind: Sniffed,
@@ -252,7 +258,7 @@ def _fit(
     fitted, width, height = fit_image(data, limits)
     item = {
         **original,
-        "key": _store(hub, ws, fitted, "image/jpeg", "jpg"),
+        "key": _store(media, ws, fitted, "image/jpeg", "jpg"),
         "content_type": "image/jpeg",
         "size": len(fitted),
         "width": width,

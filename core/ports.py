@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
+
+from core.ratelimit import Admission
 
 
 class Clock(Protocol):
@@ -86,6 +89,36 @@ class Publisher(Protocol):
 
         Reads through the caller's session: a chat command asks inside its own transaction.
         """
+        ...
+
+
+class MediaStore(Protocol):
+    """Where attached media lives (a local folder, or S3): bytes in, a key out."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+# Told once a command is stored: its row id (0 for a replay of a one-time key), or the error.
+Done = Callable[[int, Exception | None], None]
+
+
+class CommandInbox(Protocol):
+    """Where a surface's commands wait between its ack and the worker that runs them
+    (bot/inbox.py: many acks share one write). `actor` is a `core.workspace.people.Actor`,
+    which (like the interpreter's) is not named here: that module needs this one."""
+
+    def accept(self, actor: Any, text: str, admission: Admission | None = None) -> int:
+        """Store the command and enqueue its id; its row id, or 0 for a replay."""
+        ...
+
+    def accept_later(
+        self, actor: Any, text: str, done: Done, admission: Admission | None = None
+    ) -> None:
+        """Queue the command without blocking; `done` is called once it is stored."""
         ...
 
 

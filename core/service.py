@@ -1,17 +1,24 @@
-"""Herald's front door: chat surfaces call `handle`, workers call the pipeline methods."""
+"""Herald's front door: chat surfaces call `handle` and `accept`."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 
-from core import accounts, chat, delivery, inbox, media, pipeline, ratelimit, voice
+from core import accounts, chat, media, ratelimit, voice
 from core import commands as c
 from core.context import Context
 from core.errors import HeraldError
+from core.maintenance import jobs as maintenance
+from core.messaging import delivery, inbox
+from core.ports import CommandInbox, Done
+from core.posts import jobs as posts
+from core.posts.card import Message
+from core.publishing import jobs as publishing
+from core.publishing.reconcile import reconcile
 from core.sanitize import clean_input
-from core.views import Message
-from core.workspaces import Actor, resolve
+from core.scheduling import jobs as scheduling
+from core.workspace.people import Actor, resolve
 from storage.models import SurfaceKind
 from storage.ratelimit import Ask
 
@@ -19,9 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class Herald:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, inbox: CommandInbox) -> None:
         self.ctx = ctx
-        self.inbox = inbox.Inbox(ctx)
+        self.inbox = inbox
 
     # --- chat ------------------------------------------------------------------------------
 
@@ -135,22 +142,23 @@ class Herald:
             ws, _ = resolve(tx, actor, self.ctx.settings.timezone)
             return ws.id
 
-    # --- workers ---------------------------------------------------------------------------
+    # --- jobs, for tests and benches that drive them one step at a time --------------------
+    # (the Celery tasks in workers/ call the job functions themselves)
 
     def generate(self, post_id: int) -> None:
-        pipeline.generate(self.ctx, post_id)
+        posts.generate(self.ctx, post_id)
 
     def dispatch_due(self) -> int:
-        return pipeline.dispatch_due(self.ctx)
+        return scheduling.dispatch_due(self.ctx)
 
     def publish(self, target_id: int) -> None:
-        pipeline.publish(self.ctx, target_id)
+        publishing.publish(self.ctx, target_id)
 
     def reconcile(self, target_id: int) -> None:
-        pipeline.reconcile(self.ctx, target_id)
+        reconcile(self.ctx, target_id)
 
     def sweep(self) -> dict[str, int]:
-        return pipeline.sweep(self.ctx)
+        return maintenance.sweep(self.ctx)
 
     def accept(self, actor: Actor, text: str, *, once: str | None = None) -> int | None:
         """Take a command now (one row, one job) and run it in a worker: for fast acks.
@@ -162,9 +170,7 @@ class Herald:
         row_id = self.inbox.accept(actor, text, self._admission(actor, once))  # it cleans
         return row_id or None
 
-    def accept_later(
-        self, actor: Actor, text: str, done: inbox.Done, *, once: str | None = None
-    ) -> None:
+    def accept_later(self, actor: Actor, text: str, done: Done, *, once: str | None = None) -> None:
         """`accept` for a caller that must not block (an event loop): `done(row_id, error)`
         says when it is stored (row id 0 for a replay; `TooFast` when over the limit). The
         limit is counted with the rest of the batch, never on the caller's thread."""
@@ -196,7 +202,7 @@ class Herald:
         return ratelimit.Admission(ask, limit)
 
     def run_inbound(self, *row_ids: int) -> None:
-        inbox.run(self, *row_ids)
+        inbox.run(self.ctx, self.handle, *row_ids)
 
     def check_accounts(self) -> int:
         """The daily token health check: refresh, warn owners before expiry or on revocation."""

@@ -1,8 +1,8 @@
 """Calling a server someone named in chat without letting it reach inside our network (SSRF).
 
-`SafeFetcher` is the policy (and downloads media links); `SafeTransport` applies it to every
-request of an httpx client, so Mastodon instances, Bluesky servers and OAuth calls to them go
-through the same checks as media links.
+`SafeFetcher` is the policy (and downloads media links); `SafeTransport` (in
+`core.ssrf_transport`) applies it to every request of an httpx client, so Mastodon instances,
+Bluesky servers and OAuth calls to them go through the same checks as media links.
 
 Rules: http(s) only; the host must be a name or a plain dotted-quad/IPv6 literal (no decimal,
 hex or octal tricks); every address the name resolves to must be public (no private, loopback,
@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
+
+    from core.ssrf_transport import SafeTransport
+
 
 Resolver = Callable[[str, int], Sequence[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -147,10 +151,14 @@ class SafeFetcher:
 
     def transport(self) -> SafeTransport:
         """The httpx transport that applies this policy to every request of a client."""
+        from core.ssrf_transport import SafeTransport
+
         return SafeTransport(self)
 
     def fetch(self, url: str) -> tuple[bytes, str, str]:
         """(body, content type, final URL). Raises `Refused` with the reason."""
+        import httpx
+
         deadline = time.monotonic() + self.timeout
         with httpx.Client(transport=self.transport(), follow_redirects=False) as http:
             for _ in range(self.max_redirects + 1):
@@ -193,43 +201,3 @@ class SafeFetcher:
 
     def _too_big(self) -> str:
         return f"the file is larger than {self.max_bytes // (1024 * 1024)} MB"
-
-
-class SafeTransport(httpx.BaseTransport):
-    """The one way Herald talks to a server a person named: check, pin, never redirect.
-
-    For every request (every hop of a redirect a client follows, too) the host is resolved
-    once and checked by the policy, and the socket goes to that checked address: a second DNS
-    answer (rebinding) is never asked for. The URL keeps its name, so the Host header, TLS SNI
-    and certificate check are for the name, not the address. The transport itself never
-    follows redirects. A refusal raises `Refused` before anything is sent.
-    """
-
-    def __init__(self, policy: SafeFetcher) -> None:
-        self._policy = policy
-        self._lock = threading.Lock()
-        # One pool per checked (scheme, name, port, address): a connection made for one name
-        # (its SNI, its certificate) is never reused for another name at the same address.
-        self._pools: dict[tuple[str, str, int, str], httpx.HTTPTransport] = {}
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        scheme, host, port, address = self._policy.check(str(request.url))
-        key = (scheme, host, port, address)
-        with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = self._pools[key] = httpx.HTTPTransport(retries=0)
-        pinned = httpx.Request(
-            request.method,
-            request.url.copy_with(host=address),
-            headers=request.headers,  # Host still names the server, as the client set it
-            stream=request.stream,
-            extensions={**request.extensions, "sni_hostname": host},
-        )
-        return pool.handle_request(pinned)
-
-    def close(self) -> None:
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()

@@ -15,18 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import TemplateError, TemplateSyntaxError
 from sqlalchemy import func, select
 
 from core import commands as c
+from core.audit import audit
 from core.context import Context, Tx
 from core.errors import BadInput
 from core.generation.budget import budget_of
 from core.networks import UnknownNetworkError, get_network
 from core.permissions import Action, require
-from core.templating import LIMITS, TemplateTooCostly, parse, render
-from core.views import Message
-from storage.models import AuditEvent, Member, Workspace
+from core.posts.card import Message
+from storage.models import Member, Workspace
 from storage.models_llm import LlmUsage
 
 EMOJI_POLICIES = ("none", "few", "any")
@@ -166,14 +165,8 @@ def voice(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Voice) -> Mess
             current[setting] = parsed
             said = f"Voice {setting}: {_show(setting, parsed)}"
     ws.settings = {**ws.settings, "voice": current}
-    tx.session.add(
-        AuditEvent(
-            workspace_id=ws.id,
-            actor_id=me.id,
-            action="workspace.voice",
-            detail={"setting": setting, "voice": current},
-            created_at=tx.now,
-        )
+    audit(
+        tx, ws.id, "workspace.voice", actor_id=me.id, detail={"setting": setting, "voice": current}
     )
     return Message(text=said)
 
@@ -239,6 +232,10 @@ def _set_template(current: dict[str, Any], value: str) -> str:
     else:
         if len(body) > MAX_TEMPLATE:
             raise BadInput(f"Keep a template under {MAX_TEMPLATE:,} characters.")
+        from jinja2 import TemplateSyntaxError  # Jinja2 loads only when a template is set
+
+        from core.templating import parse
+
         try:
             parse(body)
         except TemplateSyntaxError as exc:
@@ -258,6 +255,10 @@ def _set_template(current: dict[str, Any], value: str) -> str:
 def _trial_render(body: str, network: str) -> None:
     """Run the template once on a full-length sample post, so one that would stall or flood
     the worker is refused now rather than when a draft is composed."""
+    from jinja2 import TemplateError
+
+    from core.templating import LIMITS, TemplateTooCostly, render
+
     try:
         render(body, {**TEMPLATE_SAMPLE, "network": network})
     except TemplateTooCostly as exc:
@@ -344,15 +345,7 @@ def _set_budget(ctx: Context, tx: Tx, ws: Workspace, me: Member, value: str | No
     if not 0 <= amount <= 1_000_000:
         raise BadInput("Give a budget from 0 (no limit) to 1,000,000 USD a month.")
     ws.settings = {**ws.settings, "llm_budget_usd": amount}
-    tx.session.add(
-        AuditEvent(
-            workspace_id=ws.id,
-            actor_id=me.id,
-            action="workspace.budget",
-            detail={"usd": amount},
-            created_at=tx.now,
-        )
-    )
+    audit(tx, ws.id, "workspace.budget", actor_id=me.id, detail={"usd": amount})
     if amount == 0:
         return Message(text="Model budget: no limit for this workspace.")
     return Message(text=f"Model budget: USD {amount:,.2f} a month for this workspace.")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from storage import models, models_llm, models_networks, models_slack
+from storage import models, models_analytics, models_llm, models_networks, models_slack
 from storage.models import Base
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "models", "models_llm", "models_networks", "models_slack"]
+__all__ = [
+    "metadata",
+    "models",
+    "models_analytics",
+    "models_llm",
+    "models_networks",
+    "models_slack",
+]

@@ -14,29 +14,19 @@ from celery.bootsteps import RUN
 from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
+from core import accounts
 from core.errors import RetryLater
+from core.jobs import LANE, Job, Lane
+from core.maintenance.jobs import sweep
+from core.messaging import delivery, inbox
+from core.posts.jobs import generate
+from core.publishing.jobs import publish
+from core.publishing.reconcile import reconcile
+from core.scheduling.jobs import dispatch_due
 from core.service import Herald
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Each kind of work has a queue of its own, so a flood of one never holds back another: two
-# hundred drafts waiting for a model do not delay a post that is due. A worker consuming
-# several queues takes from them in turn (kombu's Redis transport rotates its BRPOP order).
-GENERATE, PUBLISH, DELIVER, MAINTAIN = "generate", "publish", "deliver", "maintain"
-QUEUE_KINDS = (PUBLISH, DELIVER, GENERATE, MAINTAIN)
-ROUTES: dict[str, str] = {
-    "herald.generate_post": GENERATE,
-    # The tick is on the publishing path: behind a flood of drafts, no post would be claimed.
-    "herald.dispatch_due": PUBLISH,
-    "herald.publish_target": PUBLISH,
-    "herald.reconcile_target": PUBLISH,
-    # Chat traffic both ways: answers to people, and the commands they sent from Slack.
-    "herald.deliver_message": DELIVER,
-    "herald.run_inbound": DELIVER,
-    "herald.sweep": MAINTAIN,
-    "herald.check_accounts": MAINTAIN,
-}
 
 # The longest wait a job may be sent with; longer waits belong in `scheduled_at` (rows).
 MAX_COUNTDOWN_SECONDS = 60.0
@@ -90,9 +80,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
         task_serializer="json",
         accept_content=["json"],
         event_serializer="json",
-        task_queues=[_queue(queue_name(settings, kind)) for kind in QUEUE_KINDS],
-        task_routes={task: {"queue": queue_name(settings, kind)} for task, kind in ROUTES.items()},
-        task_default_queue=queue_name(settings, MAINTAIN),
+        # A worker consuming several queues takes from them in turn (kombu's Redis transport
+        # rotates its BRPOP order), so a flood of one kind of work never holds back another.
+        task_queues=[_queue(queue_name(settings, lane)) for lane in Lane],
+        task_routes={str(job): {"queue": queue_name(settings, lane)} for job, lane in LANE.items()},
+        task_default_queue=queue_name(settings, Lane.MAINTAIN),
         broker_connection_retry_on_startup=True,
         # Celery's consumer with one fix: losing Redis while holding a countdown job no
         # longer stops the worker (see workers/consumer.py).
@@ -120,17 +112,17 @@ def create_celery(settings: Settings) -> HeraldCelery:
         enable_utc=True,
         beat_schedule={
             "dispatch-due": {
-                "task": "herald.dispatch_due",
+                "task": str(Job.DISPATCH),
                 "schedule": timedelta(seconds=settings.tick_seconds),
                 "options": {"expires": settings.tick_seconds * 2},
             },
             "check-accounts": {
-                "task": "herald.check_accounts",
+                "task": str(Job.CHECK_ACCOUNTS),
                 "schedule": timedelta(hours=6),
                 "options": {"expires": 3600},
             },
             "sweep": {
-                "task": "herald.sweep",
+                "task": str(Job.SWEEP),
                 "schedule": timedelta(seconds=settings.sweep_seconds),
                 "options": {"expires": settings.sweep_seconds * 2},
             },
@@ -146,44 +138,58 @@ def create_celery(settings: Settings) -> HeraldCelery:
 
 # Task bodies are module-level and reach their Herald through the app that runs them
 # (`self.app`), so every app built in one process (tests build many) runs its own service.
+# Each calls its feature's job function with the service's context.
 
 
 def _generate_post(self: Any, post_id: int) -> None:
-    self.app.herald.generate(post_id)
+    generate(self.app.herald.ctx, post_id)
 
 
 def _dispatch_due(self: Any) -> int:
-    return int(self.app.herald.dispatch_due())
+    return dispatch_due(self.app.herald.ctx)
 
 
 def _publish_target(self: Any, target_id: int) -> None:
-    self.app.herald.publish(target_id)
+    publish(self.app.herald.ctx, target_id)
 
 
 def _reconcile_target(self: Any, target_id: int) -> None:
-    self.app.herald.reconcile(target_id)
+    reconcile(self.app.herald.ctx, target_id)
 
 
 def _sweep(self: Any) -> dict[str, int]:
-    return dict(self.app.herald.sweep())
+    return sweep(self.app.herald.ctx)
 
 
 def _run_inbound(self: Any, *row_ids: int) -> None:
-    self.app.herald.run_inbound(*row_ids)
+    herald = self.app.herald
+    inbox.run(herald.ctx, herald.handle, *row_ids)
 
 
 def _check_accounts(self: Any) -> int:
-    return int(self.app.herald.check_accounts())
+    return accounts.check_health(self.app.herald.ctx)
 
 
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
-        self.app.herald.deliver(message_id)
+        delivery.deliver(self.app.herald.ctx, message_id)
     except RetryLater as wait:
         # The surface said when to come back (Slack Retry-After, Telegram retry_after).
         raise self.retry(
             countdown=min(wait.seconds, MAX_COUNTDOWN_SECONDS), max_retries=20
         ) from None
+
+
+BODIES: dict[Job, Any] = {
+    Job.GENERATE: _generate_post,
+    Job.DISPATCH: _dispatch_due,
+    Job.PUBLISH: _publish_target,
+    Job.RECONCILE: _reconcile_target,
+    Job.SWEEP: _sweep,
+    Job.DELIVER: _deliver_message,
+    Job.CHECK_ACCOUNTS: _check_accounts,
+    Job.RUN_INBOUND: _run_inbound,
+}
 
 
 def _register_tasks(app: HeraldCelery) -> None:
@@ -197,17 +203,8 @@ def _register_tasks(app: HeraldCelery) -> None:
         "retry_backoff_max": 60,
         "max_retries": 5,
     }
-    for name, body in (
-        ("herald.generate_post", _generate_post),
-        ("herald.dispatch_due", _dispatch_due),
-        ("herald.publish_target", _publish_target),
-        ("herald.reconcile_target", _reconcile_target),
-        ("herald.sweep", _sweep),
-        ("herald.deliver_message", _deliver_message),
-        ("herald.check_accounts", _check_accounts),
-        ("herald.run_inbound", _run_inbound),
-    ):
-        app.task(name=name, **house)(body)
+    for job, body in BODIES.items():
+        app.task(name=str(job), **house)(body)
 
 
 class CeleryQueue:
@@ -219,7 +216,7 @@ class CeleryQueue:
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         # Countdowns stay short (at most a minute): long waits belong in scheduled_at.
         self.app.send_task(
-            task,
+            str(task),
             args=list(args),
             countdown=min(countdown, MAX_COUNTDOWN_SECONDS) if countdown else None,
         )

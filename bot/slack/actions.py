@@ -17,8 +17,8 @@ from bot.slack.listener import Listener
 from bot.slack.people import Where, slack_text, where_of_interaction
 from core import commands as c
 from core.errors import RetryLater
+from core.posts.card import Message
 from core.sanitize import clean_input
-from core.views import Message
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from core.commands import SUMMARY, USAGE
-from core.views import Card, Message, VariantView
+from core.posts.card import Card, Message, VariantView
 
 ACTION_PREFIX = "herald_"
 EDIT_VIEW = "herald_edit"

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot.slack.blocks import help_blocks, message_payload
 from bot.slack.listener import Listener, is_command
 from bot.slack.people import Where, slack_text
-from core.views import Message
+from core.posts.card import Message
 
 
 class Commands(Listener):

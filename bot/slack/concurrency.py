@@ -15,9 +15,9 @@ from typing import Any
 from slack_bolt import BoltResponse
 
 from core.errors import HeraldError, log_failure, went_wrong
+from core.posts.card import Message
 from core.service import Herald
-from core.views import Message
-from core.workspaces import Actor
+from core.workspace.people import Actor
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.blocks import card_blocks, card_fallback, message_payload
 from bot.slack.client import Pacer, Tokens, call
 from core.ports import ChatDelivery, Delivery
+from core.posts.card import Message
 from core.settings import Settings
-from core.views import Message
 from storage.db import Database
 from storage.models_slack import SlackRepository
 from storage.vault import Vault

@@ -17,8 +17,8 @@ from bot.slack.files import MAX_FILES, FileRefused, download
 from bot.slack.listener import Listener, is_command
 from bot.slack.people import Where, addressed, slack_text
 from core.errors import RetryLater
+from core.posts.card import Message
 from core.sanitize import clean_input
-from core.views import Message
 
 log = logging.getLogger(__name__)
 

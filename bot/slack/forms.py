@@ -12,8 +12,8 @@ from bot.slack.listener import Listener
 from bot.slack.people import where_of_interaction
 from core import commands as c
 from core.networks import get_network
+from core.posts.card import Message
 from core.sanitize import clean_input
-from core.views import Message
 
 
 class Forms(Listener):

@@ -17,9 +17,9 @@ from bot.slack.delivery import SlackDelivery
 from bot.slack.people import People, Where
 from core import commands as c
 from core.errors import HeraldError, RetryLater, log_failure
+from core.posts.card import Card, Message
 from core.service import Herald
-from core.views import Card, Message
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models_slack import SlackRepository
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.client import Tokens, call
 from core import commands as c
 from core.errors import RetryLater
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import SurfaceKind
 
 log = logging.getLogger(__name__)

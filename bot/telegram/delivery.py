@@ -16,9 +16,9 @@ from bot.telegram.render import card_html, cut_text, esc, keyboard, split_text
 from bot.telegram.sender import ChatGone, Markup, TelegramSender
 from bot.telegram.tokens import TokenCodec
 from core.ports import ChatDelivery, Delivery
+from core.posts.card import Card
+from core.posts.card import Message as HeraldMessage
 from core.settings import Settings
-from core.views import Card
-from core.views import Message as HeraldMessage
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from bot.telegram.tokens import Intent
 from core import commands as c
 from core.errors import RetryLater, log_failure, went_wrong
 from core.networks import length_problem
+from core.posts.card import Message
 from core.service import Herald
-from core.views import Message
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import Role, SurfaceKind
 
 log = logging.getLogger(__name__)

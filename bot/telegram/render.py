@@ -11,7 +11,7 @@ from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 
 from bot.telegram.tokens import Intent, TokenCodec
 from core.networks import get_network
-from core.views import Card
+from core.posts.card import Card
 
 MAX_TEXT = 4096  # characters after entity parsing, counted in UTF-16 code units
 BUTTON_TEXT = {"approve": "✅ Approve", "reject": "✖ Reject", "retry": "🔁 Retry"}

@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.terminal.render import choices_of, render
-from core import pipeline
+from core.messaging import feed
+from core.posts.card import Message
 from core.sanitize import clean_input
 from core.service import Herald
-from core.views import Message
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import SurfaceKind
 
 POLL_SECONDS = 0.1
@@ -45,7 +45,7 @@ class TerminalChat:
         self.console = console
         self.wait_timeout = wait_timeout
         self.workspace_id = herald.workspace_of(actor)
-        self.cursor = pipeline.last_outbound_id(herald.ctx, self.workspace_id)
+        self.cursor = feed.last_outbound_id(herald.ctx, self.workspace_id)
         self.touched: list[int] = []
         self.choices: list[str] = []
         self.refused = 0
@@ -64,7 +64,7 @@ class TerminalChat:
 
     def drain(self) -> None:
         """Print what the workers said since last time."""
-        for message_id, message in pipeline.outbound_after(
+        for message_id, message in feed.outbound_after(
             self.herald.ctx, self.workspace_id, self.cursor
         ):
             self.cursor = message_id
@@ -77,7 +77,7 @@ class TerminalChat:
         deadline = time.monotonic() + self.wait_timeout
         while True:
             self.drain()
-            busy = pipeline.in_flight(
+            busy = feed.in_flight(
                 self.herald.ctx, self.workspace_id, self.touched, drafts_only=drafts_only
             )
             if not busy:

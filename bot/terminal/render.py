@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.kit import ASKING_ACTIONS, QUICK_ACTIONS, button_line
+from core.posts.card import Card, Message
 from core.sanitize import clean_input
-from core.views import Card, Message
 
 STATE_STYLE = {"published": "green", "failed": "red", "scheduled": "cyan"}
 

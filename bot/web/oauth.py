@@ -1,8 +1,8 @@
 """HTTP routes of the networks feature: `/oauth/<network>/start` and the OAuth callbacks.
 
-They only translate: the query string goes to `core.oauth`, its answer becomes a redirect or a
-short page. The state is checked in core (signature, expiry, one use, workspace and person,
-and the browser that opened the link, which the flow's cookie stands for).
+They only translate: the query string goes to `core.workspace.oauth`, its answer becomes a
+redirect or a short page. The state is checked in core (signature, expiry, one use, workspace
+and person, and the browser that opened the link, which the flow's cookie stands for).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bot.web.guard import AddressLimit
-from core import oauth
 from core.errors import HeraldError, log_failure, went_wrong
+from core.workspace import oauth
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

@@ -16,12 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.context import Job, SystemClock, Tx
+from core.context import SystemClock, Tx
 from core.generation.client import Usage
+from core.jobs import AfterCommit
+from core.messaging.say import say
 from core.ports import Clock, JobQueue
+from core.posts.card import Message
 from core.settings import Settings
-from core.views import Message
-from core.workspaces import say
 from storage.db import Database
 from storage.models import Workspace
 from storage.models_llm import LlmBudgetNotice, LlmUsage
@@ -132,7 +133,7 @@ class Ledger:
             log.warning("no price for model %s in HERALD_LLM_PRICES: cost counts 0", model)
         cost = cost_of(self.settings, model, usage)
         now = self.clock.now()
-        jobs: list[Job] = []
+        jobs = AfterCommit()
         with self.db.session() as session:
             before = self._spent(session, workspace_id, now)
             session.add(
@@ -153,9 +154,8 @@ class Ledger:
             budget = self.budget(session, workspace_id)
             if budget > 0 and conversation is not None:
                 jobs = self._notify(session, workspace_id, before, after, now, conversation, budget)
-        for job in jobs:  # after commit, as everywhere
-            if self.queue is not None:
-                self.queue.enqueue(job.task, *job.args, countdown=job.countdown)
+        if self.queue is not None:  # after commit, as everywhere
+            jobs.send(self.queue)
         return Spend(after, budget)
 
     def _notify(
@@ -167,11 +167,11 @@ class Ledger:
         now: datetime,
         conversation: str,
         budget: float,
-    ) -> list[Job]:
+    ) -> AfterCommit:
         """Say the crossing once (a unique row per level and month); the jobs to send after."""
         level = 100 if after >= budget else 80 if after >= budget * WARN_AT else 0
         if not level or (before >= budget if level == 100 else before >= budget * WARN_AT):
-            return []
+            return AfterCommit()
         month = month_start(now).strftime("%Y-%m")
         try:
             with session.begin_nested():
@@ -181,10 +181,10 @@ class Ledger:
                     )
                 )
         except IntegrityError:
-            return []  # another worker told them already
+            return AfterCommit()  # another worker told them already
         workspace = session.get(Workspace, workspace_id)
         if workspace is None:
-            return []
+            return AfterCommit()
         resets = next_month(now).strftime("%-d %b")
         if level == 100:
             text = (
@@ -201,4 +201,4 @@ class Ledger:
             )
         tx = Tx(session=session, now=now)
         say(tx, workspace, Message(text=text), conversation=conversation)
-        return tx.jobs
+        return tx.after

@@ -23,10 +23,10 @@ from core.errors import BadInput
 from core.generation.budget import Ledger
 from core.generation.client import ModelClient, ModelError
 from core.networks import NETWORK_NAMES, UnknownNetworkError, parse_networks
+from core.posts.card import networks_phrase
 from core.sanitize import clean_input
 from core.timeparse import TimeParseError, parse_when, parse_zone
-from core.views import networks_phrase
-from core.workspaces import resolve
+from core.workspace.people import resolve
 from storage.db import Database
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import BadInput, NotSent, RateLimited, TokenExpired
 from core.networks import get_network
-from core.platforms.http import publish_budget
-from core.ports import Published, PublishRequest
+from core.ports import MediaStore, Published, PublishRequest
 from core.settings import Settings
 from core.ssrf import SafeFetcher
 from storage.db import Database
@@ -38,16 +37,6 @@ REFRESH_MARGIN = timedelta(minutes=5)
 
 def credentials_context(row: ConnectedAccount) -> str:
     return row_context(ConnectedAccount.__table__, "credentials", row)
-
-
-class MediaStore(Protocol):
-    """Where attached media lives (a local folder, or S3): bytes in, a key out."""
-
-    def put(self, key: str, data: bytes, content_type: str) -> str: ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def delete(self, key: str) -> None: ...
 
 
 @dataclass
@@ -276,6 +265,8 @@ class AccountPublisher:
             until, reason = waiting
             raise RateLimited(reason, until)
         try:
+            from core.platforms.http import publish_budget
+
             with publish_budget():
                 try:
                     return self.post(account, request)
@@ -296,12 +287,3 @@ class AccountPublisher:
     def find(self, request: PublishRequest) -> Published | None:
         account = self.resolve(request)
         return self.lookup(account, request)
-
-
-def hub_of(publishers: Mapping[str, Any]) -> Hub:
-    """The hub the network publishers share (accounts, media, OAuth all go through it)."""
-    for publisher in publishers.values():
-        hub = getattr(publisher, "hub", None)
-        if isinstance(hub, Hub):
-            return hub
-    raise BadInput("Network accounts are not available in this Herald.")

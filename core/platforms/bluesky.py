@@ -1,9 +1,12 @@
 """Bluesky (AT Protocol): sessions from an app password, posts with facets, image blobs.
 
 Links, mentions and hashtags are only rich on Bluesky when the client sends facets with UTF-8
-byte offsets; Herald computes them from the text. The record key is derived from the target's
-idempotency key, so reconciliation asks for exactly that record (`getRecord`) and a second
-attempt can never make a second post.
+byte offsets; Herald computes them from the text, finding links as Bluesky's own client does
+(`detectFacets` in @atproto/api): any http(s):// address, or a bare domain ending in a known
+top-level domain, less one trailing punctuation mark and an unmatched closing parenthesis.
+
+The record key is derived from the target's idempotency key, so reconciliation asks for exactly
+that record (`getRecord`) and a second attempt can never make a second post.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from typing import Any
 import httpx
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
-from core.networks import find_urls
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
 from core.ports import Published, PublishRequest
 from core.ssrf import SafeFetcher
+from core.twitter_tlds import COUNTRY, GENERIC
 
 COLLECTION = "app.bsky.feed.post"
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"
@@ -45,6 +48,29 @@ def record_key(idempotency_key: str) -> str:
     return "".join(reversed(chars))
 
 
+_LINK = re.compile(
+    r"(?:^|(?<=[\s(]))(?:https?://\S+|(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)\S*)",
+    re.IGNORECASE,
+)
+_TLDS = COUNTRY | GENERIC
+
+
+def links(text: str) -> list[tuple[int, int]]:
+    """Spans of the links Bluesky's client would make of `text` (see the module docstring)."""
+    spans: list[tuple[int, int]] = []
+    for match in _LINK.finditer(text):
+        domain = match.group("domain")
+        if domain is not None and domain.rsplit(".", 1)[-1].lower() not in _TLDS:
+            continue
+        start, end = match.span()
+        if text[end - 1] in ".,;:!?":
+            end -= 1
+        if text[end - 1] == ")" and "(" not in text[start:end]:
+            end -= 1
+        spans.append((start, end))
+    return spans
+
+
 def _byte_span(text: str, start: int, end: int) -> dict[str, int]:
     return {
         "byteStart": len(text[:start].encode("utf-8")),
@@ -56,7 +82,7 @@ def facets(text: str, resolve: Any = None) -> list[dict[str, Any]]:
     """Link, mention and hashtag facets for `text` (UTF-8 byte offsets, end exclusive)."""
     found: list[dict[str, Any]] = []
     taken: list[tuple[int, int]] = []
-    for start, end in find_urls(text):
+    for start, end in links(text):
         uri = text[start:end]
         if not uri.lower().startswith(("http://", "https://")):
             uri = "https://" + uri

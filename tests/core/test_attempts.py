@@ -13,7 +13,6 @@ from sqlalchemy.exc import OperationalError
 
 from bot.runtime import Runtime
 from core.errors import RateLimited, Transient
-from core.platforms.base import hub_of
 from storage.models import AttemptState, PublishAttempt, Target
 from storage.models_networks import AccountState
 from tests.fakes.mastodon import FakeMastodon
@@ -81,7 +80,7 @@ def test_picked_up_while_rate_limited_costs_no_attempt(
 ) -> None:
     rt, account = masto
     target_id = approved_and_queued(rt, "mastodon")
-    hub = hub_of(rt.herald.ctx.publishers)
+    hub = rt.herald.ctx.need_hub()
     hub.note_limit(account, hub.clock() + timedelta(minutes=10), "the limit is used up")
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"mastodon": "scheduled"}
@@ -102,7 +101,7 @@ def test_database_error_before_the_call_is_not_an_unclear_answer(
 ) -> None:
     rt, _ = masto
     target_id = approved_and_queued(rt, "mastodon")
-    hub = hub_of(rt.herald.ctx.publishers)
+    hub = rt.herald.ctx.need_hub()
     real = hub.account
     calls = {"n": 0}
 

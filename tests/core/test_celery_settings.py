@@ -73,8 +73,8 @@ def test_each_job_lands_in_exactly_its_own_queue() -> None:
     """On Redis, with every queue declared as a worker declares them: one copy, one queue."""
     import redis
 
+    from core.jobs import LANE as ROUTES
     from tests.support.services import REDIS_URL, purge_queues
-    from workers.app import ROUTES
 
     prefix = f"routing-{uuid.uuid4().hex[:8]}"
     app = create_celery(Settings(_env_file=None, queue=prefix, broker_url=REDIS_URL))  # type: ignore[call-arg]

@@ -14,7 +14,8 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import make_transient
 
 from bot.runtime import Runtime, build_runtime
-from core import pipeline
+from core.jobs import Job
+from core.scheduling import jobs as pipeline
 from core.settings import Settings
 from storage.models import AuditEvent, Post, PublishAttempt, Target, TargetState
 from tests.support.helpers import actor, outbox_files
@@ -107,7 +108,7 @@ def test_one_tick_claims_everything_due(idle_runtime: Runtime) -> None:
     idle_runtime.herald.ctx.queue = sent
     assert idle_runtime.herald.dispatch_due() == count
     assert _states(idle_runtime) == {"queued": count}
-    assert sorted(args[0] for task, args in sent.jobs if task == pipeline.PUBLISH) == ids
+    assert sorted(args[0] for task, args in sent.jobs if task == Job.PUBLISH) == ids
     assert idle_runtime.herald.dispatch_due() == 0
 
 
@@ -122,11 +123,11 @@ def test_a_tick_out_of_time_hands_over_to_the_next(
     sent = Recorder()
     idle_runtime.herald.ctx.queue = sent
     assert idle_runtime.herald.dispatch_due() == pipeline.DISPATCH_BATCH
-    assert (pipeline.DISPATCH, ()) in sent.jobs
+    assert (Job.DISPATCH, ()) in sent.jobs
     assert idle_runtime.herald.dispatch_due() == pipeline.DISPATCH_BATCH
     sent.jobs.clear()
     assert idle_runtime.herald.dispatch_due() == 1  # the last batch was not full: done
-    assert (pipeline.DISPATCH, ()) not in sent.jobs
+    assert (Job.DISPATCH, ()) not in sent.jobs
     assert _states(idle_runtime) == {"queued": count}
 
 
@@ -149,7 +150,7 @@ def test_ticks_at_once_never_claim_a_target_twice(idle_runtime: Runtime) -> None
         thread.join()
     assert sum(claimed) == count
     assert _claims_per_target(idle_runtime) == dict.fromkeys(ids, 1)
-    published = [args[0] for task, args in sent.jobs if task == pipeline.PUBLISH]
+    published = [args[0] for task, args in sent.jobs if task == Job.PUBLISH]
     assert sorted(published) == ids  # one publish job per target, none twice
 
 

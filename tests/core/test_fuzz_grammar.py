@@ -15,7 +15,7 @@ from bot.slack.people import slack_text
 from core import commands as c
 from core.errors import HeraldError
 from core.sanitize import clean_input
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import ConnectedAccount, Member, Post, Workspace
 from tests.support.helpers import actor, slack_actor, snapshot
 

@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 from sqlalchemy import func, select
 
+from bot.inbox import Inbox, _Waiting
 from bot.runtime import Runtime
-from core.inbox import _Waiting
 from storage.models import AuditEvent, ConnectedAccount, InboxCommand, Post
 from tests.fakes.bluesky import FakeBluesky
 from tests.support.helpers import accept_together, actor, dump, eventually, slack_actor
@@ -95,6 +95,7 @@ def test_a_nul_byte_in_a_name_fails_nobody(idle_runtime: Runtime) -> None:
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_row_the_database_refuses_fails_alone(idle_runtime: Runtime) -> None:
     inbox = idle_runtime.herald.inbox
+    assert isinstance(inbox, Inbox)  # the group-commit inbox, whose steps this test drives
     good = [inbox._row(actor("maria"), f"draft Good {i} --to outbox") for i in range(3)]
     bad = {**good[0], "text": "draft raw \x00 --to outbox"}  # past the cleaning, as a bug might
     batch = [_Waiting(p) for p in (good[0], bad, good[1], good[2])]

@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
-from core.lifecycle import POST_RULES, TARGET_RULES, move_post, move_target
+from core.posts.lifecycle import POST_RULES, TARGET_RULES
+from core.posts.lifecycle import move as move_post
+from core.posts.lifecycle import move as move_target
 from storage.models import (
     AuditEvent,
     Member,

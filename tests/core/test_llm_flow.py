@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime, build_runtime
 from core.networks import get_network
+from core.posts.card import Card
 from core.settings import Settings
-from core.views import Card
 from storage.models import Post, Target
 from storage.models_llm import LlmUsage
 from tests.fakes.openai import TEST_KEY, FakeOpenAI, connect_stand_ins, llm_settings

@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from bot.runtime import Runtime
-from core import pipeline
 from core.errors import ContentRejected, RateLimited, Transient
 from core.platforms.outbox import OutboxPublisher
+from core.publishing import attempts
 from storage.models import AuditEvent, PublishAttempt, Target, TargetState
 from tests.support.helpers import actor, messages, outbox_files, target_states
 from tests.support.platforms import approved_and_queued, flaky_outbox
@@ -112,7 +112,7 @@ def test_sweeper_recovers_a_worker_that_died_mid_publish(idle_runtime: Runtime) 
     with idle_runtime.db.session() as s:  # the worker committed `publishing`, posted, then died
         target = s.get(Target, target_id)
         assert target is not None
-        request = pipeline._request(target)
+        request = attempts.request_for(target)
     OutboxPublisher(idle_runtime.settings.outbox_dir).publish(request)
     long_ago = idle_runtime.herald.ctx.clock.now() - timedelta(hours=1)
     with idle_runtime.db.session() as s:

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 
 from bot.runtime import Runtime
 from bot.terminal.render import choices_of
-from core import pipeline
 from core.errors import Transient
+from core.jobs import Job
 from core.platforms import http as h
 from core.platforms.outbox import OutboxPublisher
 from core.platforms.timing import IN_FLIGHT_SECONDS, MARGIN_SECONDS
@@ -77,12 +77,12 @@ def test_an_attempt_still_in_flight_is_left_alone(idle_runtime: Runtime) -> None
 
 
 def _request(rt: Runtime, target_id: int):
-    from core import pipeline
+    from core.publishing import attempts
 
     with rt.db.session() as s:
         target = s.get(Target, target_id)
         assert target is not None
-        return pipeline._request(target)
+        return attempts.request_for(target)
 
 
 def test_no_request_starts_after_the_publish_budget(fake_mastodon: FakeMastodon) -> None:
@@ -381,7 +381,7 @@ def test_an_unclear_answer_is_looked_up_only_after_the_network_could_finish(
     rt.herald.ctx.queue = Recorder()
     rt.herald.publish(target_id)
     assert target_states(rt, 1) == {"outbox": "unknown"}
-    (countdown,) = [c for task, args, c in sent if task == pipeline.RECONCILE]
+    (countdown,) = [c for task, args, c in sent if task == Job.RECONCILE]
     assert countdown is not None and countdown >= MARGIN_SECONDS
 
 

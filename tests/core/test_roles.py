@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.slack.people import slack_text
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import Member
 from tests.support.helpers import actor, slack_actor
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
-from core.platforms.bluesky import facets, record_key
+from core.platforms.bluesky import facets, links, record_key
 from storage.models import ConnectedAccount
 from tests.fakes.bluesky import bluesky_record_errors
 from tests.support.helpers import actor
@@ -137,3 +137,18 @@ def test_blob_too_large_is_a_content_rejection(rt, fake) -> None:
     media = put_media(rt, "1/big.png", b"\0" * 2_100_000, "image/png")
     with pytest.raises(ContentRejected, match="too large"):
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky", media=(media,)))
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("see https://acme.test/launch.", ["https://acme.test/launch"]),
+        ("docs at example.com/a?b=1, then", ["example.com/a?b=1"]),
+        ("(read https://example.org/x)", ["https://example.org/x"]),
+        ("https://en.wikipedia.org/wiki/Foo_(bar)", ["https://en.wikipedia.org/wiki/Foo_(bar)"]),
+        ("file.notatld and notes.txt stay text", []),
+        ("mail@example.com is not a link", []),
+    ],
+)
+def test_links_are_found_as_blueskys_own_client_finds_them(text: str, found: list[str]) -> None:
+    assert [text[start:end] for start, end in links(text)] == found

@@ -167,7 +167,7 @@ def test_an_unexpected_failure_shows_the_ref_that_is_in_the_log(rt, monkeypatch,
     def broken(*_args: object) -> str:
         raise RuntimeError("the token exchange broke")
 
-    monkeypatch.setattr("core.oauth.finish", broken)
+    monkeypatch.setattr("core.workspace.oauth.finish", broken)
     with TestClient(create_app(rt)) as web:
         page = web.get(f"/oauth/x/callback?state={token}&code=abc")
     assert page.status_code == 500

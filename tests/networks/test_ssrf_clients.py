@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 
 from bot.web.app import create_app
 from core.errors import ContentRejected, PublishError, TokenExpired
-from core.platforms.base import hub_of
 from core.ssrf import Refused, SafeFetcher
 from storage.models import ConnectedAccount, OutboundMessage
 from tests.support.helpers import actor
@@ -53,7 +52,7 @@ def rt(settings):
 
 
 def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, fake_bluesky) -> None:
-    hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
+    rt.herald.ctx.need_hub().fetcher = rebinding()
     port = fake_bluesky.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(
         MARIA, f"connect bluesky acme.bsky.social {fake_bluesky.password} http://localhost:{port}"
@@ -67,7 +66,7 @@ def test_rebinding_pds_reaches_nothing_and_is_refused_plainly(rt, fake_bluesky) 
 
 
 def test_rebinding_mastodon_instance_reaches_nothing_at_app_registration(rt, fake_mastodon) -> None:
-    hub_of(rt.herald.ctx.publishers).fetcher = rebinding()
+    rt.herald.ctx.need_hub().fetcher = rebinding()
     port = fake_mastodon.url.rsplit(":", 1)[1]
     reply = rt.herald.handle(MARIA, f"connect mastodon http://localhost:{port}")
     assert not reply.error, reply.text
@@ -213,7 +212,7 @@ def test_a_stored_account_on_a_private_address_is_never_called(rt, fake_bluesky)
         "@acme",
         {"pds": fake_bluesky.url, "did": "did:plc:abc123", "access_jwt": "a", "refresh_jwt": "r"},
     )
-    hub_of(rt.herald.ctx.publishers).fetcher = SafeFetcher()  # production: public only
+    rt.herald.ctx.need_hub().fetcher = SafeFetcher()  # production: public only
     with pytest.raises(PublishError, match="loopback") as caught:
         rt.herald.ctx.publishers["bluesky"].publish(make_request(rt, "bluesky"))
     assert not caught.value.retryable  # nothing was sent: failed with a reason, not "unknown"

@@ -89,9 +89,8 @@ def test_a_thread_cut_short_is_finished_not_restarted(rt, fake) -> None:
 
 def test_image_is_uploaded_with_alt_text_and_attached(rt, fake) -> None:
     fake.connect(rt)
-    from core.platforms.base import hub_of
 
-    hub = hub_of(rt.herald.ctx.publishers)
+    hub = rt.herald.ctx.need_hub()
     hub.media.put("1/cat.png", tiny_png(), "image/png")
     media = ({"key": "1/cat.png", "content_type": "image/png", "alt": "A red square"},)
     rt.herald.ctx.publishers["x"].publish(request(rt, "With a picture", media=media))
@@ -104,9 +103,8 @@ def test_image_is_uploaded_with_alt_text_and_attached(rt, fake) -> None:
 
 def test_video_goes_through_chunked_upload(rt, fake) -> None:
     fake.connect(rt)
-    from core.platforms.base import hub_of
 
-    hub_of(rt.herald.ctx.publishers).media.put("1/clip.mp4", b"\0" * 5_000_000, "video/mp4")
+    rt.herald.ctx.need_hub().media.put("1/clip.mp4", b"\0" * 5_000_000, "video/mp4")
     media = ({"key": "1/clip.mp4", "content_type": "video/mp4"},)
     rt.herald.ctx.publishers["x"].publish(request(rt, "With a clip", media=media))
     (media_id,) = fake.posts[0]["media"]["media_ids"]
@@ -271,9 +269,8 @@ def test_unknown_outcome_is_reconciled_from_the_timeline(rt, fake) -> None:
 
 def test_media_error_is_a_content_rejection(rt, fake) -> None:
     fake.connect(rt)
-    from core.platforms.base import hub_of
 
-    hub_of(rt.herald.ctx.publishers).media.put("1/bad.png", b"not an image", "image/png")
+    rt.herald.ctx.need_hub().media.put("1/bad.png", b"not an image", "image/png")
     fake.fail_next("media", 400, {"title": "Invalid Request", "detail": "media type unrecognized"})
     with pytest.raises(ContentRejected, match="media type unrecognized"):
         rt.herald.ctx.publishers["x"].publish(

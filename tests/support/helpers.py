@@ -14,9 +14,9 @@ from typing import TypeVar
 from sqlalchemy import func, select
 
 from bot.runtime import Runtime
+from core.posts.card import Card, Message, VariantView
 from core.settings import Settings
-from core.views import Card, Message, VariantView
-from core.workspaces import Actor
+from core.workspace.people import Actor
 from storage.models import AuditEvent, OutboundMessage, Post, SurfaceKind, Target
 from storage.schema import metadata
 from storage.vault import new_key

@@ -16,13 +16,13 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.runtime import Runtime, build_runtime
-from core import oauth
-from core.platforms.base import hub_of
+from core.platforms.connect.base import NewAccount
 from core.platforms.outbox import OutboxPublisher
 from core.ports import Published, PublishRequest
 from core.settings import Settings
 from core.ssrf import SafeFetcher
-from core.workspaces import Actor, resolve
+from core.workspace import oauth
+from core.workspace.people import Actor, resolve
 from storage.models import Target
 from storage.vault import new_key
 from tests.support.helpers import actor
@@ -38,9 +38,7 @@ def runtime_with(settings: Settings, *, worker: bool = True, **overrides: Any) -
         for k, v in values.items()
     }
     rt = build_runtime(settings.model_copy(update=values))
-    hub_of(rt.herald.ctx.publishers).fetcher = SafeFetcher(
-        allow=(ipaddress.ip_network("127.0.0.0/8"),)
-    )
+    rt.herald.ctx.need_hub().fetcher = SafeFetcher(allow=(ipaddress.ip_network("127.0.0.0/8"),))
     if worker:
         start_worker(rt)
     return rt
@@ -69,11 +67,11 @@ def add_account(
         ws, me = resolve(tx, person, ctx.settings.timezone)
         row = oauth.save_account(
             tx,
-            hub_of(ctx.publishers),
+            ctx.need_hub(),
             ws,
             me,
             network,
-            oauth.NewAccount(account_id, display, credentials, expires_at),
+            NewAccount(account_id, display, credentials, expires_at),
             person.conversation,
         )
         return int(row.id)
@@ -106,7 +104,7 @@ def make_request(
 def put_media(
     rt: Runtime, key: str, data: bytes, content_type: str, alt: str = ""
 ) -> dict[str, Any]:
-    hub_of(rt.herald.ctx.publishers).media.put(key, data, content_type)
+    rt.herald.ctx.need_hub().media.put(key, data, content_type)
     return {"key": key, "content_type": content_type, "alt": alt}
 
 

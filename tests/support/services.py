@@ -12,9 +12,9 @@ import pytest
 import redis
 from sqlalchemy import text
 
+from core.jobs import Lane as QUEUE_KINDS
 from storage.db import Database
 from storage.schema import metadata
-from workers.app import QUEUE_KINDS
 
 PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/11")

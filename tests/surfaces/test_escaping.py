@@ -9,7 +9,7 @@ from rich.console import Console
 
 from bot.telegram.render import card_html, esc
 from bot.terminal.render import render
-from core.views import Message
+from core.posts.card import Message
 from tests.fakes.telegram import parse_html
 from tests.support.helpers import hostile_card
 

@@ -21,8 +21,8 @@ from bot.slack.delivery import build_slack_delivery
 from bot.web.app import create_app
 from core.errors import RetryLater
 from core.ports import Delivery
+from core.posts.card import Button, Card, Message, VariantView
 from core.settings import Settings
-from core.views import Button, Card, Message, VariantView
 from storage.models_slack import SlackInstallation
 from tests.fakes.slack import TEAM, FakeSlack, dumps, event, slack_settings, slash
 from tests.support.helpers import eventually, hostile_card

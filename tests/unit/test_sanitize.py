@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from bot.terminal.render import render
+from core.posts.card import Card, Message, VariantView
 from core.sanitize import clean_input
-from core.views import Card, Message, VariantView
 
 HOSTILE = [
     "\x1b[31mred\x1b[0m alert",

@@ -17,30 +17,44 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 
 from core.context import Context, Tx
-from core.errors import HeraldError, PublishError
+from core.errors import PublishError
+from core.messaging.say import say
 from core.networks import get_network
-from core.platforms import http as h
-from core.platforms import linkedin, x
-from core.platforms import mastodon as masto
-from core.platforms.base import Hub, hub_of
-from core.platforms.facebook import SCOPES as FACEBOOK_SCOPES
+from core.platforms.base import Hub
+from core.platforms.connect import facebook, linkedin, mastodon, x
+from core.platforms.connect.base import Grant, NewAccount, OAuthError
+from core.posts.card import Message
 from core.settings import Settings
-from core.views import Message
-from core.workspaces import say
 from storage.models import ConnectedAccount, Member, Workspace
 from storage.models_networks import AccountState, NetworkApp, OAuthState
 from storage.vault import sealed_context
 
 STATE_TTL = timedelta(minutes=15)
-OAUTH_NETWORKS = ("x", "linkedin", "facebook", "mastodon")
+
+
+class Connector(Protocol):
+    """A network's own OAuth requests (a module of core/platforms/connect/)."""
+
+    def authorization_url(self, grant: Grant, params: dict[str, str], challenge: str) -> str: ...
+
+    def exchange(self, grant: Grant, code: str, verifier: str) -> list[NewAccount]: ...
+
+
+# Each network's own requests: its authorization page and its token exchange.
+CONNECTORS: dict[str, Connector] = {
+    "x": x,
+    "linkedin": linkedin,
+    "facebook": facebook,
+    "mastodon": mastodon,
+}
+OAUTH_NETWORKS = tuple(CONNECTORS)
 
 
 def verifier_context(nonce: str) -> str:
@@ -49,18 +63,6 @@ def verifier_context(nonce: str) -> str:
 
 def app_secret_context(key: str) -> str:
     return sealed_context("network_apps", "client_secret", key)
-
-
-class OAuthError(HeraldError):
-    """The flow cannot go on; `str()` is shown on the web page."""
-
-
-@dataclass(frozen=True)
-class NewAccount:
-    account_id: str
-    display_name: str
-    credentials: dict[str, Any]
-    expires_at: datetime | None
 
 
 def _b64(data: bytes) -> str:
@@ -125,7 +127,7 @@ def begin(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Store a one-time state and return the private link that starts the flow."""
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     nonce = secrets.token_urlsafe(24)
     expires = tx.now + STATE_TTL
     tx.session.add(
@@ -150,7 +152,7 @@ def begin(
 
 
 def _state(ctx: Context, tx: Tx, network: str, token: str) -> tuple[Hub, OAuthState]:
-    hub = hub_of(ctx.publishers)
+    hub = ctx.need_hub()
     payload = verify(hub, token, tx.now)
     row = tx.session.scalars(
         select(OAuthState).where(OAuthState.nonce == str(payload.get("n"))).with_for_update()
@@ -208,41 +210,30 @@ def _authorization_url(
 ) -> str:
     """The network's authorization page, with the state and (X, Mastodon) the PKCE challenge."""
     verifier = hub.need_vault().open_text(row.verifier, verifier_context(row.nonce))
+    connector = _connector(network)
+    try:
+        grant = _grant(ctx, tx, hub, network, row.extra)
+    except PublishError as exc:
+        raise OAuthError(
+            f"{get_network(network).display} was not connected: {exc.reason}."
+        ) from None
+    params = {"response_type": "code", "redirect_uri": grant.redirect, "state": token}
+    return connector.authorization_url(grant, params, pkce_challenge(verifier))
+
+
+def _connector(network: str) -> Connector:
+    connector = CONNECTORS.get(network)
+    if connector is None:
+        raise OAuthError(f"{get_network(network).display} does not connect through a web page.")
+    return connector
+
+
+def _grant(ctx: Context, tx: Tx, hub: Hub, network: str, extra: dict[str, Any]) -> Grant:
     s = ctx.settings
-    params: dict[str, str] = {
-        "response_type": "code",
-        "redirect_uri": redirect_uri(s, network),
-        "state": token,
-    }
-    if network == "x":
-        params |= {
-            "client_id": s.x_client_id or "",
-            "scope": x.SCOPES,
-            "code_challenge": pkce_challenge(verifier),
-            "code_challenge_method": "S256",
-        }
-        return f"{s.x_auth_url}?{urlencode(params)}"
-    if network == "linkedin":
-        scope = linkedin.ORG_SCOPES if row.extra.get("organization") else linkedin.SCOPES
-        params |= {"client_id": s.linkedin_client_id or "", "scope": scope}
-        return f"{s.linkedin_auth_url.rstrip('/')}/authorization?{urlencode(params)}"
-    if network == "facebook":
-        params |= {"client_id": s.facebook_app_id or "", "scope": FACEBOOK_SCOPES}
-        return f"{s.facebook_auth_url}?{urlencode(params)}"
+    client = ("", "")
     if network == "mastodon":
-        instance = str(row.extra["instance"])
-        try:
-            client_id, _ = _mastodon_app(tx, hub, s, instance)
-        except PublishError as exc:
-            raise OAuthError(f"Mastodon was not connected: {exc.reason}.") from None
-        params |= {
-            "client_id": client_id,
-            "scope": masto.SCOPES,
-            "code_challenge": pkce_challenge(verifier),
-            "code_challenge_method": "S256",
-        }
-        return f"{instance}/oauth/authorize?{urlencode(params)}"
-    raise OAuthError(f"{get_network(network).display} does not connect through a web page.")
+        client = _mastodon_app(tx, hub, s, str(extra["instance"]))
+    return Grant(s, redirect_uri(s, network), extra, tx.now, hub.fetcher, client)
 
 
 def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[str, str]:
@@ -252,33 +243,17 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
     vault = hub.need_vault()
     if app is not None:
         return app.client_id, vault.open_text(app.client_secret, app_secret_context(key))
-    with h.client(instance, guard=hub.fetcher) as http:
-        response = h.send(
-            http,
-            "Mastodon",
-            "POST",
-            "/api/v1/apps",
-            data={
-                "client_name": "Herald",
-                "redirect_uris": redirect_uri(settings, "mastodon"),
-                "scopes": masto.SCOPES,
-                "website": settings.public_url,
-            },
-        )
-    if not response.is_success:
-        raise OAuthError(f"{instance} refused to register Herald (HTTP {response.status_code}).")
-    data = h.body(response)
-    if not data.get("client_id") or not data.get("client_secret"):
-        raise OAuthError(f"{instance} did not answer as a Mastodon server does; check the address.")
+    redirect = redirect_uri(settings, "mastodon")
+    client_id, secret = mastodon.register_app(hub.fetcher, settings, instance, redirect)
     tx.session.add(
         NetworkApp(
             key=key,
-            client_id=str(data["client_id"]),
-            client_secret=vault.seal_text(str(data["client_secret"]), app_secret_context(key)),
+            client_id=client_id,
+            client_secret=vault.seal_text(secret, app_secret_context(key)),
             created_at=tx.now,
         )
     )
-    return str(data["client_id"]), str(data["client_secret"])
+    return client_id, secret
 
 
 # --- step 3: the network sends the browser back to /oauth/<network>/callback -------------------
@@ -320,7 +295,8 @@ def finish(
             return refused("the authorization was declined")
         verifier = hub.need_vault().open_text(row.verifier, verifier_context(row.nonce))
         try:
-            accounts = _exchange(tx, hub, ctx.settings, network, code, verifier, row.extra)
+            grant = _grant(ctx, tx, hub, network, row.extra)
+            accounts = _connector(network).exchange(grant, code, verifier)
         except (PublishError, OAuthError) as exc:
             return refused(exc.reason if isinstance(exc, PublishError) else str(exc).rstrip("."))
         names = []
@@ -372,134 +348,3 @@ def save_account(
     state.last_error = None
     state.rate_limited_until = None
     return row
-
-
-def _exchange(
-    tx: Tx, hub: Hub, s: Settings, network: str, code: str, verifier: str, extra: dict[str, Any]
-) -> list[NewAccount]:
-    redirect = redirect_uri(s, network)
-    if network == "x":
-        tokens = x.token_request(
-            s,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect,
-                "code_verifier": verifier,
-            },
-        )
-        creds = x.tokens_to_credentials(tokens, {})
-        with h.client(
-            s.x_api_url, headers={"Authorization": f"Bearer {creds['access_token']}"}
-        ) as http:
-            me = h.body(h.send(http, "X", "GET", "/2/users/me"))["data"]
-        return [NewAccount(str(me["id"]), f"@{me['username']}", creds, x.expiry(tokens, tx.now))]
-    if network == "linkedin":
-        tokens = linkedin.token_request(
-            s, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
-        )
-        token = str(tokens["access_token"])
-        with h.client(s.linkedin_api_url, headers=linkedin.headers(token)) as http:
-            me = h.body(h.send(http, "LinkedIn", "GET", "/v2/userinfo"))
-        org = extra.get("organization")
-        author = f"urn:li:organization:{org}" if org else f"urn:li:person:{me['sub']}"
-        name = f"{me.get('name', 'member')} (organization {org})" if org else str(me.get("name"))
-        creds = {
-            "access_token": token,
-            "refresh_token": tokens.get("refresh_token"),
-            "author": author,
-        }
-        seconds = tokens.get("expires_in")
-        expires = tx.now + timedelta(seconds=int(seconds)) if seconds else None
-        return [NewAccount(author, name, creds, expires)]
-    if network == "facebook":
-        secret = s.facebook_app_secret.get_secret_value() if s.facebook_app_secret else ""
-        with h.client(s.facebook_api_url) as http:
-            response = h.send(
-                http,
-                "Facebook",
-                "GET",
-                "/oauth/access_token",
-                params={
-                    "client_id": s.facebook_app_id or "",
-                    "redirect_uri": redirect,
-                    "client_secret": secret,
-                    "code": code,
-                },
-            )
-            if not response.is_success:
-                raise OAuthError("Facebook refused the authorization code.")
-            user_token = str(response.json()["access_token"])
-            # Page tokens read with a short-lived user token expire within hours; with a
-            # long-lived one they do not expire, which is what a scheduler needs.
-            response = h.send(
-                http,
-                "Facebook",
-                "GET",
-                "/oauth/access_token",
-                params={
-                    "grant_type": "fb_exchange_token",
-                    "client_id": s.facebook_app_id or "",
-                    "client_secret": secret,
-                    "fb_exchange_token": user_token,
-                },
-            )
-            if not response.is_success:
-                raise OAuthError("Facebook refused to extend the login; try connecting again.")
-            user_token = str(response.json()["access_token"])
-            pages = (
-                h.body(
-                    h.send(
-                        http,
-                        "Facebook",
-                        "GET",
-                        "/me/accounts",
-                        headers={"Authorization": f"Bearer {user_token}"},
-                    )
-                ).get("data")
-                or []
-            )
-        if not pages:
-            raise OAuthError("No Facebook Page was shared with Herald; pick at least one Page.")
-        return [
-            NewAccount(
-                str(p["id"]), str(p.get("name") or p["id"]), {"page_token": p["access_token"]}, None
-            )
-            for p in pages
-        ]
-    if network == "mastodon":
-        instance = str(extra["instance"])
-        client_id, client_secret = _mastodon_app(tx, hub, s, instance)
-        with h.client(instance, guard=hub.fetcher) as http:
-            response = h.send(
-                http,
-                "Mastodon",
-                "POST",
-                "/oauth/token",
-                data={
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "client_id": client_id,
-                    "client_secret": client_secret,
-                    "redirect_uri": redirect,
-                    "code_verifier": verifier,
-                    "scope": masto.SCOPES,
-                },
-            )
-            if not response.is_success:
-                raise OAuthError(f"{instance} refused the authorization code.")
-            token = str(response.json()["access_token"])
-            me = h.body(
-                h.send(
-                    http,
-                    "Mastodon",
-                    "GET",
-                    "/api/v1/accounts/verify_credentials",
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-            )
-        host = urlsplit(instance).netloc
-        handle = f"@{me['username']}@{host}"
-        creds = {"instance": instance, "access_token": token, "id": str(me["id"])}
-        return [NewAccount(handle.lstrip("@"), handle, creds, None)]
-    raise OAuthError(f"{get_network(network).display} does not connect through a web page.")

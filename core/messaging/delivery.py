@@ -13,11 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from core.context import Context
 from core.ports import Delivery
-from core.views import Message, build_card
-from core.workspaces import zone_of
+from core.posts.card import Message, build_card
+from core.workspace.people import zone_of
 from storage.models import InboundEvent, OutboundMessage, Post, SurfaceKind, Workspace
 
-DELIVER = "herald.deliver_message"
 INBOUND_KEEP = timedelta(days=7)
 
 

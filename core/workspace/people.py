@@ -1,4 +1,4 @@
-"""Who is talking: workspaces and members resolved from a surface's verified ids."""
+"""Who is talking: workspaces and members resolved from a surface's verified ids; their posts."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from core.context import Tx
 from core.errors import NotFound
 from core.timeparse import TimeParseError, parse_zone
-from core.views import Message
-from storage.models import Member, OutboundMessage, Post, Role, SurfaceKind, Workspace
+from storage.models import Member, Post, Role, SurfaceKind, Workspace
 
 
 @dataclass(frozen=True)
@@ -141,48 +140,3 @@ def members_called(tx: Tx, workspace: Workspace, name: str) -> list[Member]:
             .limit(10)
         )
     )
-
-
-def notify(
-    tx: Tx,
-    post: Post,
-    message: Message,
-    *,
-    conversation: str | None = None,
-    recipient: str | None = None,
-) -> None:
-    """Queue a message for the post's conversation, in the same transaction as the change."""
-    post_workspace = tx.session.get(Workspace, post.workspace_id)
-    assert post_workspace is not None
-    say(
-        tx,
-        post_workspace,
-        message,
-        conversation=conversation or post.conversation,
-        post_id=post.id,
-        recipient=recipient,
-    )
-
-
-def say(
-    tx: Tx,
-    workspace: Workspace,
-    message: Message,
-    *,
-    conversation: str,
-    post_id: int | None = None,
-    recipient: str | None = None,
-) -> None:
-    """Queue any message for a conversation (or privately for `recipient`)."""
-    row = OutboundMessage(
-        workspace_id=workspace.id,
-        conversation=conversation,
-        post_id=post_id,
-        payload=message.to_payload(),
-        recipient=recipient,
-        created_at=tx.now,
-    )
-    tx.session.add(row)
-    if workspace.kind != SurfaceKind.TERMINAL:
-        tx.session.flush()
-        tx.later("herald.deliver_message", row.id)

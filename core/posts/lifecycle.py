@@ -1,4 +1,4 @@
-"""The post and target state machines.
+"""The post and target state machines, and the one function that moves either.
 
 Every transition is one conditional UPDATE plus an audit row.
 """
@@ -13,7 +13,9 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.expression import ClauseElement
 
+from core.audit import audit_row
 from storage.models import AuditEvent, Post, PostState, Target, TargetState
 
 P = PostState
@@ -21,7 +23,6 @@ T = TargetState
 
 
 S = TypeVar("S", PostState, TargetState)
-TARGETS = cast(Table, Target.__table__)
 AUDITS = cast(Table, AuditEvent.__table__)
 
 
@@ -64,87 +65,65 @@ TARGET_RULES: dict[str, Rule[TargetState]] = {
 }
 
 
-def move_post(
+def move(
     session: Session,
-    post: Post,
+    row: Post | Target,
     action: str,
     *,
     now: datetime,
+    workspace_id: int | None = None,
     actor_id: int | None = None,
     detail: dict[str, Any] | None = None,
     **values: Any,
 ) -> bool:
-    """Apply `action` if the post is still in an allowed state; False if someone was faster."""
-    rule = POST_RULES[action]
-    before = post.state
-    result = session.execute(
-        update(Post)
-        .where(Post.id == post.id, Post.state.in_(rule.sources))
-        .values(state=rule.target, updated_at=now, **values)
-        .execution_options(synchronize_session="fetch")
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.refresh(post)
-        return False
-    session.add(
-        AuditEvent(
-            workspace_id=post.workspace_id,
-            post_id=post.id,
-            actor_id=actor_id,
-            action=f"post.{action}",
-            from_state=before.value,
-            to_state=rule.target.value,
-            detail=detail or {},
-            created_at=now,
-        )
-    )
-    return True
+    """Apply `action` to a post or a target if it is still in an allowed state; False if
+    someone was faster (the row is then re-read). `values` are further columns to set.
 
-
-def move_target(
-    session: Session,
-    target: Target,
-    action: str,
-    *,
-    now: datetime,
-    workspace_id: int,
-    actor_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-    **values: Any,
-) -> bool:
-    """Apply `action` to one target if it is still in an allowed state.
-
-    On the publishing path, so written with Core statements: the ORM's bulk-update and
-    unit-of-work machinery cost more CPU than the two round trips. The loaded `target` is
-    brought up to date by hand, as the ORM's synchronisation would."""
-    rule = TARGET_RULES[action]
-    before = target.state
-    changes = {"state": rule.target, "state_changed_at": now, **values}
+    Written with Core statements, as targets are moved on the publishing path: the ORM's
+    bulk-update and unit-of-work machinery cost more CPU than the two round trips. The loaded
+    row is brought up to date by hand, as the ORM's synchronisation would. A target's
+    `workspace_id` is given by callers that have it, so that nothing loads its post for it.
+    """
+    rule: Rule[Any]
+    if isinstance(row, Post):
+        rule, stamp, kind = POST_RULES[action], "updated_at", "post"
+        post_id, target_id = row.id, None
+        workspace_id = row.workspace_id
+    else:
+        rule, stamp, kind = TARGET_RULES[action], "state_changed_at", "target"
+        post_id, target_id = row.post_id, row.id
+        if workspace_id is None:
+            workspace_id = row.post.workspace_id
+    table = cast(Table, type(row).__table__)
+    before = row.state
+    changes = {"state": rule.target, stamp: now, **values}
     session.flush()  # what the caller changed goes first, as autoflush did
     conn = session.connection()
     result = conn.execute(
-        update(TARGETS)
-        .where(TARGETS.c.id == target.id, TARGETS.c.state.in_(rule.sources))
-        .values(**changes)
+        update(table).where(table.c.id == row.id, table.c.state.in_(rule.sources)).values(**changes)
     )
     if result.rowcount != 1:
-        session.refresh(target)
+        session.refresh(row)
         return False
+    computed = [key for key, value in changes.items() if isinstance(value, ClauseElement)]
     for key, value in changes.items():
-        set_committed_value(target, key, value)
+        if key not in computed:
+            set_committed_value(row, key, value)
+    if computed:  # an expression (`x + 1`): its value is read back when next used
+        session.expire(row, computed)
     conn.execute(
         insert(AUDITS),
-        {
-            "workspace_id": workspace_id,
-            "post_id": target.post_id,
-            "target_id": target.id,
-            "actor_id": actor_id,
-            "action": f"target.{action}",
-            "from_state": before.value,
-            "to_state": rule.target.value,
-            "detail": detail or {},
-            "created_at": now,
-        },
+        audit_row(
+            workspace_id,
+            f"{kind}.{action}",
+            now=now,
+            actor_id=actor_id,
+            post_id=post_id,
+            target_id=target_id,
+            from_state=before.value,
+            to_state=rule.target.value,
+            detail=detail,
+        ),
     )
     return True
 
@@ -158,7 +137,7 @@ def move_targets(
 ) -> list[int]:
     """Apply `action` to many targets, given as (id, post id, workspace id), in one UPDATE and
     one audit INSERT, however many there are; the ids that moved. A target no longer in an
-    allowed state (someone was faster) is left out, as `move_target` would leave it."""
+    allowed state (someone was faster) is left out, as `move` would leave it."""
     rule = TARGET_RULES[action]
     if not targets:
         return []
@@ -178,16 +157,15 @@ def move_targets(
     session.execute(
         insert(AuditEvent),
         [
-            {
-                "workspace_id": workspace_id,
-                "post_id": post_id,
-                "target_id": target_id,
-                "action": f"target.{action}",
-                "from_state": source.value,
-                "to_state": rule.target.value,
-                "detail": {},
-                "created_at": now,
-            }
+            audit_row(
+                workspace_id,
+                f"target.{action}",
+                now=now,
+                post_id=post_id,
+                target_id=target_id,
+                from_state=source.value,
+                to_state=rule.target.value,
+            )
             for target_id, post_id, workspace_id in targets
             if target_id in moved
         ],

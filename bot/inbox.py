@@ -1,43 +1,31 @@
-"""Commands accepted before a surface's ack and run by a worker after it.
+"""Group commit for acks: the commands a surface accepts together share one write.
 
-Slack wants its HTTP 200 within 3 s (Herald aims at under 100 ms): the handler writes one
-row and enqueues its id, nothing else. The worker runs the command as the verified actor and
-sends the answer back through chat delivery: a refusal privately to the person, a change to
-the post's card (redrawn in place, the answer in its thread).
+Slack wants its HTTP 200 within 3 s (Herald aims at under 100 ms): the handler stores one row
+per command and enqueues its id, nothing else, and a worker runs it later
+(`core/messaging/inbox.py`). Under load many acks share one INSERT and one enqueue; this is
+the threads and the hand-off of the lead that make that so.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
-from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from core import commands as c
 from core.context import Context
-from core.errors import BadInput
-from core.platforms.base import hub_of
+from core.jobs import Job
+from core.messaging.inbox import seal_secrets
+from core.ports import Done
 from core.ratelimit import Admission, TooFast
 from core.sanitize import clean_input
-from core.views import Message
-from core.workspaces import Actor, notify, resolve, say
-from storage.models import AuditEvent, InboxCommand, Post, Role, SurfaceKind
-from storage.vault import Vault, VaultError
-
-if TYPE_CHECKING:  # the service calls in here; only its type is needed
-    from core.service import Herald
+from core.workspace.people import Actor
+from storage.models import InboxCommand
 
 log = logging.getLogger(__name__)
-RUN = "herald.run_inbound"
 MAX_BATCH = 200  # commands in one INSERT; more wait for the next leader
-
-
-Done = Callable[[int, Exception | None], None]
 
 
 class _Waiting:
@@ -242,131 +230,9 @@ class Inbox:
             return
         ids = [row_id for _, row_id in stored]
         try:
-            self.ctx.queue.enqueue(RUN, *ids)
+            self.ctx.queue.enqueue(Job.RUN_INBOUND, *ids)
         except Exception:
             # The rows are stored: the sweeper sends their job once they are a minute old.
             log.exception("inbox: stored %d command(s) but could not enqueue them", len(ids))
         for waiting, row_id in stored:
             waiting.finish(row_id)
-
-
-# Sealed text starts with a character `clean_input` strips, so no typed text looks sealed.
-_SEALED = "\u2060sealed:"
-_NO_KEY = "\u2060withheld:"
-
-
-def _context(actor: Actor) -> str:
-    # Bound to the person: a sealed command copied into another row or person's name won't open.
-    return f"inbox_commands:{actor.surface.value}:{actor.workspace_id}:{actor.user_id}"
-
-
-def seal_secrets(ctx: Context, actor: Actor, text: str) -> str:
-    """A command carrying a credential, sealed with the vault before it is stored; with no
-    vault, only its redacted form is kept (and running it says why)."""
-    redacted = c.redact_secrets(text)
-    if redacted == text:
-        return text
-    vault = _vault(ctx)
-    if vault is None:
-        return _NO_KEY + redacted
-    blob = vault.seal_text(text, _context(actor))
-    return _SEALED + base64.urlsafe_b64encode(blob).decode()
-
-
-def open_secrets(ctx: Context, actor: Actor, stored: str) -> tuple[str, str | None]:
-    """The command as typed, and a refusal instead when it can't be had back."""
-    if stored.startswith(_NO_KEY):
-        return stored.removeprefix(_NO_KEY), (
-            "I didn't keep your credential: this Herald has no key to encrypt it with. An admin "
-            "sets HERALD_SECRET_KEY (herald keys new makes one); then send it again privately."
-        )
-    if not stored.startswith(_SEALED):
-        return stored, None
-    vault = _vault(ctx)
-    try:
-        if vault is None:
-            raise VaultError("no vault")
-        blob = base64.urlsafe_b64decode(stored.removeprefix(_SEALED))
-        return vault.open_text(blob, _context(actor)), None
-    except (ValueError, VaultError):
-        log.warning("inbox: a sealed command could not be opened; it was not run")
-        return "", "I couldn't read back your command (its key changed). Please send it again."
-
-
-def _vault(ctx: Context) -> Vault | None:
-    try:
-        return hub_of(ctx.publishers).vault
-    except BadInput:  # no network publishers at all: nothing to keep a credential for
-        return None
-
-
-def _actor(data: dict[str, object]) -> Actor:
-    values = dict(data)
-    values["surface"] = SurfaceKind(str(values["surface"]))
-    if values.get("role_hint"):
-        values["role_hint"] = Role(str(values["role_hint"]))
-    return Actor(**values)  # type: ignore[arg-type]
-
-
-def run(herald: Herald, *row_ids: int) -> None:
-    """Run accepted commands once; a second delivery of a job finds its command started.
-
-    A job for several commands (accepted together) becomes one job each, so that the
-    workers run them side by side.
-    """
-    if len(row_ids) != 1:
-        for row_id in row_ids:
-            herald.ctx.queue.enqueue(RUN, row_id)
-        return
-    (row_id,) = row_ids
-    ctx = herald.ctx
-    with ctx.tx() as tx:
-        claimed = tx.session.execute(
-            update(InboxCommand)
-            .where(InboxCommand.id == row_id, InboxCommand.started_at.is_(None))
-            .values(started_at=tx.now)
-        ).rowcount  # type: ignore[attr-defined]
-        if claimed != 1:
-            return
-        row = tx.session.get(InboxCommand, row_id)
-        assert row is not None
-        actor, stored = _actor(row.actor), row.text
-        # Purged once claimed: what the command said lives on only in what it did and in
-        # the audit trail (credentials redacted there).
-        tx.session.delete(row)
-    text, problem = open_secrets(ctx, actor, stored)
-    reply = Message(text=problem, error=True) if problem else herald.handle(actor, text)
-    with ctx.tx() as tx:
-        ws, me = resolve(tx, actor, ctx.settings.timezone)
-        if text != c.redact_secrets(text):
-            tx.session.add(
-                AuditEvent(
-                    workspace_id=ws.id,
-                    actor_id=me.id,
-                    action="command.credential",
-                    detail={"command": c.redact_secrets(text), "ok": not reply.error},
-                    created_at=tx.now,
-                )
-            )
-        post = None
-        if reply.post_number is not None and not reply.error:
-            post = tx.session.scalars(
-                select(Post).where(Post.workspace_id == ws.id, Post.number == reply.post_number)
-            ).one_or_none()
-        if post is not None and post.card_ref:
-            notify(tx, post, reply)
-        else:
-            say(tx, ws, reply, conversation=actor.conversation, recipient=actor.user_id)
-
-
-def unstarted(ctx: Context, older_than_seconds: float) -> list[int]:
-    """Accepted commands whose job was lost (Redis restarted): the sweeper re-sends them."""
-    with ctx.tx() as tx:
-        cutoff = tx.now - timedelta(seconds=older_than_seconds)
-        return list(
-            tx.session.scalars(
-                select(InboxCommand.id)
-                .where(InboxCommand.started_at.is_(None), InboxCommand.created_at < cutoff)
-                .limit(500)
-            )
-        )

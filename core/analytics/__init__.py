@@ -1,0 +1,1 @@
+"""Performance summaries: figures per post and period, best time to post, charts."""

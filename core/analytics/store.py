@@ -1,0 +1,60 @@
+"""Writing what analytics learns: a published target joins the figures (zeros, and its
+snapshots planned), and each snapshot is kept and, when it is the newest, becomes the
+target's current figures. Both run in the caller's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from core.analytics import schedule
+from storage.models import Target
+from storage.models_analytics import LatestFigures, MetricsSnapshot
+
+
+def published(session: Session, target: Target) -> None:
+    """`target` was just published: give it a row of figures and plan its snapshots. Safe to
+    call twice."""
+    assert target.published_at is not None, "only a published target has figures"
+    if session.get(LatestFigures, target.id) is None:
+        session.add(
+            LatestFigures(
+                target_id=target.id,
+                workspace_id=target.post.workspace_id,
+                post_number=target.post.number,
+                network=target.network,
+                published_at=target.published_at,
+            )
+        )
+    schedule.plan(session, target.id, target.published_at)
+
+
+def record(session: Session, snapshot: MetricsSnapshot) -> bool:
+    """Keep `snapshot`; make it the target's current figures unless a newer one already is
+    (snapshots of one target may arrive out of order). Whether it became current."""
+    session.add(snapshot)
+    session.flush()
+    if session.get(LatestFigures, snapshot.target_id) is None:
+        # Published without passing through `published` (it cannot have been missed twice).
+        published(session, session.get_one(Target, snapshot.target_id))
+        session.flush()
+    current = LatestFigures
+    moved = session.execute(
+        update(current)
+        .where(
+            current.target_id == snapshot.target_id,
+            or_(current.taken_at.is_(None), current.taken_at <= snapshot.taken_at),
+        )
+        .values(
+            taken_at=snapshot.taken_at,
+            impressions=snapshot.impressions,
+            likes=snapshot.likes,
+            reposts=snapshot.reposts,
+            replies=snapshot.replies,
+            quotes=snapshot.quotes,
+            clicks=snapshot.clicks,
+            gone=snapshot.gone,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(moved, "rowcount", 0))

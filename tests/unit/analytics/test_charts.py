@@ -1,0 +1,70 @@
+"""The chart: a valid PNG sized for a phone whose lines and bars are exactly the figures given,
+and matplotlib loaded only when a chart is drawn."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from datetime import date
+
+import numpy as np
+from PIL import Image
+
+from core.analytics import charts
+
+SERIES = {
+    "linkedin": [
+        (date(2026, 11, 24), 50.0),
+        (date(2026, 11, 26), 12.0),
+        (date(2026, 11, 28), 31.0),
+    ],
+    "x": [(date(2026, 11, 25), 1204.0), (date(2026, 11, 28), 7.0)],
+    "mastodon": [],  # nothing that week: no line, no legend entry
+}
+BARS = {"x": 1211.0, "linkedin": 93.0, "bluesky": 0.0}
+
+
+def test_the_plotted_series_and_bars_are_the_figures_given() -> None:
+    figure = charts.plot(SERIES, BARS, title="Last 7 days")
+    over_time, per_network = figure.axes
+
+    lines = {line.get_label(): line for line in over_time.get_lines()}
+    assert set(lines) == {"LinkedIn", "X"}
+    for network, label in (("linkedin", "LinkedIn"), ("x", "X")):
+        assert np.asarray(lines[label].get_xdata()).tolist() == [
+            when for when, _ in SERIES[network]
+        ]
+        assert np.asarray(lines[label].get_ydata()).tolist() == [v for _, v in SERIES[network]]
+    # Colour is never the only cue: every line has its own marker.
+    assert len({line.get_marker() for line in lines.values()}) == 2
+
+    bars = per_network.containers[0]
+    labels = [tick.get_text() for tick in per_network.get_yticklabels()]
+    widths = [patch.get_width() for patch in bars]
+    assert dict(zip(labels, widths, strict=True)) == {"X": 1211.0, "LinkedIn": 93.0, "Bluesky": 0.0}
+    assert labels[-1] == "X"  # the largest bar is drawn on top
+    written = [text.get_text() for text in per_network.texts]
+    assert "1,211" in written
+
+
+def test_the_png_is_valid_and_phone_sized() -> None:
+    data = charts.png(charts.plot(SERIES, BARS, title="Last 7 days"))
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (960, 1200)
+
+
+def test_an_empty_period_still_draws_and_says_so() -> None:
+    figure = charts.plot({}, {}, title="Last 7 days")
+    said = [text.get_text() for axes in figure.axes for text in axes.texts]
+    assert said == ["Nothing published in this period"] * 2
+    assert charts.png(figure).startswith(b"\x89PNG")
+
+
+def test_importing_the_charts_module_does_not_load_matplotlib() -> None:
+    code = "import sys, core.analytics.charts; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
