@@ -1,7 +1,7 @@
 """Media attached to drafts: fetched safely, stored, fitted to each network's limits.
 
-`attach` serves `attach <n> <url> [alt]`; `attach_bytes` is what the Slack and Telegram
-adapters call with an uploaded file's bytes. The original goes into the media store once; for
+`attach_bytes` is what the `attach <n> <url> [alt]` command (core.posts) and the Slack and
+Telegram adapters (an uploaded file's bytes) call. The original goes into the media store once; for
 each network of the post Herald checks type, size, dimensions and count, and an image over a
 network's limits is resized or recompressed to fit (Pillow) rather than refused — the card's
 warnings say so. What cannot be fitted (a video where Herald can't post one, a fifth image on
@@ -18,14 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core import commands as c
 from core.context import Context, Tx
 from core.errors import BadInput, Conflict
 from core.networks import get_network
 from core.permissions import Action, require
 from core.ports import MediaStore
 from core.posts.card import Message, build_card
-from core.ssrf import Refused
 from core.workspace.people import find_post, zone_of
 from storage.models import Member, Post, PostState, Workspace
 
@@ -161,19 +159,7 @@ def _store(media: MediaStore, ws: Workspace, data: bytes, ctype: str, ext: str) 
     return key
 
 
-def attach(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Attach) -> Message:
-    require(me, Action.EDIT)
-    fetcher = ctx.need_hub().fetcher
-    post = find_post(tx, ws, cmd.number, lock=True)
-    _editable(post)
-    try:
-        data, _, _ = fetcher.fetch(cmd.source)
-    except Refused as exc:
-        raise BadInput(f"I can't fetch {cmd.source}: {exc}.") from None
-    return attach_bytes(ctx, tx, ws, me, cmd.number, data, alt=cmd.alt, source=cmd.source)
-
-
-def _editable(post: Post) -> None:
+def editable(post: Post) -> None:
     if post.state not in (PostState.DRAFT, PostState.PENDING_APPROVAL):
         raise Conflict(
             f"#{post.number} is {post.state.value.replace('_', ' ')}; media can only be "
@@ -196,7 +182,7 @@ def attach_bytes(
     require(me, Action.EDIT)
     media = ctx.need_media()
     post = find_post(tx, ws, number, lock=True)
-    _editable(post)
+    editable(post)
     kind = sniff(data)
     alt = (alt or "").strip()[:MAX_ALT]
     original = {

@@ -159,7 +159,7 @@ class ChatDelivery(Protocol):
 
 class Interpreter(Protocol):
     def interpret(self, text: str, *, actor: Any) -> Any:
-        """Turn free text into a `core.commands` command.
+        """Turn free text into a command the registry (`core.registry`) declares.
 
         Raises `core.errors.BadInput` with one clarifying question when the request is ambiguous.
         """

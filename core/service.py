@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import secrets
 
-from core import accounts, chat, media, ratelimit, voice
-from core import commands as c
+from core import accounts, media, ratelimit, registry
 from core.context import Context
-from core.errors import HeraldError
+from core.errors import HeraldError, log_failure, went_wrong
+from core.grammar import UnknownCommand
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
 from core.ports import CommandInbox, Done
@@ -16,6 +15,7 @@ from core.posts import jobs as posts
 from core.posts.card import Message
 from core.publishing import jobs as publishing
 from core.publishing.reconcile import reconcile
+from core.registry import Command
 from core.sanitize import clean_input
 from core.scheduling import jobs as scheduling
 from core.workspace.people import Actor, resolve
@@ -44,79 +44,23 @@ class Herald:
             return self.execute(actor, self.understand(actor, clean_input(text)))
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
-        except Exception:
-            ref = secrets.token_hex(3)
-            log.exception("command failed (ref %s)", ref)
-            return Message(
-                text=f"Something went wrong on my side (ref {ref}). Try again in a moment.",
-                error=True,
-            )
+        except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
+            return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
 
-    def understand(self, actor: Actor, text: str) -> c.Command:
+    def understand(self, actor: Actor, text: str) -> Command:
         """The grammar first; free text goes to the interpreter (a model or rules)."""
         try:
-            return c.parse(text)
-        except c.UnknownCommand:
+            return registry.parse(text)
+        except UnknownCommand:
             interpreter = self.ctx.interpreter
             if interpreter is None:
                 raise
-            command: c.Command = interpreter.interpret(text, actor=actor)
+            command: Command = interpreter.interpret(text, actor=actor)
             return command
 
-    def execute(self, actor: Actor, cmd: c.Command) -> Message:
-        if isinstance(cmd, c.Help):
-            return Message(text=c.help_text(cmd.topic))
-        if isinstance(cmd, c.Wait):
-            return Message(text="Nothing to wait for here.")
-        ctx = self.ctx
-        with ctx.tx() as tx:
-            ws, me = resolve(tx, actor, ctx.settings.timezone)
-            match cmd:
-                case c.Draft():
-                    return chat.draft(ctx, tx, ws, me, cmd, actor.conversation)
-                case c.Queue():
-                    return chat.queue(ctx, tx, ws, me)
-                case c.Show():
-                    return chat.show(ctx, tx, ws, me, cmd.number)
-                case c.Edit():
-                    return chat.edit(ctx, tx, ws, me, cmd)
-                case c.Approve():
-                    return chat.approve(ctx, tx, ws, me, cmd.number)
-                case c.Reject():
-                    return chat.reject(ctx, tx, ws, me, cmd)
-                case c.Regenerate():
-                    return chat.regenerate(ctx, tx, ws, me, cmd)
-                case c.Schedule():
-                    return chat.schedule(ctx, tx, ws, me, cmd)
-                case c.Cancel():
-                    return chat.cancel(ctx, tx, ws, me, cmd.number)
-                case c.Retry():
-                    return chat.retry(ctx, tx, ws, me, cmd)
-                case c.Posted():
-                    return chat.posted(ctx, tx, ws, me, cmd)
-                case c.Skip():
-                    return chat.skip(ctx, tx, ws, me, cmd)
-                case c.NextSlot():
-                    return chat.next_slot(ctx, tx, ws, me, cmd)
-                case c.Attach():
-                    return media.attach(ctx, tx, ws, me, cmd)
-                case c.SetTimezone():
-                    return chat.set_timezone(ctx, tx, ws, me, cmd.zone)
-                case c.SetRole():
-                    return chat.set_role(ctx, tx, ws, me, cmd)
-                case c.SetPolicy():
-                    return chat.set_policy(ctx, tx, ws, me, cmd)
-                case c.Config():
-                    return chat.configure(ctx, tx, ws, me, cmd)
-                case c.Connect():
-                    return accounts.connect(ctx, tx, ws, me, cmd, actor)
-                case c.Accounts():
-                    return accounts.list_accounts(ctx, tx, ws, me)
-                case c.Disconnect():
-                    return accounts.disconnect(ctx, tx, ws, me, cmd)
-                case c.Voice():
-                    return voice.voice(ctx, tx, ws, me, cmd)
-        raise AssertionError(f"unhandled command {cmd!r}")
+    def execute(self, actor: Actor, cmd: Command) -> Message:
+        """Run a parsed command: the registry checks its permission and calls its handler."""
+        return registry.commands().run(self.ctx, actor, cmd)
 
     def attach_upload(
         self,

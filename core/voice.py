@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import func, select
 
-from core import commands as c
 from core.audit import audit
 from core.context import Context, Tx
 from core.errors import BadInput
@@ -45,8 +44,9 @@ SETTINGS = (
     "template",
 )
 USAGE = (
-    "voice [tone|audience|banned|claims|hashtags|disclosure|emoji|utm <value>] · "
-    "voice template <network> <jinja> · voice usage · voice budget <USD a month> · voice clear"
+    "voice · voice <setting> <value> (tone, audience, banned, claims, hashtags, disclosure, "
+    "emoji or utm) · voice template <network> <jinja> · voice usage · "
+    "voice budget <USD a month> · voice clear"
 )
 TEMPLATE_VARIABLES = "text, tags, hashtags, disclosure, network, workspace, post_number, brief"
 
@@ -137,20 +137,23 @@ def load_voice(settings: Mapping[str, Any] | None) -> BrandVoice:
 # --- the command -------------------------------------------------------------------------------
 
 
-def voice(ctx: Context, tx: Tx, ws: Workspace, me: Member, cmd: c.Voice) -> Message:
-    require(me, Action.VIEW)
-    setting = (cmd.setting or "").lower()
+def command(
+    ctx: Context, tx: Tx, ws: Workspace, me: Member, setting: str | None, value: str | None
+) -> Message:
+    """The `voice` command: anyone may read the voice and the usage; admins change them."""
+    asked = setting
+    setting = (setting or "").lower()
     if not setting:
         return Message(text=describe(load_voice(ws.settings)))
     if setting == "usage":
         return Message(text=usage_text(ctx, tx, ws))
     if setting == "budget":
-        return _set_budget(ctx, tx, ws, me, cmd.value)
+        return _set_budget(ctx, tx, ws, me, value)
     if setting not in (*SETTINGS, "clear", "templates"):
-        raise BadInput(f'I don\'t know the voice setting "{cmd.setting}". Usage: {USAGE}')
+        raise BadInput(f'I don\'t know the voice setting "{asked}". Usage: {USAGE}')
     require(me, Action.CONFIGURE)
     current: dict[str, Any] = dict(ws.settings.get("voice") or {})
-    value = (cmd.value or "").strip()
+    value = (value or "").strip()
     if setting == "clear":
         current = {}
         said = "Brand voice cleared: drafts follow no particular voice now."

@@ -15,9 +15,9 @@ from bot.slack.blocks import ACTION_PREFIX, edit_view, reject_view
 from bot.slack.client import call
 from bot.slack.listener import Listener
 from bot.slack.people import Where, slack_text, where_of_interaction
-from core import commands as c
 from core.errors import RetryLater
 from core.posts.card import Message
+from core.posts.commands import MAX_BRIEF, Draft, Show
 from core.sanitize import clean_input
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Actions(Listener):
         if name == "reject":
             view = reject_view(number, channel=channel, ts=ts)
         else:
-            shown = self.run(self.people.looked_up(client, where), c.Show(number))
+            shown = self.run(self.people.looked_up(client, where), Show(number))
             if shown.card is None:
                 self.reply_privately(client, where, shown)
                 return
@@ -100,9 +100,9 @@ class Actions(Listener):
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id", "")
         where = where_of_interaction(body, channel)
-        brief = clean_input(slack_text(message.get("text") or ""))[: c.MAX_BRIEF]
+        brief = clean_input(slack_text(message.get("text") or ""))[:MAX_BRIEF]
         if not brief.strip():
             reply = Message(text="That message has no text to turn into a post.", error=True)
         else:
-            reply = self.run(self.people.looked_up(client, where), c.Draft(brief=brief))
+            reply = self.run(self.people.looked_up(client, where), Draft(brief=brief))
         self.reply_privately(client, where, reply)

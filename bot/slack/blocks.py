@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from core.commands import SUMMARY, USAGE
+from core import registry
 from core.posts.card import Card, Message, VariantView
 
 ACTION_PREFIX = "herald_"
@@ -172,7 +172,10 @@ def message_payload(message: Message) -> dict[str, Any]:
 
 def help_blocks(command: str = "/herald") -> Blocks:
     """`/herald help`: every command with its one-line summary, grouped into few sections."""
-    lines = [f"`{command} {escape(USAGE[name])}`\n{escape(SUMMARY[name])}" for name in USAGE]
+    lines = [
+        f"`{command} {escape(spec.usage)}`\n{escape(spec.summary)}"
+        for spec in registry.commands().specs
+    ]
     blocks: Blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Herald commands"}},
         _context("Type them after /herald, mention me, or write to me directly."),

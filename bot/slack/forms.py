@@ -10,9 +10,10 @@ from slack_sdk import WebClient
 
 from bot.slack.listener import Listener
 from bot.slack.people import where_of_interaction
-from core import commands as c
+from core.approvals.commands import Reject
 from core.networks import get_network
 from core.posts.card import Message
+from core.posts.commands import Edit
 from core.sanitize import clean_input
 
 
@@ -49,7 +50,7 @@ class Forms(Listener):
         actor = self.people.actor(where)
         reply = Message(text=f"Nothing changed in #{number}.", post_number=number)
         for block_id, network_name, text in changed:
-            reply = self.run(actor, c.Edit(number=number, network=network_name, text=text))
+            reply = self.run(actor, Edit(number=number, network=network_name, text=text))
             if reply.error:
                 ack(response_action="errors", errors={block_id: (reply.text or "")[:300]})
                 return
@@ -75,7 +76,7 @@ class Forms(Listener):
         reason = clean_input(((values.get("reason") or {}).get("text") or {}).get("value") or "")
         where = where_of_interaction(body, meta.get("c") or "")
         actor = self.people.actor(where)
-        reply = self.run(actor, c.Reject(number=number, reason=reason.strip() or None))
+        reply = self.run(actor, Reject(number=number, reason=reason.strip() or None))
         if reply.error:
             ack(response_action="errors", errors={"reason": (reply.text or "")[:300]})
             return

@@ -15,9 +15,12 @@ from bot.slack.client import Pacer, Tokens, call
 from bot.slack.concurrency import DEFERRED, IfFailed, Pool, could_not_accept
 from bot.slack.delivery import SlackDelivery
 from bot.slack.people import People, Where
-from core import commands as c
+from core import registry
 from core.errors import HeraldError, RetryLater, log_failure
+from core.grammar import UnknownCommand
 from core.posts.card import Card, Message
+from core.posts.commands import Show
+from core.registry import Command
 from core.service import Herald
 from core.workspace.people import Actor
 from storage.models_slack import SlackRepository
@@ -91,7 +94,7 @@ class Listener:
         if self.people.cached(where.team_id, where.user_id) is None:
             self.pool.later(self.people.warm, client, where.team_id, where.user_id, where.user_name)
 
-    def run(self, actor: Actor, command: c.Command) -> Message:
+    def run(self, actor: Actor, command: Command) -> Message:
         """A typed command (texts from modals keep their exact characters)."""
         try:
             with self.pool.slots:
@@ -137,7 +140,7 @@ class Listener:
             return
         card: Card | None = reply.card
         if card is None:
-            card = self.run(actor, c.Show(number)).card
+            card = self.run(actor, Show(number)).card
         status = reply.text or (card.status if card else None)
         try:
             if card is not None:
@@ -165,8 +168,8 @@ class Listener:
 
 def is_command(text: str) -> bool:
     try:
-        c.parse(text)
-    except c.UnknownCommand:
+        registry.parse(text)
+    except UnknownCommand:
         return False
     except HeraldError:
         return True  # a known command with a mistake: the grammar explains it

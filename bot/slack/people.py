@@ -14,8 +14,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.client import Tokens, call
-from core import commands as c
 from core.errors import RetryLater
+from core.grammar import defuse_mentions, mention
 from core.workspace.people import Actor
 from storage.models import SurfaceKind
 
@@ -40,7 +40,7 @@ def slack_text(text: str) -> str:
     last = 0
     for match in _USER.finditer(text):
         parts.append(_plain(text[last : match.start()]))
-        parts.append(c.mention(match.group(1)))
+        parts.append(mention(match.group(1)))
         last = match.end()
     parts.append(_plain(text[last:]))
     return "".join(parts).strip()
@@ -50,7 +50,7 @@ def _plain(text: str) -> str:
     text = _CHANNEL.sub(lambda m: m.group(1), text)
     text = _SPECIAL.sub("", text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return c.defuse_mentions(text)
+    return defuse_mentions(text)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def where_of_interaction(body: dict[str, Any], channel: str) -> Where:
 def addressed(text: str, body: dict[str, Any]) -> str:
     """`text` without the mention of Herald that starts it (`@Herald queue` is `queue`)."""
     for authorization in body.get("authorizations") or []:
-        ours = c.mention(str(authorization.get("user_id") or ""))
+        ours = mention(str(authorization.get("user_id") or ""))
         if text.startswith(ours):
             return text[len(ours) :].strip()
     return text

@@ -17,14 +17,13 @@ from telegram.request import HTTPXRequest
 from bot.telegram.delivery import TelegramDelivery, TelegramSurface, build_surface
 from bot.telegram.handlers import Handlers
 from bot.telegram.media import file_url
-from core import commands as c
+from core import registry
 from storage.models import SurfaceKind
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-MENU = ["draft", "queue", "show", "edit", "schedule", "approve", "reject", "cancel", "tz", "help"]
 
 
 class TelegramNotConfigured(Exception):
@@ -46,12 +45,9 @@ def surface_of(runtime: Runtime) -> TelegramSurface:
 
 
 def menu() -> list[BotCommand]:
+    """The / menu: /start, then the commands the registry marks for it."""
     commands = [BotCommand("start", "link this chat to Herald")]
-    commands += [BotCommand(name, c.SUMMARY[name]) for name in MENU[:-1]]
-    commands.insert(5, BotCommand("regenerate", c.SUMMARY["regenerate"]))
-    commands.append(BotCommand("retry", c.SUMMARY["retry"]))
-    commands.append(BotCommand("help", c.SUMMARY["help"]))
-    return commands
+    return commands + [BotCommand(name, summary) for name, summary in registry.commands().menu()]
 
 
 async def set_menu(application: Application) -> None:  # type: ignore[type-arg]

@@ -32,8 +32,9 @@ from bot.telegram.delivery import TelegramSurface, card_ref
 from bot.telegram.render import cut_text, keyboard, prompt, prompt_intent, tg_len
 from bot.telegram.sender import ChatGone
 from bot.telegram.tokens import Intent
-from core import commands as c
+from core import registry
 from core.errors import RetryLater, log_failure, went_wrong
+from core.grammar import defuse_mentions, mention
 from core.networks import length_problem
 from core.posts.card import Message
 from core.service import Herald
@@ -46,7 +47,6 @@ Context = ContextTypes.DEFAULT_TYPE
 ANSWER_WITHIN = 0.7  # seconds: a button's spinner stops well inside Telegram's window
 ADMIN_CACHE_SECONDS = 600.0
 ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: the sender of "remain anonymous" admins
-KNOWN = set(c.USAGE) | set(c.ALIASES) | {"start"}
 CARD_TITLE = re.compile(r"^#(\d+) · ")
 ALERT_LIMIT = 200  # answerCallbackQuery text
 HINTS = {
@@ -145,7 +145,8 @@ class Handlers:
         if name == "start":
             await self.start(update, actor)
             return
-        if name not in KNOWN:
+        spec = registry.commands().find(name)
+        if spec is None:
             await self._say(
                 chat_id,
                 f'I don\'t know the command "/{name}". Type /help to see what I can do.',
@@ -155,7 +156,7 @@ class Handlers:
         if name == "role":
             rest = _role_by_reply(message, rest)
         answer = await self._handle(actor, f"{name} {rest}".strip())
-        if c.ALIASES.get(name, name) == "help" and not answer.error and answer.text:
+        if spec.name == "help" and not answer.error and answer.text:
             await asyncio.to_thread(
                 self.surface.send_text,
                 chat_id,
@@ -506,10 +507,10 @@ def command_text(message: TgMessage, start: int = 0) -> str:
             continue
         if entity.offset < at:
             continue
-        pieces.append(c.defuse_mentions(units[2 * at : 2 * entity.offset].decode("utf-16-le")))
-        pieces.append(c.mention(str(entity.user.id)))
+        pieces.append(defuse_mentions(units[2 * at : 2 * entity.offset].decode("utf-16-le")))
+        pieces.append(mention(str(entity.user.id)))
         at = entity.offset + entity.length
-    pieces.append(c.defuse_mentions(units[2 * at :].decode("utf-16-le")))
+    pieces.append(defuse_mentions(units[2 * at :].decode("utf-16-le")))
     return "".join(pieces)
 
 
@@ -519,4 +520,4 @@ def _role_by_reply(message: TgMessage, rest: str) -> str:
     person = parent.from_user if parent is not None else None
     if person is None or person.is_bot or len(rest.split()) != 1:
         return rest
-    return f"{c.mention(str(person.id))} {rest}"
+    return f"{mention(str(person.id))} {rest}"

@@ -29,13 +29,12 @@ from zoneinfo import ZoneInfo
 
 from core.analytics.figures import TargetFigures
 from core.networks import NETWORKS
+from core.scheduling.queries import SLOT_LEAD, is_free
 
 K = 4.0
 CAP = 5.0
 # Fewer measured posts than this on a network: the pick is said to come from the prior.
 MIN_HISTORY = 8
-SLOT_GAP = timedelta(minutes=30)  # the `slot` rule: no other post on the network this close
-LEAD = timedelta(minutes=15)  # a slot is at least this far ahead, as `next free slot` does
 HORIZON = timedelta(days=7)  # every weekday and hour comes up once
 
 _HOUR_SHAPE = (
@@ -111,17 +110,13 @@ class Slot:
     reason: str  # "Tue 10:00, your best hour on LinkedIn"
 
 
-def is_free(slot: datetime, busy: Sequence[datetime]) -> bool:
-    return all(abs(other - slot) >= SLOT_GAP for other in busy)
-
-
 def best_slot(
     scored: Hours, after: datetime, busy: Sequence[datetime], tz: ZoneInfo
 ) -> Slot | None:
-    """The best-scoring whole hour (in `tz`) of the coming week, at least `LEAD` after
+    """The best-scoring whole hour (in `tz`) of the coming week, at least `SLOT_LEAD` after
     `after`, with no post in `busy` on that network within `SLOT_GAP`; the soonest on a tie.
     None only when the whole week is taken."""
-    local = (after + LEAD).astimezone(tz)
+    local = (after + SLOT_LEAD).astimezone(tz)
     start = local.replace(minute=0, second=0, microsecond=0)
     if start < local:
         start += timedelta(hours=1)

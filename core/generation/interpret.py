@@ -17,14 +17,17 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from core import commands as c
 from core.context import Tx
 from core.errors import BadInput
 from core.generation.budget import Ledger
 from core.generation.client import ModelClient, ModelError
+from core.grammar import UnknownCommand
 from core.networks import NETWORK_NAMES, UnknownNetworkError, parse_networks
 from core.posts.card import networks_phrase
+from core.posts.commands import MAX_BRIEF, Draft, Queue
+from core.registry import Command
 from core.sanitize import clean_input
+from core.scheduling.commands import Schedule
 from core.timeparse import TimeParseError, parse_when, parse_zone
 from core.workspace.people import resolve
 from storage.db import Database
@@ -93,9 +96,9 @@ MAX_SPAN = 7  # words in a time phrase
 MIN_MODEL_WORDS = 3  # shorter text is a mistyped command, not a request: no model call
 
 
-def _unknown(text: str) -> c.UnknownCommand:
+def _unknown(text: str) -> UnknownCommand:
     head = text.strip().split(None, 1)[0] if text.strip() else text
-    return c.UnknownCommand(f'I don\'t know the command "{head}". Type help to see what I can do.')
+    return UnknownCommand(f'I don\'t know the command "{head}". Type help to see what I can do.')
 
 
 def _zone(actor: Any) -> Any:
@@ -149,14 +152,14 @@ def _cut(text: str, spans: list[tuple[int, int]]) -> str:
 class RuleInterpreter:
     """The offline parser: a few sentence shapes, no model."""
 
-    def interpret(self, text: str, *, actor: Any) -> c.Command:
+    def interpret(self, text: str, *, actor: Any) -> Command:
         text = clean_input(text).strip()
         if _QUEUE.search(text):
-            return c.Queue()
+            return Queue()
         when_span = find_time(text, actor)
         reschedule = _RESCHEDULE.search(text)
         if reschedule and when_span:
-            return c.Schedule(int(reschedule.group("n")), text[when_span[0] : when_span[1]])
+            return Schedule(int(reschedule.group("n")), text[when_span[0] : when_span[1]])
         if not _INTENT.search(text):
             raise _unknown(text)
         networks, network_spans = find_networks(text)
@@ -182,15 +185,15 @@ class RuleInterpreter:
                 f"{' ' + when if when else ''}"
             )
         brief = brief[0].upper() + brief[1:]
-        if len(brief) > c.MAX_BRIEF:
-            raise BadInput(f"Keep the brief under {c.MAX_BRIEF:,} characters.")
+        if len(brief) > MAX_BRIEF:
+            raise BadInput(f"Keep the brief under {MAX_BRIEF:,} characters.")
         if not networks:
             known = ", ".join(NETWORK_NAMES)
             raise BadInput(
                 f'Which network should "{_short(brief)}" go to ({known})? Say e.g. '
                 f'"post about {_short(brief)} on LinkedIn", or: draft {_short(brief)} --to linkedin'
             )
-        return c.Draft(brief=brief, networks=networks, when=when)
+        return Draft(brief=brief, networks=networks, when=when)
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -262,7 +265,7 @@ class ModelInterpreter:
         self.db = db
         self.rules = rules
 
-    def interpret(self, text: str, *, actor: Any) -> c.Command:
+    def interpret(self, text: str, *, actor: Any) -> Command:
         text = clean_input(text).strip()
         if len(text.split()) < MIN_MODEL_WORDS:
             return self.rules.interpret(text, actor=actor)
@@ -299,7 +302,7 @@ class ModelInterpreter:
             log.warning("interpreter tool call unusable (%s): falling back to rules", exc)
             return self.rules.interpret(text, actor=actor)
 
-    def _command(self, name: str, args: dict[str, Any], text: str, actor: Any) -> c.Command:
+    def _command(self, name: str, args: dict[str, Any], text: str, actor: Any) -> Command:
         if name == "draft_post":
             brief = clean_input(str(args["brief"])).strip()
             try:
@@ -310,19 +313,19 @@ class ModelInterpreter:
                 raise ValueError("empty brief")
             if not networks:
                 return self.rules.interpret(text, actor=actor)  # asks which network
-            if len(brief) > c.MAX_BRIEF:
-                brief = brief[: c.MAX_BRIEF]
+            if len(brief) > MAX_BRIEF:
+                brief = brief[:MAX_BRIEF]
             when = args.get("when")
             when_text = clean_input(str(when)).strip() if when else None
-            return c.Draft(brief=brief, networks=networks, when=when_text or None)
+            return Draft(brief=brief, networks=networks, when=when_text or None)
         if name == "schedule_post":
             number = int(args["number"])
             when = clean_input(str(args["when"])).strip()
             if number < 1 or not when:
                 raise ValueError("no number or time")
-            return c.Schedule(number=number, when=when)
+            return Schedule(number=number, when=when)
         if name == "show_queue":
-            return c.Queue()
+            return Queue()
         if name == "ask_clarifying_question":
             question = " ".join(clean_input(str(args["question"])).split())[:300]
             if not question:
@@ -333,7 +336,7 @@ class ModelInterpreter:
         raise ValueError(f"unknown tool {name!r}")
 
     @staticmethod
-    def _ask(question: str) -> c.Command:
+    def _ask(question: str) -> Command:
         raise BadInput(question if question.endswith("?") else f"{question}?")
 
     def _who(self, actor: Any) -> tuple[int, int | None] | None:

@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from core import commands as c
 from core.audit import audit
 from core.context import Context
+from core.grammar import redact_secrets
 from core.jobs import Job
 from core.messaging.say import notify, say
 from core.posts.card import Message
@@ -43,7 +43,7 @@ def _context(actor: Actor) -> str:
 def seal_secrets(ctx: Context, actor: Actor, text: str) -> str:
     """A command carrying a credential, sealed with the vault before it is stored; with no
     vault, only its redacted form is kept (and running it says why)."""
-    redacted = c.redact_secrets(text)
+    redacted = redact_secrets(text)
     if redacted == text:
         return text
     vault = _vault(ctx)
@@ -115,8 +115,8 @@ def run(ctx: Context, handle: Handle, *row_ids: int) -> None:
     reply = Message(text=problem, error=True) if problem else handle(actor, text)
     with ctx.tx() as tx:
         ws, me = resolve(tx, actor, ctx.settings.timezone)
-        if text != c.redact_secrets(text):
-            detail = {"command": c.redact_secrets(text), "ok": not reply.error}
+        if text != redact_secrets(text):
+            detail = {"command": redact_secrets(text), "ok": not reply.error}
             audit(tx, ws.id, "command.credential", actor_id=me.id, detail=detail)
         post = None
         if reply.post_number is not None and not reply.error:

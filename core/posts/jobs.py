@@ -10,7 +10,7 @@ import logging
 
 from core.context import Context
 from core.messaging.say import notify
-from core.networks import get_network
+from core.networks import length_problem
 from core.ports import GenerationRequest
 from core.posts.card import Message, build_card
 from core.posts.lifecycle import move
@@ -53,13 +53,10 @@ def generate(ctx: Context, post_id: int) -> None:
             return  # cancelled, or a newer regenerate owns this post now
         for target in post.targets:
             variant = by_network[target.network]
-            network = get_network(target.network)
             warnings = list(variant.warnings)
-            if not network.fits(variant.text):
-                warnings.append(
-                    f"⚠ {network.length(variant.text):,}/{network.limit:,} {network.unit}: "
-                    "too long to publish; edit it"
-                )
+            problem = length_problem(target.network, variant.text)
+            if problem is not None:
+                warnings.append(f"⚠ {problem} Edit it before it can be published.")
             target.text = variant.text
             target.parts = list(variant.parts)
             if variant.alt_texts and target.media:

@@ -1,0 +1,1 @@
+"""Scheduling: when posts go out (commands, free slots) and the dispatcher tick (jobs)."""

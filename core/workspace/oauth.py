@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 import json
 import secrets
 from datetime import datetime, timedelta
@@ -28,7 +29,6 @@ from core.errors import PublishError
 from core.messaging.say import say
 from core.networks import get_network
 from core.platforms.base import Hub
-from core.platforms.connect import facebook, linkedin, mastodon, x
 from core.platforms.connect.base import Grant, NewAccount, OAuthError
 from core.posts.card import Message
 from core.settings import Settings
@@ -47,14 +47,9 @@ class Connector(Protocol):
     def exchange(self, grant: Grant, code: str, verifier: str) -> list[NewAccount]: ...
 
 
-# Each network's own requests: its authorization page and its token exchange.
-CONNECTORS: dict[str, Connector] = {
-    "x": x,
-    "linkedin": linkedin,
-    "facebook": facebook,
-    "mastodon": mastodon,
-}
-OAUTH_NETWORKS = tuple(CONNECTORS)
+# The networks that connect through a web page; each one's own requests (its authorization page
+# and its token exchange) are the module core/platforms/connect/<network>.py, imported when used.
+OAUTH_NETWORKS = ("x", "linkedin", "facebook", "mastodon")
 
 
 def verifier_context(nonce: str) -> str:
@@ -222,9 +217,9 @@ def _authorization_url(
 
 
 def _connector(network: str) -> Connector:
-    connector = CONNECTORS.get(network)
-    if connector is None:
+    if network not in OAUTH_NETWORKS:
         raise OAuthError(f"{get_network(network).display} does not connect through a web page.")
+    connector: Connector = importlib.import_module(f"core.platforms.connect.{network}")
     return connector
 
 
@@ -244,6 +239,8 @@ def _mastodon_app(tx: Tx, hub: Hub, settings: Settings, instance: str) -> tuple[
     if app is not None:
         return app.client_id, vault.open_text(app.client_secret, app_secret_context(key))
     redirect = redirect_uri(settings, "mastodon")
+    from core.platforms.connect import mastodon
+
     client_id, secret = mastodon.register_app(hub.fetcher, settings, instance, redirect)
     tx.session.add(
         NetworkApp(

@@ -12,14 +12,15 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.slack.people import slack_text
-from core import commands as c
 from core.errors import HeraldError
+from core.grammar import redact_secrets
+from core.registry import commands, parse
 from core.sanitize import clean_input
 from core.workspace.people import Actor
 from storage.models import ConnectedAccount, Member, Post, Workspace
 from tests.support.helpers import actor, slack_actor, snapshot
 
-WORDS = [*c.USAGE, *c.ALIASES, "/draft", "APPROVE", "Role", "policy", "connect", "ship it"]
+WORDS = [*sorted(commands().words()), "/draft", "APPROVE", "Role", "policy", "connect", "ship it"]
 TOKENS = [
     "1", "#1", "2", "#999999999", "0", "-1", "x", "outbox", "linkedin", "bluesky", "mastodon",
     "on", "off", "owner", "admin", "viewer", "approver", "self-approval", "approvals", "5",
@@ -51,8 +52,8 @@ QUICK = settings(
 @given(hostile_line)
 def test_the_parser_answers_anything_with_a_command_or_a_refusal(line: str) -> None:
     with contextlib.suppress(HeraldError):  # a refusal is an answer; anything else fails
-        c.parse(clean_input(line))
-    c.redact_secrets(line)
+        parse(clean_input(line))
+    redact_secrets(line)
 
 
 def _generated(rt: Runtime) -> None:

@@ -172,7 +172,10 @@ def test_too_long_gets_one_repair_round_then_a_thread(llm: Runtime, fake: FakeOp
     assert " ".join(p.rsplit(" ", 1)[0] for p in [x.text, *x.parts]) == long_x
     card = _card(llm, number)
     assert any("Split into a thread" in w for w in card.variants[0].warnings)
-    assert any("too long to publish" in w for w in card.variants[1].warnings)
+    assert any(
+        "Shorten it by" in w and "Edit it before it can be published" in w
+        for w in card.variants[1].warnings
+    )
     with llm.db.session() as s:
         purposes = [u.purpose for u in s.scalars(select(LlmUsage).order_by(LlmUsage.id))]
     assert purposes == ["draft", "repair"]

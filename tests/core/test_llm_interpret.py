@@ -7,9 +7,12 @@ from collections.abc import Iterator
 import pytest
 
 from bot.runtime import Runtime, build_runtime
-from core import commands as c
 from core.errors import BadInput
 from core.generation.interpret import RuleInterpreter
+from core.grammar import UnknownCommand
+from core.posts.commands import Draft, Queue
+from core.registry import Command
+from core.scheduling.commands import Schedule
 from core.settings import Settings
 from tests.fakes.openai import FakeOpenAI, connect_stand_ins, isolated, llm_settings
 from tests.support.helpers import actor
@@ -22,34 +25,34 @@ MARIA = actor("maria")
     [
         (
             "post about our launch on LinkedIn Monday 9am",
-            c.Draft("Our launch", ("linkedin",), "Monday 9am"),
+            Draft("Our launch", ("linkedin",), "Monday 9am"),
         ),
         (
             "schedule a LinkedIn post about our launch for next monday 14:30",
-            c.Draft("Our launch", ("linkedin",), "next monday 14:30"),
+            Draft("Our launch", ("linkedin",), "next monday 14:30"),
         ),
         (
             "post about our launch on LinkedIn and X tomorrow morning",
-            c.Draft("Our launch", ("linkedin", "x"), "tomorrow morning"),
+            Draft("Our launch", ("linkedin", "x"), "tomorrow morning"),
         ),
-        ("tweet that our API is 10x faster", c.Draft("Our API is 10x faster", ("x",))),
+        ("tweet that our API is 10x faster", Draft("Our API is 10x faster", ("x",))),
         (
             "share our 10x faster search on x and bluesky in 2h",
-            c.Draft("Our 10x faster search", ("x", "bluesky"), "in 2h"),
+            Draft("Our 10x faster search", ("x", "bluesky"), "in 2h"),
         ),
         (
             "Post on Mastodon: we are hiring two engineers",
-            c.Draft("We are hiring two engineers", ("mastodon",)),
+            Draft("We are hiring two engineers", ("mastodon",)),
         ),
         (
             "please write a post on twitter announcing the new pricing page",
-            c.Draft("The new pricing page", ("x",)),
+            Draft("The new pricing page", ("x",)),
         ),
-        ("what's scheduled?", c.Queue()),
-        ("move #3 to friday 10am", c.Schedule(3, "friday 10am")),
+        ("what's scheduled?", Queue()),
+        ("move #3 to friday 10am", Schedule(3, "friday 10am")),
     ],
 )
-def test_rules_understand_requests(text: str, command: c.Command) -> None:
+def test_rules_understand_requests(text: str, command: Command) -> None:
     assert RuleInterpreter().interpret(text, actor=MARIA) == command
 
 
@@ -64,14 +67,14 @@ def test_rules_understand_requests(text: str, command: c.Command) -> None:
 def test_rules_ask_one_question_when_something_is_missing(text: str, question: str) -> None:
     with pytest.raises(BadInput) as caught:
         RuleInterpreter().interpret(text, actor=MARIA)
-    assert not isinstance(caught.value, c.UnknownCommand)
+    assert not isinstance(caught.value, UnknownCommand)
     assert str(caught.value).startswith(question)
     assert str(caught.value).count("?") == 1
 
 
 @pytest.mark.parametrize("text", ["frobnicate 1", "publish 1", "hello there", "10x"])
 def test_rules_leave_non_requests_unknown(text: str) -> None:
-    with pytest.raises(c.UnknownCommand) as caught:
+    with pytest.raises(UnknownCommand) as caught:
         RuleInterpreter().interpret(text, actor=MARIA)
     assert str(caught.value) == (
         f'I don\'t know the command "{text.split()[0]}". Type help to see what I can do.'
@@ -103,8 +106,8 @@ def test_the_model_schedules_and_lists(idle: Runtime, fake: FakeOpenAI) -> None:
     fake.then_tool_call("schedule_post", {"number": 7, "when": "friday 10am"})
     fake.then_tool_call("show_queue", {})
     understand = idle.herald.understand
-    assert understand(MARIA, "could you push seven to friday 10am") == c.Schedule(7, "friday 10am")
-    assert understand(MARIA, "what have we got lined up") == c.Queue()
+    assert understand(MARIA, "could you push seven to friday 10am") == Schedule(7, "friday 10am")
+    assert understand(MARIA, "what have we got lined up") == Queue()
 
 
 def test_not_a_request_and_short_text_keep_the_usual_answer(
@@ -121,19 +124,19 @@ def test_not_a_request_and_short_text_keep_the_usual_answer(
 def test_the_rules_take_over_when_the_model_fails(idle: Runtime, fake: FakeOpenAI) -> None:
     fake.then_error(500, "server_error").then_error(500, "server_error")
     command = idle.herald.understand(MARIA, "post about our launch on LinkedIn Monday 9am")
-    assert command == c.Draft("Our launch", ("linkedin",), "Monday 9am")
+    assert command == Draft("Our launch", ("linkedin",), "Monday 9am")
     fake.then_text("Sure, I'll post that for you!")  # no tool call at all
     command = idle.herald.understand(MARIA, "tweet that our API is 10x faster")
-    assert command == c.Draft("Our API is 10x faster", ("x",))
+    assert command == Draft("Our API is 10x faster", ("x",))
     fake.then_tool_call("draft_post", {"brief": "x", "networks": "linkedin"})  # bad arguments
     command = idle.herald.understand(MARIA, "post about the beta on bluesky")
-    assert command == c.Draft("The beta", ("bluesky",))
+    assert command == Draft("The beta", ("bluesky",))
 
 
 def test_without_a_model_the_rules_serve(settings: Settings) -> None:
     rt = build_runtime(isolated(settings))
     try:
-        assert rt.herald.understand(MARIA, "what's scheduled?") == c.Queue()
+        assert rt.herald.understand(MARIA, "what's scheduled?") == Queue()
         reply = rt.herald.handle(MARIA, "post about our launch on outbox tomorrow 9am")
         assert reply.text and reply.text.startswith("Drafting #1 for Outbox for "), reply.text
     finally:

@@ -46,7 +46,11 @@ def pending(idle_runtime: Runtime) -> Runtime:
         (MARIA, "approve 2", "#2 was already approved by @maria. Nothing to do."),
         (MARIA, "approve 9", "There is no post #9 here."),
         (MARIA, "reject 2 nope", "#2 is already approved, so it can't be rejected now."),
-        (MARIA, "edit 1 outbox " + "y" * 5001, "The new Outbox text is 5,001/5,000 characters."),
+        (
+            MARIA,
+            "edit 1 outbox " + "y" * 5001,
+            "The Outbox text is 5,001/5,000 characters. Shorten it by 1. Then try again.",
+        ),
         (MARIA, "edit 1 linkedin hello", "#1 is not going to LinkedIn. It is for Outbox."),
         (MARIA, "retry 1", "#1 has no failed network to retry."),
         (

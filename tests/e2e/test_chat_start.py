@@ -18,7 +18,8 @@ HERALD = str(Path(sys.executable).with_name("herald"))
 _CHAT_AND_REPORT = """
 import atexit, sys
 atexit.register(lambda: print("LOADED", sorted(
-    m for m in ("alembic", "mako") if m in sys.modules), file=sys.stderr))
+    m for m in ("alembic", "mako", "httpx", "jinja2", "PIL", "openai", "matplotlib", "boto3")
+    if m in sys.modules), file=sys.stderr))
 from bot.cli import main
 main(["chat", "--user", "maria"])
 """
@@ -43,6 +44,7 @@ def _chat(data_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_alembic_loads_only_when_the_database_needs_migrating(tmp_path: Path) -> None:
+    """And `help` loads no network client, template engine, image or chart library."""
     first = _chat(tmp_path, "help\n")
     assert first.returncode == 0, first.stderr
     assert "LOADED ['alembic', 'mako']" in first.stderr  # a fresh SQLite file is migrated

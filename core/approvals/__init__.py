@@ -1,0 +1,1 @@
+"""Approvals: approve, reject, the approval policy and four eyes."""

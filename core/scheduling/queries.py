@@ -1,0 +1,39 @@
+"""Read models of the schedule: the next free slot on a network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from core.context import Tx
+from storage.models import Post, Target, TargetState, Workspace
+
+SLOT_GAP = timedelta(minutes=30)  # the `slot` rule: no other post on the network this close
+SLOT_LEAD = timedelta(minutes=15)  # and a slot is at least this far ahead
+
+
+def is_free(slot: datetime, busy: Iterable[datetime | None]) -> bool:
+    """No post in `busy` (on the same network) within `SLOT_GAP` of `slot`."""
+    return all(other is None or abs(other - slot) >= SLOT_GAP for other in busy)
+
+
+def free_slot(tx: Tx, ws: Workspace, network: str, after: datetime) -> datetime:
+    """The next whole hour, at least 15 minutes away, with no other post on that network
+    within half an hour of it (the way a posting schedule spreads posts out)."""
+    busy = tx.session.scalars(
+        select(Target.scheduled_at)
+        .join(Post, Post.id == Target.post_id)
+        .where(
+            Post.workspace_id == ws.id,
+            Target.network == network,
+            Target.state.in_([TargetState.SCHEDULED, TargetState.QUEUED]),
+            Target.scheduled_at.is_not(None),
+        )
+    ).all()
+    slot = (after + SLOT_LEAD).replace(minute=0, second=0, microsecond=0)
+    slot += timedelta(hours=1)
+    while not is_free(slot, busy):
+        slot += timedelta(hours=1)
+    return slot
