@@ -20,8 +20,7 @@ from core.posts.commands import Queue
 from core.registry import NARROW, Registry, Spec, commands, help_text, parse
 from core.workspace.commands import SetTimezone
 from storage.models import Member, Post, Workspace
-from tests.conftest import actor
-from tests.helpers import snapshot
+from tests.support.helpers import actor, snapshot
 
 TELEGRAM_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 MARIA = actor("maria")
