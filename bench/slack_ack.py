@@ -250,7 +250,7 @@ def main() -> None:
 
     from storage.db import Database
     from storage.vault import new_key
-    from tests.fakes_slack import BOT_TOKEN, FakeSlack, click, slash
+    from tests.fakes.slack import BOT_TOKEN, FakeSlack, click, slash
 
     name = f"herald_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg, autocommit=True) as conn:

@@ -2,7 +2,7 @@
 
 X refuses a post its server counts as too long, and its server counts the way twitter-text
 does, so this module follows twitter-text's JavaScript closely, regex by regex, and is held to
-its conformance suite (tests/data/twitter-text/, run by tests/test_twitter_text.py):
+its conformance suite (tests/data/twitter-text/, run by tests/unit/test_twitter_text.py):
 
 * `extract_urls` finds links as `extractUrlsWithIndices` does: with or without http(s)://,
   always on a known top-level domain (core/twitter_tlds.py: "file.py" is a link, "acme.test"

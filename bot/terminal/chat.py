@@ -49,6 +49,7 @@ class TerminalChat:
         self.touched: list[int] = []
         self.choices: list[str] = []
         self.refused = 0
+        self.in_time = True  # every wait of a script ended before its timeout
         self._lock = threading.Lock()
 
     # --- shared ----------------------------------------------------------------------------
@@ -125,18 +126,25 @@ class TerminalChat:
 
     def run_script(self, lines: Iterable[str]) -> int:
         """One command a line; wait for drafts between lines and for all work at the end."""
-        ok = True
         for raw in lines:
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            # A script reads like a person who waits for the card before answering it.
-            ok = self.wait(drafts_only=True) and ok
-            self.console.print(Text(f"> {clean_input(line)}", style="bold"))
-            if not self.run_line(line):
+            if not self.script_line(raw):
                 break
-        ok = self.wait() and ok
-        return 0 if ok and self.refused == 0 else 1
+        return self.finish()
+
+    def script_line(self, raw: str) -> bool:
+        """One line of a script, echoed. False when the chat should end."""
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            return True
+        # A script reads like a person who waits for the card before answering it.
+        self.in_time = self.wait(drafts_only=True) and self.in_time
+        self.console.print(Text(f"> {clean_input(line)}", style="bold"))
+        return self.run_line(line)
+
+    def finish(self) -> int:
+        """Wait for all work; the exit code: 1 if a command was refused or work timed out."""
+        self.in_time = self.wait() and self.in_time
+        return 0 if self.in_time and self.refused == 0 else 1
 
     def run_interactive(self, history: Path) -> int:
         from prompt_toolkit import PromptSession

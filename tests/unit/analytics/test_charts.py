@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import date
 
+import numpy as np
 from PIL import Image
 
 from core.analytics import charts
@@ -31,8 +32,10 @@ def test_the_plotted_series_and_bars_are_the_figures_given() -> None:
     lines = {line.get_label(): line for line in over_time.get_lines()}
     assert set(lines) == {"LinkedIn", "X"}
     for network, label in (("linkedin", "LinkedIn"), ("x", "X")):
-        assert list(lines[label].get_xdata()) == [when for when, _ in SERIES[network]]
-        assert list(lines[label].get_ydata()) == [value for _, value in SERIES[network]]
+        assert np.asarray(lines[label].get_xdata()).tolist() == [
+            when for when, _ in SERIES[network]
+        ]
+        assert np.asarray(lines[label].get_ydata()).tolist() == [v for _, v in SERIES[network]]
     # Colour is never the only cue: every line has its own marker.
     assert len({line.get_marker() for line in lines.values()}) == 2
 
