@@ -1,6 +1,6 @@
 """The top-level domains twitter-text knows (tests/data/twitter-text/tld_lib.yml, Apache-2.0).
 
-Generated from that file, in its order; `tests/test_twitter_text.py` checks the two agree, so
+Generated from that file, in its order; `tests/unit/test_twitter_text.py` checks the two agree, so
 update both together. A link written without http(s):// must end in one of these to be a link.
 """
 

@@ -2,7 +2,7 @@
 
 Names, types, defaults and bounds come from the class, what each setting means from
 `docs/settings.yml`; a setting without a meaning, or a meaning without a setting, stops the
-build, so the page cannot drift from the code. `tests/test_docs.py` renders it the same way.
+build, so the page cannot drift from the code. `tests/unit/test_docs.py` renders it the same way.
 """
 
 from __future__ import annotations

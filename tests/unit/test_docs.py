@@ -15,7 +15,7 @@ from pydantic import Field
 from core.registry import commands
 from core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 
