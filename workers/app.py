@@ -44,6 +44,7 @@ VISIBILITY_TIMEOUT_SECONDS = 3600.0
 
 # How long stopping the embedded worker waits for its consumer loop to notice.
 STOP_JOIN_SECONDS = 0.05
+CONSUMER_START_SECONDS = 5.0  # how long a stop waits for a worker still starting
 
 
 def queue_name(settings: Settings, kind: str) -> str:
@@ -256,6 +257,19 @@ class EmbeddedWorker:
         )
         self._beat.start()
 
+    def _wait_until_consuming(self, timeout: float) -> None:
+        """A worker stopped halfway through its start fails inside Celery's own start steps
+        (a traceback on the way out, e.g. when `herald slack` refuses a missing token at once):
+        let the consumer reach its event loop first. Usually it has long since."""
+        deadline = time.monotonic() + timeout
+        while self._thread is not None and self._thread.is_alive():
+            consumer = getattr(self._worker, "consumer", None)
+            if consumer is not None and consumer.blueprint.started >= len(consumer.steps):
+                return
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
+
     def stop(self) -> None:
         """Stop at once: take no new job and let the running ones finish, without waiting out
         the poll intervals of beat (asleep up to a second between ticks) and of the worker's
@@ -264,6 +278,7 @@ class EmbeddedWorker:
             # Beat only sends ticks; one it still sends is a nudge, and rows are the truth.
             self._beat.service.stop(wait=False)
         if self._worker is not None:
+            self._wait_until_consuming(CONSUMER_START_SECONDS)
             # Warm: stops consuming, waits for the pool's running tasks, gives held jobs back.
             self._worker.stop(in_sighandler=False)
         if self._thread is not None:
