@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -89,6 +89,55 @@ class Publisher(Protocol):
 
         Reads through the caller's session: a chat command asks inside its own transaction.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class FiguresRequest:
+    """One published target whose figures Herald wants from its network."""
+
+    target_id: int
+    network: str
+    external_id: str
+    url: str | None
+    workspace_id: int
+    account_id: int | None = None  # the account it was published with, when known
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a network said about one published post, at one moment.
+
+    `impressions` and `clicks` are None where the network (or the token) does not tell;
+    `gone` means the network answered that the post no longer exists (404, deleted): the
+    counts are then zeros and nothing more is collected for it. `raw` keeps the few raw
+    fields the counts came from (never a whole response, never a token).
+    """
+
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+    quotes: int = 0
+    impressions: int | None = None
+    clicks: int | None = None
+    gone: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class FiguresReader(Protocol):
+    """A publisher that can read back its posts' figures (every built-in one can).
+
+    `read` is given targets of one workspace and one network (any accounts); it batches
+    where the API allows (X: 100 ids a request) and answers each target it could read.
+    A target left out of the answer was not read this time (try again later). A 429
+    raises `core.errors.RateLimited` (its `until` is when to come back: the caller moves the
+    snapshots, nothing sleeps); an account whose token is refused raises `TokenExpired`.
+    """
+
+    network: str
+
+    def read(self, requests: Sequence[FiguresRequest]) -> dict[int, Reading]:
+        """target_id -> Reading, for each target read."""
         ...
 
 

@@ -8,6 +8,7 @@ dies with the job only delays the snapshot by the lease; it is never lost nor ta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -59,3 +60,29 @@ def claim(session: Session, now: datetime, limit: int) -> list[SnapshotDue]:
             .execution_options(synchronize_session="fetch")
         )
     return due
+
+
+def ask(session: Session, target_ids: Sequence[int], now: datetime) -> None:
+    """Someone asked for these targets' figures now (`stats <n>`): arm each one's `demand`
+    row, due at once; a row still pending stays as it is, so asking twice reads once."""
+    if not target_ids:
+        return
+    rows = {
+        row.target_id: row
+        for row in session.scalars(
+            select(SnapshotDue).where(
+                SnapshotDue.target_id.in_(target_ids), SnapshotDue.milestone == Milestone.DEMAND
+            )
+        )
+    }
+    for target_id in target_ids:
+        row = rows.get(target_id)
+        if row is None:
+            session.add(
+                SnapshotDue(
+                    target_id=target_id, milestone=Milestone.DEMAND, due_at=now, next_try_at=now
+                )
+            )
+        elif row.done_at is not None:
+            row.done_at, row.due_at, row.next_try_at, row.attempts = None, now, now, 0
+    session.flush()

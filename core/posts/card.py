@@ -52,16 +52,32 @@ class Card:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message: a chart (PNG) or an export (CSV). Slack gets it as an
+    uploaded file, Telegram as a photo (PNG) or document, the terminal as a file in the data
+    folder with its path printed."""
+
+    name: str  # the file's name, e.g. "herald-stats-30d.png"
+    mime: str  # "image/png", "text/csv"
+    data: bytes
+    title: str = ""  # one line shown with it (Slack's title, Telegram's caption)
+
+
+@dataclass(frozen=True)
 class Message:
-    """What Herald says: a line of text, a card, or both. `error` marks a refusal."""
+    """What Herald says: a line of text, a card, or both. `error` marks a refusal. `files`
+    go with the text (see `Attachment`); they are stored apart from the payload."""
 
     text: str | None = None
     card: Card | None = None
     error: bool = False
     post_number: int | None = None
+    files: tuple[Attachment, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        payload = asdict(self)
+        del payload["files"]  # bytes: kept in rows of their own by whoever stores the message
+        return payload
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Message:
