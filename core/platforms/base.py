@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import BadInput, NotSent, RateLimited, TokenExpired
 from core.networks import get_network
-from core.ports import MediaStore, Published, PublishRequest
+from core.ports import FiguresRequest, MediaStore, Published, PublishRequest, Reading
 from core.settings import Settings
 from core.ssrf import SafeFetcher
 from storage.db import Database
@@ -232,6 +232,11 @@ class AccountPublisher:
     def lookup(self, account: Account, request: PublishRequest) -> Published | None:
         raise NotImplementedError
 
+    def figures(self, account: Account, requests: Sequence[FiguresRequest]) -> dict[int, Reading]:
+        """Read these posts' figures with `account` (all of them its posts): the wire part of
+        `read`. Batches as the API allows; a 404 for one post is `Reading(gone=True)`."""
+        raise NotImplementedError
+
     def renew(self, credentials: dict[str, Any]) -> tuple[dict[str, Any], datetime | None]:
         """New credentials from the refresh token; networks without one raise TokenExpired."""
         raise TokenExpired(f"the {self.display} access token expired; reconnect the account")
@@ -287,3 +292,34 @@ class AccountPublisher:
     def find(self, request: PublishRequest) -> Published | None:
         account = self.resolve(request)
         return self.lookup(account, request)
+
+    # the FiguresReader port -----------------------------------------------------------------
+
+    def read(self, requests: Sequence[FiguresRequest]) -> dict[int, Reading]:
+        """Each account's posts read with that account's credentials (renewed once on a 401
+        where the network has refresh tokens). An account that is expired or revoked is not
+        called: its targets are left out of the answer. A 429 raises `RateLimited` and is not
+        noted on the account: read limits are not publish limits, and a busy stats reader must
+        never hold back a post."""
+        groups: dict[int | None, list[FiguresRequest]] = {}
+        for request in requests:
+            groups.setdefault(request.account_id, []).append(request)
+        read: dict[int, Reading] = {}
+        for account_id, group in groups.items():
+            account = self.hub.account(self.network, group[0].workspace_id, account_id)
+            if account.status in ("expired", "revoked"):
+                continue
+            if self.can_renew(account) and self.hub.expiring(account):
+                account = self.hub.refresh(account, self.renew)
+            try:
+                try:
+                    read.update(self.figures(account, group))
+                except TokenExpired:
+                    if not self.can_renew(account):
+                        raise
+                    account = self.hub.refresh(account, self.renew, force=True)
+                    read.update(self.figures(account, group))
+            except TokenExpired as exc:
+                self.hub.set_status(account.id, "expired", exc.reason)
+                raise
+        return read
