@@ -450,13 +450,15 @@ def _thread(
         if fits(len(posts), candidate):
             current = candidate
             continue
-        if fits(len(posts) + 1, text):  # a sentence that fits a post of its own is not split
+        if current and fits(len(posts) + 1, text):  # a sentence that fits a post is not split
             posts.append(current)
             current = text
             continue
         while True:  # longer than a post: fill this one with its start, go on in the next
             prefix = f"{current}{joiner}" if current else ""
             head = _longest_head(text, partial(_fits_after, fits, len(posts), prefix))
+            if not head and not current:  # not even one grapheme fits (combining marks)
+                head = _GRAPHEME.findall(text)[0]
             if head:
                 current = prefix + head
                 text = text[len(head) :].strip()
