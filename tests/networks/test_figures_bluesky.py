@@ -11,6 +11,7 @@ from core.errors import PublishError, RateLimited, TokenExpired
 from core.ports import FiguresRequest, Reading
 from core.ssrf import SafeFetcher
 from storage.models import ConnectedAccount
+from tests.fakes.server import Seen
 from tests.support.helpers import actor
 from tests.support.platforms import make_request
 
@@ -23,11 +24,13 @@ def read(rt, uris: list[str]) -> dict[int, Reading]:
     """Targets 1, 2, … published as these posts."""
     ws = rt.herald.workspace_of(actor("maria"))
     asked = [FiguresRequest(n, "bluesky", uri, None, ws) for n, uri in enumerate(uris, 1)]
-    return rt.herald.ctx.publishers["bluesky"].read(asked)
+    got: dict[int, Reading] = rt.herald.ctx.publishers["bluesky"].read(asked)
+    return got
 
 
-def get_posts(fake) -> list:
-    return fake.seen("app.bsky.feed.getPosts", "GET")
+def get_posts(fake) -> list[Seen]:
+    seen: list[Seen] = fake.seen("app.bsky.feed.getPosts", "GET")
+    return seen
 
 
 def account_id(rt) -> int:

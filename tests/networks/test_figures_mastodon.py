@@ -29,7 +29,8 @@ def asking(rt, status_ids: list[str]) -> list[FiguresRequest]:
 
 
 def read(rt, status_ids: list[str]) -> dict[int, Reading]:
-    return rt.herald.ctx.publishers["mastodon"].read(asking(rt, status_ids))
+    got: dict[int, Reading] = rt.herald.ctx.publishers["mastodon"].read(asking(rt, status_ids))
+    return got
 
 
 def reads(fake, *, batch: bool) -> list[str]:
