@@ -12,6 +12,7 @@ from sqlalchemy import select
 from core.errors import RateLimited
 from core.ports import FiguresRequest, Reading
 from storage.models import ConnectedAccount
+from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.server import Seen
 from tests.support.helpers import actor
 from tests.support.platforms import add_account, make_request
@@ -36,11 +37,11 @@ def asks(rt, urns: list[str], account: int) -> list[FiguresRequest]:
     ]
 
 
-def statistics(fake) -> list[Seen]:
+def statistics(fake: FakeLinkedIn) -> list[Seen]:
     return fake.seen("/rest/organizationalEntityShareStatistics", "GET")
 
 
-def social(fake) -> list[Seen]:
+def social(fake: FakeLinkedIn) -> list[Seen]:
     return fake.seen("/rest/socialActions", "GET")
 
 
