@@ -22,7 +22,7 @@ from sqlalchemy import select
 from core.analytics import charts, export, periods, queries, schedule
 from core.analytics.figures import Delta, PostFigures, Summary, Totals
 from core.analytics.periods import Period, Window
-from core.errors import Conflict
+from core.errors import BadInput, Conflict
 from core.grammar import Words
 from core.networks import get_network
 from core.posts.card import Attachment, Message, cut, networks_phrase
@@ -67,11 +67,14 @@ def parse_stats(words: Words) -> Stats:
         return Stats(period=period, network=network, export=True)
     post = _POST.fullmatch(head)
     if post:
+        number = int(post.group(1))
         if len(args) > 1:
-            raise words.fail(
-                f'stats {head} shows one post on all its networks; leave out "{args[1]}".'
+            rest = " ".join(args[1:])
+            raise BadInput(
+                f'stats {head} shows post #{number} on all its networks; leave out "{rest}". '
+                f"For a period, say {number}d: stats {number}d {rest}"
             )
-        return Stats(number=int(post.group(1)))
+        return Stats(number=number)
     period, network = periods.parse(words, args)
     return Stats(period=period, network=network)
 
