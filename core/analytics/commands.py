@@ -365,13 +365,18 @@ def _target_lines(
     mine = [p for p in points if p.network == target.network]
     if current is None or current.taken_at is None or not mine:
         return [*lines, NOT_YET]
-    for point in mine:
+    # The scheduled readings and the newest one asked for; the chart has every one.
+    asked = [p for p in mine if p.milestone == Milestone.DEMAND]
+    shown = [p for p in mine if p.milestone != Milestone.DEMAND or p is asked[-1]]
+    for point in shown:
         seen = f"{point.impressions:,} impressions · " if point.impressions is not None else ""
         interactions = _count(point.interactions, "interaction")
         lines.append(
             f"  {MILESTONE_WORDS[point.milestone]}: {seen}{interactions}"
             f" · {format_when(point.taken_at, tz, now=now)}"
         )
+    if len(shown) < len(mine):
+        lines.append(f"  (and {_count(len(mine) - len(shown), 'earlier reading')} on request)")
     c = current
     total = c.likes + c.reposts + c.replies + c.quotes + (c.clicks or 0)
     totals = Totals(

@@ -367,6 +367,34 @@ def test_one_post_over_time_asks_for_fresh_figures(week: Runtime) -> None:
     assert figure.axes[0].get_title(loc="left") == "Interactions (Europe/Berlin time)"
 
 
+def test_many_readings_on_request_show_the_newest_and_chart_them_all(week: Runtime) -> None:
+    ws = workspace_id(week)
+    with week.db.session() as s:
+        target = s.scalar(
+            select(Target.id).join(Post).where(Post.number == 4, Post.workspace_id == ws)
+        )
+    assert target is not None
+    seed = Seeder(week.db)
+    for hours, likes in ((20, 2), (15, 3), (10, 4)):
+        seed.snapshot(target, NOW - timedelta(hours=hours), **counts(500, likes, clicks=0))
+    reply = week.herald.handle(MARIA, "stats 4")
+    readings = [line for line in lines(reply) if line.startswith("  ") and "·" in line]
+    assert readings[:-2] == [
+        "  24 h: 500 impressions · 1 interaction · Sun 29 Nov, 13:00 Europe/Berlin (12:00 UTC)",
+        "  on request: 500 impressions · 4 interactions · Mon 30 Nov, 03:00 Europe/Berlin "
+        "(02:00 UTC)",
+    ]
+    assert "  (and 2 earlier readings on request)" in lines(reply)
+    with week.db.session() as s:
+        post_id = s.scalar(select(Post.id).where(Post.number == 4, Post.workspace_id == ws))
+        assert post_id is not None
+        points = queries.post_history(s, post_id)
+    figure = analytics.post_chart(4, points, BERLIN)
+    assert charts.png(figure) == one_file(reply, "image/png").data
+    (line,) = figure.axes[0].get_lines()
+    assert np.asarray(line.get_ydata()).tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
 def test_a_post_not_read_yet(week: Runtime) -> None:
     reply = week.herald.handle(MARIA, "stats 3")
     assert lines(reply)[2:5] == [
