@@ -18,7 +18,7 @@ from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS
 from core.registry import Request, Spec
 from core.timeparse import format_when
-from core.workspace.people import find_post, zone_of
+from core.workspace.people import TEAM_ELSEWHERE, alone_at_terminal, find_post, zone_of
 from storage.models import Approval, AuditEvent, Member, Post, PostState
 
 P = PostState
@@ -216,6 +216,13 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
     tx, ws, me = r.tx, r.ws, r.me
     if cmd.self_approval is not None or cmd.approvals_required is not None:
         require(me, Action.CONFIGURE)
+        if alone_at_terminal(tx, ws) and (
+            cmd.self_approval is False or (cmd.approvals_required or 1) > 1
+        ):
+            raise BadInput(
+                "The terminal chat has one person, so approvals need no second approver: "
+                f"self-approval stays on and one approval is enough. {TEAM_ELSEWHERE}."
+            )
         if cmd.self_approval is not None:
             ws.self_approval = cmd.self_approval
         if cmd.approvals_required is not None:

@@ -16,7 +16,13 @@ from core.permissions import Action, require
 from core.posts.card import Message
 from core.registry import Request, Spec
 from core.timeparse import TimeParseError, format_when, parse_zone
-from core.workspace.people import member_by_id, members_called, zone_of
+from core.workspace.people import (
+    TEAM_ELSEWHERE,
+    alone_at_terminal,
+    member_by_id,
+    members_called,
+    zone_of,
+)
 from storage.models import Member, Role, SurfaceKind, Workspace
 
 
@@ -123,6 +129,11 @@ def _pick_member(tx: Tx, ws: Workspace, cmd: SetRole) -> Member:
 
 def set_role(r: Request, cmd: SetRole) -> Message:
     tx, ws, me = r.tx, r.ws, r.me
+    if alone_at_terminal(tx, ws):
+        raise BadInput(
+            f"The terminal chat has one person, you, so there is nobody to give a role. "
+            f"{TEAM_ELSEWHERE}."
+        )
     if cmd.role == Role.OWNER and me.role != Role.OWNER:
         raise Forbidden("Only an owner can make someone an owner.")
     member = _pick_member(tx, ws, cmd)
@@ -154,6 +165,11 @@ def configure(r: Request, cmd: Config) -> Message:
         where = f"#{channel}" if channel else "where each draft was asked"
         return Message(text=f"Approval cards go to {where}.")
     require(me, Action.CONFIGURE)
+    if ws.kind == SurfaceKind.TERMINAL:
+        raise BadInput(
+            "The terminal chat has no channels: approval cards show here. To send them to a "
+            "team's channel, use Slack or Telegram."
+        )
     value = (cmd.value or "").strip()
     channel = value.lstrip("#") or None
     ws.settings = {**ws.settings, "approvals_channel": channel}

@@ -117,6 +117,23 @@ def find_post(tx: Tx, workspace: Workspace, number: int, *, lock: bool = False) 
     return post
 
 
+def alone_at_terminal(tx: Tx, workspace: Workspace) -> bool:
+    """A terminal workspace nobody else has joined (with `herald chat --user NAME`): team
+    settings make no sense there, and some would lock its one person out."""
+    if workspace.kind != SurfaceKind.TERMINAL:
+        return False
+    people = tx.session.scalar(
+        select(func.count(Member.id)).where(Member.workspace_id == workspace.id)
+    )
+    return (people or 0) <= 1
+
+
+TEAM_ELSEWHERE = (
+    "For a team, use Slack or Telegram, or let a second person in here first: "
+    "herald chat --user NAME"
+)
+
+
 def member_by_id(tx: Tx, workspace: Workspace, external_id: str) -> Member | None:
     """The member with this platform id: the only way a command picks a person."""
     return tx.session.scalars(

@@ -53,9 +53,10 @@ def test_draft_approve_publish_once(runtime: Runtime) -> None:
 
 
 def test_two_approvers_racing_yield_one_approval(runtime: Runtime) -> None:
-    runtime.herald.handle(MARIA, "policy self-approval off")
+    runtime.herald.handle(MARIA, "queue")  # the owner
     runtime.herald.handle(LEE, "queue")  # joins as editor
     runtime.herald.handle(KIM, "queue")
+    assert not runtime.herald.handle(MARIA, "policy self-approval off").error
     runtime.herald.handle(MARIA, "role lee approver")
     runtime.herald.handle(MARIA, "role kim approver")
     number = draft_ready(runtime, "draft Launch day --to outbox")
@@ -83,6 +84,7 @@ def test_two_approvers_racing_yield_one_approval(runtime: Runtime) -> None:
 
 def test_viewer_cannot_approve_and_nothing_changes(runtime: Runtime) -> None:
     number = draft_ready(runtime, "draft A post for the team --to outbox")
+    runtime.herald.handle(LEE, "queue")  # lee joins first: one person has no roles
     runtime.herald.handle(MARIA, "role lee viewer")
     reply = runtime.herald.handle(LEE, f"approve {number}")
     assert reply.error
@@ -93,7 +95,9 @@ def test_viewer_cannot_approve_and_nothing_changes(runtime: Runtime) -> None:
 
 
 def test_self_approval_policy_and_two_approvals(runtime: Runtime) -> None:
-    runtime.herald.handle(MARIA, "policy self-approval off approvals 2")
+    for person in (MARIA, LEE, KIM):  # a team: one person needs no second approver
+        runtime.herald.handle(person, "queue")
+    assert not runtime.herald.handle(MARIA, "policy self-approval off approvals 2").error
     runtime.herald.handle(MARIA, "role lee approver")
     runtime.herald.handle(MARIA, "role kim approver")
     number = draft_ready(runtime, "draft Needs two eyes --to outbox")
@@ -160,6 +164,7 @@ def test_reject_with_reason(runtime: Runtime) -> None:
 
 def test_first_member_owns_and_others_edit(runtime: Runtime) -> None:
     runtime.herald.handle(MARIA, "queue")
+    runtime.herald.handle(LEE, "queue")  # lee joins as an editor
     reply = runtime.herald.handle(LEE, "role lee owner")
     assert reply.error and reply.text and "You are an editor here" in reply.text
     assert runtime.herald.handle(MARIA, "role lee admin").text == "@lee is now admin."

@@ -89,6 +89,8 @@ def test_a_viewers_fuzzed_commands_change_nothing(idle_runtime: Runtime) -> None
     rt = idle_runtime
     maria, vic = actor("maria"), actor("vic")
     ana, mal = slack_actor("U1ANA", "ana"), slack_actor("U3MAL", "mal")
+    rt.herald.handle(maria, "queue")  # the owner
+    rt.herald.handle(vic, "queue")  # a terminal with one person has no roles or policy
     for owner, viewer in ((maria, "role vic viewer"), (ana, slack_text("role <@U3MAL> viewer"))):
         rt.herald.handle(owner, "policy self-approval off")
         assert not rt.herald.handle(owner, viewer).error

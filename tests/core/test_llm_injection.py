@@ -67,7 +67,9 @@ def test_injection_corpus_publishes_nothing_and_stores_nothing_invisible(
     rt: tuple[Runtime, dict[str, StandInPublisher]], fake: FakeOpenAI
 ) -> None:
     runtime, stand_ins = rt
-    runtime.herald.handle(MARIA, "policy self-approval off")
+    runtime.herald.handle(MARIA, "queue")  # the owner
+    runtime.herald.handle(actor("lee"), "queue")  # a team: one person needs no second approver
+    assert not runtime.herald.handle(MARIA, "policy self-approval off").error
     for i, brief in enumerate(CORPUS, start=1):
         # A model that "obeys": it claims to have published and smuggles characters back.
         fake.then_variants(

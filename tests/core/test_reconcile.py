@@ -310,6 +310,7 @@ def test_only_a_waiting_question_can_be_answered_and_not_by_a_viewer(
     rt = member
     fake_linkedin.answer_lost = 1
     _unclear_on_linkedin(rt)
+    rt.herald.handle(actor("lee"), "queue")  # lee joins first: one person has no roles
     assert rt.herald.handle(MARIA, "role lee viewer").error is False
     before = snapshot(rt)
     refused = rt.herald.handle(actor("lee"), "posted 1 linkedin")

@@ -138,6 +138,7 @@ def team(idle_runtime: Runtime) -> Runtime:
     with idle_runtime.db.session() as s:
         post_id = s.scalars(select(Post.id)).one()
     idle_runtime.herald.generate(post_id)
+    idle_runtime.herald.handle(VIC, "queue")  # vic joins: a terminal with one person has no roles
     idle_runtime.herald.handle(MARIA, "role vic viewer")
     return idle_runtime
 

@@ -537,6 +537,7 @@ def test_refused_and_unchanged(week: Runtime, line: str, says: str) -> None:
 
 
 def test_a_viewer_may_look(week: Runtime) -> None:
+    week.herald.handle(actor("vic"), "queue")  # vic joins first: one person has no roles
     assert not week.herald.handle(MARIA, "role vic viewer").error
     reply = week.herald.handle(actor("vic"), "stats 30d")
     assert lines(reply)[0] == "📈 Your posts in the last 30 days"

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from bot.runtime import Runtime
-from tests.support.helpers import outbox_files
+from storage.models import Member, Workspace
+from tests.support.helpers import outbox_files, snapshot
 from tests.support.terminal import Transcript
 
 
@@ -70,3 +73,86 @@ def test_a_number_picks_from_the_last_card_only(runtime: Runtime) -> None:
     assert chat.push("9") == "> 9\nPick a number from 1 to 4.\n"
     assert chat.push("2") == "> 2\nType: edit 1 <network> <new text>\n"
     assert chat.end() == 0  # a hint is not a refusal
+
+
+def _people_and_policy(rt: Runtime) -> tuple[object, ...]:
+    with rt.db.session() as s:
+        people = sorted((m.external_id, m.role.value) for m in s.scalars(select(Member)))
+        spaces = [
+            (w.settings, w.self_approval, w.approvals_required)
+            for w in s.scalars(select(Workspace).order_by(Workspace.id))
+        ]
+    return people, spaces
+
+
+def test_team_settings_are_refused_on_a_one_person_terminal(runtime: Runtime) -> None:
+    chat = Transcript(runtime)
+    chat.push("queue")  # maria arrives: the owner, alone
+    before = snapshot(runtime), _people_and_policy(runtime)
+    refusals = {
+        "role lee approver": "The terminal chat has one person, you, so there is nobody",
+        "policy approvals 2": "The terminal chat has one person, so approvals need no second",
+        "policy self-approval off": "self-approval stays on and one approval is enough",
+        "config approvals-channel #launches": "The terminal chat has no channels: approval",
+    }
+    for line, says in refusals.items():
+        answer = chat.push(line)
+        assert says in answer, (line, answer)
+        assert (snapshot(runtime), _people_and_policy(runtime)) == before, line
+    assert "use Slack or Telegram" in chat.push("policy self-approval off approvals 3")
+    # What makes sense for one person still works, and she can still approve her own draft.
+    assert "Self-approval: on · approvals required: 1" in chat.push("policy")
+    assert "Self-approval: on · approvals required: 1" in chat.push("policy approvals 1")
+    assert "Approval cards go to where each draft was asked." in chat.push("config")
+    chat.push("draft Still mine to approve --to outbox")
+    assert "✅ #1 approved by @maria" in chat.push("approve 1")
+    assert chat.end() == 1  # the refusals
+    assert len(outbox_files(runtime)) == 1
+
+
+def test_a_second_person_at_the_terminal_makes_it_a_team(runtime: Runtime) -> None:
+    Transcript(runtime, user="lee").push("queue")  # herald chat --user lee
+    chat = Transcript(runtime)
+    assert "@maria is now approver." not in chat.push("role maria approver")  # lee owns it
+    owner = Transcript(runtime, user="lee")
+    assert "@maria is now approver." in owner.push("role maria approver")
+    assert "Self-approval: off · approvals required: 2" in owner.push(
+        "policy self-approval off approvals 2"
+    )
+    assert owner.end() == 0
+
+
+def test_show_prints_the_card_first_and_titles_say_what_the_post_is(runtime: Runtime) -> None:
+    chat = Transcript(runtime)
+    chat.push("draft Card first --to outbox")
+    assert chat.wait().startswith("#1 · Draft by @maria · for Outbox\n")
+    chat.push("approve 1")
+    chat.wait()
+    shown = chat.push("show 1")
+    assert shown.startswith("> show 1\n#1 · Published by @maria · for Outbox\n"), shown
+    assert shown.index("When: ") < shown.index("History:")
+
+    chat.push("draft Later on --to outbox --at tomorrow 9am")
+    chat.push("approve 2")
+    assert "#2 · Scheduled by @maria · for Outbox\n" in chat.push("show 2")
+    chat.push("draft Too salesy by far --to outbox")
+    chat.push("reject 3 too salesy")
+    assert "#3 · Rejected by @maria · for Outbox\n" in chat.push("show 3")
+    assert chat.end() == 0
+
+
+def test_queue_shows_a_rejected_post_as_rejected_and_last(runtime: Runtime) -> None:
+    chat = Transcript(runtime)
+    chat.push("draft Too salesy by far --to outbox")
+    chat.push("draft Waiting for a yes --to outbox")
+    chat.push("reject 1 too salesy")
+    lines = chat.push("queue").splitlines()[1:]
+    assert [line.split(" · ")[:2] for line in lines] == [
+        ["#2", "pending approval"],
+        ["#1", "rejected"],
+    ], lines
+    assert lines[0].endswith(" · as soon as approved")
+    assert "❌ Rejected by @maria: too salesy" in lines[1]
+    assert lines[1].endswith(" · edit 1 or regenerate 1 to try again")
+    assert "as soon as approved" not in lines[1]
+    assert chat.end() == 0
