@@ -163,8 +163,8 @@ def message_payload(message: Message) -> dict[str, Any]:
     """`text` and `blocks` for chat.postMessage / an ack / respond."""
     if message.card is not None:
         blocks = card_blocks(message.card)
-        if message.text:
-            blocks = text_blocks(message.text)[: MAX_BLOCKS - len(blocks)] + blocks
+        if message.text:  # after the card, as on Telegram and the terminal
+            blocks = blocks + text_blocks(message.text)[: MAX_BLOCKS - len(blocks)]
         return {"text": card_fallback(message.card), "blocks": blocks}
     text = message.text or ""
     return {"text": _escaped_cut(text, MAX_MESSAGE_TEXT), "blocks": text_blocks(text)}

@@ -62,7 +62,8 @@ def render_card(console: Console, card: Card) -> None:
 
 
 def render(console: Console, message: Message) -> None:
-    if message.text:
-        console.print(_line(message.text, style="red" if message.error else ""))
+    """The card first, then the text that goes with it (a post's history), as Telegram does."""
     if message.card:
         render_card(console, message.card)
+    if message.text:
+        console.print(_line(message.text, style="red" if message.error else ""))

@@ -182,6 +182,23 @@ def when_text(instant: datetime | None, tz: ZoneInfo, now: datetime) -> str:
     return format_when(instant, tz, now=now) if instant else "as soon as approved"
 
 
+def title_word(post: Post) -> str:
+    """What the post is now, the first word of its card's title: a published post's card is
+    no longer titled "Draft"."""
+    if post.state != PostState.APPROVED:
+        return {PostState.REJECTED: "Rejected", PostState.CANCELLED: "Cancelled"}.get(
+            post.state, "Draft"
+        )
+    states = {t.state for t in post.targets}
+    if TargetState.FAILED in states:
+        return "Partly published" if TargetState.PUBLISHED in states else "Failed"
+    if states & {TargetState.QUEUED, TargetState.PUBLISHING, TargetState.UNKNOWN}:
+        return "Publishing"
+    if TargetState.SCHEDULED in states:
+        return "Scheduled"
+    return "Published" if TargetState.PUBLISHED in states else "Approved"
+
+
 def build_card(
     post: Post, *, tz: ZoneInfo, now: datetime, status: str | None = None, note: str | None = None
 ) -> Card:
@@ -191,7 +208,7 @@ def build_card(
     return Card(
         number=post.number,
         title=(
-            f"#{post.number} · Draft by @{post.author.display_name} · "
+            f"#{post.number} · {title_word(post)} by @{post.author.display_name} · "
             f"for {networks_phrase([t.network for t in targets])}"
         ),
         brief=cut(post.brief),

@@ -68,7 +68,8 @@ def history(tx: Tx, post: Post, tz: ZoneInfo) -> list[str]:
 
 
 def queue_lines(tx: Tx, ws: Workspace, tz: ZoneInfo) -> list[str]:
-    """The posts still open, unscheduled ones first, then soonest first: one line each."""
+    """The posts still open, unscheduled ones first, then soonest first: one line each.
+    Rejected posts come last: they wait for an edit, not for an approval."""
     open_states = [P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED]
     posts = tx.session.scalars(
         select(Post).where(Post.workspace_id == ws.id, Post.state.in_(open_states))
@@ -76,18 +77,25 @@ def queue_lines(tx: Tx, ws: Workspace, tz: ZoneInfo) -> list[str]:
     done = {T.PUBLISHED, T.CANCELLED}
     live = [p for p in posts if not all(t.state in done for t in p.targets)]
 
-    def soonest(post: Post) -> tuple[int, datetime]:
+    def soonest(post: Post) -> tuple[bool, int, datetime]:
+        rejected = post.state == P.REJECTED
         times = [t.scheduled_at for t in post.targets if t.scheduled_at] or (
             [post.planned_at] if post.planned_at else []
         )
-        return (1, min(times)) if times else (0, post.created_at)
+        return (rejected, 1, min(times)) if times else (rejected, 0, post.created_at)
+
+    def then(post: Post) -> str:
+        if post.state == P.APPROVED:
+            return ""
+        if post.state == P.REJECTED:
+            return f" · edit {post.number} or regenerate {post.number} to try again"
+        return f" · {when_text(post.planned_at, tz, tx.now)}"
 
     lines = []
     for post in sorted(live, key=soonest):
         nets = networks_phrase([t.network for t in post.targets])
         lines.append(
             f"#{post.number} · {post.state.value.replace('_', ' ')} · {nets} · "
-            f"{cut(post.brief, 60)} · {status_line(post, tz, tx.now)}"
-            + ("" if post.state == P.APPROVED else f" · {when_text(post.planned_at, tz, tx.now)}")
+            f"{cut(post.brief, 60)} · {status_line(post, tz, tx.now)}{then(post)}"
         )
     return lines
