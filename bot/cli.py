@@ -77,12 +77,28 @@ def _exit_now(code: int) -> NoReturn:
     metavar="KINDS",
     help="Only this work, comma-separated: publish, deliver, generate, maintain (default: all).",
 )
-def worker(concurrency: int | None, with_scheduler: bool, queues: str | None) -> None:
+@click.option(
+    "--name",
+    "-n",
+    metavar="NAME",
+    help="This worker's name (Celery's hostname), e.g. publish1@%h; %h is this host's name "
+    "(default: celery@%h).",
+)
+def worker(
+    concurrency: int | None, with_scheduler: bool, queues: str | None, name: str | None
+) -> None:
     """Run a Celery worker for the broker in HERALD_BROKER_URL."""
+    from celery.utils.nodenames import default_nodename, host_format
+
     from bot.runtime import configure_logging
     from core.jobs import Lane
     from workers.app import queue_name
 
+    if name is not None and (not name.strip() or any(c.isspace() for c in name)):
+        raise click.BadParameter(
+            f'"{name}" is not a worker name. Use one without spaces, e.g. --name publish1@%h.',
+            param_hint="--name",
+        )
     kinds = _queue_kinds(queues, tuple(Lane))
     settings = _settings()
     _need_broker(settings, "worker")
@@ -91,6 +107,8 @@ def worker(concurrency: int | None, with_scheduler: bool, queues: str | None) ->
     runtime = _build(settings, pre_ping=False)  # its transactions run again on a drop
     celery_worker = runtime.celery.Worker(
         queues=[queue_name(settings, kind) for kind in kinds],
+        # Two workers on one host need names of their own (Celery warns of a clash otherwise).
+        hostname=host_format(default_nodename(name)) if name else None,
         concurrency=concurrency or settings.worker_concurrency,
         pool="threads",
         beat=with_scheduler,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -133,6 +134,36 @@ def test_loop_on_postgres_and_redis_with_herald_worker(
         _stop(worker)
         _stop(scheduler)
     assert "herald.dispatch_due" in (tmp_path / "scheduler.log").read_text()
+
+
+def test_a_worker_answers_to_the_name_it_was_given(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    from celery import Celery
+
+    worker = _start(["worker", "--name", "publish1@%h", "-c", "1"], server_env, tmp_path / "w.log")
+    app = Celery(broker=REDIS_URL)
+    try:
+        wanted = f"publish1@{socket.gethostname()}"
+        deadline = time.monotonic() + 60
+        names: set[str] = set()
+        while time.monotonic() < deadline and wanted not in names:
+            assert worker.poll() is None, (tmp_path / "w.log").read_text()
+            names = {name for reply in app.control.ping(timeout=1.0) for name in reply}
+        assert wanted in names, names
+    finally:
+        _stop(worker)
+        app.close()
+    blank = subprocess.run(
+        [HERALD, "worker", "--name", "two words"],
+        env=server_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert blank.returncode == 2
+    assert '"two words" is not a worker name. Use one without spaces' in blank.stderr
 
 
 def test_server_mode_refuses_an_unmigrated_database(tmp_path: Path, pg_url: str) -> None:
