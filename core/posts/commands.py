@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core import media
@@ -17,6 +18,7 @@ from core.posts.card import Message, build_card, networks_phrase, when_text
 from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS, history, queue_lines, status_line
 from core.registry import Request, Spec
+from core.scheduling import best
 from core.scheduling.when import future_instant
 from core.ssrf import Refused
 from core.workspace.people import find_post, next_post_number, zone_of
@@ -121,7 +123,11 @@ def draft(r: Request, cmd: Draft) -> Message:
     chosen = cmd.networks or tuple(n for n in ws.default_networks.split(",") if n)
     _ensure_networks(ctx, tx, ws, chosen)
     tz = zone_of(me, ws)
-    planned = future_instant(cmd.when, tz, tx.now, None) if cmd.when else None
+    slot = best.choose(tx, ws, chosen, tz) if best.wanted(cmd.when) else None
+    if slot is not None:
+        planned: datetime | None = slot.at
+    else:
+        planned = future_instant(cmd.when, tz, tx.now, None) if cmd.when else None
     number = next_post_number(tx, ws)
     post = Post(
         workspace_id=ws.id,
@@ -152,8 +158,12 @@ def draft(r: Request, cmd: Draft) -> Message:
         to_state=P.GENERATING.value,
         detail={"networks": list(chosen)},
     )
+    if slot is not None:
+        best.remember(tx, ws, me, post, slot)
     tx.later(Job.GENERATE, post.id)
     when = f" for {when_text(planned, tz, tx.now)}" if planned else ""
+    if slot is not None:
+        when += f", {slot.why}"
     return Message(
         text=f"Drafting #{number} for {networks_phrase(list(chosen))}{when}…",
         post_number=number,
@@ -170,7 +180,8 @@ def queue(r: Request, cmd: Queue) -> Message:
 def show(r: Request, cmd: Show) -> Message:
     post = find_post(r.tx, r.ws, cmd.number)
     tz = zone_of(r.me, r.ws)
-    card = build_card(post, tz=tz, now=r.tx.now, status=status_line(post, tz, r.tx.now))
+    status = status_line(post, tz, r.tx.now)
+    card = build_card(post, tz=tz, now=r.tx.now, status=status, note=best.note(r.tx, post))
     lines = history(r.tx, post, tz)
     return Message(text="History:\n" + "\n".join(lines), card=card, post_number=cmd.number)
 
@@ -303,9 +314,10 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="draft",
         kind=Draft,
-        usage="draft <brief> [--to x,linkedin,...] [--at <when>]",
+        usage="draft <brief> [--to x,linkedin,...] [--at <when>|best]",
         summary="write a post from a brief",
-        detail="It goes to the networks you name, or the workspace's usual ones.",
+        detail="It goes to the networks you name, or the workspace's usual ones. "
+        "--at best picks the best free hour of the coming week from how your posts did.",
         parse=parse_draft,
         handle=draft,
         permission=Action.DRAFT,

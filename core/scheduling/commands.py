@@ -13,10 +13,11 @@ from core.grammar import Words, network_name, optional_network, unquote
 from core.jobs import Job
 from core.networks import get_network
 from core.permissions import Action
-from core.posts.card import Message, asking, asking_cleared, networks_phrase
+from core.posts.card import Message, asking, asking_cleared, build_card, networks_phrase
 from core.posts.lifecycle import move
-from core.posts.queries import STATE_WORDS
+from core.posts.queries import STATE_WORDS, status_line
 from core.registry import Request, Spec
+from core.scheduling import best
 from core.scheduling.queries import free_slot
 from core.scheduling.when import future_instant
 from core.timeparse import format_when
@@ -102,22 +103,41 @@ def _reschedule(
 def schedule(r: Request, cmd: Schedule) -> Message:
     tx, ws, me = r.tx, r.ws, r.me
     tz = zone_of(me, ws)
-    instant = future_instant(cmd.when, tz, tx.now, cmd.number)
+    picking = best.wanted(cmd.when)
+    instant = None if picking else future_instant(cmd.when, tz, tx.now, cmd.number)
     post = find_post(tx, ws, cmd.number, lock=True)
     if post.state in {P.REJECTED, P.CANCELLED}:
         raise Conflict(f"#{post.number} {STATE_WORDS[post.state]}; edit it before scheduling.")
     movable = [t for t in post.targets if t.state in {T.SCHEDULED, T.FAILED}]
     if post.state == P.APPROVED and not movable:
         raise Conflict(f"#{post.number} has nothing left to schedule: show {post.number}")
+    slot = None
+    if picking:
+        going = movable if post.state == P.APPROVED else post.targets
+        networks = [t.network for t in going if t.state != T.CANCELLED]
+        slot = best.choose(tx, ws, networks, tz, post=post.id)
+        best.remember(tx, ws, me, post, slot)
+        instant = slot.at
+    assert instant is not None
     post.planned_at = instant
     for target in movable:
         _reschedule(tx, ws, me, target, instant)
-    when = format_when(instant, tz, now=tx.now)
+    when = format_when(instant, tz, now=tx.now) + (f", {slot.why}" if slot else "")
     if post.state == P.APPROVED:
-        return Message(text=f"🗓 #{post.number} will go out {when}.", post_number=post.number)
-    return Message(
-        text=f"🗓 #{post.number} is planned for {when}, once approved.", post_number=post.number
+        text = f"🗓 #{post.number} will go out {when}."
+    else:
+        text = f"🗓 #{post.number} is planned for {when}, once approved."
+    if slot is None:
+        return Message(text=text, post_number=post.number)
+    # The card shows why, on every surface (Slack redraws it in place).
+    card = build_card(
+        post,
+        tz=tz,
+        now=tx.now,
+        status=status_line(post, tz, tx.now),
+        note=best.note_text(slot),
     )
+    return Message(text=text, card=card, post_number=post.number)
 
 
 def _failed_targets(
@@ -223,9 +243,10 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="schedule",
         kind=Schedule,
-        usage="schedule <n> <when>",
+        usage="schedule <n> <when> · schedule <n> best",
         summary="set when a post goes out",
-        detail='e.g. "tomorrow 9am", "in 2h".',
+        detail='e.g. "tomorrow 9am", "in 2h"; best picks the best free hour of the coming '
+        "week from how your posts did.",
         parse=parse_schedule,
         handle=schedule,
         permission=Action.SCHEDULE,
