@@ -170,8 +170,14 @@ def shared_slot(
         why = f"usually a good hour on {phrase} (too few of your posts there to learn from yet)"
     elif all(cell(chosen) == hours.best() for hours in scored):
         why = f"your best hour on {phrase}"
+    elif len(scored) == 1:
+        why = f"your best free hour on {phrase}"
     else:
-        why = f"your best free hour on {phrase}" + (" together" if len(scored) > 1 else "")
+        # The networks' best hours differ: the mean decided. Was its best hour taken?
+        cells = sorted(scored[0].cells)
+        top = max(sum(h.cells[c].estimate for h in scored) / len(scored) for c in cells)
+        free = "" if estimate(chosen) >= top else " free"
+        why = f"your best{free} hour for {phrase} together"
     return Slot(
         at=chosen,
         network=",".join(hours.network for hours in scored),
