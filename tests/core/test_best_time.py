@@ -5,15 +5,21 @@ why on the card, in the person's zone with UTC."""
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from rich.console import Console
 from sqlalchemy import select
 
 from bot.runtime import Runtime
+from bot.slack.blocks import card_blocks
+from bot.telegram.render import card_html
+from bot.terminal.render import render_card
 from core.posts.card import Message
 from core.settings import Settings
 from storage.models import Post, Target, TargetState
@@ -217,3 +223,17 @@ def test_a_week_with_no_free_hour_is_refused_and_changes_nothing(rt: Runtime) ->
         'Pick a time yourself, e.g. "next monday 9am".'
     )
     assert snapshot(rt) == before
+
+
+def test_the_reason_shows_on_every_surface(rt: Runtime) -> None:
+    seed_history(rt)
+    _, number = drafted(rt, "draft Our API is live --to outbox --at best")
+    card = card_of(rt, number).card
+    assert card is not None
+    why = "⏰ Best time: Thu 15:00, your best hour on Outbox"
+    slack = json.dumps(card_blocks(card), ensure_ascii=False)
+    assert why in slack
+    assert f"<i>{why}" in card_html(card)  # Telegram
+    screen = io.StringIO()
+    render_card(Console(file=screen, width=120, color_system=None), card)  # the terminal
+    assert why in screen.getvalue()
