@@ -225,7 +225,11 @@ def edit(r: Request, cmd: Edit) -> Message:
         raise BadInput(f"{problem} Then try again.")
     _back_to_draft(tx, ws, me, post)
     before = target.text
+    # The new text replaces the whole variant: an X thread's later posts go with the old text,
+    # or they would still be published after the edited first one.
+    dropped = len(target.parts or [])
     target.text = cmd.text
+    target.parts = []
     target.warnings = {}
     if not move(
         tx.session,
@@ -244,6 +248,12 @@ def edit(r: Request, cmd: Edit) -> Message:
         tz=zone_of(me, ws),
         now=tx.now,
         status=f"✏️ Edited by @{me.display_name} · waiting for approval",
+        note=(
+            f"The {net.display} thread is now this one post; its other {dropped} went with "
+            "the old text."
+            if dropped
+            else None
+        ),
     )
     return Message(card=card, post_number=post.number)
 
