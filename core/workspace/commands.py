@@ -175,10 +175,10 @@ def configure(r: Request, cmd: Config) -> Message:
         require(me, Action.CONFIGURE)
         return digest_config.change(tx, ws, me, cmd.digest)
     require(me, Action.CONFIGURE)
-    if ws.kind == SurfaceKind.TERMINAL:
+    if alone_at_terminal(tx, ws):
         raise BadInput(
-            "The terminal chat has no channels: approval cards show here. To send them to a "
-            "team's channel, use Slack or Telegram."
+            "The terminal chat has one person, so approval cards show here and need no team "
+            f"channel. {TEAM_ELSEWHERE}."
         )
     value = (cmd.value or "").strip()
     channel = value.lstrip("#") or None

@@ -100,6 +100,8 @@ def seed_week(rt: Runtime) -> Seeder:
 def test_monday_9am_in_berlin_sends_one_digest_with_the_weeks_figures(
     rt: Runtime, clock: Clock
 ) -> None:
+    say(rt, "queue")  # maria, the owner
+    say(rt, "queue", who=LEE)  # a team: one person at a terminal has no approvals channel
     assert say(rt, "config approvals-channel #marketing").startswith("Approval cards now go")
     answer = say(rt, "config digest monday 9am")
     assert answer == (

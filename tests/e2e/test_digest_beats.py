@@ -66,6 +66,8 @@ def test_two_beats_and_two_workers_send_one_digest(rig: tuple[Runtime, Processes
     # Set a week ago (the chat's clock only) for today at this hour, UTC: due since the hour
     # began, and a post of yesterday to report.
     rt.herald.ctx.clock = Clock(now - timedelta(days=7))
+    rt.herald.handle(MARIA, "queue")  # the owner
+    rt.herald.handle(actor("lee"), "queue")  # a team: one person has no approvals channel
     for command in (
         "config approvals-channel #team",
         f"config digest {DAY_NAMES[due.weekday()].lower()} {due.hour:02d}:00",
