@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import sys
 import threading
 import time
@@ -21,6 +22,20 @@ from core.workspace.people import Actor
 from storage.models import SurfaceKind
 
 POLL_SECONDS = 0.1
+SINCE = "Since you last looked:"
+
+
+def seen_path(data_dir: Path, workspace_id: int, user: str) -> Path:
+    """Where the id of the last message this person saw in this workspace is kept."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", user)[:64]
+    return data_dir / "chat" / f"seen-{workspace_id}-{safe}"
+
+
+def _read_seen(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):  # never here before, or unreadable: start from now
+        return None
 
 
 def local_actor(user: str | None, timezone: str | None = None) -> Actor:
@@ -45,7 +60,13 @@ class TerminalChat:
         self.console = console
         self.wait_timeout = wait_timeout
         self.workspace_id = herald.workspace_of(actor)
-        self.cursor = feed.last_outbound_id(herald.ctx, self.workspace_id)
+        latest = feed.last_outbound_id(herald.ctx, self.workspace_id)
+        self.seen_file = seen_path(herald.ctx.settings.data_dir, self.workspace_id, actor.user_id)
+        seen = _read_seen(self.seen_file)
+        # Back after a while: what went out meanwhile is shown first (not the whole past on a
+        # first visit). Those messages are news, not refusals of this session.
+        self.cursor = latest if seen is None or seen > latest else seen
+        self.news_until = latest
         self.touched: list[int] = []
         self.choices: list[str] = []
         self.refused = 0
@@ -64,13 +85,27 @@ class TerminalChat:
 
     def drain(self) -> None:
         """Print what the workers said since last time."""
+        shown = self.cursor
         for message_id, message in feed.outbound_after(
             self.herald.ctx, self.workspace_id, self.cursor
         ):
+            if message_id <= self.news_until and shown == self.cursor:
+                self.console.print(Text(SINCE, style="bold"))
             self.cursor = message_id
-            if message.error:
+            if message.error and message_id > self.news_until:
                 self.refused += 1
             self.show(message)
+        if self.cursor != shown:
+            self._remember()
+
+    def _remember(self) -> None:
+        try:
+            self.seen_file.parent.mkdir(parents=True, exist_ok=True)
+            self.seen_file.write_text(str(self.cursor))
+        except OSError:  # a read-only data folder costs the catch-up only, not the chat
+            import logging
+
+            logging.getLogger(__name__).warning("could not keep the last message seen")
 
     def wait(self, *, drafts_only: bool = False) -> bool:
         """Block until the work of the touched posts is done. False on timeout."""

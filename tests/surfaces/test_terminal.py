@@ -8,8 +8,9 @@ import json
 from sqlalchemy import select
 
 from bot.runtime import Runtime
+from bot.terminal.chat import SINCE
 from storage.models import Member, Workspace
-from tests.support.helpers import outbox_files, snapshot
+from tests.support.helpers import eventually, outbox_files, snapshot, target_states
 from tests.support.terminal import Transcript
 
 
@@ -93,7 +94,7 @@ def test_team_settings_are_refused_on_a_one_person_terminal(runtime: Runtime) ->
         "role lee approver": "The terminal chat has one person, you, so there is nobody",
         "policy approvals 2": "The terminal chat has one person, so approvals need no second",
         "policy self-approval off": "self-approval stays on and one approval is enough",
-        "config approvals-channel #launches": "The terminal chat has no channels: approval",
+        "config approvals-channel #launches": "approval cards show here and need no team channel",
     }
     for line, says in refusals.items():
         answer = chat.push(line)
@@ -156,3 +157,24 @@ def test_queue_shows_a_rejected_post_as_rejected_and_last(runtime: Runtime) -> N
     assert lines[1].endswith(" · edit 1 or regenerate 1 to try again")
     assert "as soon as approved" not in lines[1]
     assert chat.end() == 0
+
+
+def test_a_reopened_chat_shows_what_happened_since_the_person_last_looked(
+    runtime: Runtime,
+) -> None:
+    first = Transcript(runtime)
+    first.push("draft Out while you were away --to outbox")
+    first.push("approve 1")  # and the chat is closed before it goes out
+    eventually(lambda: target_states(runtime, 1) == {"outbox": "published"}, what="publish")
+    assert "🚀 #1 published" not in first.text
+
+    back = Transcript(runtime)
+    news = back.push("queue")
+    assert news.startswith(f"{SINCE}\n"), news
+    assert news.index("🚀 #1 published · Outbox: ") < news.index("> queue")
+    assert back.end() == 0  # news is not a refusal
+    again = Transcript(runtime)
+    assert again.push("queue").startswith("> queue\n")  # nothing new: no header, no repeat
+    # Someone here for the first time is not shown the whole past.
+    newcomer = Transcript(runtime, user="lee")
+    assert newcomer.push("queue").startswith("> queue\n")
