@@ -30,7 +30,7 @@ NETWORK_PAUSE = 5.0  # the upload host did not answer: try the whole share again
 REFUSALS = {
     "missing_scope": (
         "I couldn't share {names} here: Herald's Slack app lacks the files:write scope. "
-        "An admin reinstalls Herald (it asks for the scope now), then ask again."
+        "Ask an admin to reinstall Herald (it asks for that scope now), then ask again."
     ),
     "not_in_channel": (
         "I couldn't share {names} here: I'm not a member of this channel. "

@@ -92,6 +92,8 @@ class FakeSlack:
     delays: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering
     # Socket Mode: app-level tokens, and where apps.connections.open sends the app (a fresh
     # URL a call; tests.fakes.slack_socket.FakeSocketMode.attach sets it).
+    # Scopes the bot token lacks: a method needing one answers missing_scope, as Slack does.
+    missing_scopes: set[str] = field(default_factory=set)
     app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
     socket_url: Callable[[], str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -257,7 +259,16 @@ class FakeSlack:
             "view": {**view, "id": "V0EDIT01", "team_id": team, "state": {"values": {}}},
         }
 
+    def _lacks(self, scope: str) -> dict[str, Any] | None:
+        if scope not in self.missing_scopes:
+            return None
+        provided = "chat:write,commands,files:read,im:write,users:read"
+        return {"ok": False, "error": "missing_scope", "needed": scope, "provided": provided}
+
     def _files_getUploadURLExternal(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        lacking = self._lacks("files:write")
+        if lacking:
+            return lacking
         filename, length = str(body.get("filename") or ""), str(body.get("length") or "")
         if not filename or not length.isdigit():
             return {"ok": False, "error": "invalid_arguments"}
@@ -269,6 +280,9 @@ class FakeSlack:
         return {"ok": True, "upload_url": f"{base}upload/v1/{file_id}", "file_id": file_id}
 
     def _files_completeUploadExternal(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        lacking = self._lacks("files:write")
+        if lacking:
+            return lacking
         try:
             wanted = json.loads(str(body.get("files") or ""))
         except ValueError:

@@ -227,6 +227,25 @@ def test_a_slack_429_during_an_upload_shares_the_files_once(
     assert len(slack.shared()) == 1 and _card_posts(slack, 1) == 1
 
 
+def test_without_files_write_slack_is_told_why_instead_of_the_files(
+    slack_rt: Runtime, slack: FakeSlack
+) -> None:
+    rt = slack_rt
+    rt.herald.workspace_of(Actor(SurfaceKind.SLACK, TEAM, "Acme", MARIA, "maria", GENERAL))
+    slack.missing_scopes.add("files:write")  # installed before Herald asked for it
+    message = say_to(rt, SurfaceKind.SLACK, TEAM, with_files("Weekly digest"), conversation=GENERAL)
+    until_done(lambda: rt.herald.deliver(message))
+    assert slack.shared() == []
+    (said,) = texts(slack, "chat.postMessage", channel=GENERAL)
+    assert "Weekly digest" in said
+    assert (
+        "I couldn't share herald-stats-7d.png, herald-stats-7d.csv here: Herald's Slack app "
+        "lacks the files:write scope. Ask an admin to reinstall Herald (it asks for that scope "
+        "now), then ask again."
+    ) in said
+    assert delivered(rt, message) and files_left(rt) == 0  # told once, not retried forever
+
+
 # --- Telegram -----------------------------------------------------------------------------
 
 
