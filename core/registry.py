@@ -155,6 +155,7 @@ def _wrap(text: str, indent: str = "") -> str:
 def commands() -> Registry:
     """Every command, feature by feature, in the order `help` lists them."""
     # Imported here, not at the top: each feature's module imports `Spec` from this one.
+    from core.analytics import commands as analytics
     from core.approvals import commands as approvals
     from core.posts import commands as posts
     from core.scheduling import commands as scheduling
@@ -166,6 +167,7 @@ def commands() -> Registry:
             *posts.COMMANDS,
             *approvals.COMMANDS,
             *scheduling.COMMANDS,
+            *analytics.COMMANDS,
             *workspace.COMMANDS,
             *connect.COMMANDS,
             *OWN,
