@@ -13,11 +13,11 @@ from core.grammar import Words, network_name, network_names, numbered, unquote
 from core.jobs import Job
 from core.networks import get_network
 from core.permissions import Action
-from core.posts.card import Message, build_card, networks_phrase, when_text
+from core.posts.card import Message, build_card, networks_phrase
 from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS, history, queue_lines, status_line
 from core.registry import Request, Spec
-from core.scheduling.when import future_instant
+from core.scheduling.when import plan
 from core.ssrf import Refused
 from core.workspace.people import find_post, next_post_number, zone_of
 from storage.models import Member, Post, PostState, Target, TargetState, Workspace
@@ -121,7 +121,8 @@ def draft(r: Request, cmd: Draft) -> Message:
     chosen = cmd.networks or tuple(n for n in ws.default_networks.split(",") if n)
     _ensure_networks(ctx, tx, ws, chosen)
     tz = zone_of(me, ws)
-    planned = future_instant(cmd.when, tz, tx.now, None) if cmd.when else None
+    when = plan(cmd.when, tz, tx.now, None) if cmd.when else None
+    planned = None if when is None or when.now else when.instant  # "now": once approved
     number = next_post_number(tx, ws)
     post = Post(
         workspace_id=ws.id,
@@ -153,9 +154,10 @@ def draft(r: Request, cmd: Draft) -> Message:
         detail={"networks": list(chosen)},
     )
     tx.later(Job.GENERATE, post.id)
-    when = f" for {when_text(planned, tz, tx.now)}" if planned else ""
+    at = f" for {when.shown}" if when and planned else ""
+    note = f"\n{when.note}" if when and when.note else ""
     return Message(
-        text=f"Drafting #{number} for {networks_phrase(list(chosen))}{when}…",
+        text=f"Drafting #{number} for {networks_phrase(list(chosen))}{at}…{note}",
         post_number=number,
     )
 

@@ -18,7 +18,7 @@ from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS
 from core.registry import Request, Spec
 from core.scheduling.queries import free_slot
-from core.scheduling.when import future_instant
+from core.scheduling.when import plan
 from core.timeparse import format_when
 from core.workspace.people import find_post, zone_of
 from storage.models import Member, Post, PostState, Target, TargetState, Workspace
@@ -102,21 +102,33 @@ def _reschedule(
 def schedule(r: Request, cmd: Schedule) -> Message:
     tx, ws, me = r.tx, r.ws, r.me
     tz = zone_of(me, ws)
-    instant = future_instant(cmd.when, tz, tx.now, cmd.number)
+    planned = plan(cmd.when, tz, tx.now, cmd.number)
     post = find_post(tx, ws, cmd.number, lock=True)
     if post.state in {P.REJECTED, P.CANCELLED}:
         raise Conflict(f"#{post.number} {STATE_WORDS[post.state]}; edit it before scheduling.")
     movable = [t for t in post.targets if t.state in {T.SCHEDULED, T.FAILED}]
     if post.state == P.APPROVED and not movable:
         raise Conflict(f"#{post.number} has nothing left to schedule: show {post.number}")
-    post.planned_at = instant
+    # "now" plans nothing: an approved post goes at the next tick, a pending one once approved.
+    post.planned_at = None if planned.now else planned.instant
     for target in movable:
-        _reschedule(tx, ws, me, target, instant)
-    when = format_when(instant, tz, now=tx.now)
+        _reschedule(tx, ws, me, target, planned.instant)
+    note = f" {planned.note}" if planned.note else ""
+    if planned.now and post.state == P.APPROVED:
+        tx.later(Job.DISPATCH)
+        return Message(text=f"🗓 #{post.number} goes out now.", post_number=post.number)
+    if planned.now:
+        return Message(
+            text=f"🗓 #{post.number} will go out as soon as it is approved.",
+            post_number=post.number,
+        )
     if post.state == P.APPROVED:
-        return Message(text=f"🗓 #{post.number} will go out {when}.", post_number=post.number)
+        return Message(
+            text=f"🗓 #{post.number} will go out {planned.shown}.{note}", post_number=post.number
+        )
     return Message(
-        text=f"🗓 #{post.number} is planned for {when}, once approved.", post_number=post.number
+        text=f"🗓 #{post.number} is planned for {planned.shown}, once approved.{note}",
+        post_number=post.number,
     )
 
 
