@@ -170,8 +170,11 @@ def test_slack_shares_the_files_in_the_cards_thread_in_the_channel_and_in_a_dm(
     say_to(rt, SurfaceKind.SLACK, TEAM, with_files(), conversation=GENERAL, recipient=MARIA)
     dm = eventually(lambda: [s for s in slack.shared() if s.channel.startswith("D")], what="DM")
     assert dm[0].files == BOTH and dm[0].initial_comment == "📈 Last 7 days: 4,320 impressions"
-    note = eventually(lambda: texts(slack, "chat.postEphemeral", user=MARIA), what="the note")
-    assert "I sent you 2 files in a direct message." in note[-1]
+    note = eventually(
+        lambda: [t for t in texts(slack, "chat.postEphemeral", user=MARIA) if "📎" in t],
+        what="the note where the answer was asked for",
+    )
+    assert "I sent you 2 files in a direct message." in note[0]
     assert len(slack.shared()) == 3
 
 
