@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.beat import EmbeddedService
@@ -15,7 +16,7 @@ from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from core import accounts
-from core.errors import RetryLater
+from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
 from core.maintenance.jobs import sweep
 from core.messaging import delivery, inbox
@@ -213,6 +214,29 @@ class CeleryQueue:
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+        self._probe: Any = None  # a Redis client for `check_reachable`, made on first use
+
+    def check_reachable(self) -> None:
+        """PING the Redis broker (one round trip, on a pooled connection); `Unavailable`,
+        naming the host but never the password, when it does not answer."""
+        url = str(self.app.conf.broker_url)
+        if not url.startswith(("redis://", "rediss://")):
+            return  # the in-memory broker of the embedded mode is always there
+        import redis
+
+        if self._probe is None:
+            self._probe = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            self._probe.ping()
+        except redis.RedisError as exc:
+            where = urlsplit(url)
+            place = f"{where.hostname or 'localhost'}:{where.port or 6379}"
+            reason = _redis_reason(exc)
+            log.warning("the broker at %s does not answer: %s", place, reason)
+            raise Unavailable(
+                f"I can't reach Redis at {place} ({reason}), so I did nothing. "
+                "Is it running? Check HERALD_BROKER_URL, then try again."
+            ) from None
 
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         # Countdowns stay short (at most a minute): long waits belong in scheduled_at.
@@ -221,6 +245,21 @@ class CeleryQueue:
             args=list(args),
             countdown=min(countdown, MAX_COUNTDOWN_SECONDS) if countdown else None,
         )
+
+
+def _redis_reason(error: Exception) -> str:
+    import redis
+
+    if isinstance(error, redis.AuthenticationError):
+        return "it refused the password"
+    said = str(error).lower()
+    if "refused" in said:
+        return "connection refused"
+    if isinstance(error, redis.TimeoutError) or "timed out" in said:
+        return "no answer within 2 s"
+    if "name or service not known" in said or "nodename nor servname" in said:
+        return "unknown host"
+    return type(error).__name__
 
 
 class EmbeddedWorker:
