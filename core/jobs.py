@@ -22,6 +22,7 @@ class Job(StrEnum):
     RUN_INBOUND = "herald.run_inbound"  # core/messaging/inbox.py
     SWEEP = "herald.sweep"  # core/maintenance/jobs.py
     CHECK_ACCOUNTS = "herald.check_accounts"  # core/accounts.py
+    DIGEST = "herald.send_digests"  # core/analytics/digest.py
 
 
 class Lane(StrEnum):
@@ -45,6 +46,7 @@ LANE: dict[Job, Lane] = {
     Job.RUN_INBOUND: Lane.DELIVER,
     Job.SWEEP: Lane.MAINTAIN,
     Job.CHECK_ACCOUNTS: Lane.MAINTAIN,
+    Job.DIGEST: Lane.MAINTAIN,
 }
 
 

@@ -16,6 +16,7 @@ from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from core import accounts
+from core.analytics import digest
 from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
 from core.maintenance.jobs import sweep
@@ -128,6 +129,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.sweep_seconds),
                 "options": {"expires": settings.sweep_seconds * 2},
             },
+            "send-digests": {
+                "task": str(Job.DIGEST),
+                "schedule": timedelta(seconds=settings.digest_seconds),
+                "options": {"expires": settings.digest_seconds * 2},
+            },
         },
         beat_max_loop_interval=min(settings.tick_seconds, 5.0),
     )
@@ -172,6 +178,10 @@ def _check_accounts(self: Any) -> int:
     return accounts.check_health(self.app.herald.ctx)
 
 
+def _send_digests(self: Any) -> int:
+    return digest.send_due(self.app.herald.ctx)
+
+
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
         delivery.deliver(self.app.herald.ctx, message_id)
@@ -191,6 +201,7 @@ BODIES: dict[Job, Any] = {
     Job.DELIVER: _deliver_message,
     Job.CHECK_ACCOUNTS: _check_accounts,
     Job.RUN_INBOUND: _run_inbound,
+    Job.DIGEST: _send_digests,
 }
 
 

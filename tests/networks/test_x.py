@@ -329,3 +329,22 @@ def test_a_long_offline_draft_goes_out_as_a_thread_that_fits(live, fake) -> None
     for sentence in sentences:
         assert sentence in published
     assert texts[-1].endswith(f"Read the guide at {link} 2/2")
+
+
+def test_editing_a_thread_replaces_all_of_it(live, fake) -> None:
+    """An edit of X's text replaces the whole thread: before, the edited first post went out
+    followed by the old draft's posts 2..N."""
+    fake.connect(live)
+    long_brief = " ".join(
+        f"Sentence number {i} says something new about the importer." for i in range(12)
+    )
+    live.herald.handle(MARIA, f"draft {long_brief} --to x")
+    eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
+    card = next(m.card for m in messages(live) if m.card is not None)
+    assert card.variants[0].warnings[0].startswith("Split into a thread of")
+    reply = live.herald.handle(MARIA, "edit 1 x The importer is rebuilt. Try it today.")
+    assert not reply.error, reply.text
+    assert reply.card is not None and "thread is now this one post" in (reply.card.note or "")
+    live.herald.handle(MARIA, "approve 1")
+    eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
+    assert [p["text"] for p in fake.posts] == ["The importer is rebuilt. Try it today."]
