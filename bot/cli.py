@@ -75,7 +75,10 @@ def _exit_now(code: int) -> NoReturn:
     "--queues",
     "-Q",
     metavar="KINDS",
-    help="Only this work, comma-separated: publish, deliver, generate, maintain (default: all).",
+    help=(
+        "Only this work, comma-separated: publish, deliver, generate, maintain, analytics "
+        "(default: all)."
+    ),
 )
 def worker(concurrency: int | None, with_scheduler: bool, queues: str | None) -> None:
     """Run a Celery worker for the broker in HERALD_BROKER_URL."""

@@ -15,6 +15,7 @@ from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from core import accounts
+from core.analytics.jobs import collect
 from core.errors import RetryLater
 from core.jobs import LANE, Job, Lane
 from core.maintenance.jobs import sweep
@@ -127,6 +128,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.sweep_seconds),
                 "options": {"expires": settings.sweep_seconds * 2},
             },
+            "collect-figures": {
+                "task": str(Job.COLLECT),
+                "schedule": timedelta(seconds=settings.collect_seconds),
+                "options": {"expires": settings.collect_seconds * 2},
+            },
         },
         beat_max_loop_interval=min(settings.tick_seconds, 5.0),
     )
@@ -171,6 +177,10 @@ def _check_accounts(self: Any) -> int:
     return accounts.check_health(self.app.herald.ctx)
 
 
+def _collect_figures(self: Any) -> int:
+    return collect(self.app.herald.ctx)
+
+
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
         delivery.deliver(self.app.herald.ctx, message_id)
@@ -190,6 +200,7 @@ BODIES: dict[Job, Any] = {
     Job.DELIVER: _deliver_message,
     Job.CHECK_ACCOUNTS: _check_accounts,
     Job.RUN_INBOUND: _run_inbound,
+    Job.COLLECT: _collect_figures,
 }
 
 
