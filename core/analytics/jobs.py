@@ -137,8 +137,10 @@ def _claim_batch(ctx: Context, tx: Tx) -> Batch:
                 Target.external_url,
                 Target.account_id,
                 Post.workspace_id,
+                LatestFigures.gone,
             )
             .join(Post, Post.id == Target.post_id)
+            .outerjoin(LatestFigures, LatestFigures.target_id == Target.id)
             .where(Target.id.in_({target_id for target_id, _ in claimed.values()}))
         )
     }
@@ -146,7 +148,12 @@ def _claim_batch(ctx: Context, tx: Tx) -> Batch:
     works: dict[int, Work] = {}
     for target_id, row in claimed.values():
         target = targets.get(target_id)
-        if target is None or target.state != TargetState.PUBLISHED or not target.external_id:
+        if (
+            target is None
+            or target.state != TargetState.PUBLISHED
+            or not target.external_id
+            or target.gone  # deleted on its network: never asked again, even on demand
+        ):
             closed.append(row)
             continue
         work = works.get(target_id)
@@ -408,7 +415,7 @@ def day_line(number: int, network: str, counts: str, versus: figures.VersusMedia
     if versus.median is None:
         compared = f"{value:,} {noun}, your first {network} post measured at 24 h"
     elif versus.ratio is None:
-        compared = f"{value:,} {noun}; your other {network} posts had none at 24 h"
+        compared = f"{value:,} {noun}; your median {network} post had none at 24 h"
     elif versus.verdict is not None:
         compared = f"{value:,} {noun}, {versus.verdict} your median ({_times(versus.ratio)})"
     else:
