@@ -267,6 +267,7 @@ def _read_group(ctx: Context, network: str, work: list[Work]) -> int:
 
 def _record(tx: Tx, work: list[Work], answer: dict[int, Reading]) -> int:
     recorded = 0
+    day: list[MetricsSnapshot] = []
     for item in work:
         reading = answer.get(item.request.target_id)
         if reading is None:  # not read this time
@@ -281,7 +282,9 @@ def _record(tx: Tx, work: list[Work], answer: dict[int, Reading]) -> int:
                 store.record(tx.session, snapshot)
                 recorded += 1
                 if row.milestone == Milestone.DAY:
-                    _say_day(tx, item.request.target_id, snapshot)
+                    day.append(snapshot)
+    if day:
+        _say_day(tx, work[0].request, day)
     return recorded
 
 
@@ -372,37 +375,35 @@ def _still_mine(tx: Tx, row: Claimed, **values: Any) -> bool:
 # --- the +24 h line -------------------------------------------------------------------------
 
 
-def _say_day(tx: Tx, target_id: int, snapshot: MetricsSnapshot) -> None:
-    """The post's card, redrawn with its figures, and one line in its thread: this network's
-    +24 h figures against the workspace's median on the same network."""
-    target = tx.session.get_one(Target, target_id)
-    post = target.post
+def _say_day(tx: Tx, group: FiguresRequest, snapshots: list[MetricsSnapshot]) -> None:
+    """For each post: its card, redrawn with its figures, and one line in its thread, this
+    network's +24 h figures against the workspace's median on the same network. The median is
+    read once for the group (one workspace, one network), of the posts before it: those
+    measured in the same tick are not compared with each other."""
     others = queries.at_milestone(
         tx.session,
-        post.workspace_id,
+        group.workspace_id,
         Milestone.DAY,
         tx.now - MEDIAN_WINDOW,
-        network=target.network,
-        excluding=[target.id],
+        network=group.network,
+        excluding=[snapshot.target_id for snapshot in snapshots],
     )
-    interactions = (snapshot.likes + snapshot.reposts + snapshot.replies + snapshot.quotes) + (
-        snapshot.clicks or 0
-    )
-    text = day_line(
-        post.number,
-        get_network(target.network).display,
-        counts_text(
+    name = get_network(group.network).display
+    for snapshot in snapshots:
+        post = tx.session.get_one(Target, snapshot.target_id).post
+        interactions = snapshot.likes + snapshot.reposts + snapshot.replies + snapshot.quotes
+        counts = counts_text(
             impressions=snapshot.impressions,
             likes=snapshot.likes,
             reposts=snapshot.reposts,
             replies=snapshot.replies,
             quotes=snapshot.quotes,
             clicks=snapshot.clicks,
-        ),
-        figures.versus_median(interactions, others),
-    )
-    card = build_card(post, tz=zone_of(post.author, post.workspace), now=tx.now)
-    notify(tx, post, Message(text=text, card=card, post_number=post.number))
+        )
+        versus = figures.versus_median(interactions + (snapshot.clicks or 0), others)
+        card = build_card(post, tz=zone_of(post.author, post.workspace), now=tx.now)
+        text = day_line(post.number, name, counts, versus)
+        notify(tx, post, Message(text=text, card=card, post_number=post.number))
 
 
 def day_line(number: int, network: str, counts: str, versus: figures.VersusMedian) -> str:
