@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from core.analytics import figures, queries, schedule, store
 from core.context import Context, Tx, run_tx
@@ -267,7 +267,7 @@ def _read_group(ctx: Context, network: str, work: list[Work]) -> int:
 
 def _record(tx: Tx, work: list[Work], answer: dict[int, Reading]) -> int:
     recorded = 0
-    day: list[MetricsSnapshot] = []
+    read: list[tuple[Work, Reading]] = []
     for item in work:
         reading = answer.get(item.request.target_id)
         if reading is None:  # not read this time
@@ -275,17 +275,20 @@ def _record(tx: Tx, work: list[Work], answer: dict[int, Reading]) -> int:
         elif reading.gone:
             recorded += _gone(tx, item)
         else:
-            for row in item.rows:
-                if not _close(tx, [row]):
-                    continue  # another tick took the row once this claim's lease ran out
-                snapshot = _snapshot(item.request.target_id, row.milestone, tx.now, reading)
-                store.record(tx.session, snapshot)
-                recorded += 1
-                if row.milestone == Milestone.DAY:
-                    day.append(snapshot)
+            read.append((item, reading))
+    # A row another tick took once this claim's lease ran out is that tick's to record.
+    mine = {row.row_id for row in _close(tx, [row for item, _ in read for row in item.rows])}
+    snapshots = [
+        _snapshot(item.request.target_id, row.milestone, tx.now, reading)
+        for item, reading in read
+        for row in item.rows
+        if row.row_id in mine
+    ]
+    store.record_many(tx.session, snapshots)
+    day = [snapshot for snapshot in snapshots if snapshot.milestone == Milestone.DAY]
     if day:
         _say_day(tx, work[0].request, day)
-    return recorded
+    return recorded + len(snapshots)
 
 
 def _snapshot(
@@ -339,8 +342,22 @@ def _gone(tx: Tx, item: Work) -> int:
 
 
 def _close(tx: Tx, rows: Sequence[Claimed]) -> list[Claimed]:
-    """Mark rows done, each only if it is still this claim's; those that were."""
-    return [row for row in rows if _still_mine(tx, row, done_at=tx.now)]
+    """Mark rows done, each only if it is still this claim's (one UPDATE); those that were."""
+    if not rows:
+        return []
+    c = _SCHEDULE.c
+    done = set(
+        tx.session.scalars(
+            update(_SCHEDULE)
+            .where(
+                tuple_(c.id, c.attempts).in_([(row.row_id, row.attempts) for row in rows]),
+                c.done_at.is_(None),
+            )
+            .values(done_at=tx.now)
+            .returning(c.id)
+        )
+    )
+    return [row for row in rows if row.row_id in done]
 
 
 def _move(tx: Tx, rows: Iterable[Claimed], until: datetime) -> None:
@@ -389,8 +406,21 @@ def _say_day(tx: Tx, group: FiguresRequest, snapshots: list[MetricsSnapshot]) ->
         excluding=[snapshot.target_id for snapshot in snapshots],
     )
     name = get_network(group.network).display
+    posts = {
+        target_id: post
+        for post, target_id in tx.session.execute(
+            select(Post, Target.id)
+            .join(Target, Target.post_id == Post.id)
+            .where(Target.id.in_([snapshot.target_id for snapshot in snapshots]))
+            .options(
+                selectinload(Post.targets),
+                joinedload(Post.author),
+                joinedload(Post.workspace),
+            )
+        ).unique()
+    }
     for snapshot in snapshots:
-        post = tx.session.get_one(Target, snapshot.target_id).post
+        post = posts[snapshot.target_id]
         interactions = snapshot.likes + snapshot.reposts + snapshot.replies + snapshot.quotes
         counts = counts_text(
             impressions=snapshot.impressions,

@@ -4,9 +4,10 @@ target's current figures. Both run in the caller's transaction."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.analytics import schedule
@@ -77,3 +78,41 @@ def record(session: Session, snapshot: MetricsSnapshot) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(moved, "rowcount", 0))
+
+
+_COUNTS = ("impressions", "likes", "reposts", "replies", "quotes", "clicks", "gone")
+
+
+def record_many(session: Session, snapshots: Sequence[MetricsSnapshot]) -> None:
+    """`record` for a batch (what a collection tick read from one network): the snapshots in
+    one INSERT and the current figures moved in one UPDATE sent for every snapshot, in order,
+    instead of three statements each."""
+    if not snapshots:
+        return
+    session.add_all(snapshots)
+    session.flush()
+    targets = {snapshot.target_id for snapshot in snapshots}
+    joined = set(
+        session.scalars(select(LatestFigures.target_id).where(LatestFigures.target_id.in_(targets)))
+    )
+    for missing in sorted(targets - joined):
+        published(session, session.get_one(Target, missing))
+    session.flush()
+    table = cast(Table, LatestFigures.__table__)
+    c = table.c
+    session.execute(
+        update(table)
+        .where(
+            c.target_id == bindparam("b_target"),
+            or_(c.taken_at.is_(None), c.taken_at <= bindparam("b_taken")),
+        )
+        .values(taken_at=bindparam("b_taken"), **{k: bindparam(f"b_{k}") for k in _COUNTS}),
+        [
+            {
+                "b_target": snapshot.target_id,
+                "b_taken": snapshot.taken_at,
+                **{f"b_{k}": getattr(snapshot, k) for k in _COUNTS},
+            }
+            for snapshot in snapshots
+        ],
+    )
