@@ -7,6 +7,11 @@ top-level domain, less one trailing punctuation mark and an unmatched closing pa
 
 The record key is derived from the target's idempotency key, so reconciliation asks for exactly
 that record (`getRecord`) and a second attempt can never make a second post.
+
+Figures are the counts of the post's view (`app.bsky.feed.getPosts`, 25 posts a request, which
+the account's PDS hands to the App View): likes, reposts, replies and quotes. A post the App
+View leaves out is deleted, unless the account's own repository still has the record (the App
+View has not indexed it yet): then it is simply not read this time.
 """
 
 from __future__ import annotations
@@ -15,19 +20,22 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
+from core.errors import ContentRejected, PublishError, RateLimited, TokenExpired, Transient
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
-from core.ports import Published, PublishRequest
+from core.ports import FiguresRequest, Published, PublishRequest, Reading
 from core.ssrf import SafeFetcher
 from core.twitter_tlds import COUNTRY, GENERIC
 
 COLLECTION = "app.bsky.feed.post"
+BATCH = 25  # the most uris app.bsky.feed.getPosts takes (its lexicon's maxLength)
+COUNTS = ("likeCount", "repostCount", "replyCount", "quoteCount")
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"
 _MENTION = re.compile(
     r"(?<![\w@])@((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,})"
@@ -269,6 +277,80 @@ class BlueskyPublisher(AccountPublisher):
         data = self._check(account, response, "lookup")
         return Published(external_id=str(data["uri"]), url=self._url(account, rkey))
 
+    # --- figures ---------------------------------------------------------------------------
+
+    def figures(self, account: Account, requests: Sequence[FiguresRequest]) -> dict[int, Reading]:
+        targets: dict[str, list[int]] = {}
+        for request in requests:
+            targets.setdefault(request.external_id, []).append(request.target_id)
+        uris = list(targets)
+        found: dict[str, Reading] = {}
+        with self._client(account) as http:
+            for start in range(0, len(uris), BATCH):
+                params = [("uris", uri) for uri in uris[start : start + BATCH]]
+                response = h.send(
+                    http, "Bluesky", "GET", "/xrpc/app.bsky.feed.getPosts", params=params
+                )
+                posts = self._read_check(response).get("posts")
+                if not isinstance(posts, list):
+                    raise Transient("Bluesky did not answer with the posts")
+                for view in posts:
+                    if isinstance(view, dict) and view.get("uri") in targets:
+                        found[str(view["uri"])] = reading(view)
+            for uri in uris:
+                if uri not in found and not self._in_repo(http, uri):
+                    found[uri] = Reading(gone=True)
+        return {
+            target: found[uri]
+            for uri, of_uri in targets.items()
+            if uri in found
+            for target in of_uri
+        }
+
+    def _in_repo(self, http: httpx.Client, uri: str) -> bool:
+        """Whether the record behind a post the App View left out is still in its repository."""
+        repo, _, rest = uri.removeprefix("at://").partition("/")
+        collection, _, rkey = rest.partition("/")
+        if not (uri.startswith("at://") and repo and collection and rkey):
+            return False
+        response = h.send(
+            http,
+            "Bluesky",
+            "GET",
+            "/xrpc/com.atproto.repo.getRecord",
+            params={"repo": repo, "collection": collection, "rkey": rkey},
+        )
+        if response.status_code == 400 and h.body(response).get("error") in (
+            "RecordNotFound",
+            "RepoNotFound",
+        ):
+            return False
+        self._read_check(response)
+        return True
+
+    def _read_check(self, response: httpx.Response) -> dict[str, Any]:
+        """A read's answer; a 429 is the reader's own business (never noted on the account)."""
+        data = h.body(response)
+        if response.is_success:
+            return data
+        error = str(data.get("error") or "")
+        status = response.status_code
+        if status == 401 or error in ("ExpiredToken", "InvalidToken", "AuthenticationRequired"):
+            raise TokenExpired("the Bluesky session expired; reconnect Bluesky")
+        now = self.hub.clock()
+        if status == 429:
+            headers = response.headers
+            until = h.later_of(
+                now,
+                h.epoch(headers.get("ratelimit-reset")),
+                h.retry_after(headers.get("retry-after"), now),
+            )
+            raise RateLimited("Bluesky is rate limiting this account", until)
+        if status >= 500 or status in (408, 425):
+            raise Transient(f"Bluesky had a problem on its side (HTTP {status})")
+        message = h.plain(data.get("message") or error)
+        raise PublishError(f"Bluesky refused to show the posts' figures: {message or status}")
+
     # --- sessions --------------------------------------------------------------------------
 
     def can_renew(self, account: Account) -> bool:
@@ -297,6 +379,18 @@ class BlueskyPublisher(AccountPublisher):
                 self.hub.fetcher,
             )
         return fresh, _jwt_expiry(str(fresh["access_jwt"]))
+
+
+def reading(view: dict[str, Any]) -> Reading:
+    """A postView's counts (each optional in the lexicon: absent is 0)."""
+    counts = {key: int(view.get(key) or 0) for key in COUNTS}
+    return Reading(
+        likes=counts["likeCount"],
+        reposts=counts["repostCount"],
+        replies=counts["replyCount"],
+        quotes=counts["quoteCount"],
+        raw={key: view[key] for key in COUNTS if key in view},
+    )
 
 
 def expiry_of(credentials: dict[str, Any]) -> datetime | None:

@@ -1,5 +1,11 @@
-"""A local Bluesky PDS: sessions with expiring JWTs, blobs, and records checked against
-the pinned lexicons."""
+"""A local Bluesky PDS: sessions with expiring JWTs, blobs, records checked against the
+pinned lexicons, and posts read back through the App View (`app.bsky.feed.getPosts`).
+
+The post views follow `app.bsky.feed.defs#postView` (bluesky-social/atproto, lexicons/app/bsky/
+feed/defs.json): required uri, cid, author (`app.bsky.actor.defs#profileViewBasic`: did,
+handle), record and indexedAt; optional counts (replyCount, repostCount, likeCount, quoteCount,
+bookmarkCount), embed view, viewer and labels. getPosts takes at most 25 `uris`
+(lexicons/app/bsky/feed/getPosts.json) and leaves out a post it cannot find."""
 
 from __future__ import annotations
 
@@ -125,6 +131,10 @@ def bluesky_record_errors(record: dict[str, Any]) -> list[str]:
     return errors
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
 def _jwt(exp: int, kind: str) -> str:
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
@@ -150,6 +160,8 @@ class FakeBluesky(FakeServer):
         self.sessions_created = 0
         self.sessions_refreshed = 0
         self.access_ttl = 7200
+        self.counts: dict[str, dict[str, int]] = {}  # rkey -> likeCount, repostCount, …
+        self.unindexed: set[str] = set()  # rkeys in the repository the App View has not seen
 
     def new_session(self) -> dict[str, str]:
         now = int(time.time())
@@ -169,6 +181,107 @@ class FakeBluesky(FakeServer):
                     select(ConnectedAccount.id).where(ConnectedAccount.network == "bluesky")
                 ).one()
             )
+
+    def uri(self, rkey: str) -> str:
+        return f"at://{self.did}/app.bsky.feed.post/{rkey}"
+
+    def add_post(self, text: str) -> str:
+        """A post made elsewhere (the Bluesky app): its at:// uri."""
+        rkey = self.next_id()
+        self.records[rkey] = {"$type": "app.bsky.feed.post", "text": text, "createdAt": _now()}
+        return self.uri(rkey)
+
+    def react(self, uri: str, **counts: int) -> None:
+        """People liked, reposted, replied to or quoted a post: its counts become these
+        (likeCount=…, repostCount=…, replyCount=…, quoteCount=…)."""
+        self.counts.setdefault(uri.rsplit("/", 1)[1], {}).update(counts)
+
+    def delete(self, uri: str) -> None:
+        """Deleted in the app: gone from the repository and from the App View."""
+        self.records.pop(uri.rsplit("/", 1)[1])
+
+    def post_view(self, rkey: str) -> dict[str, Any]:
+        """`app.bsky.feed.defs#postView`, as the App View hydrates it."""
+        record = self.records[rkey]
+        counts = {"replyCount": 0, "repostCount": 0, "likeCount": 0, "quoteCount": 0}
+        view: dict[str, Any] = {
+            "uri": self.uri(rkey),
+            "cid": "bafyrei" + rkey,
+            "author": {
+                "did": self.did,
+                "handle": self.handle,
+                "displayName": "Acme",
+                "labels": [],
+                "createdAt": "2023-04-01T10:00:00.000Z",
+            },
+            "record": record,
+            **counts,
+            **self.counts.get(rkey, {}),
+            "bookmarkCount": 0,
+            "indexedAt": record.get("createdAt") or _now(),
+            "viewer": {"threadMuted": False, "embeddingDisabled": False},
+            "labels": [],
+        }
+        images = (record.get("embed") or {}).get("images")
+        if images:
+            cdn = f"https://cdn.bsky.app/img/feed_thumbnail/plain/{self.did}"
+            view["embed"] = {
+                "$type": "app.bsky.embed.images#view",
+                "images": [
+                    {
+                        "thumb": f"{cdn}/{i['image']['ref']['$link']}@jpeg",
+                        "fullsize": f"{cdn}/{i['image']['ref']['$link']}@jpeg",
+                        "alt": i.get("alt", ""),
+                    }
+                    for i in images
+                ],
+            }
+        return view
+
+    def get_posts(self, uris: list[str]) -> Response:
+        """app.bsky.feed.getPosts: 1 to 25 at-uris; what cannot be found is left out."""
+        if not uris:
+            return reply(
+                400,
+                {
+                    "error": "InvalidRequest",
+                    "message": 'Error: Params must have the property "uris"',
+                },
+            )
+        if len(uris) > 25:
+            return reply(
+                400,
+                {
+                    "error": "InvalidRequest",
+                    "message": "Error: uris must not have more than 25 elements",
+                },
+            )
+        for n, uri in enumerate(uris):
+            if not uri.startswith("at://"):
+                return reply(
+                    400,
+                    {
+                        "error": "InvalidRequest",
+                        "message": f"Error: uris/{n} must be a valid at-uri",
+                    },
+                )
+        prefix = self.uri("")
+        posts = [
+            self.post_view(uri.removeprefix(prefix))
+            for uri in dict.fromkeys(uris)
+            if uri.startswith(prefix)
+            and uri.removeprefix(prefix) in self.records
+            and uri.removeprefix(prefix) not in self.unindexed
+        ]
+        return reply(200, {"posts": posts}, self.limits())
+
+    def limits(self) -> dict[str, str]:
+        return {
+            "ratelimit-limit": "3000",
+            "ratelimit-remaining": "2999",
+            "ratelimit-reset": str(int(time.time()) + 300),
+            "ratelimit-policy": "3000;w=300",
+        }
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path.removeprefix("/xrpc/")
@@ -251,6 +364,11 @@ class FakeBluesky(FakeServer):
                     "ratelimit-policy": "5000;w=3600",
                 },
             )
+        if path == "app.bsky.feed.getPosts":
+            scripted = self.scripted("read")
+            if scripted is not None:
+                return scripted
+            return self.get_posts(request.args.getlist("uris"))
         if path == "com.atproto.repo.getRecord":
             rkey = seen.args.get("rkey", "")
             if rkey not in self.records:

@@ -1,5 +1,6 @@
 """A local Mastodon instance: statuses with idempotency keys, media that processes,
-rate-limit headers, and its OAuth endpoints."""
+rate-limit headers, its OAuth endpoints, and statuses read back with their counts (one at a
+time, or up to 20 at once as Mastodon 4.3 and later do)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ class FakeMastodon(FakeServer):
         self.apps: dict[str, dict[str, str]] = {}
         self.processing_polls = 0
         self.honour_keys = True  # False: a server that ignores Idempotency-Key
+        self.batch_reads = True  # False: before 4.3, GET /api/v1/statuses is a 404
+        self.quotes = True  # False: before 4.5, a Status has no quotes_count
+        self.read_remaining = 299  # X-RateLimit-Remaining on reads
 
     def add_status(self, text: str, media_ids: list[str] | None = None) -> dict[str, Any]:
         """A status as Mastodon stores it: `content` is HTML (escaped text, linked URLs with
@@ -58,13 +62,53 @@ class FakeMastodon(FakeServer):
         status_id = self.next_id()
         status = {
             "id": status_id,
+            "uri": f"https://masto.test/users/acme/statuses/{status_id}",
             "url": f"https://masto.test/@acme/{status_id}",
             "created_at": iso_now(),
+            "in_reply_to_id": None,
+            "in_reply_to_account_id": None,
+            "sensitive": False,
+            "spoiler_text": "",
+            "visibility": "public",
+            "language": "en",
+            "replies_count": 0,
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "quotes_count": 0,
+            "favourited": False,
+            "reblogged": False,
+            "muted": False,
+            "bookmarked": False,
             "content": mastodon_html(text),
+            "reblog": None,
+            "account": {"id": "109", "username": "acme", "acct": "acme"},
             "media_attachments": [{"id": m} for m in media_ids or []],
+            "mentions": [],
+            "tags": [],
+            "emojis": [],
+            "card": None,
+            "poll": None,
         }
         self.statuses.append(status)
         return status
+
+    def react(self, status_id: str, **counts: int) -> None:
+        """People favourited, boosted, replied to or quoted a status: its counts become these
+        (favourites_count=…, reblogs_count=…, replies_count=…, quotes_count=…)."""
+        self.status(status_id).update(counts)
+
+    def status(self, status_id: str) -> dict[str, Any]:
+        return next(s for s in self.statuses if s["id"] == status_id)
+
+    def delete(self, status_id: str) -> None:
+        """Deleted from the web: reading it is a 404, and a batch leaves it out."""
+        self.statuses.remove(self.status(status_id))
+
+    def shown(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A status as the API renders it (no quotes_count before Mastodon 4.5)."""
+        if self.quotes:
+            return status
+        return {k: v for k, v in status.items() if k != "quotes_count"}
 
     def post_elsewhere(self, text: str) -> None:
         """A status posted from the web or another app."""
@@ -166,6 +210,28 @@ class FakeMastodon(FakeServer):
             if key:
                 self.by_key[key] = status
             return self.lose_answer(reply(200, status, self.limits()))
+        if path == "/api/v1/statuses" and seen.method == "GET":
+            # Mastodon 4.3+: up to 20 id[]; the ones that do not exist are left out.
+            if not self.batch_reads:
+                return reply(404, {"error": "Record not found"})
+            scripted = self.scripted("read")
+            if scripted is not None:
+                return scripted
+            ids = list(dict.fromkeys(request.args.getlist("id[]")))
+            if len(ids) > 20:
+                return reply(422, {"error": "Mastodon::ValidationError"})
+            by_id = {s["id"]: s for s in self.statuses}
+            found = [self.shown(by_id[i]) for i in ids if i in by_id]
+            return reply(200, found, self.limits(self.read_remaining))
+        if path.startswith("/api/v1/statuses/") and seen.method == "GET":
+            scripted = self.scripted("read")
+            if scripted is not None:
+                return scripted
+            status_id = path.rsplit("/", 1)[1]
+            match = [s for s in self.statuses if s["id"] == status_id]
+            if not match:
+                return reply(404, {"error": "Record not found"})
+            return reply(200, self.shown(match[0]), self.limits(self.read_remaining))
         if path.startswith("/api/v1/accounts/") and path.endswith("/statuses"):
             # Newest first, `limit` up to 40 (default 20), older than `max_id`.
             newest = list(reversed(self.statuses))

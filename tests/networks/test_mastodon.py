@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
@@ -79,3 +81,13 @@ def test_find_reconciles_from_recent_statuses(rt, fake) -> None:
     assert publisher.find(request) is None
     result = publisher.publish(request)
     assert publisher.find(request) == result
+
+
+def test_a_429_with_only_retry_after_waits_that_long(rt, fake) -> None:
+    # A proxy in front of the instance may answer the 429 with Retry-After and no reset.
+    fake.fail_next("post", 429, {"error": "Too many requests"}, Retry_After="120")
+    before = datetime.now(UTC)
+    with pytest.raises(RateLimited) as caught:
+        rt.herald.ctx.publishers["mastodon"].publish(make_request(rt, "mastodon"))
+    assert timedelta(seconds=119) <= caught.value.until - before <= timedelta(seconds=125)
+    assert fake.statuses == []
