@@ -14,7 +14,6 @@ from starlette.testclient import TestClient
 from bot.runtime import Runtime, build_runtime
 from bot.slack.blocks import validate_message
 from bot.web.app import create_app
-from core.ports import Reading
 from core.settings import Settings
 from storage.models import Target
 from tests.fakes.slack import (
@@ -82,13 +81,14 @@ def test_the_24_hour_figures_land_in_the_cards_thread(
     assert client.post("/slack/events", content=body, headers=headers).status_code == 200
     eventually(lambda: target_states(rt, 1) == {"outbox": "published"}, what="publish")
     with rt.db.session() as s:
-        target = s.scalars(select(Target.id)).one()
+        assert s.scalars(select(Target.id)).one() == 1  # the outbox's figures are target 1's
 
-    outbox.answers[target] = Reading(likes=38, reposts=3, impressions=1204)
     clock.advance(timedelta(hours=24))
     assert rt.herald.collect() == 2  # +1 h and +24 h, both due now
+    assert len(outbox.calls) == 1
 
-    line = "📈 #1 after 24 h on Outbox: 1,204 impressions · 38 likes · 3 reposts · 41 interactions"
+    counts = "1,569 impressions · 62 likes · 15 reposts · 10 replies · 5 quotes · 31 clicks"
+    line = f"📈 #1 after 24 h on Outbox: {counts} · 123 interactions"
 
     def in_thread() -> list[str]:
         return [
@@ -99,7 +99,7 @@ def test_the_24_hour_figures_land_in_the_cards_thread(
 
     (reply,) = eventually(in_thread, what="the +24 h line in the card's thread")
     assert f'"channel": "{channel}"' in reply
-    figures = "📈 after 24 h: 1,204 impressions · 38 likes · 3 reposts"
+    figures = f"📈 after 24 h: {counts}"
     redrawn = [c for c in fake.named("chat.update") if c.body["ts"] == ts]
     assert figures in dumps(redrawn[-1].body["blocks"])  # the same card, edited in place
     cards = [m for m in fake.messages.values() if "#1 · Draft" in dumps(m.get("blocks") or [])]
