@@ -19,9 +19,10 @@ N approved outbox targets are published by one `herald worker` (--concurrency th
 `herald scheduler`, as bench/pipeline.py does (posts a second, its steady rate), which also
 plans each one's snapshots; then the clock is moved to +1 h, and then to +24 h, and
 `core.analytics.jobs.collect` reads them all back, one tick at a time in this process (the
-beat sends one tick at a time) against a network that answers at once, and records them:
-snapshots a second, and their ratio to the publish rate. +24 h also writes each post's thread
-line with its card (a terminal workspace: no delivery job).
+beat sends one tick at a time) from the outbox network (a small file read per post, its
+made-up figures), and records them: snapshots a second, and their ratio to the publish rate.
++24 h also writes each post's thread line with its card (a terminal workspace: no delivery
+job).
 
     .venv/bin/python bench/stats.py [--posts 50000] [--span 360] [--runs 30] [--keep] [--db NAME]
     .venv/bin/python bench/stats.py --collect 2000 [--rounds 1] [--concurrency 4]
@@ -33,7 +34,7 @@ import argparse
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +45,6 @@ from sqlalchemy import func, insert, select, text
 from stack import PG_ADMIN, median, percentile
 
 from core.analytics import charts, figures, queries
-from core.ports import FiguresRequest, Reading
 from storage import models as m
 from storage.db import Database
 from storage.models_analytics import LatestFigures, MetricsSnapshot, Milestone
@@ -199,18 +199,6 @@ def database(name: str | None, keep: bool) -> Iterator[Database]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class _Instant:
-    """The outbox network answering every figure at once (what is measured is Herald)."""
-
-    network = "outbox"
-
-    def read(self, requests: Sequence[FiguresRequest]) -> dict[int, Reading]:
-        return {r.target_id: Reading(likes=r.target_id % 50, impressions=1000) for r in requests}
-
-    def is_connected(self, session: Any, workspace_id: int) -> bool:
-        return True
-
-
 class _At:
     def __init__(self, at: datetime) -> None:
         self.at = at
@@ -232,6 +220,7 @@ def collect_run(st: Any, milestone: Milestone) -> tuple[int, float]:
     from bot.runtime import build_runtime
     from core.analytics.jobs import collect
     from core.analytics.schedule import AFTER
+    from core.platforms.outbox import OutboxPublisher
 
     rt = build_runtime(st.settings())
     try:
@@ -239,8 +228,9 @@ def collect_run(st: Any, milestone: Milestone) -> tuple[int, float]:
             last = s.scalar(select(func.max(m.Target.published_at)))
         assert last is not None
         ctx = rt.herald.ctx
-        ctx.clock = _At(last + AFTER[milestone] + timedelta(seconds=1))
-        ctx.publishers = {"outbox": _Instant()}  # type: ignore[dict-item]
+        clock = _At(last + AFTER[milestone] + timedelta(seconds=1))
+        ctx.clock = clock
+        ctx.publishers = {"outbox": OutboxPublisher(rt.settings.outbox_dir, clock.now)}
         ctx.queue = _Kept()
         started = time.perf_counter()
         recorded = 0
