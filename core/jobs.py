@@ -22,6 +22,7 @@ class Job(StrEnum):
     RUN_INBOUND = "herald.run_inbound"  # core/messaging/inbox.py
     SWEEP = "herald.sweep"  # core/maintenance/jobs.py
     CHECK_ACCOUNTS = "herald.check_accounts"  # core/accounts.py
+    DIGEST = "herald.send_digests"  # core/analytics/digest.py
     COLLECT = "herald.collect_figures"  # core/analytics/jobs.py
 
 
@@ -47,6 +48,7 @@ LANE: dict[Job, Lane] = {
     Job.RUN_INBOUND: Lane.DELIVER,
     Job.SWEEP: Lane.MAINTAIN,
     Job.CHECK_ACCOUNTS: Lane.MAINTAIN,
+    Job.DIGEST: Lane.MAINTAIN,
     # Reading figures back calls the networks (up to their timeouts) for thousands of posts a
     # day: on a lane of its own it never holds back a post, a chat answer or the sweeper that
     # recovers lost publish jobs, and an operator can give it workers of its own or none.

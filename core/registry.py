@@ -28,7 +28,10 @@ Command = object
 
 WORD = re.compile(r"[a-z0-9_]{1,32}")
 NARROW = 48  # columns: every line of `help` fits a phone screen, and so an 80-column terminal
-TIMES = 'When: "in 2h", "tomorrow 9am", "next monday 14:30", "2026-12-01 09:00 Europe/Berlin".'
+TIMES = (
+    'When: "now", "in 30s", "in 2h", "tonight", "end of day", "tomorrow 9am", "next week", '
+    '"next monday 14:30", "2026-12-01 09:00 Europe/Berlin".'
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ def _wrap(text: str, indent: str = "") -> str:
 def commands() -> Registry:
     """Every command, feature by feature, in the order `help` lists them."""
     # Imported here, not at the top: each feature's module imports `Spec` from this one.
+    from core.analytics import commands as analytics
     from core.approvals import commands as approvals
     from core.posts import commands as posts
     from core.scheduling import commands as scheduling
@@ -166,6 +170,7 @@ def commands() -> Registry:
             *posts.COMMANDS,
             *approvals.COMMANDS,
             *scheduling.COMMANDS,
+            *analytics.COMMANDS,
             *workspace.COMMANDS,
             *connect.COMMANDS,
             *OWN,

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     tick_seconds: float = Field(default=5.0, gt=0)
     sweep_seconds: float = Field(default=30.0, gt=0)
+    digest_seconds: float = Field(default=300.0, gt=0)
     collect_seconds: float = Field(default=60.0, gt=0)
     stale_queued_seconds: float = Field(default=60.0, gt=0)
     # Unset: derived from the HTTP client's limits (core.platforms.timing.IN_FLIGHT_SECONDS),
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
     # Per person (workspace and user) on chat commands from Slack and Telegram.
     command_rate_limit: int = Field(default=120, ge=0)
     command_rate_window_seconds: float = Field(default=60.0, gt=0)
+    # Per person on Slack and Telegram: charts `stats` draws a minute (each costs CPU).
+    chart_rate_limit: int = Field(default=6, ge=0)
 
     # Slack (issue: Slack app)
     slack_bot_token: SecretStr | None = None

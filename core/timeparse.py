@@ -4,17 +4,21 @@ Rules worth knowing:
 
 * Wall-clock forms are read in the user's zone, or in a zone/offset written at the end
   ("... Europe/Berlin", "... UTC", "...+01:00", "...Z"). UTC, GMT and Z all mean UTC.
-* "in <duration>" is elapsed time: "in 24h" is exactly 24 real hours, whatever DST does.
-* A time alone ("9am", "noon") is today if still ahead, else tomorrow. "today"/"tonight" is
-  always today, even if that is past: refusing past times is the caller's job.
+* "now" is this instant. "in <duration>" is elapsed time ("in 30s", "in 24h" is exactly 24
+  real hours, whatever DST does).
+* A time alone ("9am", "noon") is today if still ahead, else tomorrow. "today", "tonight",
+  "this morning/afternoon/evening" and "end of day" are always today, even if that is past:
+  refusing past times is the caller's job (`Reading.today` says which phrase it was).
 * "<weekday>" and "this <weekday>" mean the next such day whose time is still ahead (today
   counts). "next <weekday>" is the same, except that on that very weekday it means 7 days later.
+  "next week" is the Monday of the coming week (on a Monday, the one 7 days later).
 * A day and month without a year is the next such date that is still ahead.
 * A day without a time means 09:00 ("tonight" 20:00); morning 09:00, afternoon 14:00,
-  evening 18:00, night 20:00, noon 12:00, midnight 00:00 (the start of that day).
+  evening 18:00, night 20:00, end of day (also "eod") 17:00, noon 12:00, midnight 00:00 (the
+  start of that day).
 * Slash dates ("3/12") are refused as ambiguous; bare hours ("tomorrow 9") ask for am/pm.
 * A local time skipped by a DST change is refused; an ambiguous one (the repeated hour when
-  clocks go back) means its first occurrence (fold=0).
+  clocks go back) means its first occurrence (fold=0), and `Reading.other` is the second.
 """
 
 from __future__ import annotations
@@ -23,10 +27,20 @@ import calendar
 import functools
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, available_timezones
 
-__all__ = ["TimeParseError", "format_when", "parse_when", "parse_zone"]
+__all__ = [
+    "Reading",
+    "TimeParseError",
+    "ambiguity_note",
+    "echo_when",
+    "format_when",
+    "parse_when",
+    "parse_zone",
+    "read_when",
+]
 
 
 class TimeParseError(ValueError):
@@ -52,6 +66,7 @@ _NAMED_TIMES = {
     "afternoon": time(14),
     "evening": time(18),
     "night": time(20),
+    "eod": time(17),  # "end of day", "end of the day", "by eod"
 }
 _DEFAULT_TIME = time(9)
 _TONIGHT = time(20)
@@ -64,17 +79,23 @@ def _alternatives(words: Iterable[str]) -> str:
     return "|".join(sorted(words, key=len, reverse=True))
 
 
-_UNIT = r"(?:weeks?|wks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m)"
+_UNIT = r"(?:weeks?|wks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)"
 _AMOUNT = r"(?:\d{1,6}\s*|an?\s+)"
 _PART = rf"{_AMOUNT}{_UNIT}"
 _RELATIVE_RE = re.compile(rf"in\s+({_PART}(?:(?:\s*,\s*|\s+and\s+|\s*){_PART})*)")
 _PART_RE = re.compile(rf"({_AMOUNT})({_UNIT})")
-_UNIT_SIZES = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
+_UNIT_SIZES = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "s": timedelta(seconds=1),
+}
 _OFFSET_RE = re.compile(r"(?:(?<=\d)|(?<=\s))(z|Z|[+-]\d{2}:?\d{2})$")
 _SLASH_RE = re.compile(r"\b\d{1,4}/\d{1,2}(?:/\d{1,4})?\b")
 _ISO_T_RE = re.compile(r"(\d{4}-\d{1,2}-\d{1,2})t(?=\d)")
 _FILLER_RE = re.compile(r"\b(?:at|on)\b|@")
 _THIS_PART_RE = re.compile(r"\bthis (?=morning|afternoon|evening)")
+_END_OF_DAY_RE = re.compile(r"\b(?:by\s+)?(?:the\s+)?(?:end\s+of\s+(?:the\s+)?day|eod)\b")
 _CLOCK_RE = re.compile(
     r"(?P<h>\d{1,2})(?::(?P<m>\d{2})(?::(?P<s>\d{2}))?)?\s*(?:(?P<ap>[ap])\.?m\.?)?"
 )
@@ -82,6 +103,7 @@ _TIME = rf"(?P<time>{_alternatives(_NAMED_TIMES)}|\d{{1,2}}(?::\d{{2}}){{0,2}}(?
 _MONTH = rf"(?:{_alternatives(_MONTHS)})\.?"
 _DAY = (
     r"(?P<day>(?P<rel>today|tonight|tomorrow|tmrw)"
+    r"|(?P<nw>next\s+week)"
     rf"|(?:(?P<mod>this|next)\s+)?(?P<wd>{_alternatives(_WEEKDAYS)})"
     r"|(?P<iy>\d{4})-(?P<im>\d{1,2})-(?P<id>\d{1,2})"
     rf"|(?P<m1>{_MONTH})\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y1>\d{{4}}))?"
@@ -108,12 +130,37 @@ def parse_zone(name: str) -> ZoneInfo:
     return ZoneInfo(canonical)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What a time someone typed means, with what an echo of it should mention.
+
+    `instant` is UTC. `zone` is the zone or offset written in the text, if any (None: the
+    user's zone applied). `other` is set when the wall time happened twice (the clocks went
+    back): `instant` is its first occurrence, `other` the second. `today` is the phrase, when
+    the text named a fixed time of today ("tonight", "this afternoon", "end of day"), and
+    `clock` that time: such a phrase is never moved to tomorrow, so the caller can say what it
+    meant when it has passed.
+    """
+
+    instant: datetime
+    zone: tzinfo | None = None
+    other: datetime | None = None
+    today: str | None = None
+    clock: time | None = None
+    now: bool = False  # the text was "now"
+
+
 def parse_when(text: str, *, now: datetime, tz: ZoneInfo) -> datetime:
     """The UTC instant `text` means, read at `now` (aware) by a user living in `tz`.
 
     See the module docstring for the accepted forms and the rules for days, DST and zones.
     Raises TimeParseError with a chat-ready message when the text can't be read.
     """
+    return read_when(text, now=now, tz=tz).instant
+
+
+def read_when(text: str, *, now: datetime, tz: ZoneInfo) -> Reading:
+    """`parse_when`, with what the echo needs: the zone typed, a second occurrence, a phrase."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     shown = text.strip()
@@ -128,7 +175,7 @@ def parse_when(text: str, *, now: datetime, tz: ZoneInfo) -> datetime:
         raise TimeParseError(f'"{_clip(shown)}" is too far away for me.') from None
 
 
-def _parse(shown: str, now: datetime, tz: tzinfo) -> datetime:
+def _parse(shown: str, now: datetime, tz: tzinfo) -> Reading:
     slash = _SLASH_RE.search(shown)
     if slash:
         raise TimeParseError(
@@ -136,19 +183,35 @@ def _parse(shown: str, now: datetime, tz: tzinfo) -> datetime:
             'Write the month as a word, like "3 dec 9am", or use YYYY-MM-DD.'
         )
     text, zone = _split_zone(shown, tz)
+    typed = zone if zone is not tz else None
     text = text.lower()
     if text == "now":
-        return now.astimezone(UTC)
+        return Reading(now.astimezone(UTC), typed, now=True)
     relative = _RELATIVE_RE.fullmatch(text)
     if relative:
-        return (now + _duration(relative.group(1))).astimezone(UTC)
+        return Reading((now + _duration(relative.group(1))).astimezone(UTC), typed)
+    phrase = text
     text = _ISO_T_RE.sub(r"\1 ", text)
+    text = _END_OF_DAY_RE.sub("eod", text)
     text = _THIS_PART_RE.sub("today ", _FILLER_RE.sub(" ", text))
     text = " ".join(text.split())
+    if text == "eod":  # "end of day" alone is today's, like "tonight"
+        text = "today eod"
     match = _DAY_FIRST_RE.fullmatch(text) or _TIME_FIRST_RE.fullmatch(text)
     if match is None:
         raise TimeParseError(f'I can\'t read "{_clip(shown)}" as a time. Try {_EXAMPLES}.')
-    return _resolve(match, now, zone).astimezone(UTC)
+    day, clock = _resolve(match, now, zone)
+    first, second = _instant(day, clock, zone)
+    named = match["rel"] in ("today", "tonight") and (
+        match["time"] is None or match["time"] in _NAMED_TIMES
+    )
+    return Reading(
+        first.astimezone(UTC),
+        typed,
+        other=second.astimezone(UTC) if second is not None else None,
+        today=phrase if named else None,
+        clock=clock,
+    )
 
 
 def _split_zone(text: str, tz: tzinfo) -> tuple[str, tzinfo]:
@@ -179,7 +242,8 @@ def _duration(text: str) -> timedelta:
     return total
 
 
-def _resolve(match: re.Match[str], now: datetime, zone: tzinfo) -> datetime:
+def _resolve(match: re.Match[str], now: datetime, zone: tzinfo) -> tuple[date, time]:
+    """The local day and time of day a matched text names."""
     today = now.astimezone(zone).date()
     clock = _clock(match["time"]) if match["time"] else None
     rel = match["rel"]
@@ -195,6 +259,8 @@ def _resolve(match: re.Match[str], now: datetime, zone: tzinfo) -> datetime:
         day = today if ahead(today) else today + timedelta(days=1)
     elif rel:
         day = today + timedelta(days=1 if rel in ("tomorrow", "tmrw") else 0)
+    elif match["nw"]:  # the Monday of the coming week
+        day = today + timedelta(days=7 - today.weekday())
     elif match["wd"]:
         days = (_WEEKDAYS[match["wd"]] - today.weekday()) % 7
         if days == 0 and (match["mod"] == "next" or not ahead(today)):
@@ -214,7 +280,7 @@ def _resolve(match: re.Match[str], now: datetime, zone: tzinfo) -> datetime:
                 for y in years
                 if dom <= calendar.monthrange(y, month)[1] and ahead(date(y, month, dom))
             )
-    return _instant(day, clock, zone)
+    return day, clock
 
 
 def _clock(raw: str) -> time:
@@ -260,8 +326,9 @@ def _date(year: int | None, month: int, dom: int) -> date:
     return date(year or 2000, month, dom)
 
 
-def _instant(day: date, clock: time, zone: tzinfo) -> datetime:
-    """Local wall time in `zone`; the first occurrence if ambiguous, refused if skipped by DST."""
+def _instant(day: date, clock: time, zone: tzinfo) -> tuple[datetime, datetime | None]:
+    """Local wall time in `zone`, refused if skipped by DST; when it happens twice (the clocks
+    go back), its first occurrence and the second."""
     local = datetime.combine(day, clock, tzinfo=zone)
     back = local.astimezone(UTC).astimezone(zone)
     if back.replace(tzinfo=None) != local.replace(tzinfo=None):
@@ -269,7 +336,8 @@ def _instant(day: date, clock: time, zone: tzinfo) -> datetime:
             f"{clock:%H:%M} doesn't exist on {_day_label(day)} in {_zone_name(zone)}: "
             f"the clocks go forward then. Try {back:%H:%M}."
         )
-    return local
+    second = local.replace(fold=1)
+    return local, (second if second.utcoffset() != local.utcoffset() else None)
 
 
 def _zone_name(zone: tzinfo) -> str:
@@ -303,3 +371,47 @@ def format_when(instant: datetime, tz: ZoneInfo, *, now: datetime) -> str:
     if utc.date() != local.date():
         utc_part = f"{_day_label(utc, now.astimezone(UTC).year)} {utc_part}"
     return f"{shown} {tz.key} ({utc_part})"
+
+
+def echo_when(reading: Reading, tz: ZoneInfo, *, now: datetime) -> str:
+    """The echo of a time someone typed: `format_when`, or, when they wrote a zone other than
+    their own and UTC, that zone first and theirs beside the UTC instant:
+    "Sun 31 Oct 2027, 02:30 Europe/Berlin (00:30 UTC; Sat 30 Oct 2027, 20:30 America/New_York)".
+    """
+    typed = reading.zone
+    if typed is None or _is_utc(typed) or _zone_name(typed) == tz.key:
+        return format_when(reading.instant, tz, now=now)
+    local = reading.instant.astimezone(typed)
+    shown = f"{_day_label(local, now.astimezone(typed).year)}, {local:%H:%M} {_zone_name(typed)}"
+    utc = reading.instant.astimezone(UTC)
+    beside = [f"{utc:%H:%M} UTC"]
+    if utc.date() != local.date():
+        beside[0] = f"{_day_label(utc, now.astimezone(UTC).year)} {beside[0]}"
+    if tz.key not in _UTC_KEYS:
+        mine = reading.instant.astimezone(tz)
+        when = f"{mine:%H:%M} {tz.key}"
+        if mine.date() != local.date():
+            when = f"{_day_label(mine, now.astimezone(tz).year)}, {when}"
+        beside.append(when)
+    return f"{shown} ({'; '.join(beside)})"
+
+
+def ambiguity_note(reading: Reading, tz: ZoneInfo, *, now: datetime) -> str | None:
+    """For a wall time that happens twice (the clocks go back): which one was taken, and how
+    to ask for the other; None for any other reading."""
+    if reading.other is None:
+        return None
+    zone = reading.zone or tz
+    first = reading.instant.astimezone(zone)
+    second = reading.other.astimezone(zone)
+    other_utc = reading.other.astimezone(UTC)
+    day = _day_label(first.date(), now.astimezone(zone).year)
+    return (
+        f"{first:%H:%M} comes twice on {day} in {_zone_name(zone)}, as the clocks go back: "
+        f"I took the first ({first.tzname()}, {reading.instant:%H:%M} UTC). For the second "
+        f'({second.tzname()}, {other_utc:%H:%M} UTC), write "{other_utc:%Y-%m-%d %H:%M} UTC".'
+    )
+
+
+def _is_utc(zone: tzinfo) -> bool:
+    return zone is UTC or _zone_name(zone) in _UTC_KEYS

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -122,6 +123,7 @@ _TCO_URL = regex.compile(
 _INVALID_BEFORE_BARE_URL = regex.compile(r"[\-_./]\Z")
 _LABEL_SEPARATORS = regex.compile("[.\u3002\uff0e\uff61]")
 _NON_ASCII = regex.compile(r"[^\x20-\x7e]")
+_RUN = regex.compile(rf"[^{_SPACES}]+")
 
 
 def _punycode_label(label: str) -> str:
@@ -142,6 +144,18 @@ def _is_valid_domain(domain: str) -> bool:
     )
 
 
+def _matches(text: str) -> Iterator[regex.Match[str]]:
+    """`_extract_url().finditer(text)`, run only over the space-free runs that hold a dot.
+
+    A link never holds a space and always a dot, so this finds the same links; it keeps the
+    pattern off long runs without one (4,000 characters of CJK or emoji took seconds, the
+    pattern trying every start). Each run is searched with the character before it, which the
+    pattern reads as what precedes a link."""
+    for run in _RUN.finditer(text):
+        if "." in run.group():
+            yield from _extract_url().finditer(text, max(run.start() - 1, 0), run.end())
+
+
 def extract_urls(text: str, *, without_protocol: bool = True) -> list[tuple[int, int]]:
     """The (start, end) spans of the links in `text`, as twitter-text's `extractUrlsWithIndices`.
 
@@ -150,7 +164,7 @@ def extract_urls(text: str, *, without_protocol: bool = True) -> list[tuple[int,
     if not text or ("." not in text if without_protocol else ":" not in text):
         return []
     spans: list[tuple[int, int]] = []
-    for match in _extract_url().finditer(text):
+    for match in _matches(text):
         url, domain = match.group("url"), match.group("domain")
         start, end = match.start("url"), match.end("url")
         protocol = match.group("protocol") or "https://"

@@ -125,7 +125,10 @@ class DigestSent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    # The instant (UTC) the week the digest covers began, in the workspace's time zone.
+    # The instant (UTC) the week the digest went out in began: local Monday 00:00 in the
+    # workspace's time zone (core.analytics.digest). The digest covers the seven days before
+    # its hour; keying it by the calendar week keeps it to one a week even when the day or
+    # hour is changed in between.
     period_start: Mapped[datetime]
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -15,6 +15,7 @@ from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from core import accounts
+from core.analytics import digest
 from core.analytics.jobs import collect
 from core.errors import RetryLater
 from core.jobs import LANE, Job, Lane
@@ -128,6 +129,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.sweep_seconds),
                 "options": {"expires": settings.sweep_seconds * 2},
             },
+            "send-digests": {
+                "task": str(Job.DIGEST),
+                "schedule": timedelta(seconds=settings.digest_seconds),
+                "options": {"expires": settings.digest_seconds * 2},
+            },
             "collect-figures": {
                 "task": str(Job.COLLECT),
                 "schedule": timedelta(seconds=settings.collect_seconds),
@@ -177,6 +183,10 @@ def _check_accounts(self: Any) -> int:
     return accounts.check_health(self.app.herald.ctx)
 
 
+def _send_digests(self: Any) -> int:
+    return digest.send_due(self.app.herald.ctx)
+
+
 def _collect_figures(self: Any) -> int:
     return collect(self.app.herald.ctx)
 
@@ -200,6 +210,7 @@ BODIES: dict[Job, Any] = {
     Job.DELIVER: _deliver_message,
     Job.CHECK_ACCOUNTS: _check_accounts,
     Job.RUN_INBOUND: _run_inbound,
+    Job.DIGEST: _send_digests,
     Job.COLLECT: _collect_figures,
 }
 

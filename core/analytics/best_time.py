@@ -1,5 +1,6 @@
 """Best time to post: how well a workspace's posts did by weekday and hour on each network,
-and the next free slot at the best of those hours (`draft … --at best`, `schedule <n> best`).
+and the next free slot at the best of those hours (`draft … --at best`, `schedule <n> best`;
+core.scheduling.best reads the history and the schedule for them).
 
 How an hour is scored:
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -105,17 +106,40 @@ def hours(history: Sequence[TargetFigures], network: str, tz: ZoneInfo) -> Hours
 @dataclass(frozen=True)
 class Slot:
     at: datetime  # UTC
-    network: str
+    network: str  # the networks it was chosen for, joined: "linkedin" or "linkedin,x"
     estimate: float
     reason: str  # "Tue 10:00, your best hour on LinkedIn"
+    why: str  # the reason without its time: "your best hour on LinkedIn"
 
 
 def best_slot(
-    scored: Hours, after: datetime, busy: Sequence[datetime], tz: ZoneInfo
+    scored: Hours,
+    after: datetime,
+    busy: Sequence[datetime],
+    tz: ZoneInfo,
+    *,
+    shown: ZoneInfo | None = None,
 ) -> Slot | None:
     """The best-scoring whole hour (in `tz`) of the coming week, at least `SLOT_LEAD` after
     `after`, with no post in `busy` on that network within `SLOT_GAP`; the soonest on a tie.
-    None only when the whole week is taken."""
+    None only when the whole week is taken. `shown`: the zone the reason names the hour in
+    (the person's; `tz` by default)."""
+    return shared_slot([scored], after, {scored.network: busy}, tz, shown=shown)
+
+
+def shared_slot(
+    scored: Sequence[Hours],
+    after: datetime,
+    busy: Mapping[str, Sequence[datetime]],
+    tz: ZoneInfo,
+    *,
+    shown: ZoneInfo | None = None,
+) -> Slot | None:
+    """One time for a post going to every network in `scored`: the whole hour (in `tz`) of
+    the coming week, at least `SLOT_LEAD` after `after`, free on each of them (no post in
+    that network's `busy` within `SLOT_GAP`), whose mean estimate over them is best; the
+    soonest on a tie. The mean is fair because each network's estimates are relative to its
+    own ordinary post (1.0). With one network it is `best_slot`."""
     local = (after + SLOT_LEAD).astimezone(tz)
     start = local.replace(minute=0, second=0, microsecond=0)
     if start < local:
@@ -123,7 +147,7 @@ def best_slot(
     candidates = []
     instant = start.astimezone(UTC)  # step in UTC: local wall-clock steps skip or repeat at DST
     while instant - start < HORIZON:
-        if is_free(instant, busy):
+        if all(is_free(instant, busy.get(hours.network, ())) for hours in scored):
             candidates.append(instant)
         instant += timedelta(hours=1)
 
@@ -131,22 +155,33 @@ def best_slot(
         there = at.astimezone(tz)
         return there.weekday(), there.hour
 
+    def estimate(at: datetime) -> float:
+        return sum(hours.cells[cell(at)].estimate for hours in scored) / len(scored)
+
     if not candidates:
         return None
     # max() keeps the first of equal estimates, and candidates run soonest first.
-    chosen = max(candidates, key=lambda at: scored.cells[cell(at)].estimate)
-    day, hour = cell(chosen)
-    name = NETWORKS[scored.network].display if scored.network in NETWORKS else scored.network
-    when = f"{_DAY_NAMES[day]} {chosen.astimezone(tz):%H:%M}"
-    if scored.history < MIN_HISTORY:
-        why = f"usually a good hour on {name} (too few of your posts there to learn from yet)"
-    elif (day, hour) == scored.best():
-        why = f"your best hour on {name}"
+    chosen = max(candidates, key=estimate)
+    there = chosen.astimezone(shown or tz)
+    when = f"{_DAY_NAMES[there.weekday()]} {there:%H:%M}"
+    names = [NETWORKS[h.network].display if h.network in NETWORKS else h.network for h in scored]
+    phrase = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if all(hours.history < MIN_HISTORY for hours in scored):
+        why = f"usually a good hour on {phrase} (too few of your posts there to learn from yet)"
+    elif all(cell(chosen) == hours.best() for hours in scored):
+        why = f"your best hour on {phrase}"
+    elif len(scored) == 1:
+        why = f"your best free hour on {phrase}"
     else:
-        why = f"your best free hour on {name}"
+        # The networks' best hours differ: the mean decided. Was its best hour taken?
+        cells = sorted(scored[0].cells)
+        top = max(sum(h.cells[c].estimate for h in scored) / len(scored) for c in cells)
+        free = "" if estimate(chosen) >= top else " free"
+        why = f"your best{free} hour for {phrase} together"
     return Slot(
         at=chosen,
-        network=scored.network,
-        estimate=scored.cells[day, hour].estimate,
+        network=",".join(hours.network for hours in scored),
+        estimate=estimate(chosen),
         reason=f"{when}, {why}",
+        why=why,
     )

@@ -3,7 +3,7 @@
 With `HERALD_LLM_BASE_URL` or `HERALD_LLM_API_KEY` set, drafts and free text go to the model
 (the offline templates take over when a workspace's monthly budget is used up, and the rules
 when the model cannot read a message); without them, the offline generator and the rules serve.
-Both kinds of drafts carry the workspace's brand-voice warnings.
+Both kinds of drafts are written in the workspace's brand voice and carry its warnings.
 """
 
 from __future__ import annotations

@@ -22,10 +22,11 @@ from core.generation.budget import Ledger, Spend
 from core.generation.client import Completion, ModelClient, ModelError
 from core.generation.compose import Composed, as_thread, compose
 from core.generation.materials import Materials, load
+from core.generation.offline import OfflineGenerator
 from core.generation.prompts import draft_messages, repair_message
 from core.generation.schema import InvalidOutput, RawVariant, parse_variants, variants_schema
 from core.networks import get_network
-from core.ports import GenerationRequest, Generator, Variant
+from core.ports import GenerationRequest, Variant
 from core.sanitize import clean_input
 from core.textlint import lint
 from core.voice import BrandVoice
@@ -40,7 +41,7 @@ class OpenAIGenerator:
     label = "llm"
 
     def __init__(
-        self, client: ModelClient, ledger: Ledger, db: Database, offline: Generator
+        self, client: ModelClient, ledger: Ledger, db: Database, offline: OfflineGenerator
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -109,7 +110,8 @@ class OpenAIGenerator:
             f"⚠ Drafted from offline templates: this month's model budget is used up "
             f"(USD {spend.spent:,.2f} of {spend.budget:,.2f})."
         )
-        return with_voice_warnings(self.offline.generate(request), materials.voice, note)
+        drafted = self.offline.generate(request, materials.voice, materials.workspace_name)
+        return with_voice_warnings(drafted, materials.voice, note)
 
 
 class _Calls:
@@ -240,13 +242,15 @@ def with_voice_warnings(
 
 
 class VoicedGenerator:
-    """Another generator (the offline one) whose variants carry the voice's warnings."""
+    """The offline generator in the workspace's voice: the voice applied to its drafts, and
+    what it cannot apply (banned words, claims in the brief) as warnings."""
 
-    def __init__(self, inner: Generator, db: Database) -> None:
+    def __init__(self, inner: OfflineGenerator, db: Database) -> None:
         self.inner = inner
         self.db = db
         self.label = inner.label
 
     def generate(self, request: GenerationRequest) -> list[Variant]:
-        variants = self.inner.generate(request)
-        return with_voice_warnings(variants, load(self.db, request).voice)
+        materials = load(self.db, request)
+        variants = self.inner.generate(request, materials.voice, materials.workspace_name)
+        return with_voice_warnings(variants, materials.voice)

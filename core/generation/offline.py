@@ -1,28 +1,51 @@
 """The offline template generator, used when no LLM is configured.
 
-It turns the brief into one variant per network with small, fixed templates: no model, no
-network calls, no randomness and no clock, so the same request always gives the same text.
-It never adds facts or numbers that are not in the brief: templates only add a greeting, a
-closing question or hashtags made from the brief's own words. Every variant it returns is
-labelled ``generator="offline"`` so people can see the text came from templates.
+It shapes the brief into one post per network with no model and no network calls, so the same
+request always gives the same text, and it never adds a fact or a number the brief does not
+have. A post is a hook line, the point and, when the brief has a link, a call to action:
 
-Each variant fits its network, measured with the network's own count (`core.networks`); a
-brief that is too long is cut at a word boundary with "…" and the variant says so in its
-warnings. Feedback that asks for "shorter" drops the extras and keeps the first sentence;
-"formal" drops emoji and exclamation marks.
+* the hook is the brief's own headline (the words before a colon, or its first sentence or
+  line); a one-sentence brief gets a lead-in naming only the kind of news ("🚀 Launch news",
+  "💼 Join the team", "📅 Event news", "🙏 Shout-out", "🤔 Quick question", "📣 Quick update");
+* the point is the rest of the brief, tidied (capitals, full stops; one paragraph on X);
+* the call to action is the short sentence the brief's last link ends ("Read the guide at
+  https://…"), or "Read more: <link>" when that link ended a longer sentence. A link inside a
+  sentence stays where it is.
+
+LinkedIn and Facebook end with a question for comments; X and the outbox add two hashtags
+made from the brief's longest words, LinkedIn and Mastodon three (none when the brief has its
+own). The workspace's voice is applied the way model drafts get it (`compose`): the
+disclosure and the required hashtags, each once; the emoji policy (none: no emoji; few: at
+most two, the lead-in's emoji only when the brief has fewer); the network's template,
+rendered in the sandbox (`core.templating`); UTM parameters on links. The voice's other rules
+(banned words, claims) stay card warnings: the generator does not rewrite the brief.
+
+Each variant fits its network, measured with the network's own count (`core.networks`). X
+text that does not fit one post becomes a thread (`Variant.parts`): posts numbered "1/3",
+each within the limit, the hook, disclosure and hashtags (or the template) in the first, the
+call to action in the last. On the other networks the point is cut at a word boundary with
+"…", the hook and call to action kept, and the variant says so in its warnings. Feedback that
+asks for "shorter" drops the extras but the voice's and keeps the first sentence; "formal"
+drops emoji and exclamation marks. Every variant is labelled ``generator="offline"``.
 """
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 import regex
 
+from core.generation.compose import MAX_THREAD, compose
 from core.networks import Network, find_urls, get_network, is_emoji_cluster
 from core.ports import GenerationRequest, Variant
+from core.textlint import add_utm, emoji_count, missing_tags
+from core.voice import FEW_EMOJI, BrandVoice
 
 ELLIPSIS = "…"
 
@@ -71,6 +94,75 @@ _MAX_TAG_WORD = 20
 class _Style:
     shorter: bool
     formal: bool
+    lead_emoji: bool  # may the hook line start with an emoji (the voice's emoji policy)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """One network's shape: how many hashtags from the brief, and whether a question for
+    comments closes the post."""
+
+    tags: int = 0
+    closer: bool = False
+
+
+LAYOUTS = {
+    "outbox": _Layout(tags=2),
+    "x": _Layout(tags=2),
+    "linkedin": _Layout(tags=3, closer=True),
+    "facebook": _Layout(closer=True),
+    "mastodon": _Layout(tags=3),
+    "bluesky": _Layout(),
+}
+CLOSERS = {
+    "linkedin": ("What do you think?", "We would welcome your perspective."),
+    "facebook": ("Let us know what you think in the comments.", "We welcome your comments."),
+}
+# The hook line of a one-sentence brief, by what the brief is about: (emoji, casual, formal).
+# They name the kind of news and nothing more, so they never add a fact.
+LEAD_INS: tuple[tuple[regex.Pattern[str], str, str, str], ...] = (
+    (
+        regex.compile(r"\b(?:hiring|open (?:roles?|positions?)|join (?:our|the) team)\b", regex.I),
+        "💼",
+        "Join the team",
+        "Career opportunity",
+    ),
+    (
+        regex.compile(
+            r"\b(?:webinar|meetup|conference|workshop|livestream|summit|join us|event)s?\b",
+            regex.I,
+        ),
+        "📅",
+        "Event news",
+        "Event announcement",
+    ),
+    (
+        regex.compile(
+            r"\b(?:(?:is|are|now|went|goes|go|going) live|launch\w*|releas\w*|available"
+            r"|introduc\w*|ship(?:s|ped|ping)?|(?:is|now) out)\b",
+            regex.I,
+        ),
+        "🚀",
+        "Launch news",
+        "An announcement",
+    ),
+    (
+        regex.compile(r"\b(?:thanks?|thank you|grateful)\b", regex.I),
+        "🙏",
+        "Shout-out",
+        "With thanks",
+    ),
+    (regex.compile(r"[?？]\s*$"), "🤔", "Quick question", "A question for you"),
+)
+DEFAULT_LEAD_IN = ("📣", "Quick update", "An update")
+READ_MORE = "Read more:"
+CTA_WORDS = 6  # a link's sentence with at most this many other words is the call to action
+_HEAD = regex.compile(r"^(?P<head>[^:]{2,80}?):\s+(?P<tail>\S.*)$", regex.DOTALL)
+_CONNECTORS = regex.compile(r"(?:[\s:,;–—-]+(?:at|on|here|via|in|from|see|to))*[\s:,;–—-]*$")
+# What may follow a link that ends its sentence: closing marks, then the line's end or the
+# next sentence.
+_AFTER_LINK = regex.compile(r"^[.!?…。！？]*(?:$|\s+(?=[\p{Lu}\p{Lt}\p{Lo}\p{N}\"“'‘(\[]))")
+NUMBERING_ROOM = len(" 25/25")  # the most a thread's "i/n" adds to a post
 
 
 class OfflineGenerator:
@@ -78,79 +170,385 @@ class OfflineGenerator:
 
     label = "offline"
 
-    def generate(self, request: GenerationRequest) -> list[Variant]:
+    def generate(
+        self, request: GenerationRequest, voice: BrandVoice | None = None, workspace: str = ""
+    ) -> list[Variant]:
+        """`voice` is the workspace's brand voice, applied to every variant; `workspace` its
+        name for templates (the request's when not given)."""
+        voice = voice or BrandVoice()
         brief = _clean(request.brief)
-        style = _Style(
-            shorter=bool(_SHORTER.search(request.feedback or "")),
-            formal=bool(_FORMAL.search(request.feedback or "")),
-        )
-        if style.formal:
+        formal = bool(_FORMAL.search(request.feedback or ""))
+        if formal:
             brief = _formalise(brief) or brief
         if not brief:
             raise ValueError("The brief is empty, so there is nothing to write about.")
-        return [self._variant(get_network(name), brief, style) for name in request.networks]
+        if voice.emoji == "none":
+            brief = _without_emoji(brief, 0) or brief
+        elif voice.emoji == "few":
+            brief = _without_emoji(brief, FEW_EMOJI) or brief
+        style = _Style(
+            shorter=bool(_SHORTER.search(request.feedback or "")),
+            formal=formal,
+            lead_emoji=not formal
+            and (voice.emoji == "any" or (voice.emoji == "few" and emoji_count(brief) < FEW_EMOJI)),
+        )
+        values = {
+            "workspace": workspace or request.workspace_name,
+            "post_number": request.post_number,
+            "brief": request.brief,
+        }
+        return [
+            _variant(get_network(name), brief, style, voice, values) for name in request.networks
+        ]
 
-    def _variant(self, network: Network, brief: str, style: _Style) -> Variant:
-        if network.name == "outbox":
-            body = brief
-        else:
-            body = _sentence(_flatten(brief) if network.name == "x" else brief)
-        tags = _hashtags(brief, {"x": 2, "mastodon": 3}.get(network.name, 0))
 
-        def full(text: str) -> str:
-            return _render(network.name, text, tags, formal=style.formal)
+def _variant(
+    network: Network, brief: str, style: _Style, voice: BrandVoice, values: dict[str, Any]
+) -> Variant:
+    layout = LAYOUTS.get(network.name, _Layout())
+    derived = tuple(_hashtags(brief, layout.tags))
+    write = _Writer(network, voice, values)
+    shape = _shape(brief, style, flat=network.name == "x")
+    closer = CLOSERS[network.name][style.formal] if layout.closer and not shape.asks else ""
+    parts: tuple[str, ...] = ()
+    notes: list[str] = []
+    text = write(_join(shape.hook, shape.point, shape.cta, closer), derived)
+    cut = not network.fits(text)
+    if cut and network.name == "x":
+        posts, lost = _thread(shape, derived, write, network)
+        text, parts, cut = posts[0], posts[1:], False
+        if parts:
+            notes.append(f"Split into a thread of {len(posts)} posts to fit {network.display}.")
+        if lost:
+            notes.append(f"Shortened to fit a thread of {MAX_THREAD} posts on {network.display}.")
+    elif cut:
+        text = _cut_to_fit(shape, closer, derived, write, network)
+    if style.shorter:
+        body = _sentence(_flatten(brief) if network.name == "x" else brief)
+        text, cut = _shorter(body, text, cut, network, write)
+        parts, notes = (), []
+    if cut:
+        notes.append(f"Shortened to fit {network.display}'s limit of {network.limit_text}.")
+    return Variant(
+        network.name,
+        text,
+        OfflineGenerator.label,
+        tuple(write.notes + notes),
+        parts=parts,
+        hashtags=write.hashtags,
+    )
 
-        text, cut = _fit(body, [full, _as_is], network)
-        if style.shorter:
-            text, cut = _shorter(body, text, cut, network)
-        warnings = (f"Shortened to fit {network.display}'s limit of {network.limit_text}.",)
-        return Variant(network.name, text, OfflineGenerator.label, warnings if cut else ())
+
+# --- the shape: a hook line, the point, a call to action ----------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shape:
+    hook: str
+    point: str  # paragraphs, "\n\n" between them
+    cta: str  # "" when the brief has no link to end on
+    asks: bool  # the brief ends with a question: no closing question after it
+
+
+def _shape(brief: str, style: _Style, *, flat: bool) -> _Shape:
+    """The brief as a hook line, the point and a call to action, each only from its words."""
+    rest, cta = _split_cta(brief)
+    lines = [line.strip() for line in rest.split("\n") if line.strip()]
+    first = _sentences(lines[0])[0][0] if lines else ""
+    head = _HEAD.match(first)
+    if head and not find_urls(head["head"]) and len(head["head"].split()) <= 8:
+        hook = _sentence(head["head"].strip())
+        lines[0] = head["tail"].strip() + lines[0][len(first) :]
+    elif lines and (len(lines) > 1 or len(_sentences(lines[0])) > 1):
+        hook = _sentence(first)
+        lines[0] = lines[0][len(first) :].strip()
+    else:
+        hook = _lead_in(brief, style)
+    paragraphs = [_sentence(line) for line in lines if line]
+    point = _flatten("\n".join(paragraphs)) if flat else "\n\n".join(paragraphs)
+    return _Shape(hook, point, cta, asks=brief.rstrip().endswith(("?", "？")))
+
+
+def _sentences(text: str) -> list[tuple[str, str]]:
+    """The sentences of one paragraph, each with the space that came before it ("" for the
+    first, and between sentences of scripts without spaces)."""
+    out: list[tuple[str, str]] = []
+    position = 0
+    space = ""
+    for match in _SENTENCE_END.finditer(text):
+        if match.start() > position:
+            out.append((text[position : match.start()], space))
+            space = match.group(0)
+        position = match.end()
+    if position < len(text):
+        out.append((text[position:], space))
+    return out or [(text, "")]
+
+
+def _lead_in(brief: str, style: _Style) -> str:
+    """The hook of a one-sentence brief: what kind of news it is, read from its words (not
+    its links)."""
+    words_only = brief
+    for start, end in reversed(find_urls(brief)):
+        words_only = words_only[:start] + words_only[end:]
+    emoji, casual, formal = DEFAULT_LEAD_IN
+    for pattern, *words in LEAD_INS:
+        if pattern.search(words_only):
+            emoji, casual, formal = words
+            break
+    words_ = formal if style.formal else casual
+    return f"{emoji} {words_}" if style.lead_emoji else words_
+
+
+def _split_cta(brief: str) -> tuple[str, str]:
+    """The brief without its call to action, and the call to action: the sentence the last
+    link ends, when it is short ("Read the guide at <link>"), or "Read more: <link>" with the
+    link taken out of a longer sentence. A link inside a sentence stays where it is."""
+    urls = find_urls(brief)
+    if not urls:
+        return brief, ""
+    start, end = urls[-1]
+    line_start = brief.rfind("\n", 0, start) + 1
+    line_end = brief.find("\n", end)
+    line_end = len(brief) if line_end < 0 else line_end
+    after = _AFTER_LINK.match(brief[end:line_end])
+    if after is None:
+        return brief, ""
+    stops = [m.end() for m in _SENTENCE_END.finditer(brief, line_start, start)]
+    sentence_start = stops[-1] if stops else line_start
+    lead = brief[sentence_start:start].strip()
+    link = brief[start:end]
+    rest_after = brief[end + after.end() :]
+    if len(lead.split()) <= CTA_WORDS:
+        cta = f"{_capitalise(lead)} {link}" if lead else f"{READ_MORE} {link}"
+        rest = brief[:sentence_start] + rest_after
+    else:
+        kept = _with_stop(_CONNECTORS.sub("", lead))
+        cta = f"{READ_MORE} {link}"
+        rest = brief[:sentence_start] + kept + rest_after
+    return _clean(rest), cta
+
+
+def _join(*blocks: str) -> str:
+    return "\n\n".join(block for block in blocks if block)
+
+
+def _without_emoji(text: str, keep: int) -> str:
+    """At most `keep` emoji (the first ones); links are left alone."""
+    kept = 0
+    pieces: list[str] = []
+    position = 0
+    for start, end in [*find_urls(text), (len(text), len(text))]:
+        for cluster in _GRAPHEME.findall(text[position:start]):
+            if cluster in _TEXT_SYMBOLS or not is_emoji_cluster(cluster):
+                pieces.append(cluster)
+            elif kept < keep:
+                kept += 1
+                pieces.append(cluster)
+        pieces.append(text[start:end])
+        position = end
+    return _clean("".join(pieces))
+
+
+# --- the voice ------------------------------------------------------------------------------------
+
+
+class _Writer:
+    """A body with the voice on it, as model drafts get it (`compose`): the template, or the
+    hashtags it lacks after it; the disclosure and required hashtags first; UTM on links.
+
+    A template that fails is not tried again (the variant says so), nor one that has used
+    TEMPLATE_SECONDS over the renders one variant needs to fit (each is bounded by the sandbox).
+    """
+
+    def __init__(self, network: Network, voice: BrandVoice, values: dict[str, Any]) -> None:
+        self.network = network
+        self.voice = voice
+        self.values = values
+        self.notes: list[str] = []
+        self.hashtags: tuple[str, ...] = ()
+        self.spent = 0.0
+
+    @property
+    def templated(self) -> bool:
+        return bool(self.voice.templates.get(self.network.name))
+
+    def __call__(self, body: str, tags: Sequence[str], *, voice: BrandVoice | None = None) -> str:
+        voice = voice or self.voice
+        if self.templated and (self.notes or self.spent > TEMPLATE_SECONDS):
+            voice = replace(voice, templates={})
+        started = time.monotonic()
+        composed = compose(self.network.name, body, tuple(tags), (), voice, self.values)
+        if voice.templates:
+            self.spent += time.monotonic() - started
+            if self.spent > TEMPLATE_SECONDS and not self.notes:
+                self.notes.append(
+                    f"⚠ the {self.network.display} template took too long; used the plain text"
+                )
+        if composed.notes and not self.notes:
+            self.notes.extend(composed.notes)
+        self.hashtags = composed.hashtags
+        return composed.text
+
+    def plain(self, text: str) -> str:
+        """A further post of a thread: only UTM on its links (the first post has the rest)."""
+        return add_utm(text, self.voice.utm)
+
+
+TEMPLATE_SECONDS = 3.0
+
+
+# --- cuts and threads ------------------------------------------------------------------------
+
+
+def _cut_to_fit(
+    shape: _Shape, closer: str, derived: Sequence[str], write: _Writer, network: Network
+) -> str:
+    """The point cut with "…" (hook, call to action, closer and hashtags kept while they fit);
+    else hook and point cut together; else the plain text cut."""
+    for ending, tags in ((closer, derived), ("", ())):
+
+        def render(point: str, ending: str = ending, tags: Sequence[str] = tags) -> str:
+            return write(_join(shape.hook, point, shape.cta, ending), tags)
+
+        if shape.point and network.fits(render(ELLIPSIS)):
+            return _shorten_to_fit(shape.point, render, network)
+    merged = _join(shape.hook, shape.point)
+
+    def bare(body: str) -> str:
+        return write(_join(body, shape.cta), ())
+
+    if network.fits(bare(ELLIPSIS)):
+        return _shorten_to_fit(merged, bare, network)
+    return _shorten_to_fit(_join(merged, shape.cta), _as_is, network)
+
+
+def _thread(
+    shape: _Shape, derived: Sequence[str], write: _Writer, network: Network
+) -> tuple[tuple[str, ...], bool]:
+    """X posts that each fit, numbered "1/3": the hook, disclosure and hashtags in the first,
+    sentences packed in order, the call to action last; and whether text was left out (it
+    needed more than MAX_THREAD posts)."""
+    units: list[tuple[str, str]] = [(shape.hook, "")]
+    if shape.point:
+        sentences = _sentences(shape.point)
+        units += [(text, space if i else "\n\n") for i, (text, space) in enumerate(sentences)]
+    if shape.cta:
+        units.append((shape.cta, "\n\n"))
+    first = _first_post(shape, derived, write, network)
+    later = replace(network, limit=network.limit - NUMBERING_ROOM)
+
+    def fits(index: int, body: str) -> bool:
+        if index == 0:
+            return network.fits(first(f"{body} {MAX_THREAD}/{MAX_THREAD}"))
+        return later.fits(body)
+
+    posts: list[str] = []
+    current = ""
+    for text, joiner in units:
+        candidate = f"{current}{joiner}{text}" if current else text
+        if fits(len(posts), candidate):
+            current = candidate
+            continue
+        if current and fits(len(posts) + 1, text):  # a sentence that fits a post is not split
+            posts.append(current)
+            current = text
+            continue
+        while True:  # longer than a post: fill this one with its start, go on in the next
+            prefix = f"{current}{joiner}" if current else ""
+            head = _longest_head(text, partial(_fits_after, fits, len(posts), prefix))
+            if not head and not current:  # not even one grapheme fits (combining marks)
+                head = _GRAPHEME.findall(text)[0]
+            if head:
+                current = prefix + head
+                text = text[len(head) :].strip()
+            if not text:
+                break
+            posts.append(current)
+            current, joiner = "", ""
+            if fits(len(posts), text):
+                current = text
+                break
+    if current:
+        posts.append(current)
+    lost = len(posts) > MAX_THREAD
+    if lost:
+        rest = " ".join(posts[MAX_THREAD - 1 :])
+        posts = [*posts[: MAX_THREAD - 1], _shorten_to_fit(rest, _as_is, later)]
+    total = len(posts)
+    if total == 1:
+        return (first(posts[0]),), lost
+    numbered = [first(f"{posts[0]} 1/{total}")]
+    numbered += [write.plain(f"{post} {i}/{total}") for i, post in enumerate(posts[1:], start=2)]
+    return tuple(numbered), lost
+
+
+def _fits_after(fits: Callable[[int, str], bool], index: int, prefix: str, text: str) -> bool:
+    return fits(index, prefix + text)
+
+
+def _first_post(
+    shape: _Shape, derived: Sequence[str], write: _Writer, network: Network
+) -> Callable[[str], str]:
+    """How the first post of a thread is written: with the voice (a hashtag the brief has
+    elsewhere in the thread is not added again), the brief's hashtags while they fit."""
+    whole = _join(shape.hook, shape.point, shape.cta)
+    voice = replace(write.voice, hashtags=tuple(missing_tags(whole, write.voice.hashtags)))
+    for tags in (tuple(derived), ()):
+
+        def render(body: str, tags: tuple[str, ...] = tags) -> str:
+            return write(body, tags, voice=voice)
+
+        if network.fits(render(f"{ELLIPSIS} {MAX_THREAD}/{MAX_THREAD}")):
+            return render
+    return _as_is  # the voice's own extras are too long for one post: the card warns
+
+
+def _longest_head(text: str, fits: Callable[[str], bool]) -> str:
+    """The longest start of `text` that fits: whole words, else whole graphemes ("" if none).
+
+    Whole words while at least one fits; a text whose first word alone is too long (CJK, a
+    run of emoji) is cut between graphemes."""
+    words = regex.split(r"(?<=\s)", text)
+    head = ""
+    for word in words:
+        if not fits((head + word).strip()):
+            break
+        head += word
+    if head.strip():
+        return head.strip()
+    clusters = _GRAPHEME.findall(text)
+    count = _largest(lambda n: n == 0 or fits("".join(clusters[:n])), len(clusters))
+    return "".join(clusters[:count])
 
 
 def _as_is(text: str) -> str:
     return text
 
 
-def _fit(body: str, renders: Sequence[Callable[[str], str]], network: Network) -> tuple[str, bool]:
-    """The first rendering that fits, else the last one with the body cut; and whether cut."""
-    for render in renders:
-        text = render(body)
-        if network.fits(text):
-            return text, False
-    return _shorten_to_fit(body, renders[-1], network), True
+def _shorter(
+    body: str, usual: str, usual_cut: bool, network: Network, write: _Writer
+) -> tuple[str, bool]:
+    """For "shorter" feedback: no extras but the voice's, the first sentence, and in any case
+    shorter than the usual variant when the brief has enough words to lose some."""
 
+    def voiced(text: str) -> str:
+        return write(text, ())
 
-def _shorter(body: str, usual: str, usual_cut: bool, network: Network) -> tuple[str, bool]:
-    """For "shorter" feedback: no extras, the first sentence, and in any case shorter than
-    the usual variant when the brief has enough words to lose some."""
-    text, cut = _fit(_condense(body), [_as_is], network)
+    condensed = _condense(body)
+    text, cut = (voiced(condensed), False)
+    if not network.fits(text):
+        text, cut = _shorten_to_fit(condensed, voiced, network), True
+        if not network.fits(text):
+            text = _shorten_to_fit(condensed, _as_is, network)
     usual_length = network.length(usual)
     if network.length(text) < usual_length:
         return text, cut
     if len(body.split()) < 6 and len(_GRAPHEME.findall(body)) < 30:
         return text, cut  # a few words already: nothing sensible to drop
     target = replace(network, limit=max(1, usual_length * 2 // 3))
-    return _shorten_to_fit(body, _as_is, target), usual_cut
-
-
-# --- templates --------------------------------------------------------------------------------
-
-
-def _render(network: str, body: str, tags: Sequence[str], *, formal: bool) -> str:
-    hashtags = " ".join(tags)
-    if network == "x":
-        return f"{body} {hashtags}" if hashtags else body
-    if network == "mastodon":
-        return f"{body}\n\n{hashtags}" if hashtags else body
-    if network == "linkedin":
-        opening = "A brief update." if formal else "A quick update from us:"
-        closing = "We would welcome your perspective." if formal else "What do you think?"
-        return f"{opening}\n\n{body}\n\n{closing}"
-    if network == "facebook":
-        if formal:
-            return f"Hello everyone,\n\n{body}\n\nWe welcome your comments."
-        return f"Hi everyone!\n\n{body}\n\nLet us know what you think in the comments."
-    return body  # bluesky and outbox: the brief itself
+    render = voiced if target.fits(voiced(ELLIPSIS)) else _as_is
+    return _shorten_to_fit(body, render, target), usual_cut
 
 
 # --- text shaping -----------------------------------------------------------------------------

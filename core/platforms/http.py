@@ -15,10 +15,10 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -34,6 +34,7 @@ from core.platforms.timing import CONNECT_SECONDS, PUBLISH_BUDGET_SECONDS, READ_
 from core.ssrf import Refused, SafeFetcher
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TIMEOUT = httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS)
 # The monotonic instant after which this publish starts no new request (see `timing`).
@@ -164,6 +165,24 @@ def generic(display: str, response: httpx.Response, now: datetime, message: str 
         raise Transient(f"{display} had a problem on its side (HTTP {status})")
     if status >= 400:
         raise ContentRejected(f"{display} refused the post{detail}")
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in slices of at most `size` (a network's most ids a request), in order."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def read_refused(display: str, response: httpx.Response, detail: object) -> PublishError:
+    """What a figures read that failed for another reason than a 401 or a 429 raises: a 5xx
+    is `Transient` (try again later), anything else a plain refusal with the network's reason.
+    Never `TokenExpired`: a read refused for a missing permission must not mark the account
+    expired and hold back its posts."""
+    status = response.status_code
+    if status >= 500 or status in (408, 425):
+        return Transient(f"{display} had a problem on its side (HTTP {status})")
+    reason = plain(detail) or f"HTTP {status}"
+    return PublishError(f"{display} refused to tell the posts' figures: {reason}")
 
 
 # Every link, in `comparable` text: networks rewrite links (t.co, shortened displays).

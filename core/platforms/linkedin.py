@@ -1,4 +1,5 @@
-"""LinkedIn Posts API (versioned `/rest`): member and organization authors, images.
+"""LinkedIn Posts API (versioned `/rest`): member and organization authors, images, and an
+organization's posts' figures read back.
 
 LinkedIn's commentary is "little text": reserved characters must be backslash-escaped or the
 post is silently cut at the first one. Herald escapes everything but hashtags (`#word`).
@@ -6,9 +7,12 @@ post is silently cut at the first one. Herald escapes everything but hashtags (`
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 
@@ -22,12 +26,25 @@ from core.errors import (
 )
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
-from core.ports import Published, PublishRequest
+from core.ports import FiguresRequest, Published, PublishRequest, Reading
+
+log = logging.getLogger(__name__)
 
 VERSION = "202605"
 SCOPES = "openid profile w_member_social"
-ORG_SCOPES = "openid profile w_member_social w_organization_social"
+# r_organization_social reads the page's likes and comments (socialActions);
+# rw_organization_admin its posts' impressions and clicks (organizationalEntityShareStatistics).
+ORG_SCOPES = (
+    "openid profile w_member_social w_organization_social r_organization_social "
+    "rw_organization_admin"
+)
 PAGE = 100  # the most posts LinkedIn lists at once
+BATCH = 50  # the most posts one figures read names (the URL stays well under 4 KB)
+# Share statistics name a post by its kind: `shares=List(…)` or `ugcPosts=List(…)`.
+STATISTICS_KINDS = {
+    "urn:li:share:": ("shares", "share"),
+    "urn:li:ugcPost:": ("ugcPosts", "ugcPost"),
+}
 _RESERVED = re.compile(r"[|{}@\[\]()<>\\*_~]|#(?!\w)")
 
 
@@ -175,6 +192,99 @@ class LinkedInPublisher(AccountPublisher):
                     return None
         raise h.LookupIncomplete("LinkedIn")
 
+    # --- figures ---------------------------------------------------------------------------
+
+    def figures(self, account: Account, requests: Sequence[FiguresRequest]) -> dict[int, Reading]:
+        """An organization's posts: impressions, clicks, likes, comments and reposts from its
+        share statistics (50 posts a request); posts those leave out (older than LinkedIn's
+        12 months, a refused `rw_organization_admin`, a deleted post) get likes and comments
+        from `socialActions`, where a post LinkedIn no longer has is gone. A member's posts
+        are not read: that needs `r_member_social`, which LinkedIn grants to few apps."""
+        author = str(account.credentials["author"])
+        if not author.startswith("urn:li:organization:"):
+            return {}
+        read: dict[int, Reading] = {}
+        with self._client(account) as http:
+            stats = self._statistics(http, account, author, [r.external_id for r in requests])
+            others = [r.external_id for r in requests if r.external_id not in stats]
+            social = self._social_actions(http, account, others)
+            gone = {urn for urn, reading in social.items() if reading.gone}
+            # A batch with a deleted post in it is refused whole: read the rest again.
+            retry = [urn for urn in others if urn not in gone and urn in social]
+            if gone and retry:
+                stats.update(self._statistics(http, account, author, retry))
+        for request in requests:
+            reading = stats.get(request.external_id) or social.get(request.external_id)
+            if reading is not None:
+                read[request.target_id] = reading
+        return read
+
+    def _statistics(
+        self, http: httpx.Client, account: Account, org: str, urns: list[str]
+    ) -> dict[str, Reading]:
+        """`organizationalEntityShareStatistics` for these posts (lifetime, organic)."""
+        read: dict[str, Reading] = {}
+        for prefix, (parameter, key) in STATISTICS_KINDS.items():
+            kind = list(dict.fromkeys(u for u in urns if u.startswith(prefix)))
+            for batch in h.batches(kind, BATCH):
+                query = (
+                    f"q=organizationalEntity&organizationalEntity={quote(org, safe='')}"
+                    f"&{parameter}=List({','.join(quote(u, safe='') for u in batch)})"
+                )
+                response = h.send(
+                    http, "LinkedIn", "GET", f"/rest/organizationalEntityShareStatistics?{query}"
+                )
+                if response.status_code in (400, 403):
+                    # Without rw_organization_admin, or a post LinkedIn won't tell about.
+                    log.info(
+                        "LinkedIn share statistics refused for account %s: HTTP %s",
+                        account.id,
+                        response.status_code,
+                    )
+                    continue
+                for element in self._read_check(response).get("elements") or []:
+                    urn = str(element.get(key) or "")
+                    if urn in batch:
+                        read[urn] = _statistics_reading(element.get("totalShareStatistics") or {})
+        return read
+
+    def _social_actions(
+        self, http: httpx.Client, account: Account, urns: list[str]
+    ) -> dict[str, Reading]:
+        """`socialActions` batch get: likes and comments; a post answered 404 is gone."""
+        read: dict[str, Reading] = {}
+        for batch in h.batches(list(dict.fromkeys(urns)), BATCH):
+            ids = ",".join(quote(u, safe="") for u in batch)
+            response = h.send(http, "LinkedIn", "GET", f"/rest/socialActions?ids=List({ids})")
+            if response.status_code == 403:  # without r_organization_social
+                log.info("LinkedIn social actions refused for account %s", account.id)
+                continue
+            data = self._read_check(response)
+            results = {unquote(k): v for k, v in (data.get("results") or {}).items()}
+            errors = {unquote(k): v for k, v in (data.get("errors") or {}).items()}
+            statuses = {unquote(k): v for k, v in (data.get("statuses") or {}).items()}
+            for urn in batch:
+                if isinstance(results.get(urn), dict):
+                    read[urn] = _social_reading(results[urn])
+                elif statuses.get(urn) == 404 or (errors.get(urn) or {}).get("status") == 404:
+                    read[urn] = Reading(gone=True)
+        return read
+
+    def _read_check(self, response: httpx.Response) -> dict[str, Any]:
+        """A read's answer, or the error it means; a refused permission is not an expired
+        token here (the account still posts)."""
+        if response.is_success:
+            return h.body(response)
+        now = self.hub.clock()
+        if response.status_code == 401:
+            raise TokenExpired("the LinkedIn access token expired or was revoked; reconnect")
+        if response.status_code == 429:
+            until = h.retry_after(response.headers.get("retry-after"), now) or _next_midnight(
+                now.astimezone(UTC)
+            )
+            raise RateLimited("LinkedIn's daily limit for reading is used up", until)
+        raise h.read_refused("LinkedIn", response, h.body(response).get("message"))
+
     def can_renew(self, account: Account) -> bool:
         return bool(account.credentials.get("refresh_token"))
 
@@ -190,6 +300,40 @@ class LinkedInPublisher(AccountPublisher):
         }
         seconds = tokens.get("expires_in")
         return fresh, self.hub.clock() + timedelta(seconds=int(seconds)) if seconds else None
+
+
+def _number(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    return value if isinstance(value, int) else None
+
+
+def _statistics_reading(stats: dict[str, Any]) -> Reading:
+    """`totalShareStatistics` as figures (organic only: LinkedIn leaves sponsored out)."""
+    names = ("impressionCount", "clickCount", "likeCount", "commentCount", "shareCount")
+    raw = {n: v for n in names if (v := _number(stats, n)) is not None}
+    return Reading(
+        likes=raw.get("likeCount", 0),
+        replies=raw.get("commentCount", 0),
+        reposts=raw.get("shareCount", 0),
+        impressions=raw.get("impressionCount"),
+        clicks=raw.get("clickCount"),
+        raw=raw,
+    )
+
+
+def _social_reading(actions: dict[str, Any]) -> Reading:
+    """A `socialActions` summary as figures: likes and comments, nothing more."""
+    likes = _number(actions.get("likesSummary") or {}, "totalLikes")
+    comments = actions.get("commentsSummary") or {}
+    replies = _number(comments, "aggregatedTotalComments")
+    if replies is None:
+        replies = _number(comments, "totalFirstLevelComments")
+    raw = {"totalLikes": likes, "aggregatedTotalComments": replies}
+    return Reading(
+        likes=likes or 0,
+        replies=replies or 0,
+        raw={k: v for k, v in raw.items() if v is not None},
+    )
 
 
 def token_request(settings: Any, form: dict[str, str]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ the account's timeline and goes on from there instead of posting them twice.
 from __future__ import annotations
 
 import base64
+import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +20,21 @@ import httpx
 from core.errors import ContentRejected, Duplicate, RateLimited, TokenExpired, Transient
 from core.platforms import http as h
 from core.platforms.base import Account, AccountPublisher
-from core.ports import Published, PublishRequest
+from core.ports import FiguresRequest, Published, PublishRequest, Reading
+
+log = logging.getLogger(__name__)
 
 CHUNK = 4 * 1024 * 1024
 PAGE = 100  # the most posts a timeline read returns at once
+LOOKUP = 100  # the most ids GET /2/tweets takes at once
 SCOPES = "tweet.read tweet.write users.read media.write offline.access"
+# X tells a post's non-public metrics (link and profile clicks) only to its author, and only
+# for this long after it was posted; older posts are read with public metrics alone.
+PRIVATE_FOR = timedelta(days=30)
+PUBLIC = "public_metrics"
+PRIVATE = "public_metrics,non_public_metrics"
+# X's ids are snowflakes: milliseconds since X's epoch, shifted left by 22 bits.
+_TWEPOCH_MS = 1288834974657
 
 
 class XPublisher(AccountPublisher):
@@ -247,6 +259,74 @@ class XPublisher(AccountPublisher):
             return None  # not there, or a thread half out: publish() finishes it
         return Published(external_id=ids[0], url=self._url(account, ids[0]))
 
+    # --- figures ---------------------------------------------------------------------------
+
+    def figures(self, account: Account, requests: Sequence[FiguresRequest]) -> dict[int, Reading]:
+        """`GET /2/tweets?ids=…` (100 ids a request). Posts younger than 30 days are asked
+        with their non-public metrics (clicks); where X refuses those fields for a post, it
+        is asked again with public metrics alone. A post X cannot find is gone."""
+        now = self.hub.clock()
+        young = [r for r in requests if _recent(r.external_id, now)]
+        old = [r for r in requests if not _recent(r.external_id, now)]
+        read: dict[int, Reading] = {}
+        with h.client(self.hub.settings.x_api_url, headers=self._headers(account)) as http:
+            refused: list[FiguresRequest] = []
+            for batch in h.batches(young, LOOKUP):
+                refused += self._lookup(http, batch, PRIVATE, read)
+            for batch in h.batches(old + refused, LOOKUP):
+                self._lookup(http, batch, PUBLIC, read)
+        return read
+
+    def _lookup(
+        self,
+        http: httpx.Client,
+        batch: Sequence[FiguresRequest],
+        fields: str,
+        read: dict[int, Reading],
+    ) -> list[FiguresRequest]:
+        """Read one batch into `read`; the requests X refused a field for (to ask again)."""
+        ids = ",".join(dict.fromkeys(r.external_id for r in batch))
+        response = h.send(
+            http, "X", "GET", "/2/tweets", params={"ids": ids, "tweet.fields": fields}
+        )
+        data = self._read_check(response)
+        found = {str(item.get("id")): item for item in data.get("data") or []}
+        gone: set[str] = set()
+        refused: set[str] = set()
+        for error in data.get("errors") or []:
+            kind = str(error.get("type") or "")
+            post_id = str(error.get("resource_id") or error.get("value") or "")
+            if kind.endswith("/resource-not-found"):
+                gone.add(post_id)
+            elif kind.endswith(("/not-authorized-for-field", "/field-unauthorized")):
+                refused.add(post_id)
+            else:  # suspended, protected, …: not readable now, maybe later
+                log.info("X did not give the figures of post %s: %s", post_id, kind)
+        again = []
+        for request in batch:
+            post_id = request.external_id
+            if post_id in found:
+                read[request.target_id] = _reading(found[post_id])
+            elif post_id in gone:
+                read[request.target_id] = Reading(gone=True)
+            elif post_id in refused and fields != PUBLIC:
+                again.append(request)
+        return again
+
+    def _read_check(self, response: httpx.Response) -> dict[str, Any]:
+        """A read's answer, or the error it means. Unlike a publish, a read never notes a
+        limit on the account: read and post limits are separate buckets at X."""
+        if response.is_success:
+            return h.body(response)
+        now = self.hub.clock()
+        if response.status_code == 401:
+            raise TokenExpired("the X access token expired or was revoked; reconnect X")
+        if response.status_code == 429:
+            until = h.later_of(now, h.epoch(response.headers.get("x-rate-limit-reset")))
+            raise RateLimited("X is rate limiting reads for this account", until)
+        data = h.body(response)
+        raise h.read_refused("X", response, data.get("detail") or data.get("title"))
+
     # --- tokens ----------------------------------------------------------------------------
 
     def can_renew(self, account: Account) -> bool:
@@ -258,6 +338,68 @@ class XPublisher(AccountPublisher):
             {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]},
         )
         return tokens_to_credentials(tokens, credentials), expiry(tokens, self.hub.clock())
+
+
+def posted_at(post_id: str) -> datetime | None:
+    """When X made a post, read from its id; None for an id that is not a snowflake."""
+    if not post_id.isdigit():
+        return None
+    millis = (int(post_id) >> 22) + _TWEPOCH_MS
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def _recent(post_id: str, now: datetime) -> bool:
+    """Whether X still tells this post's non-public metrics (an unknown age: ask, and fall
+    back if X refuses)."""
+    when = posted_at(post_id)
+    return when is None or now - when < PRIVATE_FOR
+
+
+def _count(metrics: dict[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = metrics.get(name)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _reading(item: dict[str, Any]) -> Reading:
+    """One post of `GET /2/tweets` as figures. Spec v2.167 says `repost_count` where X's
+    answers (and older specs) say `retweet_count`: both are read."""
+    public = item.get("public_metrics") or {}
+    private = item.get("non_public_metrics") or {}
+    reposts = _count(public, "retweet_count", "repost_count") or 0
+    clicks = None
+    if private:
+        # Clicks anywhere on the post X reports: on its link and on the author's profile.
+        clicks = (_count(private, "url_link_clicks") or 0) + (
+            _count(private, "user_profile_clicks") or 0
+        )
+    impressions = _count(public, "impression_count")
+    if impressions is None:
+        impressions = _count(private, "impression_count")
+    raw = {
+        name: value
+        for name, value in {
+            "like_count": _count(public, "like_count"),
+            "retweet_count": reposts,
+            "reply_count": _count(public, "reply_count"),
+            "quote_count": _count(public, "quote_count"),
+            "impression_count": impressions,
+            "url_link_clicks": _count(private, "url_link_clicks"),
+            "user_profile_clicks": _count(private, "user_profile_clicks"),
+        }.items()
+        if value is not None
+    }
+    return Reading(
+        likes=_count(public, "like_count") or 0,
+        reposts=reposts,
+        replies=_count(public, "reply_count") or 0,
+        quotes=_count(public, "quote_count") or 0,
+        impressions=impressions,
+        clicks=clicks,
+        raw=raw,
+    )
 
 
 def client_auth(settings: Any) -> dict[str, str]:

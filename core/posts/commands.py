@@ -17,7 +17,8 @@ from core.posts.card import Message, build_card, networks_phrase, when_text
 from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS, history, queue_lines, status_line
 from core.registry import Request, Spec
-from core.scheduling.when import future_instant
+from core.scheduling import best
+from core.scheduling.when import plan
 from core.ssrf import Refused
 from core.workspace.people import find_post, next_post_number, zone_of
 from storage.models import Member, Post, PostState, Target, TargetState, Workspace
@@ -121,7 +122,12 @@ def draft(r: Request, cmd: Draft) -> Message:
     chosen = cmd.networks or tuple(n for n in ws.default_networks.split(",") if n)
     _ensure_networks(ctx, tx, ws, chosen)
     tz = zone_of(me, ws)
-    planned = future_instant(cmd.when, tz, tx.now, None) if cmd.when else None
+    slot = best.choose(tx, ws, chosen, tz) if best.wanted(cmd.when) else None
+    when = plan(cmd.when, tz, tx.now, None) if cmd.when and slot is None else None
+    # "now" plans nothing: the post goes once approved.
+    planned = None if when is None or when.now else when.instant
+    if slot is not None:
+        planned = slot.at
     number = next_post_number(tx, ws)
     post = Post(
         workspace_id=ws.id,
@@ -152,10 +158,16 @@ def draft(r: Request, cmd: Draft) -> Message:
         to_state=P.GENERATING.value,
         detail={"networks": list(chosen)},
     )
+    if slot is not None:
+        best.remember(tx, ws, me, post, slot)
     tx.later(Job.GENERATE, post.id)
-    when = f" for {when_text(planned, tz, tx.now)}" if planned else ""
+    if slot is not None:
+        at = f" for {when_text(slot.at, tz, tx.now)}, {slot.why}"
+    else:
+        at = f" for {when.shown}" if when and planned else ""
+    note = f"\n{when.note}" if when and when.note else ""
     return Message(
-        text=f"Drafting #{number} for {networks_phrase(list(chosen))}{when}…",
+        text=f"Drafting #{number} for {networks_phrase(list(chosen))}{at}…{note}",
         post_number=number,
     )
 
@@ -170,7 +182,8 @@ def queue(r: Request, cmd: Queue) -> Message:
 def show(r: Request, cmd: Show) -> Message:
     post = find_post(r.tx, r.ws, cmd.number)
     tz = zone_of(r.me, r.ws)
-    card = build_card(post, tz=tz, now=r.tx.now, status=status_line(post, tz, r.tx.now))
+    status = status_line(post, tz, r.tx.now)
+    card = build_card(post, tz=tz, now=r.tx.now, status=status, note=best.note(r.tx, post))
     lines = history(r.tx, post, tz)
     return Message(text="History:\n" + "\n".join(lines), card=card, post_number=cmd.number)
 
@@ -212,7 +225,11 @@ def edit(r: Request, cmd: Edit) -> Message:
         raise BadInput(f"{problem} Then try again.")
     _back_to_draft(tx, ws, me, post)
     before = target.text
+    # The new text replaces the whole variant: an X thread's later posts go with the old text,
+    # or they would still be published after the edited first one.
+    dropped = len(target.parts or [])
     target.text = cmd.text
+    target.parts = []
     target.warnings = {}
     if not move(
         tx.session,
@@ -231,6 +248,12 @@ def edit(r: Request, cmd: Edit) -> Message:
         tz=zone_of(me, ws),
         now=tx.now,
         status=f"✏️ Edited by @{me.display_name} · waiting for approval",
+        note=(
+            f"The {net.display} thread is now this one post; its other {dropped} went with "
+            "the old text."
+            if dropped
+            else None
+        ),
     )
     return Message(card=card, post_number=post.number)
 
@@ -303,9 +326,10 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="draft",
         kind=Draft,
-        usage="draft <brief> [--to x,linkedin,...] [--at <when>]",
+        usage="draft <brief> [--to x,linkedin,...] [--at <when>|best]",
         summary="write a post from a brief",
-        detail="It goes to the networks you name, or the workspace's usual ones.",
+        detail="It goes to the networks you name, or the workspace's usual ones. "
+        "--at best picks the best free hour of the coming week from how your posts did.",
         parse=parse_draft,
         handle=draft,
         permission=Action.DRAFT,

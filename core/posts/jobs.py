@@ -14,6 +14,7 @@ from core.networks import length_problem
 from core.ports import GenerationRequest
 from core.posts.card import Message, build_card
 from core.posts.lifecycle import move
+from core.scheduling import best
 from core.workspace.people import zone_of
 from storage.models import Post, PostState
 
@@ -69,11 +70,15 @@ def generate(ctx: Context, post_id: int) -> None:
         move(tx.session, post, "submit", now=tx.now, detail={"generator": ctx.generator.label})
         tx.session.refresh(post)
         ws = post.workspace
-        note = None
+        notes = [best.note(tx, post)]
         if ctx.generator.label == "offline":
-            note = "Offline template: set HERALD_LLM_BASE_URL to draft with a model."
+            notes.append("Offline template: set HERALD_LLM_BASE_URL to draft with a model.")
         card = build_card(
-            post, tz=zone_of(post.author, ws), now=tx.now, status="Waiting for approval", note=note
+            post,
+            tz=zone_of(post.author, ws),
+            now=tx.now,
+            status="Waiting for approval",
+            note="\n".join(n for n in notes if n) or None,
         )
         notify(tx, post, Message(card=card, post_number=post.number))
 

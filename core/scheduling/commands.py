@@ -14,12 +14,13 @@ from core.grammar import Words, network_name, optional_network, unquote
 from core.jobs import Job
 from core.networks import get_network
 from core.permissions import Action
-from core.posts.card import Message, asking, asking_cleared, networks_phrase
+from core.posts.card import Message, asking, asking_cleared, build_card, networks_phrase
 from core.posts.lifecycle import move
-from core.posts.queries import STATE_WORDS
+from core.posts.queries import STATE_WORDS, status_line
 from core.registry import Request, Spec
+from core.scheduling import best
 from core.scheduling.queries import free_slot
-from core.scheduling.when import future_instant
+from core.scheduling.when import Planned, plan
 from core.timeparse import format_when
 from core.workspace.people import find_post, zone_of
 from storage.models import Member, Post, PostState, Target, TargetState, Workspace
@@ -103,21 +104,62 @@ def _reschedule(
 def schedule(r: Request, cmd: Schedule) -> Message:
     tx, ws, me = r.tx, r.ws, r.me
     tz = zone_of(me, ws)
-    instant = future_instant(cmd.when, tz, tx.now, cmd.number)
+    picking = best.wanted(cmd.when)
+    planned = None if picking else plan(cmd.when, tz, tx.now, cmd.number)
     post = find_post(tx, ws, cmd.number, lock=True)
     if post.state in {P.REJECTED, P.CANCELLED}:
         raise Conflict(f"#{post.number} {STATE_WORDS[post.state]}; edit it before scheduling.")
     movable = [t for t in post.targets if t.state in {T.SCHEDULED, T.FAILED}]
     if post.state == P.APPROVED and not movable:
         raise Conflict(f"#{post.number} has nothing left to schedule: show {post.number}")
-    post.planned_at = instant
+    if planned is not None:
+        return _at(r, post, movable, planned)
+    going = movable if post.state == P.APPROVED else post.targets
+    networks = [t.network for t in going if t.state != T.CANCELLED]
+    slot = best.choose(tx, ws, networks, tz, post=post.id)
+    best.remember(tx, ws, me, post, slot)
+    post.planned_at = slot.at
     for target in movable:
-        _reschedule(tx, ws, me, target, instant)
-    when = format_when(instant, tz, now=tx.now)
+        _reschedule(tx, ws, me, target, slot.at)
+    when = f"{format_when(slot.at, tz, now=tx.now)}, {slot.why}"
     if post.state == P.APPROVED:
-        return Message(text=f"🗓 #{post.number} will go out {when}.", post_number=post.number)
+        text = f"🗓 #{post.number} will go out {when}."
+    else:
+        text = f"🗓 #{post.number} is planned for {when}, once approved."
+    # The card shows why, on every surface (Slack redraws it in place).
+    card = build_card(
+        post,
+        tz=tz,
+        now=tx.now,
+        status=status_line(post, tz, tx.now),
+        note=best.note_text(slot),
+    )
+    return Message(text=text, card=card, post_number=post.number)
+
+
+def _at(r: Request, post: Post, movable: list[Target], planned: Planned) -> Message:
+    """`schedule <n> <when>`: a time someone typed."""
+    tx, ws, me = r.tx, r.ws, r.me
+    # "now" plans nothing: an approved post goes at the next tick, a pending one once approved.
+    post.planned_at = None if planned.now else planned.instant
+    for target in movable:
+        _reschedule(tx, ws, me, target, planned.instant)
+    note = f" {planned.note}" if planned.note else ""
+    if planned.now and post.state == P.APPROVED:
+        tx.later(Job.DISPATCH)
+        return Message(text=f"🗓 #{post.number} goes out now.", post_number=post.number)
+    if planned.now:
+        return Message(
+            text=f"🗓 #{post.number} will go out as soon as it is approved.",
+            post_number=post.number,
+        )
+    if post.state == P.APPROVED:
+        return Message(
+            text=f"🗓 #{post.number} will go out {planned.shown}.{note}", post_number=post.number
+        )
     return Message(
-        text=f"🗓 #{post.number} is planned for {when}, once approved.", post_number=post.number
+        text=f"🗓 #{post.number} is planned for {planned.shown}, once approved.{note}",
+        post_number=post.number,
     )
 
 
@@ -228,9 +270,10 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="schedule",
         kind=Schedule,
-        usage="schedule <n> <when>",
+        usage="schedule <n> <when> · schedule <n> best",
         summary="set when a post goes out",
-        detail='e.g. "tomorrow 9am", "in 2h".',
+        detail='e.g. "tomorrow 9am", "in 2h"; best picks the best free hour of the coming '
+        "week from how your posts did.",
         parse=parse_schedule,
         handle=schedule,
         permission=Action.SCHEDULE,

@@ -1,4 +1,4 @@
-"""Read models of the schedule: the next free slot on a network."""
+"""Read models of the schedule: the next free slot on a network, and when others go out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from core.context import Tx
-from storage.models import Post, Target, TargetState, Workspace
+from storage.models import Post, PostState, Target, TargetState, Workspace
 
 SLOT_GAP = timedelta(minutes=30)  # the `slot` rule: no other post on the network this close
 SLOT_LEAD = timedelta(minutes=15)  # and a slot is at least this far ahead
@@ -37,3 +37,40 @@ def free_slot(tx: Tx, ws: Workspace, network: str, after: datetime) -> datetime:
     while not is_free(slot, busy):
         slot += timedelta(hours=1)
     return slot
+
+
+# Posts not approved yet whose planned time already holds a slot.
+_PLANNING = (PostState.GENERATING, PostState.DRAFT, PostState.PENDING_APPROVAL)
+
+
+def taken(tx: Tx, ws: Workspace, network: str, *, excluding: int | None = None) -> list[datetime]:
+    """When the workspace's other posts go out on `network`: its scheduled and queued targets,
+    as `free_slot` counts them, and also the planned time of posts still waiting for approval,
+    so two drafts picking the best time one after the other do not pick the same hour.
+    `excluding`: a post whose own times do not count (the one being moved)."""
+    scheduled = (
+        select(Target.scheduled_at)
+        .join(Post, Post.id == Target.post_id)
+        .where(
+            Post.workspace_id == ws.id,
+            Target.network == network,
+            Target.state.in_([TargetState.SCHEDULED, TargetState.QUEUED]),
+            Target.scheduled_at.is_not(None),
+        )
+    )
+    planned = (
+        select(Post.planned_at)
+        .join(Target, Target.post_id == Post.id)
+        .where(
+            Post.workspace_id == ws.id,
+            Post.state.in_(_PLANNING),
+            Post.planned_at.is_not(None),
+            Target.network == network,
+            Target.state == TargetState.DRAFT,
+        )
+    )
+    if excluding is not None:
+        scheduled = scheduled.where(Post.id != excluding)
+        planned = planned.where(Post.id != excluding)
+    found = [*tx.session.scalars(scheduled), *tx.session.scalars(planned)]
+    return [at for at in found if at is not None]

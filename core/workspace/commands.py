@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core import voice as brand
+from core.analytics import digest_config
 from core.audit import audit
 from core.context import Tx
 from core.errors import BadInput, Conflict, Forbidden
@@ -38,6 +39,7 @@ class SetRole:
 class Config:
     key: str | None = None
     value: str | None = None
+    digest: digest_config.DigestChoice | None = None  # `config digest …`: a change asked
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ def _setting_and_value(words: Words) -> tuple[str | None, str | None]:
 
 def parse_config(words: Words) -> Config:
     key, value = _setting_and_value(words)
+    if key == "digest":
+        return Config(key, value, digest_config.parse(value, words))
     if key not in {None, "approvals-channel", "approvals_channel"}:
         raise words.fail(f'I don\'t know the setting "{key}".')
     return Config(key, value)
@@ -152,7 +156,13 @@ def configure(r: Request, cmd: Config) -> Message:
     if cmd.key is None:
         channel = ws.settings.get("approvals_channel")
         where = f"#{channel}" if channel else "where each draft was asked"
-        return Message(text=f"Approval cards go to {where}.")
+        digest = digest_config.describe(tx, ws, me)
+        return Message(text=f"Approval cards go to {where}.\n{digest}")
+    if cmd.key == "digest":
+        if cmd.digest is None:
+            return Message(text=digest_config.describe(tx, ws, me))
+        require(me, Action.CONFIGURE)
+        return digest_config.change(tx, ws, me, cmd.digest)
     require(me, Action.CONFIGURE)
     value = (cmd.value or "").strip()
     channel = value.lstrip("#") or None
@@ -190,9 +200,10 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="config",
         kind=Config,
-        usage="config [approvals-channel #channel]",
-        summary="where approval cards go",
-        detail="Anyone can read the settings; admins change them.",
+        usage="config [approvals-channel #channel] · config digest [<day> <hour>|on|off]",
+        summary="approvals channel, weekly digest",
+        detail="Anyone can read the settings; admins change them. The weekly digest goes "
+        "out in the workspace's time zone, e.g. config digest monday 9am.",
         parse=parse_config,
         handle=configure,
     ),

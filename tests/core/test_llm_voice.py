@@ -130,7 +130,7 @@ def test_voice_from_chat(idle_runtime: Runtime) -> None:
     assert say(MARIA, "voice").text == "No brand voice is set. Try: voice tone friendly and precise"
 
 
-def test_offline_drafts_carry_voice_warnings(idle_runtime: Runtime) -> None:
+def test_offline_drafts_apply_the_voice_and_warn_of_the_rest(idle_runtime: Runtime) -> None:
     rt = idle_runtime
     rt.herald.handle(MARIA, "voice disclosure #ad")
     rt.herald.handle(MARIA, "voice banned cheap")
@@ -141,9 +141,44 @@ def test_offline_drafts_carry_voice_warnings(idle_runtime: Runtime) -> None:
     card = messages(rt)[-1].card
     assert card is not None
     assert card.note and "Offline template" in card.note
-    assert card.variants[0].warnings == ['⚠ banned word "cheap"', "⚠ missing #ad"]
+    # The disclosure is added; a banned word of the brief is the author's to change.
+    assert card.variants[0].text == (
+        "📣 Quick update\n\nCheap flights to Lisbon.\n\n#ad #Flights #Lisbon"
+    )
+    assert card.variants[0].warnings == ['⚠ banned word "cheap"']
     usage = rt.herald.handle(MARIA, "voice usage").text or ""
     assert usage.startswith("Model drafting is off (offline templates). This month: USD 0.0000")
+
+
+def test_offline_drafts_in_the_workspace_voice_from_chat(idle_runtime: Runtime) -> None:
+    rt = idle_runtime
+    say = rt.herald.handle
+    for line in (
+        "voice hashtags #Acme #Importer",
+        "voice disclosure #ad",
+        "voice emoji none",
+        "voice utm utm_source=herald",
+        "voice template outbox {{ text }}\\n\\n— {{ workspace }} #{{ post_number }}\\n{{ tags }}",
+    ):
+        assert not say(MARIA, line).error, line
+    brief = (
+        "We rebuilt the #importer 🎉 from scratch. Large spreadsheets now load without timeouts. "
+        "Read the guide at https://example.com/docs"
+    )
+    reply = say(MARIA, f"draft {brief} --to outbox")
+    assert not reply.error, reply.text
+    with rt.db.session() as s:
+        post_id = s.scalars(select(Post.id)).one()
+    rt.herald.generate(post_id)
+    card = messages(rt)[-1].card
+    assert card is not None
+    (variant,) = card.variants
+    assert variant.text == (
+        "We rebuilt the #importer from scratch.\n\nLarge spreadsheets now load without "
+        "timeouts.\n\nRead the guide at https://example.com/docs?utm_source=herald\n\n"
+        "— Test #1\n#ad #Acme"
+    )
+    assert variant.warnings == []
 
 
 COSTLY_TEMPLATES = {

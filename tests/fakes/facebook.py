@@ -1,9 +1,10 @@
-"""A local Facebook Graph API for Pages (feed, photos, page posts), the OAuth dialog
-and the token exchange."""
+"""A local Facebook Graph API for Pages (feed, photos, page posts, a post's counts and
+insights, alone or by `?ids=`), the OAuth dialog and the token exchange."""
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from typing import Any
@@ -20,6 +21,47 @@ from tests.fakes.server import (
 )
 from tests.support.platforms import add_account
 
+# The insights metrics a post offers, and those withdrawn (15 Nov 2025 and before): asking for
+# one of those fails the request, as on Facebook.
+POST_METRICS = {
+    "post_media_view",
+    "post_clicks",
+    "post_clicks_by_type",
+    "post_reactions_by_type_total",
+    "post_total_media_view_unique",
+    "post_video_views",
+}
+WITHDRAWN = {
+    "post_impressions",
+    "post_impressions_unique",
+    "post_impressions_paid",
+    "post_impressions_fan",
+    "post_impressions_organic",
+    "post_engaged_users",
+}
+COUNT_FIELDS = {
+    "id",
+    "message",
+    "created_time",
+    "permalink_url",
+    "shares",
+    "reactions.summary(total_count).limit(0)",
+    "comments.summary(total_count).limit(0)",
+}
+_INSIGHTS = re.compile(r"^insights\.metric\(([a-z_,]+)\)$")
+
+
+def top_level(fields: str) -> list[str]:
+    """`fields` split at the commas outside parentheses (field expansion nests them)."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(fields):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(fields[start:index])
+            start = index + 1
+    parts.append(fields[start:])
+    return [p for p in parts if p]
+
 
 class FakeFacebook(FakeServer):
     """Graph API for Pages (versioned prefix), plus the OAuth dialog and token exchange."""
@@ -34,6 +76,12 @@ class FakeFacebook(FakeServer):
         self.long_lived: set[str] = set()  # only these read never-expiring Page tokens
         self.posts: list[dict[str, Any]] = []
         self.photos: dict[str, dict[str, Any]] = {}
+        # What each post did (reactions, comments, shares, post_media_view, post_clicks).
+        self.figures: dict[str, dict[str, int]] = {}
+        # False: the Page token lacks read_insights (asking for insights fails with #10).
+        self.insights_allowed = True
+        # False: a Page under 100 likes, for which Facebook keeps no insights (empty data).
+        self.insights_kept = True
 
     @staticmethod
     def error(
@@ -179,4 +227,100 @@ class FakeFacebook(FakeServer):
             return reply(200, {"id": photo_id, "post_id": post_id})
         if path == f"/{self.page_id}/posts":
             return self.page_posts(seen)
+        if seen.method == "GET" and (path == "/" or path.startswith(f"/{self.page_id}_")):
+            return self.read(seen, path)
         return self.error(100, "Unsupported request", 400)
+
+    # --- reading posts back ----------------------------------------------------------------
+
+    def read(self, seen: Seen, path: str) -> Response:
+        """GET /{post-id}?fields=… or GET /?ids=a,b&fields=… (at most 50 ids; one missing id
+        fails the whole read with #803, as on Facebook)."""
+        scripted = self.scripted("read")
+        if scripted is not None:
+            return scripted
+        fields = top_level(seen.args.get("fields", "id"))
+        problem = self._bad_fields(fields)
+        if problem is not None:
+            return problem
+        posts = {p["id"]: p for p in self.posts}
+        if path != "/":
+            post_id = path.strip("/")
+            if post_id not in posts:
+                return self.error(
+                    100,
+                    f"Unsupported get request. Object with ID '{post_id}' does not exist, cannot "
+                    "be loaded due to missing permissions, or does not support this operation.",
+                    400,
+                    33,
+                )
+            return reply(200, self.node(post_id, fields))
+        ids = [i for i in seen.args.get("ids", "").split(",") if i]
+        if len(ids) > 50:
+            return self.error(100, f"(#100) Too many IDs. Maximum: 50. Provided: {len(ids)}.")
+        missing = [i for i in ids if i not in posts]
+        if missing:
+            aliases = ",".join(missing)
+            return self.error(
+                803, f"(#803) Some of the aliases you requested do not exist: {aliases}", 404
+            )
+        return reply(200, {post_id: self.node(post_id, fields) for post_id in ids})
+
+    def _bad_fields(self, fields: list[str]) -> Response | None:
+        for field in fields:
+            insights = _INSIGHTS.match(field)
+            if insights is None and field not in COUNT_FIELDS:
+                return self.error(100, f"(#100) Tried accessing nonexisting field ({field})")
+            if insights is None:
+                continue
+            metrics = set(insights.group(1).split(","))
+            if metrics & WITHDRAWN or not metrics <= POST_METRICS:
+                return self.error(100, "(#100) The value must be a valid insights metric")
+            if not self.insights_allowed:
+                return self.error(
+                    10, "(#10) Application does not have permission for this action", 403
+                )
+        return None
+
+    def node(self, post_id: str, fields: list[str]) -> dict[str, Any]:
+        figures = self.figures.get(post_id, {})
+        node: dict[str, Any] = {"id": post_id}
+        for field in fields:
+            if field == "shares" and figures.get("shares"):
+                node["shares"] = {"count": figures["shares"]}  # left out when nobody shared
+            elif field.startswith("reactions."):
+                node["reactions"] = {
+                    "data": [],
+                    "summary": {
+                        "total_count": figures.get("reactions", 0),
+                        "viewer_reaction": "NONE",
+                    },
+                }
+            elif field.startswith("comments."):
+                node["comments"] = {
+                    "data": [],
+                    "summary": {
+                        "order": "ranked",
+                        "total_count": figures.get("comments", 0),
+                        "can_comment": True,
+                    },
+                }
+            elif field.startswith("insights."):
+                match = _INSIGHTS.match(field)
+                assert match is not None
+                metrics = match.group(1).split(",") if self.insights_kept else []
+                node["insights"] = {
+                    "data": [
+                        {
+                            "name": metric,
+                            "period": "lifetime",
+                            "values": [{"value": figures.get(metric, 0)}],
+                            "title": metric.replace("_", " ").capitalize(),
+                            "description": "Lifetime: " + metric.replace("_", " "),
+                            "id": f"{post_id}/insights/{metric}/lifetime",
+                        }
+                        for metric in metrics
+                    ],
+                    "paging": {"previous": "", "next": ""},
+                }
+        return node

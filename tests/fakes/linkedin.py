@@ -1,12 +1,14 @@
-"""A local LinkedIn: the versioned /rest Posts and Images API, /v2/userinfo, and its
-OAuth endpoints."""
+"""A local LinkedIn: the versioned /rest Posts and Images API, an organization's share
+statistics and social actions, /v2/userinfo, and its OAuth endpoints."""
 
 from __future__ import annotations
 
 import re
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
@@ -45,8 +47,15 @@ class FakeLinkedIn(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.tokens: set[str] = {"li-token"}
+        self.refresh_tokens: set[str] = {"li-refresh"}
+        self.refresh_calls = 0
         self.posts: list[dict[str, Any]] = []
         self.images: dict[str, bytes | None] = {}
+        # What each post did, by URN, in share statistics' names (impressionCount, clickCount,
+        # likeCount, commentCount, shareCount); a post without an entry has zeros.
+        self.figures: dict[str, dict[str, int]] = {}
+        # Scopes the token was not granted (e.g. rw_organization_admin, r_organization_social).
+        self.missing_scopes: set[str] = set()
 
     def post_elsewhere(self, text: str) -> None:
         """A post made on linkedin.com (stored escaped, as LinkedIn keeps commentary)."""
@@ -60,15 +69,55 @@ class FakeLinkedIn(FakeServer):
     def herald_settings(self) -> dict[str, Any]:
         return {"linkedin_api_url": self.url, "linkedin_auth_url": f"{self.url}/oauth/v2"}
 
-    def connect(self, rt: Runtime) -> int:
-        """The organization page Acme."""
+    def connect(self, rt: Runtime, *, refresh: bool = False) -> int:
+        """The organization page Acme (with a refresh token if `refresh`)."""
         org = "urn:li:organization:5515715"
-        return add_account(rt, "linkedin", org, "Acme", {"access_token": "li-token", "author": org})
+        credentials = {"access_token": "li-token", "author": org}
+        if refresh:
+            credentials["refresh_token"] = "li-refresh"
+        return add_account(rt, "linkedin", org, "Acme", credentials)
+
+    def add_post(
+        self,
+        text: str,
+        *,
+        kind: str = "share",
+        age: timedelta = timedelta(0),
+        author: str = "urn:li:organization:5515715",
+        **figures: int,
+    ) -> str:
+        """A post of `author` made `age` ago (a `share` or a `ugcPost`), with these figures."""
+        urn = f"urn:li:{kind}:{self.next_id()}"
+        created = int((time.time() - age.total_seconds()) * 1000)
+        self.posts.append({"id": urn, "author": author, "commentary": text, "createdAt": created})
+        if figures:
+            self.figures[urn] = dict(figures)
+        return urn
 
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path
         if path == "/oauth/v2/authorization":
             return self.authorized(seen.args)
+        if path == "/oauth/v2/accessToken" and seen.form.get("grant_type") == "refresh_token":
+            with self.lock:
+                self.refresh_calls += 1
+            if seen.form.get("refresh_token") not in self.refresh_tokens:
+                return reply(
+                    400,
+                    {"error": "invalid_request", "error_description": "The token is revoked"},
+                )
+            token = f"li-{secrets.token_hex(4)}"
+            self.tokens.add(token)
+            # LinkedIn keeps the refresh token (it does not rotate) and says how long it lives.
+            return reply(
+                200,
+                {
+                    "access_token": token,
+                    "expires_in": 5184000,
+                    "refresh_token": seen.form["refresh_token"],
+                    "refresh_token_expires_in": 31536000,
+                },
+            )
         if path == "/oauth/v2/accessToken":
             if self.codes.pop(seen.form.get("code", ""), None) is None:
                 return reply(400, {"error": "invalid_request"})
@@ -159,4 +208,129 @@ class FakeLinkedIn(FakeServer):
             start = int(seen.args.get("start", 0))
             paging = {"start": start, "count": len(elements), "total": len(self.posts)}
             return reply(200, {"elements": elements, "paging": paging})
+        if path == "/rest/organizationalEntityShareStatistics":
+            return self.share_statistics(seen, request)
+        if path.startswith("/rest/socialActions"):
+            return self.social_actions(seen, request)
         return reply(404, {"status": 404, "message": "Not found"})
+
+    # --- figures ---------------------------------------------------------------------------
+
+    @staticmethod
+    def denied(message: str) -> Response:
+        return reply(
+            403,
+            {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED", "message": message},
+        )
+
+    @staticmethod
+    def listed(request: Request, name: str) -> list[str] | None:
+        """The URNs of `name=List(…)` in the raw query, each URL-encoded as Rest.li 2.0
+        wants them (the parentheses and commas bare); None when absent, [] when malformed."""
+        raw = request.query_string.decode()
+        match = re.search(rf"(?:^|&){name}=List\(([^)]*)\)", raw)
+        if match is None:
+            return None
+        items = match.group(1).split(",")
+        if any(":" in item or not item for item in items):
+            return []  # a URN sent bare: LinkedIn cannot parse the list
+        return [unquote(item) for item in items]
+
+    def share_statistics(self, seen: Seen, request: Request) -> Response:
+        """GET organizationalEntityShareStatistics?q=organizationalEntity&…&shares=List(…)
+        (or ugcPosts=List(…)): lifetime organic figures, posts of the last 12 months only;
+        a post that is not the organization's is refused as LinkedIn does (403)."""
+        scripted = self.scripted("statistics")
+        if scripted is not None:
+            return scripted
+        if "rw_organization_admin" in self.missing_scopes:
+            return self.denied(
+                "Not enough permissions to access: "
+                "organizationalEntityShareStatistics.FINDER-organizationalEntity"
+            )
+        org = seen.args.get("organizationalEntity", "")
+        shares, ugc = self.listed(request, "shares"), self.listed(request, "ugcPosts")
+        if seen.args.get("q") != "organizationalEntity" or not org.startswith(
+            "urn:li:organization:"
+        ):
+            return reply(400, {"status": 400, "message": "q=organizationalEntity is required"})
+        if shares == [] or ugc == [] or (shares is not None and ugc is not None):
+            # One kind a request (asking for both at once is refused, as reported by users).
+            return reply(400, {"status": 400, "message": "Invalid query parameters"})
+        urns, key = (shares, "share") if shares is not None else (ugc or [], "ugcPost")
+        posts = {p["id"]: p for p in self.posts}
+        year_ago = (time.time() - 365 * 86400) * 1000
+        elements = []
+        for index, urn in enumerate(urns):
+            post = posts.get(urn)
+            if post is None or post.get("author", org) != org:
+                return self.denied(
+                    "Unpermitted fields present in PARAMETER: Data Processing Exception while "
+                    f"processing fields [/{key}s[{index}]]"
+                )
+            if post["createdAt"] < year_ago:
+                continue  # LinkedIn keeps a rolling 12 months of statistics
+            figures = self.figures.get(urn, {})
+            impressions = figures.get("impressionCount", 0)
+            engaged = sum(
+                figures.get(k, 0) for k in ("clickCount", "likeCount", "commentCount", "shareCount")
+            )
+            elements.append(
+                {
+                    "organizationalEntity": org,
+                    key: urn,
+                    "totalShareStatistics": {
+                        "uniqueImpressionsCount": impressions // 2,
+                        "shareCount": figures.get("shareCount", 0),
+                        "engagement": engaged / impressions if impressions else 0.0,
+                        "clickCount": figures.get("clickCount", 0),
+                        "likeCount": figures.get("likeCount", 0),
+                        "impressionCount": impressions,
+                        "commentCount": figures.get("commentCount", 0),
+                    },
+                }
+            )
+        return reply(200, {"paging": {"count": 10, "start": 0, "links": []}, "elements": elements})
+
+    def social_actions(self, seen: Seen, request: Request) -> Response:
+        """GET /rest/socialActions/{urn} or the batch GET /rest/socialActions?ids=List(…):
+        likes and comments; in a batch an unknown post is a 404 in `errors`."""
+        scripted = self.scripted("social")
+        if scripted is not None:
+            return scripted
+        if "r_organization_social" in self.missing_scopes:
+            return self.denied("Not enough permissions to access: socialActions.BATCH_GET")
+        posts = {p["id"]: p for p in self.posts}
+        if seen.path != "/rest/socialActions":
+            urn = unquote(seen.path.removeprefix("/rest/socialActions/"))
+            if urn not in posts:
+                return reply(404, {"status": 404, "message": f"{urn} not found"})
+            return reply(200, self.summary(urn))
+        urns = self.listed(request, "ids")
+        if not urns:
+            return reply(400, {"status": 400, "message": "ids=List(…) is required"})
+        results, statuses, errors = {}, {}, {}
+        for urn in urns:
+            if urn in posts:
+                results[urn], statuses[urn] = self.summary(urn), 200
+            else:
+                statuses[urn] = 404
+                errors[urn] = {"status": 404, "message": f"Not found: {urn}"}
+        return reply(200, {"results": results, "statuses": statuses, "errors": errors})
+
+    def summary(self, urn: str) -> dict[str, Any]:
+        figures = self.figures.get(urn, {})
+        comments = figures.get("commentCount", 0)
+        return {
+            "$URN": f"urn:li:activity:{urn.rsplit(':', 1)[1]}",
+            "target": urn,
+            "likesSummary": {
+                "likedByCurrentUser": False,
+                "totalLikes": figures.get("likeCount", 0),
+                "aggregatedTotalLikes": figures.get("likeCount", 0),
+            },
+            "commentsSummary": {
+                "totalFirstLevelComments": comments,
+                "aggregatedTotalComments": comments,
+            },
+        }

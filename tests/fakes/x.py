@@ -1,11 +1,13 @@
-"""A local X: API v2 (posts, media upload, timelines) checked against X's OpenAPI spec,
-and its OAuth 2.0 (PKCE) authorization server."""
+"""A local X: API v2 (posts, media upload, timelines, post lookup with metrics) checked
+against X's OpenAPI spec, and its OAuth 2.0 (PKCE) authorization server."""
 
 from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -52,11 +54,40 @@ def x_text(text: str) -> str:
     )
 
 
+def x_post_fields() -> set[str]:
+    """The fields `post.fields` (`tweet.fields`) may name, from the pinned spec."""
+    parameter = x_spec()["components"]["parameters"]["PostFieldsParameter"]
+    return set(parameter["schema"]["items"]["enum"])
+
+
+TWEPOCH_MS = 1288834974657
+PRIVATE_FOR = timedelta(days=30)  # X tells non-public metrics for this long after posting
+PRIVATE_FIELDS = ("impression_count", "url_link_clicks", "user_profile_clicks")
+_POST_ID = re.compile(r"^[0-9]{1,19}$")
+
+
+def snowflake(at: datetime, sequence: int = 0) -> str:
+    """An id as X makes them: milliseconds since X's epoch, shifted 22 bits, and a sequence."""
+    millis = int(at.timestamp() * 1000) - TWEPOCH_MS
+    return str((millis << 22) | (sequence & 0x3FFFFF))
+
+
 class FakeX(FakeServer):
     """X API v2 plus its OAuth 2.0 (PKCE) authorization server."""
 
     def __init__(self) -> None:
         super().__init__()
+        self._sequence = itertools.count()
+        # Figures each post has (GET /2/tweets), by post id; a post without an entry has zeros.
+        self.figures: dict[str, dict[str, int]] = {}
+        # False: X refuses every post's non-public metrics (as for an access level without
+        # them), with a field authorization error per post and field.
+        self.private_metrics = True
+        # Problem type URIs: X's traffic says api.twitter.com, spec v2.167 api.x.com.
+        self.problems = "https://api.twitter.com/2/problems/"
+        # True: answer with spec v2.167's names (`repost_count`) instead of `retweet_count`.
+        self.spec_names = False
+        self.read_remaining = "899"
         self.user = {"id": "2244994945", "username": "acme", "name": "Acme"}
         self.access_tokens: set[str] = {"x-access-1"}
         self.refresh_tokens: set[str] = {"x-refresh-1"}
@@ -84,6 +115,20 @@ class FakeX(FakeServer):
             expires_at=datetime.now(UTC) + expires_in,
         )
 
+    def next_id(self) -> str:
+        """A snowflake of now: X reads a post's age from its id."""
+        return snowflake(datetime.now(UTC), next(self._sequence))
+
+    def add_post(self, text: str, *, age: timedelta = timedelta(0), **figures: int) -> str:
+        """A post on the account made `age` ago, with these figures (like_count=3, …)."""
+        at = datetime.now(UTC) - age
+        post_id = snowflake(at, next(self._sequence))
+        created = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        self.posts.append({"id": post_id, "text": text, "created_at": created})
+        if figures:
+            self.figures[post_id] = dict(figures)
+        return post_id
+
     def route(self, seen: Seen, request: Request) -> Response:
         path = seen.path
         if path == "/i/oauth2/authorize":
@@ -104,6 +149,8 @@ class FakeX(FakeServer):
             return reply(200, {"data": self.user})
         if path == "/2/tweets" and seen.method == "POST":
             return self.create(seen)
+        if path == "/2/tweets" and seen.method == "GET":
+            return self.lookup(seen)
         if path.startswith("/2/users/") and path.endswith("/tweets"):
             return self.timeline(seen)
         if path.startswith("/2/media"):
@@ -134,6 +181,119 @@ class FakeX(FakeServer):
         if after < len(posts):
             meta["next_token"] = str(after)
         return reply(200, {"data": data, "meta": meta})
+
+    def lookup(self, seen: Seen) -> Response:
+        """GET /2/tweets?ids=…: 1 to 100 ids, `tweet.fields` (or spec v2.167's `post.fields`)
+        from the spec's list. Posts not found and fields refused come back in `errors`; a
+        post whose non-public metrics are refused is left out of `data`, as X does."""
+        scripted = self.scripted("lookup")
+        if scripted is not None:
+            return scripted
+        ids = [i for i in seen.args.get("ids", "").split(",") if i]
+        fields = seen.args.get("tweet.fields") or seen.args.get("post.fields") or ""
+        wanted = [f for f in fields.split(",") if f]
+        bad = [f for f in wanted if f not in x_post_fields()]
+        if not 1 <= len(ids) <= 100 or any(not _POST_ID.match(i) for i in ids) or bad:
+            return reply(
+                400,
+                {
+                    "errors": [{"parameters": {"ids": ids}, "message": "invalid ids or fields"}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": self.problems + "invalid-request",
+                },
+                self.read_limits(),
+            )
+        posts = {p["id"]: p for p in self.posts}
+        private = [f for f in wanted if f in ("non_public_metrics", "organic_metrics")]
+        data: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for post_id in ids:
+            post = posts.get(post_id)
+            if post is None:
+                errors.append(
+                    {
+                        "value": post_id,
+                        "detail": f"Could not find tweet with ids: [{post_id}].",
+                        "title": "Not Found Error",
+                        "resource_type": "tweet",
+                        "parameter": "ids",
+                        "resource_id": post_id,
+                        "type": self.problems + "resource-not-found",
+                    }
+                )
+                continue
+            if private and not self._tells_private(post):
+                errors += [
+                    self._field_refused(post_id, f"{group}.{name}")
+                    for group in private
+                    for name in PRIVATE_FIELDS
+                ]
+                continue
+            data.append(self._as_read(post, wanted))
+        body: dict[str, Any] = {}
+        if data:
+            body["data"] = data
+        if errors:
+            body["errors"] = errors
+        return reply(200, body, self.read_limits())
+
+    def _tells_private(self, post: dict[str, Any]) -> bool:
+        created = datetime.fromisoformat(
+            str(post.get("created_at") or iso_now()).replace("Z", "+00:00")
+        )
+        return self.private_metrics and datetime.now(UTC) - created < PRIVATE_FOR
+
+    def _field_refused(self, post_id: str, field: str) -> dict[str, Any]:
+        return {
+            "value": post_id,
+            "detail": f"Sorry, you are not authorized to access '{field}' on the Tweet with "
+            f"ids: [{post_id}].",
+            "title": "Field Authorization Error",
+            "resource_type": "tweet",
+            "parameter": "ids",
+            "resource_id": post_id,
+            "field": field,
+            "section": "data",
+            "type": self.problems + "not-authorized-for-field",
+        }
+
+    def _as_read(self, post: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+        figures = self.figures.get(post["id"], {})
+        item: dict[str, Any] = {
+            "id": post["id"],
+            "text": x_text(post["text"]),
+            ("edit_history_post_ids" if self.spec_names else "edit_history_tweet_ids"): [
+                post["id"]
+            ],
+        }
+        impressions = figures.get("impression_count", 0)
+        if "public_metrics" in wanted:
+            item["public_metrics"] = {
+                ("repost_count" if self.spec_names else "retweet_count"): figures.get(
+                    "retweet_count", 0
+                ),
+                "reply_count": figures.get("reply_count", 0),
+                "like_count": figures.get("like_count", 0),
+                "quote_count": figures.get("quote_count", 0),
+                "bookmark_count": figures.get("bookmark_count", 0),
+                "impression_count": impressions,
+            }
+        if "non_public_metrics" in wanted:
+            private = {"impression_count": impressions}
+            # X leaves link clicks out for a post without a link.
+            if "url_link_clicks" in figures:
+                private["url_link_clicks"] = figures["url_link_clicks"]
+            private["user_profile_clicks"] = figures.get("user_profile_clicks", 0)
+            item["non_public_metrics"] = private
+        return item
+
+    def read_limits(self) -> dict[str, str]:
+        return {
+            "x-rate-limit-limit": "900",
+            "x-rate-limit-remaining": self.read_remaining,
+            "x-rate-limit-reset": str(int(time.time()) + 900),
+        }
 
     def post_elsewhere(self, text: str) -> None:
         """A post made outside Herald (the X app)."""

@@ -13,6 +13,7 @@ from bot.telegram.render import keyboard
 from bot.telegram.tokens import Intent, TokenCodec
 from core.errors import ContentRejected, RateLimited, TokenExpired, Transient
 from core.ports import PublishRequest
+from core.twitter_text import weighted_length
 from storage.models import ConnectedAccount, Post, Target
 from tests.fakes.x import x_schema_errors
 from tests.support.helpers import actor, eventually, messages, post_state, target_states
@@ -289,3 +290,61 @@ def test_thread_through_the_pipeline(live, fake) -> None:
     live.herald.handle(MARIA, "approve 1")
     eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
     assert [p["text"] for p in fake.posts][1:] == ["Part two", "Part three"]
+
+
+def test_a_long_offline_draft_goes_out_as_a_thread_that_fits(live, fake) -> None:
+    """Issue 14: with no model, a brief too long for one post is drafted as a thread (not cut
+    with "…"), and every post of it reaches X within the limit, each replying to the last."""
+    fake.connect(live)
+    sentences = [
+        "We rebuilt the importer from scratch.",
+        "Large spreadsheets now load without timeouts, even with a million rows and dozens of "
+        "sheets.",
+        "Errors point to the exact row and column, so fixing a file takes one pass instead of "
+        "five.",
+        "Imports run in the background, and you get a message when they are done.",
+        "Duplicate rows are found and merged before anything is saved.",
+        "Every import can be undone for thirty days.",
+    ]
+    link = "https://example.com/docs/importer"
+    live.herald.handle(MARIA, "voice disclosure #ad")
+    reply = live.herald.handle(
+        MARIA, f"draft {' '.join(sentences)} Read the guide at {link} --to x"
+    )
+    assert not reply.error, reply.text
+    eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
+    card = next(m.card for m in messages(live) if m.card is not None)
+    assert card.variants[0].warnings == ["Split into a thread of 2 posts to fit X."]
+    assert "…" not in card.variants[0].text
+    live.herald.handle(MARIA, "approve 1")
+    eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
+    texts = [p["text"] for p in fake.posts]
+    assert len(texts) == 2
+    assert all(weighted_length(text) <= 280 for text in texts)
+    assert " 1/2\n\n#ad" in texts[0]
+    assert "#ad" in texts[0]
+    assert fake.posts[1]["reply"] == {"in_reply_to_tweet_id": fake.posts[0]["id"]}
+    assert fake.schema_errors == []
+    published = " ".join(texts)
+    for sentence in sentences:
+        assert sentence in published
+    assert texts[-1].endswith(f"Read the guide at {link} 2/2")
+
+
+def test_editing_a_thread_replaces_all_of_it(live, fake) -> None:
+    """An edit of X's text replaces the whole thread: before, the edited first post went out
+    followed by the old draft's posts 2..N."""
+    fake.connect(live)
+    long_brief = " ".join(
+        f"Sentence number {i} says something new about the importer." for i in range(12)
+    )
+    live.herald.handle(MARIA, f"draft {long_brief} --to x")
+    eventually(lambda: post_state(live, 1) == "pending_approval", what="the card")
+    card = next(m.card for m in messages(live) if m.card is not None)
+    assert card.variants[0].warnings[0].startswith("Split into a thread of")
+    reply = live.herald.handle(MARIA, "edit 1 x The importer is rebuilt. Try it today.")
+    assert not reply.error, reply.text
+    assert reply.card is not None and "thread is now this one post" in (reply.card.note or "")
+    live.herald.handle(MARIA, "approve 1")
+    eventually(lambda: target_states(live, 1) == {"x": "published"}, what="publish")
+    assert [p["text"] for p in fake.posts] == ["The importer is rebuilt. Try it today."]

@@ -66,7 +66,7 @@ def test_parses(line: str, expected: Command) -> None:
         (
             "draft",
             "What should the post be about? Give a brief, e.g. draft Our API is live. "
-            "Usage: draft <brief> [--to x,linkedin,...] [--at <when>]",
+            "Usage: draft <brief> [--to x,linkedin,...] [--at <when>|best]",
         ),
         ("draft --to x", "What should the post be about?"),
         ("draft hi --to myspace", 'I don\'t know the network "myspace". Use one of: outbox, x'),

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.timeparse import TimeParseError, format_when, parse_when, parse_zone
+from core.timeparse import (
+    TimeParseError,
+    ambiguity_note,
+    echo_when,
+    format_when,
+    parse_when,
+    parse_zone,
+    read_when,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -20,8 +28,10 @@ NOW = datetime(2026, 11, 26, 22, 18, tzinfo=UTC)
 EXAMPLES = '"in 2h", "tomorrow 9am", "next monday 14:30" or "2026-12-01 09:00 Europe/Berlin"'
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def parse(text: str, tz: ZoneInfo = BERLIN, now: datetime = NOW) -> datetime:
@@ -366,7 +376,7 @@ def test_next_weekday_across_dst_keeps_wall_clock() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["banana", "next", "in 2 fortnights", "in 2 months", "in 45s", "utc", "monday funday", "3.12"],
+    ["banana", "next", "in 2 fortnights", "in 2 months", "in 45y", "utc", "monday funday", "3.12"],
 )
 def test_unreadable_text(text: str) -> None:
     with pytest.raises(TimeParseError) as excinfo:
@@ -561,3 +571,173 @@ def test_format_when_rejects_naive_instants() -> None:
 )
 def test_parse_then_format_round_trip(text: str, tz: ZoneInfo, echo: str) -> None:
     assert format_when(parse(text, tz), tz, now=NOW) == echo
+
+
+# --- now, seconds, next week, tonight, this afternoon, end of day ----------------------------
+
+# Thu 26 Nov 2026, 08:00 UTC: 09:00 in Berlin (CET), 03:00 in New York (EST).
+MORNING = utc(2026, 11, 26, 8)
+# Sun 31 Oct 2027, 00:10 UTC: 02:10 CEST in Berlin, whose clocks go back from 03:00 to 02:00
+# at 01:00 UTC that night.
+BERLIN_FALL_BACK = utc(2027, 10, 31, 0, 10)
+# Sun 14 Mar 2027, 06:30 UTC: 01:30 EST in New York, whose clocks jump from 02:00 to 03:00 at
+# 07:00 UTC.
+NEW_YORK_SPRING = utc(2027, 3, 14, 6, 30)
+
+
+@pytest.mark.parametrize(
+    ("text", "tz", "now", "expected"),
+    [
+        # Berlin, an ordinary Thursday morning.
+        ("now", BERLIN, MORNING, utc(2026, 11, 26, 8)),
+        ("in 30s", BERLIN, MORNING, utc(2026, 11, 26, 8) + timedelta(seconds=30)),
+        ("tonight", BERLIN, MORNING, utc(2026, 11, 26, 19)),  # 20:00 CET
+        ("this afternoon", BERLIN, MORNING, utc(2026, 11, 26, 13)),  # 14:00 CET
+        ("end of day", BERLIN, MORNING, utc(2026, 11, 26, 16)),  # 17:00 CET
+        ("next week", BERLIN, MORNING, utc(2026, 11, 30, 8)),  # Monday 09:00 CET
+        # New York, the same instant: 03:00 EST.
+        ("now", NEW_YORK, MORNING, utc(2026, 11, 26, 8)),
+        ("in 30s", NEW_YORK, MORNING, utc(2026, 11, 26, 8) + timedelta(seconds=30)),
+        ("tonight", NEW_YORK, MORNING, utc(2026, 11, 27, 1)),  # 20:00 EST
+        ("this afternoon", NEW_YORK, MORNING, utc(2026, 11, 26, 19)),
+        ("end of day", NEW_YORK, MORNING, utc(2026, 11, 26, 22)),
+        ("next week", NEW_YORK, MORNING, utc(2026, 11, 30, 14)),
+        # Berlin on the night the clocks go back: wall-clock phrases keep the wall clock,
+        # "in 30s" is elapsed time, and on a Sunday "next week" is tomorrow.
+        ("now", BERLIN, BERLIN_FALL_BACK, utc(2027, 10, 31, 0, 10)),
+        ("in 30s", BERLIN, BERLIN_FALL_BACK, utc(2027, 10, 31, 0, 10, 30)),
+        ("in 1h", BERLIN, BERLIN_FALL_BACK, utc(2027, 10, 31, 1, 10)),  # 02:10 CET, again
+        ("tonight", BERLIN, BERLIN_FALL_BACK, utc(2027, 10, 31, 19)),  # 20:00 CET
+        ("this afternoon", BERLIN, BERLIN_FALL_BACK, utc(2027, 10, 31, 13)),
+        ("end of day", BERLIN, BERLIN_FALL_BACK, utc(2027, 10, 31, 16)),
+        ("next week", BERLIN, BERLIN_FALL_BACK, utc(2027, 11, 1, 8)),
+        # New York on the night the clocks go forward.
+        ("in 30s", NEW_YORK, NEW_YORK_SPRING, utc(2027, 3, 14, 6, 30, 30)),
+        ("tonight", NEW_YORK, NEW_YORK_SPRING, utc(2027, 3, 15, 0)),  # 20:00 EDT
+        ("this afternoon", NEW_YORK, NEW_YORK_SPRING, utc(2027, 3, 14, 18)),  # 14:00 EDT
+        ("end of day", NEW_YORK, NEW_YORK_SPRING, utc(2027, 3, 14, 21)),
+        ("next week", NEW_YORK, NEW_YORK_SPRING, utc(2027, 3, 15, 13)),  # Monday 09:00 EDT
+    ],
+)
+def test_the_first_hour_phrases_in_two_zones_and_on_dst_days(
+    text: str, tz: ZoneInfo, now: datetime, expected: datetime
+) -> None:
+    assert parse(text, tz, now) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("in 30 sec", utc(2026, 11, 26, 8, 0, 30)),
+        ("in 30 seconds", utc(2026, 11, 26, 8, 0, 30)),
+        ("in 1 second", utc(2026, 11, 26, 8, 0, 1)),
+        ("in 1m30s", utc(2026, 11, 26, 8, 1, 30)),
+        ("in 2 minutes and 5 secs", utc(2026, 11, 26, 8, 2, 5)),
+        ("end of the day", utc(2026, 11, 26, 16)),
+        ("by end of day", utc(2026, 11, 26, 16)),
+        ("EOD", utc(2026, 11, 26, 16)),
+        ("tomorrow end of day", utc(2026, 11, 27, 16)),
+        ("friday eod", utc(2026, 11, 27, 16)),
+        ("next week 14:30", utc(2026, 11, 30, 13, 30)),
+        ("2pm next week", utc(2026, 11, 30, 13)),
+        ("next week Asia/Tokyo", utc(2026, 11, 30, 0)),  # Tokyo's Monday 09:00
+        ("this evening", utc(2026, 11, 26, 17)),
+        ("this morning", utc(2026, 11, 26, 8)),  # 09:00: this very instant
+    ],
+)
+def test_more_forms_of_seconds_end_of_day_and_next_week(text: str, expected: datetime) -> None:
+    assert parse(text, BERLIN, MORNING) == expected
+
+
+def test_next_week_on_a_monday_is_seven_days_later() -> None:
+    monday = utc(2026, 11, 30, 8)  # Mon 09:00 CET
+    assert parse("next week", BERLIN, monday) == utc(2026, 12, 7, 8)
+    assert parse("next week", BERLIN, utc(2026, 12, 6, 22, 30)) == utc(2026, 12, 7, 8)  # Sun 23:30
+
+
+def test_a_phrase_for_today_stays_today_even_when_past_and_says_so() -> None:
+    late = NOW  # 23:18 in Berlin
+    for text, clock, expected in [
+        ("tonight", time(20), utc(2026, 11, 26, 19)),
+        ("this afternoon", time(14), utc(2026, 11, 26, 13)),
+        ("end of day", time(17), utc(2026, 11, 26, 16)),
+    ]:
+        reading = read_when(text, now=late, tz=BERLIN)
+        assert reading.instant == expected
+        assert (reading.today, reading.clock) == (text, clock)
+    # An explicit time, or a time that rolls over to tomorrow, is no phrase of today.
+    assert read_when("today 5pm", now=late, tz=BERLIN).today is None
+    assert read_when("afternoon", now=late, tz=BERLIN).today is None
+    assert read_when("now", now=late, tz=BERLIN).now
+
+
+# --- echoing the zone typed, and which of two instants -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tz", "echo"),
+    [
+        # The example of the issue: typed in Berlin, read by someone whose zone is UTC.
+        (
+            "2027-10-31 02:30 Europe/Berlin",
+            UTC_ZONE,
+            "Sun 31 Oct 2027, 02:30 Europe/Berlin (00:30 UTC)",
+        ),
+        (
+            "2027-10-31 02:30 Europe/Berlin",
+            NEW_YORK,
+            "Sun 31 Oct 2027, 02:30 Europe/Berlin "
+            "(00:30 UTC; Sat 30 Oct 2027, 20:30 America/New_York)",
+        ),
+        (
+            "2027-10-31 02:30 Europe/Berlin",
+            BERLIN,
+            "Sun 31 Oct 2027, 02:30 Europe/Berlin (00:30 UTC)",
+        ),
+        (
+            "tomorrow 9am Asia/Tokyo",
+            BERLIN,
+            "Sat 28 Nov, 09:00 Asia/Tokyo (00:00 UTC; 01:00 Europe/Berlin)",
+        ),
+        (
+            "2026-12-01T09:00+05:30",
+            BERLIN,
+            "Tue 1 Dec, 09:00 UTC+05:30 (03:30 UTC; 04:30 Europe/Berlin)",
+        ),
+        # UTC typed: the usual echo already shows it.
+        ("2026-12-01 09:00 UTC", BERLIN, "Tue 1 Dec, 10:00 Europe/Berlin (09:00 UTC)"),
+        ("tomorrow 9am", BERLIN, "Fri 27 Nov, 09:00 Europe/Berlin (08:00 UTC)"),
+    ],
+)
+def test_a_typed_zone_is_echoed_too(text: str, tz: ZoneInfo, echo: str) -> None:
+    assert echo_when(read_when(text, now=NOW, tz=tz), tz, now=NOW) == echo
+
+
+def test_a_fall_back_time_names_the_instant_it_chose_and_how_to_get_the_other() -> None:
+    reading = read_when("2027-10-31 02:30 Europe/Berlin", now=NOW, tz=NEW_YORK)
+    assert reading.instant == utc(2027, 10, 31, 0, 30)
+    assert reading.other == utc(2027, 10, 31, 1, 30)
+    assert ambiguity_note(reading, NEW_YORK, now=NOW) == (
+        "02:30 comes twice on Sun 31 Oct 2027 in Europe/Berlin, as the clocks go back: I took "
+        "the first (CEST, 00:30 UTC). For the second (CET, 01:30 UTC), write "
+        '"2027-10-31 01:30 UTC".'
+    )
+    # What the note suggests is read as the second one.
+    assert parse("2027-10-31 01:30 UTC", NEW_YORK) == reading.other
+    # New York's repeated hour, read in the user's own zone.
+    saturday = utc(2026, 10, 31, 16)
+    ny = read_when("tomorrow 1:30am", now=saturday, tz=NEW_YORK)
+    assert (ny.instant, ny.other) == (utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 6, 30))
+    assert ambiguity_note(ny, NEW_YORK, now=saturday) == (
+        "01:30 comes twice on Sun 1 Nov in America/New_York, as the clocks go back: I took the "
+        'first (EDT, 05:30 UTC). For the second (EST, 06:30 UTC), write "2026-11-01 06:30 UTC".'
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["2027-10-31 01:59", "2027-10-31 03:00", "tomorrow 9am", "in 2h", "now"]
+)
+def test_an_unambiguous_time_has_no_note(text: str) -> None:
+    reading = read_when(text, now=NOW, tz=BERLIN)
+    assert reading.other is None
+    assert ambiguity_note(reading, BERLIN, now=NOW) is None
