@@ -30,6 +30,7 @@ from core.settings import Settings
 from storage.models import ConnectedAccount, Post, Target, TargetState
 from storage.models_analytics import LatestFigures, MetricsSnapshot, Milestone, SnapshotDue
 from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.x import FakeX
 from tests.support.figures import Clock, ReadableOutbox, frozen_clock, readable_outbox
 from tests.support.helpers import actor, messages, outbox_files
 from tests.support.platforms import approved_and_queued, runtime_with
@@ -409,6 +410,33 @@ def test_a_connected_account_is_read_through_its_network(
     with rt.db.session() as s:
         current = s.get_one(LatestFigures, target)
         assert (current.likes, current.reposts, current.impressions) == (9, 2, None)
+
+
+def test_x_is_read_through_its_api(settings: Settings, fake_x: FakeX) -> None:
+    rt = runtime_with(settings, worker=False, **fake_x.herald_settings(), x_client_id="herald")
+    try:
+        fake_x.connect(rt)
+        clock = frozen_clock(rt)
+        target = approved_and_queued(rt, "x")
+        rt.herald.publish(target)
+        (post,) = fake_x.posts
+        fake_x.figures[post["id"]] = {
+            "like_count": 38,
+            "retweet_count": 3,
+            "reply_count": 1,
+            "impression_count": 1204,
+            "user_profile_clicks": 2,
+        }
+        clock.advance(HOUR)
+        assert rt.herald.collect() == 1
+        assert [seen.args["ids"] for seen in fake_x.seen("/2/tweets", "GET")] == [post["id"]]
+        assert fake_x.schema_errors == []
+        (variant,) = shown(rt).card.variants  # type: ignore[union-attr]
+        assert variant.figures == (
+            "📈 after 1 h: 1,204 impressions · 38 likes · 3 reposts · 1 reply · 2 clicks"
+        )
+    finally:
+        rt.close()
 
 
 @pytest.mark.parametrize("status", ["revoked", "expired", None])
