@@ -178,11 +178,34 @@ class JobQueue(Protocol):
 
 
 @dataclass(frozen=True)
+class OutboundFile:
+    """A file of a stored message, for a surface to send: its row id, then what it is."""
+
+    id: int
+    name: str
+    mime: str
+    data: bytes
+    title: str = ""
+
+
+class Progress(Protocol):
+    def sent(
+        self, *, text: bool = False, card_ref: str | None = None, files: Sequence[int] = ()
+    ) -> None:
+        """Remember at once what just went out (the text or a new card, at `card_ref`, and
+        the given files), so that a retry after a later step's failure does not send it again."""
+        ...
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One stored outbound message, ready for a chat surface to show.
 
     `card` is the post's card as it is now, so a surface that updates cards in place (Slack,
     Telegram) can redraw it; `card_ref` is where that card was posted before, if anywhere.
+    `files` are the message's files not sent yet; `text_sent` says the text (and a new card)
+    went out on an earlier try, so only files are left. A surface reports each step that went
+    out through `went_out` before it starts the next.
     """
 
     message_id: int
@@ -195,6 +218,15 @@ class Delivery:
     card_ref: str | None
     post_number: int | None
     new_card: bool
+    files: tuple[OutboundFile, ...] = ()
+    text_sent: bool = False
+    progress: Progress | None = None
+
+    def went_out(
+        self, *, text: bool = False, card_ref: str | None = None, files: Sequence[int] = ()
+    ) -> None:
+        if self.progress is not None:
+            self.progress.sent(text=text, card_ref=card_ref, files=files)
 
 
 class ChatDelivery(Protocol):

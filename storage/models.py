@@ -285,6 +285,9 @@ class OutboundMessage(Base):
     # Set for a private message (a DM or an ephemeral): the surface's user id.
     recipient: Mapped[str | None] = mapped_column(String(64))
     delivered_at: Mapped[datetime | None]
+    # Its text (or new card) went out and only its files were left when the delivery was
+    # interrupted: a retry sends the files alone (storage/models_files.py).
+    text_sent_at: Mapped[datetime | None]
     created_at: Mapped[created]
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from storage import models, models_analytics, models_llm, models_networks, models_slack
+from storage import (
+    models,
+    models_analytics,
+    models_files,
+    models_llm,
+    models_networks,
+    models_slack,
+)
 from storage.models import Base
 
 metadata = Base.metadata
@@ -11,6 +18,7 @@ __all__ = [
     "metadata",
     "models",
     "models_analytics",
+    "models_files",
     "models_llm",
     "models_networks",
     "models_slack",

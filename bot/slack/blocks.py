@@ -51,7 +51,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _escaped_cut(text: str, limit: int) -> str:
+def escaped_cut(text: str, limit: int) -> str:
     """`text` escaped within `limit`, cut between characters, never inside an entity."""
     escaped = escape(text)
     if len(escaped) <= limit:
@@ -158,7 +158,7 @@ def card_blocks(card: Card, *, status: str | None = None) -> Blocks:
 def card_fallback(card: Card, status: str | None = None) -> str:
     """The notification text (and what screen readers and old clients show)."""
     line = status or card.status
-    return _escaped_cut(f"{card.title} · {line}" if line else card.title, 3000)
+    return escaped_cut(f"{card.title} · {line}" if line else card.title, 3000)
 
 
 def message_payload(message: Message) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def message_payload(message: Message) -> dict[str, Any]:
             blocks = text_blocks(message.text)[: MAX_BLOCKS - len(blocks)] + blocks
         return {"text": card_fallback(message.card), "blocks": blocks}
     text = message.text or ""
-    return {"text": _escaped_cut(text, MAX_MESSAGE_TEXT), "blocks": text_blocks(text)}
+    return {"text": escaped_cut(text, MAX_MESSAGE_TEXT), "blocks": text_blocks(text)}
 
 
 def help_blocks(command: str = "/herald") -> Blocks:

@@ -16,6 +16,7 @@ from bot.slack.client import call
 from bot.slack.files import MAX_FILES, FileRefused, download
 from bot.slack.listener import Listener, is_command
 from bot.slack.people import Where, addressed, slack_text
+from bot.slack.uploads import ShareRefused, share
 from core.errors import RetryLater
 from core.posts.card import Message
 from core.sanitize import clean_input
@@ -114,15 +115,21 @@ class Events(Listener):
             self.people.looked_up(client, where), shared=event.get("channel_type") != "im"
         )
         reply = self.handle(actor, text)
+        thread_ts = thread or (event["ts"] if event.get("type") == "app_mention" else None)
         try:
+            if reply.files and reply.card is None:  # one message: the files, the text with them
+                share(client, channel, reply.files, thread_ts=thread_ts, comment=reply.text)
+                return
             call(
                 client.chat_postMessage,
                 channel=channel,
-                thread_ts=thread or (event["ts"] if event.get("type") == "app_mention" else None),
+                thread_ts=thread_ts,
                 unfurl_links=False,
                 **message_payload(reply),
             )
-        except (SlackApiError, RetryLater) as exc:
+            if reply.files:
+                share(client, channel, reply.files, thread_ts=thread_ts)
+        except (SlackApiError, RetryLater, ShareRefused) as exc:
             log.warning("slack: could not answer in %s: %s", channel, exc)
 
     # --- uninstall -------------------------------------------------------------------------

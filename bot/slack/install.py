@@ -30,6 +30,7 @@ BOT_SCOPES = [
     "chat:write.public",
     "commands",
     "files:read",
+    "files:write",
     "groups:history",
     "im:history",
     "im:write",

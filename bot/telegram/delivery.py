@@ -2,6 +2,8 @@
 
 Cards are edited in place (`editMessageText` at the card's ref, `"<chat id>:<message id>"`);
 the text of each later step goes as a reply to the card, so the replies carry the history.
+A message's files follow its text, one message each: a PNG as a photo, anything else as a
+document (bot/telegram/sender.py), with the card's files as replies to the card.
 """
 
 from __future__ import annotations
@@ -121,13 +123,11 @@ class TelegramSurface:
             card_message = self.send_card(
                 chat_id, message.card, message.card.status, reply_to=reply_to, patient=True
             )
+        answer_to = card_message.message_id if card_message else reply_to
         if message.text:
-            self.send_text(
-                chat_id,
-                message.text,
-                reply_to=card_message.message_id if card_message else reply_to,
-                patient=True,
-            )
+            self.send_text(chat_id, message.text, reply_to=answer_to, patient=True)
+        for file in message.files:  # a chart, an export: photos and documents after the text
+            self.sender.send_file(chat_id, file, reply_to=answer_to, patient=True)
         return card_message
 
     def close(self) -> None:
@@ -158,41 +158,61 @@ class TelegramDelivery:
             return None
 
     def _deliver(self, d: Delivery) -> str | None:
+        """The text (or the card), then each file; every step reported as it goes out, so a
+        retry after a flood wait or a 429 carries on where this one stopped."""
         surface, sender = self.surface, self.surface.sender
+        text = None if d.text_sent else d.text
         if d.recipient:  # privately, to one person (a connect link, a token warning)
-            if d.text:
-                surface.send_text(int(d.recipient), d.text, patient=False)
+            self._text(int(d.recipient), d, text)
             return None
         chat_id = int(d.conversation)
         card = d.card
         if not isinstance(card, Card):
-            if d.text:
-                surface.send_text(chat_id, d.text, patient=False)
+            self._text(chat_id, d, text)
             return None
         status = d.text or default_status(card)
         where = parse_ref(d.card_ref)
         if d.new_card or where is None:
-            sent = surface.send_card(chat_id, card, status, patient=False)
-            return card_ref(chat_id, sent.message_id)
+            return self._new_card(chat_id, card, status, d)
         card_chat, message_id = where
         # Take the reply's flood slot first: if the chat must wait, nothing was done yet and
         # the retried job does the whole step once.
-        if d.text:
+        if text:
             sender.reserve(card_chat)
         with sender.flood.card_lock(d.card_ref or ""):
             shown = surface.redraw(card_chat, message_id, card, status, patient=False)
         if not shown:  # the card was deleted: post it again, the new one is the card now
-            sent = surface.send_card(card_chat, card, status, patient=False)
-            return card_ref(card_chat, sent.message_id)
-        if d.text:
+            return self._new_card(card_chat, card, status, d)
+        if text:
             surface.sender.send(
                 card_chat,
-                esc(cut_text(d.text, 4096)),
+                esc(cut_text(text, 4096)),
                 reply_to=message_id,
                 patient=False,
                 reserved=True,
             )
+            d.went_out(text=True)
+        self._files(card_chat, d, reply_to=message_id)
         return None
+
+    def _text(self, chat_id: int, d: Delivery, text: str | None) -> None:
+        if text:
+            self.surface.send_text(chat_id, text, patient=False)
+            d.went_out(text=True)
+        self._files(chat_id, d, reply_to=None)
+
+    def _new_card(self, chat_id: int, card: Card, status: str | None, d: Delivery) -> str:
+        sent = self.surface.send_card(chat_id, card, status, patient=False)
+        ref = card_ref(chat_id, sent.message_id)
+        d.went_out(text=True, card_ref=ref)
+        self._files(chat_id, d, reply_to=sent.message_id)
+        return ref
+
+    def _files(self, chat_id: int, d: Delivery, *, reply_to: int | None) -> None:
+        """Each file as its own message (a reply to the card when there is one)."""
+        for file in d.files:
+            self.surface.sender.send_file(chat_id, file, reply_to=reply_to, patient=False)
+            d.went_out(files=[file.id])
 
 
 def secrets_of(settings: Settings) -> list[bytes]:

@@ -21,6 +21,7 @@ from telegram import (
     Bot,
     ForceReply,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -29,6 +30,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 
+from bot.kit import FileLike
 from bot.telegram.flood import FloodControl
 from core.errors import RetryLater
 
@@ -37,7 +39,19 @@ T = TypeVar("T")
 PATIENCE = 5.0  # the longest a person's own answer waits for a flood window
 NETWORK_PAUSE = 5.0  # a worker tries again this much later after a dropped connection
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# Bot API limits for what a bot sends: a photo up to 10 MB, any file up to 50 MB, captions of
+# 1,024 characters. Herald's own cap on a file (core.posts.card.MAX_FILE_BYTES) is below both.
+PHOTO_LIMIT = 10 * 1024 * 1024
+DOCUMENT_LIMIT = 50 * 1024 * 1024
+CAPTION_LIMIT = 1024
+UPLOAD_SECONDS = 60.0
 Markup = InlineKeyboardMarkup | ForceReply
+
+
+def cut_caption(text: str) -> str:
+    """A caption within Telegram's limit (sent as plain text, so it is counted as is)."""
+    line = " ".join(text.split())
+    return line if len(line) <= CAPTION_LIMIT else line[: CAPTION_LIMIT - 1] + "…"
 
 
 class ChatGone(Exception):
@@ -176,6 +190,55 @@ class TelegramSender:
             )
 
         return self._call(chat_id, patient, make)
+
+    def send_file(
+        self,
+        chat_id: int,
+        file: FileLike,
+        *,
+        reply_to: int | None = None,
+        patient: bool,
+    ) -> Message:
+        """One file as Telegram shows it best: a PNG as a photo (a preview in the chat),
+        anything else, or a photo Telegram refuses as one, as a document. Caption: its title."""
+        if len(file.data) > DOCUMENT_LIMIT:  # refused as Telegram would, without the upload
+            raise BadRequest(f"{file.name} is larger than the 50 MB Telegram takes from a bot")
+        self._slot(chat_id, patient)
+        reply = (
+            ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to
+            else None
+        )
+        caption = cut_caption(file.title) or None
+        if file.mime == "image/png" and len(file.data) <= PHOTO_LIMIT:
+
+            def photo(bot: Bot) -> Awaitable[Message]:
+                return bot.send_photo(
+                    chat_id,
+                    InputFile(file.data, filename=file.name),
+                    caption=caption,
+                    reply_parameters=reply,
+                    write_timeout=UPLOAD_SECONDS,
+                )
+
+            try:
+                return self._call(chat_id, patient, photo)
+            except BadRequest as exc:
+                if not any(word in str(exc).upper() for word in ("PHOTO", "IMAGE")):
+                    raise
+                # Too tall, too wide, or not a picture Telegram reads: the file still goes.
+                log.info("Telegram refused %s as a photo (%s); sent as a file", file.name, exc)
+
+        def document(bot: Bot) -> Awaitable[Message]:
+            return bot.send_document(
+                chat_id,
+                InputFile(file.data, filename=file.name),
+                caption=caption,
+                reply_parameters=reply,
+                write_timeout=UPLOAD_SECONDS,
+            )
+
+        return self._call(chat_id, patient, document)
 
     def edit(
         self,

@@ -12,9 +12,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from bot.terminal.render import choices_of, render
+from bot.terminal import files
+from bot.terminal.render import choices_of, render, render_file
 from core.messaging import feed
-from core.posts.card import Message
+from core.posts.card import Attachment, Message
 from core.sanitize import clean_input
 from core.service import Herald
 from core.workspace.people import Actor
@@ -57,10 +58,28 @@ class TerminalChat:
     def show(self, message: Message) -> None:
         with self._lock:
             render(self.console, message)
+            for attachment in message.files:
+                self.save(attachment)
             if message.card is not None:
                 self.choices = [command for _, command in choices_of(message.card)]
             if message.post_number is not None and message.post_number not in self.touched:
                 self.touched.append(message.post_number)
+
+    def save(self, attachment: Attachment) -> None:
+        data_dir = self.herald.ctx.settings.data_dir
+        try:
+            path = files.save(data_dir, attachment)
+        except OSError as exc:
+            self.console.print(
+                Text(
+                    f"I couldn't save {attachment.name} in {data_dir / files.FOLDER} "
+                    f"({exc.strerror or type(exc).__name__}). Check that the folder is "
+                    "writable, or set HERALD_DATA_DIR to one that is.",
+                    style="red",
+                )
+            )
+            return
+        render_file(self.console, attachment, path)
 
     def drain(self) -> None:
         """Print what the workers said since last time."""

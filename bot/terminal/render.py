@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.text import Text
 
 from bot.kit import ASKING_ACTIONS, QUICK_ACTIONS, button_line
-from core.posts.card import Card, Message
+from core.posts.card import Attachment, Card, Message
 from core.sanitize import clean_input
 
 STATE_STYLE = {"published": "green", "failed": "red", "scheduled": "cyan"}
@@ -68,3 +70,11 @@ def render(console: Console, message: Message) -> None:
         console.print(_line(message.text, style="red" if message.error else ""))
     if message.card:
         render_card(console, message.card)
+
+
+def render_file(console: Console, attachment: Attachment, path: Path) -> None:
+    """One file Herald sent, saved: its title and its full path (to open or copy)."""
+    label = attachment.title or attachment.name
+    line = _line(f"📎 {label}: ")
+    line.append(str(path), style="green")
+    console.print(line)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.context import Context
 from core.jobs import Job
-from core.messaging import delivery, inbox
+from core.messaging import delivery, files, inbox
 from core.platforms.timing import IN_FLIGHT_SECONDS
 from core.posts.lifecycle import move
 from core.publishing import attempts
@@ -72,4 +72,5 @@ def sweep(ctx: Context) -> dict[str, int]:
         ctx.queue.enqueue(Job.DELIVER, message_id)
     counts["messages"] = len(lost)
     delivery.forget_old_events(ctx)
+    files.forget_old(ctx)
     return counts

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from core.context import Context
+from core.messaging import files
 from core.ports import Delivery
 from core.posts.card import Message, build_card
 from core.workspace.people import zone_of
@@ -21,7 +22,11 @@ INBOUND_KEEP = timedelta(days=7)
 
 
 def deliver(ctx: Context, message_id: int) -> None:
-    """Send one stored message once it is committed; a repeat after success does nothing."""
+    """Send one stored message once it is committed; a repeat after success does nothing.
+
+    A message with files goes out in steps (its text or card, then the files); each step the
+    surface reports is committed at once (`files.Recorder`), and a retry starts after the
+    last one, so a 429 halfway sends nothing twice."""
     with ctx.tx() as tx:
         row = tx.session.get(OutboundMessage, message_id)
         if row is None or row.delivered_at is not None:
@@ -31,6 +36,13 @@ def deliver(ctx: Context, message_id: int) -> None:
         channel = ctx.deliveries.get(ws.kind)
         if channel is None:
             return  # the terminal chat reads the table itself
+        text_sent = row.text_sent_at is not None
+        left = files.unsent(tx, row.id)
+        if text_sent and not left:
+            # Everything went out before the last try stopped short of saying so.
+            row.delivered_at = tx.now
+            files.drop(tx, row.id)
+            return
         message = Message.from_payload(row.payload)
         post = tx.session.get(Post, row.post_id) if row.post_id else None
         card = None
@@ -53,7 +65,13 @@ def deliver(ctx: Context, message_id: int) -> None:
             card=card,
             card_ref=post.card_ref if post else None,
             post_number=post.number if post else message.post_number,
-            new_card=message.card is not None and (post is None or post.card_ref is None),
+            new_card=message.card is not None
+            and not text_sent
+            and (post is None or post.card_ref is None),
+            files=left,
+            text_sent=text_sent,
+            # Steps are worth remembering only when files follow the text.
+            progress=files.Recorder(ctx, row.id) if left else None,
         )
     ref = channel.deliver(delivery)  # RetryLater propagates: the task retries after the wait
     with ctx.tx() as tx:
@@ -61,6 +79,8 @@ def deliver(ctx: Context, message_id: int) -> None:
         if row is None:
             return
         row.delivered_at = tx.now
+        if left:
+            files.drop(tx, row.id)
         if ref and row.post_id:
             post = tx.session.get(Post, row.post_id)
             if post is not None:

@@ -6,9 +6,12 @@ and waits, before it exits, for the work its commands started.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import func, select
 
 from core.context import Context
+from core.messaging import files
 from core.posts.card import Message, networks_phrase
 from storage.models import OutboundMessage, Post, PostState, TargetState
 
@@ -49,14 +52,18 @@ def in_flight(
 
 
 def outbound_after(ctx: Context, workspace_id: int, after_id: int) -> list[tuple[int, Message]]:
-    """The workspace's messages written after `after_id`, oldest first."""
+    """The workspace's messages written after `after_id`, oldest first, with their files."""
     with ctx.tx() as tx:
         rows = tx.session.scalars(
             select(OutboundMessage)
             .where(OutboundMessage.workspace_id == workspace_id, OutboundMessage.id > after_id)
             .order_by(OutboundMessage.id)
         ).all()
-        return [(row.id, Message.from_payload(row.payload)) for row in rows]
+        kept = files.attachments(tx, [row.id for row in rows])
+        return [
+            (row.id, replace(Message.from_payload(row.payload), files=kept.get(row.id, ())))
+            for row in rows
+        ]
 
 
 def last_outbound_id(ctx: Context, workspace_id: int) -> int:

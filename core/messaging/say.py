@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from core.context import Tx
 from core.jobs import Job
+from core.messaging import files
 from core.posts.card import Message
 from storage.models import OutboundMessage, Post, SurfaceKind, Workspace
 
@@ -42,7 +43,8 @@ def say(
     post_id: int | None = None,
     recipient: str | None = None,
 ) -> None:
-    """Queue any message for a conversation (or privately for `recipient`)."""
+    """Queue any message for a conversation (or privately for `recipient`); its files are
+    kept beside it (their size was checked when they were made: `Attachment`)."""
     row = OutboundMessage(
         workspace_id=workspace.id,
         conversation=conversation,
@@ -52,6 +54,9 @@ def say(
         created_at=tx.now,
     )
     tx.session.add(row)
+    if message.files:
+        tx.session.flush()
+        files.store(tx, row, message.files)
     if workspace.kind != SurfaceKind.TERMINAL:
         tx.session.flush()
         tx.later(Job.DELIVER, row.id)

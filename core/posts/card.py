@@ -10,12 +10,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
+from core.errors import BadInput
 from core.networks import get_network
 from core.timeparse import format_when
 from storage.models import Post, PostState, Target, TargetState
 from storage.models_analytics import LatestFigures
 
 BRIEF_PREVIEW = 120
+# One file a message carries (a chart, an export): Telegram's limit for a photo, and far more
+# than a chart or a year of figures as CSV needs. Files are kept in the database until sent.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILES = 10  # files with one message
 # In a failed target's `warnings`: Herald could not check whether it went out; ask a person.
 ASKING = "ask_if_posted"
 
@@ -68,6 +73,15 @@ class Attachment:
     data: bytes
     title: str = ""  # one line shown with it (Slack's title, Telegram's caption)
 
+    def __post_init__(self) -> None:
+        # Refused where it is made, so a command's answer says so and nothing is stored.
+        if len(self.data) > MAX_FILE_BYTES:
+            raise BadInput(
+                f"I can't send {cut(self.name, 80)}: it is {megabytes(len(self.data))}, and a "
+                f"file in chat may be at most {megabytes(MAX_FILE_BYTES)}. "
+                "Ask for less, e.g. a shorter period."
+            )
+
 
 @dataclass(frozen=True)
 class Message:
@@ -79,6 +93,13 @@ class Message:
     error: bool = False
     post_number: int | None = None
     files: tuple[Attachment, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.files) > MAX_FILES:
+            raise BadInput(
+                f"I can send at most {MAX_FILES} files with one message, not "
+                f"{len(self.files)}. Ask for fewer at a time."
+            )
 
     def to_payload(self) -> dict[str, Any]:
         payload = asdict(self)
@@ -102,6 +123,12 @@ class Message:
             error=bool(data.get("error")),
             post_number=data.get("post_number"),
         )
+
+
+def megabytes(size: int) -> str:
+    """A file size as people read it, rounded up: "12.4 MB", "10 MB" (a byte over is 10.1)."""
+    tenths = -(-size * 10 // (1024 * 1024))
+    return f"{tenths // 10} MB" if tenths % 10 == 0 else f"{tenths / 10:.1f} MB"
 
 
 def cut(text: str, limit: int = BRIEF_PREVIEW) -> str:

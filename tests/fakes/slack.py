@@ -1,7 +1,10 @@
 """A local Slack: a Web API server that records every call, and signed requests into Herald.
 
 The Web API answers with Slack's real shapes (HTTP 200 with `ok:false` for method errors,
-429 with `Retry-After` for rate limits) and refuses blocks Slack would refuse. The request
+429 with `Retry-After` for rate limits) and refuses blocks Slack would refuse. Files go through
+the external upload flow as in Slack (files.getUploadURLExternal, the bytes POSTed to the
+upload URL, files.completeUploadExternal); `shares` keeps what each completion shared, bytes
+included. The request
 builders sign their bodies with the v0 scheme, as Slack does.
 """
 
@@ -11,10 +14,13 @@ import hashlib
 import hmac
 import itertools
 import json
+import mimetypes
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -46,6 +52,29 @@ class Call:
 
 
 @dataclass
+class Upload:
+    """A file announced by files.getUploadURLExternal; `data` once its bytes were POSTed."""
+
+    file_id: str
+    team: str
+    filename: str
+    length: int
+    alt_txt: str | None
+    data: bytes | None = None
+
+
+@dataclass
+class Share:
+    """One files.completeUploadExternal that shared files in a channel: a message of files."""
+
+    channel: str
+    thread_ts: str | None
+    initial_comment: str | None
+    files: list[tuple[str, str, bytes]]  # (name, title, bytes), in the order given
+    ts: str
+
+
+@dataclass
 class FakeSlack:
     """The Web API. `users` are what users.info knows; `tokens` map a bot token to its team."""
 
@@ -57,9 +86,14 @@ class FakeSlack:
     limits: dict[str, list[float]] = field(default_factory=dict)
     triggers: dict[str, float] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
+    # The external upload flow: announced files by id, and what completing them shared.
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    shares: list[Share] = field(default_factory=list)
     delays: dict[str, float] = field(default_factory=dict)  # method -> seconds before answering
     # Socket Mode: app-level tokens, and where apps.connections.open sends the app (a fresh
     # URL a call; tests.fakes.slack_socket.FakeSocketMode.attach sets it).
+    # Scopes the bot token lacks: a method needing one answers missing_scope, as Slack does.
+    missing_scopes: set[str] = field(default_factory=set)
     app_tokens: set[str] = field(default_factory=lambda: {APP_TOKEN})
     socket_url: Callable[[], str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -225,6 +259,100 @@ class FakeSlack:
             "view": {**view, "id": "V0EDIT01", "team_id": team, "state": {"values": {}}},
         }
 
+    def _lacks(self, scope: str) -> dict[str, Any] | None:
+        if scope not in self.missing_scopes:
+            return None
+        provided = "chat:write,commands,files:read,im:write,users:read"
+        return {"ok": False, "error": "missing_scope", "needed": scope, "provided": provided}
+
+    def _files_getUploadURLExternal(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        lacking = self._lacks("files:write")
+        if lacking:
+            return lacking
+        filename, length = str(body.get("filename") or ""), str(body.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0{next(self._ts):08d}"
+        upload = Upload(file_id, team, filename, int(length), body.get("alt_txt"))
+        with self.lock:
+            self.uploads[file_id] = upload
+        base = self.url.removesuffix("api/")
+        return {"ok": True, "upload_url": f"{base}upload/v1/{file_id}", "file_id": file_id}
+
+    def _files_completeUploadExternal(self, body: dict[str, Any], team: str) -> dict[str, Any]:
+        lacking = self._lacks("files:write")
+        if lacking:
+            return lacking
+        try:
+            wanted = json.loads(str(body.get("files") or ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(wanted, list) or not wanted:
+            return {"ok": False, "error": "invalid_arguments"}
+        found: list[tuple[Upload, str]] = []
+        with self.lock:
+            for item in wanted:
+                upload = self.uploads.get(str(item.get("id")))
+                if upload is None or upload.team != team or upload.data is None:
+                    return {"ok": False, "error": "file_not_found"}
+                found.append((upload, str(item.get("title") or upload.filename)))
+            channel = body.get("channel_id") or None
+            ts = self._ts_now()
+            if channel:
+                self.shares.append(
+                    Share(
+                        channel=str(channel),
+                        thread_ts=body.get("thread_ts") or None,
+                        initial_comment=body.get("initial_comment") or None,
+                        files=[(u.filename, title, u.data or b"") for u, title in found],
+                        ts=ts,
+                    )
+                )
+        return {"ok": True, "files": [self._file(u, t, channel, ts) for u, t in found]}
+
+    def _file(self, upload: Upload, title: str, channel: str | None, ts: str) -> dict[str, Any]:
+        """The file object of api_files.completeUploadExternal.json, for what Herald reads."""
+        base = self.url.removesuffix("api/")
+        mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+        share = {"ts": ts, "channel_name": "general", "team_id": upload.team, "reply_count": 0}
+        return {
+            "id": upload.file_id,
+            "created": int(time.time()),
+            "timestamp": int(time.time()),
+            "name": upload.filename,
+            "title": title,
+            "mimetype": mimetype,
+            "filetype": upload.filename.rsplit(".", 1)[-1],
+            "user": BOT_USER,
+            "user_team": upload.team,
+            "editable": False,
+            "size": len(upload.data or b""),
+            "mode": "hosted",
+            "is_external": False,
+            "is_public": bool(channel and channel.startswith("C")),
+            "display_as_bot": False,
+            "url_private": f"{base}files-pri/{upload.team}-{upload.file_id}/{upload.filename}",
+            "url_private_download": (
+                f"{base}files-pri/{upload.team}-{upload.file_id}/download/{upload.filename}"
+            ),
+            "channels": [channel] if channel else [],
+            "shares": {"public": {channel: [share]}} if channel else {},
+            "alt_txt": upload.alt_txt or "",
+        }
+
+    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, bytes]:
+        """`POST <upload_url>`: the bytes of an announced file; Slack answers in plain text."""
+        with self.lock:
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                return 404, b"Not Found"
+            upload.data = data
+        return 200, f"OK - {len(data)}".encode()
+
+    def shared(self, channel: str | None = None) -> list[Share]:
+        with self.lock:
+            return [s for s in self.shares if channel is None or s.channel == channel]
+
     def _users_info(self, body: dict[str, Any], team: str) -> dict[str, Any]:
         user = self.users.get(str(body.get("user")))
         return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
@@ -294,7 +422,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith("/upload/v1/"):
+            self._upload(data)
+            return
+        raw = data.decode()
         if "json" in (self.headers.get("Content-Type") or ""):
             body = json.loads(raw or "{}")
         else:
@@ -315,6 +447,31 @@ class _Handler(BaseHTTPRequestHandler):
             return
         time.sleep(fake.delays.get(method, 0.0))
         self._send(200, fake.answer(method, body, token))
+
+    def _upload(self, data: bytes) -> None:
+        """Step 2 of the upload flow: raw bytes or a multipart form (Slack takes either); no
+        token needed, the URL is the credential. Rate-limited as the method "upload"."""
+        fake = self.fake
+        file_id = self.path.rsplit("/", 1)[-1]
+        kind = self.headers.get("Content-Type") or ""
+        if kind.startswith("multipart/form-data"):
+            message = BytesParser(policy=HTTP).parsebytes(
+                b"Content-Type: " + kind.encode() + b"\r\n\r\n" + data
+            )
+            parts = [p.get_payload(decode=True) for p in message.iter_parts() if p.get_filename()]
+            data = bytes(parts[0]) if parts else b""
+        with fake.lock:
+            fake.calls.append(Call("upload", {"file_id": file_id, "size": len(data)}, None))
+            waits = fake.limits.get("upload")
+            wait = waits.pop(0) if waits else None
+        if wait is not None:
+            self.send_response(429)
+            self.send_header("Retry-After", str(int(wait)))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        status, answer = fake.receive_upload(file_id, data)
+        self._raw(status, answer, "text/plain; charset=utf-8")
 
     def _send(
         self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None

@@ -6,7 +6,9 @@ the `{"ok": …, "result": …}` envelope with the HTTP status equal to `error_c
 turned into entities (so a reply carries its `text_link`s as Telegram's would), the 4,096
 character and 64-byte `callback_data` limits, 429 with `parameters.retry_after` on demand,
 `getUpdates` with offsets for long polling, `getFile` (refusing files over 20 MB as Telegram does)
-and the file bytes at `/file/bot<token>/<file_path>`. PTB talks to it through `base_url` and
+and the file bytes at `/file/bot<token>/<file_path>`, and `sendPhoto` / `sendDocument` uploads
+(multipart; Telegram's 10 MB photo and 50 MB document limits, photo dimensions, 1,024-character
+captions), whose bytes are kept in `received`. PTB talks to it through `base_url` and
 `base_file_url`.
 """
 
@@ -140,6 +142,20 @@ class StoredFile:
 
 
 @dataclass
+class Received:
+    """A photo or a document the bot sent, with the exact bytes it uploaded."""
+
+    chat_id: int
+    message_id: int
+    kind: str  # "photo" or "document"
+    filename: str | None
+    mime_type: str | None
+    data: bytes
+    caption: str | None
+    reply_to: int | None
+
+
+@dataclass
 class Failure:
     method: str
     code: int
@@ -166,6 +182,7 @@ class FakeTelegram:
         self.webhook: dict[str, Any] = {}
         self.commands: list[dict[str, Any]] = []
         self.files: dict[str, StoredFile] = {}
+        self.received: list[Received] = []  # photos and documents the bot sent
         self.downloads: list[str] = []  # file paths fetched from /file/bot<token>/
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(500000)
@@ -239,6 +256,9 @@ class FakeTelegram:
                 payload = part.get_payload(decode=True)
                 if part.get_filename():
                     params[str(name)] = payload
+                    # What the upload said of itself, for the file it becomes.
+                    uploads = params.setdefault("__uploads__", {})
+                    uploads[str(name)] = (part.get_filename(), part.get_content_type())
                 else:
                     params[str(name)] = payload.decode() if isinstance(payload, bytes) else ""
         # PTB sends nested objects JSON-encoded inside form fields.
@@ -393,6 +413,105 @@ class FakeTelegram:
             self.messages[(chat["id"], message["message_id"])] = message
             self.lock.notify_all()
         return {k: v for k, v in message.items() if k not in {"reply_to", "force_reply"}}
+
+    def _caption(self, params: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
+        raw = params.get("caption")
+        if not raw:
+            return None, []
+        text, entities = (
+            parse_html(str(raw)) if params.get("parse_mode") == "HTML" else (str(raw), [])
+        )
+        if u16(text) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        return text, entities
+
+    def _media_message(
+        self, params: dict[str, Any], kind: str, media: Any, data: bytes
+    ) -> dict[str, Any]:
+        chat = self._chat(params["chat_id"])
+        caption, entities = self._caption(params)
+        filename, mime_type = (params.get("__uploads__") or {}).get(kind, (None, None))
+        message: dict[str, Any] = {
+            "message_id": next(self._ids),
+            "from": BOT,
+            "chat": chat,
+            "date": int(time.time()),
+            kind: media,
+        }
+        if caption:
+            message["caption"] = caption
+        if entities:
+            message["caption_entities"] = entities
+        reply = params.get("reply_parameters") or {}
+        received = Received(
+            chat_id=chat["id"],
+            message_id=message["message_id"],
+            kind=kind,
+            filename=filename,
+            mime_type=mime_type,
+            data=data,
+            caption=caption,
+            reply_to=int(reply["message_id"]) if reply.get("message_id") else None,
+        )
+        with self.lock:
+            self.received.append(received)
+            self.lock.notify_all()
+        return message
+
+    def _upload(self, params: dict[str, Any], field: str) -> bytes:
+        data = params.get(field)
+        if not isinstance(data, bytes):
+            # A file_id or a URL: Herald always uploads, so the fake knows no others.
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        if not data:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        return data
+
+    def _m_sendphoto(self, params: dict[str, Any]) -> Any:
+        """A photo upload: at most 10 MB, width + height at most 10,000, ratio at most 20;
+        Telegram keeps it as a thumbnail and a full size (JPEG, as Telegram recompresses)."""
+        from PIL import Image, UnidentifiedImageError
+
+        data = self._upload(params, "photo")
+        if len(data) > 10 * 1024 * 1024:
+            raise ApiError(400, "Bad Request: PHOTO_SAVE_FILE_INVALID")
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError):
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED") from None
+        if width + height > 10_000 or max(width, height) > 20 * min(width, height):
+            raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        sizes = []
+        for w, h in ((min(width, 90), min(height, 90)), (width, height)):
+            stored = self.store_file(data, "photos", "jpg")
+            sizes.append(
+                {
+                    "file_id": stored.file_id,
+                    "file_unique_id": stored.unique_id,
+                    "file_size": stored.size,
+                    "width": w,
+                    "height": h,
+                }
+            )
+        return self._media_message(params, "photo", sizes, data)
+
+    def _m_senddocument(self, params: dict[str, Any]) -> Any:
+        """Any file up to 50 MB (larger: 413 before the method even runs, as Telegram's)."""
+        data = self._upload(params, "document")
+        if len(data) > 50 * 1024 * 1024:
+            raise ApiError(413, "Request Entity Too Large")
+        filename, mime_type = (params.get("__uploads__") or {}).get("document", (None, None))
+        ext = (filename or "file.bin").rsplit(".", 1)[-1]
+        stored = self.store_file(data, "documents", ext)
+        document = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.unique_id,
+            "file_size": stored.size,
+            **({"file_name": filename} if filename else {}),
+            **({"mime_type": mime_type} if mime_type else {}),
+        }
+        return self._media_message(params, "document", document, data)
 
     def _m_editmessagetext(self, params: dict[str, Any]) -> Any:
         key = (int(params["chat_id"]), int(params["message_id"]))
@@ -579,6 +698,11 @@ class FakeTelegram:
     def sent(self, chat_id: int) -> list[dict[str, Any]]:
         with self.lock:
             return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id]
+
+    def files_in(self, chat_id: int) -> list[Received]:
+        """Photos and documents the bot sent to `chat_id`, oldest first."""
+        with self.lock:
+            return [r for r in self.received if r.chat_id == chat_id]
 
     def calls_of(self, method: str) -> list[Call]:
         with self.lock:
