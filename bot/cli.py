@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 from pydantic import SecretStr, ValidationError
+from sqlalchemy.exc import OperationalError
 
 from core.settings import Settings
-from storage.db import Database, SchemaOutOfDate, private_dir
+from storage.db import Database, SchemaOutOfDate, private_dir, unreachable
 
 if TYPE_CHECKING:  # the runtime imports Celery and the adapters: only when a command runs
     from bot.runtime import Runtime
@@ -23,7 +24,9 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"HERALD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"HERALD_{'_'.join(str(p) for p in e['loc']).upper()}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise click.ClickException(f"Bad settings: {problems}") from None
 
@@ -231,9 +234,12 @@ def upgrade() -> None:
 
     settings = _settings()
     database = Database(settings.effective_database_url)
-    database.upgrade(build_vault(settings, database))  # a migration may re-seal secrets
-    click.echo(f"Database is at revision {database.current_revision()}.")
-    database.dispose()
+    try:
+        with _reaching(database.url):
+            database.upgrade(build_vault(settings, database))  # a migration may re-seal secrets
+            click.echo(f"Database is at revision {database.current_revision()}.")
+    finally:
+        database.dispose()
 
 
 @db.command()
@@ -241,10 +247,21 @@ def current() -> None:
     """Show the database's schema revision and the one this version needs."""
     settings = _settings()
     database = Database(settings.effective_database_url)
-    click.echo(
-        f"current: {database.current_revision() or 'none'}  head: {database.head_revision()}"
-    )
-    database.dispose()
+    try:
+        with _reaching(database.url):
+            current = database.current_revision()
+        click.echo(f"current: {current or 'none'}  head: {database.head_revision()}")
+    finally:
+        database.dispose()
+
+
+@contextmanager
+def _reaching(url: str) -> Iterator[None]:
+    """A database that cannot be reached is one line saying where and what to check."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise click.ClickException(unreachable(url, exc)) from None
 
 
 def _need_broker(settings: Settings, what: str) -> None:
@@ -289,7 +306,8 @@ def _build(settings: Settings, *, pre_ping: bool = True) -> Runtime:
     from storage.vault import VaultError
 
     try:
-        return build_runtime(settings, pre_ping=pre_ping)
+        with _reaching(settings.effective_database_url):
+            return build_runtime(settings, pre_ping=pre_ping)
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
     except VaultError as exc:

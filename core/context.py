@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 
 from core.errors import BadInput
 from core.jobs import AfterCommit
-from core.ports import ChatDelivery, Clock, Generator, Interpreter, JobQueue, MediaStore, Publisher
+from core.ports import (
+    ChatDelivery,
+    CheckedQueue,
+    Clock,
+    Generator,
+    Interpreter,
+    JobQueue,
+    MediaStore,
+    Publisher,
+)
 from core.ratelimit import Counter
 from core.settings import Settings
 from storage.db import Database
@@ -74,6 +83,12 @@ class Context:
             tx = Tx(session=session, now=self.clock.now())
             yield tx
         tx.after.send(self.queue)
+
+    def check_queue(self) -> None:
+        """Refuse (`Unavailable`) before commit when the jobs a command asks for could not be
+        sent: a draft would otherwise be committed with no job to write it."""
+        if isinstance(self.queue, CheckedQueue):
+            self.queue.check_reachable()
 
     def need_hub(self) -> Hub:
         """The account hub, or the refusal a person sees when this Herald has none."""

@@ -27,6 +27,10 @@ class Conflict(HeraldError):
     """The post is not in a state where this action makes sense (or someone was faster)."""
 
 
+class Unavailable(HeraldError):
+    """A service Herald needs (the job queue) cannot be reached: the command changed nothing."""
+
+
 class RetryLater(Exception):
     """A surface or network asked to wait: retry the job after `seconds`, never sleep."""
 

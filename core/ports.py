@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -174,6 +174,15 @@ class CommandInbox(Protocol):
 class JobQueue(Protocol):
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         """Send a task by name with id arguments. Called only after commit."""
+        ...
+
+
+@runtime_checkable
+class CheckedQueue(Protocol):
+    """A `JobQueue` that can tell, before a command commits, whether its jobs could be sent."""
+
+    def check_reachable(self) -> None:
+        """Raise `core.errors.Unavailable` (with the words a person sees) when it cannot."""
         ...
 
 

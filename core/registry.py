@@ -120,7 +120,10 @@ class Registry:
             ws, me = resolve(tx, actor, ctx.settings.timezone)
             if spec.permission is not None:
                 require(me, spec.permission)
-            return spec.handle(Request(ctx, tx, ws, me, actor), command)
+            message = spec.handle(Request(ctx, tx, ws, me, actor), command)
+            if tx.after.pending:  # refused here, the transaction rolls back: nothing changed
+                ctx.check_queue()
+            return message
 
     def help(self, topic: str | None = None) -> str:
         """Every command with its summary, or one command in detail; lines fit `NARROW`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
@@ -111,6 +112,19 @@ class Settings(BaseSettings):
             raise ValueError("use a sqlite:/// or postgresql+psycopg:// URL")
         if value and value.startswith("postgresql://"):
             return "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        # Refused at start, not at the first time shown: a typo would otherwise surface as an
+        # error inside a command, long after the setting was made.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone; use an IANA name such as Europe/Berlin or UTC"
+            ) from None
         return value
 
     @field_validator("broker_url")

@@ -44,6 +44,28 @@ class SchemaOutOfDate(RuntimeError):
     """The database is not at the schema this code expects."""
 
 
+def unreachable(url: str, error: BaseException) -> str:
+    """One line for a person whose database cannot be reached: where (never the password),
+    why in the driver's words, and the setting to check."""
+    parsed = make_url(url)
+    # The driver's first line names the cause last: "... port 5433 failed: Connection refused".
+    first = (str(getattr(error, "orig", None) or error).strip().splitlines() or ["no answer"])[0]
+    reason = first.rsplit("failed: ", 1)[-1].removeprefix("FATAL:").strip() or "no answer"
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    if parsed.get_backend_name() == "sqlite":
+        return (
+            f"Can't open the SQLite database at {parsed.database}: {reason}. "
+            "Check HERALD_DATA_DIR or HERALD_DATABASE_URL."
+        )
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    reason = reason[:1].lower() + reason[1:] if reason.startswith("Connection") else reason
+    if not any(word in reason.lower() for word in ("refused", "timeout", "timed out", "resolve")):
+        # The server answered and said no: a wrong user, password or database name.
+        return f"PostgreSQL at {where} refused Herald: {reason}. Check HERALD_DATABASE_URL."
+    return f"Can't reach PostgreSQL at {where}: {reason}. Is it running? Check HERALD_DATABASE_URL."
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Writers take the lock at BEGIN (see _sqlite_begin), so WAL lets readers go on while the
     # worker writes, and busy_timeout turns contention into a short wait instead of an error.

@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.beat import EmbeddedService
@@ -17,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from core import accounts
 from core.analytics import digest
 from core.analytics.jobs import collect
-from core.errors import RetryLater
+from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
 from core.maintenance.jobs import sweep
 from core.messaging import delivery, inbox
@@ -43,6 +44,12 @@ HARD_TIME_LIMIT_SECONDS = 360.0
 # twice at once. A job lost to a dead worker comes back from the sweeper long before this.
 VISIBILITY_TIMEOUT_SECONDS = 3600.0
 
+
+# A broker that answered (a PING or a sent job) this recently is not asked again before a
+# command commits: a PING per command, behind a busy embedded worker's threads, slowed a burst
+# of 200 drafts enough to fail test_celery_settings' flood test. A broker lost inside this
+# window leaves its rows committed, and the sweeper sends their jobs again.
+BROKER_TRUST_SECONDS = 1.0
 
 # How long stopping the embedded worker waits for its consumer loop to notice.
 STOP_JOIN_SECONDS = 0.05
@@ -235,6 +242,33 @@ class CeleryQueue:
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+        self._probe: Any = None  # a Redis client for `check_reachable`, made on first use
+        self._answered_at = -BROKER_TRUST_SECONDS  # monotonic time Redis last answered us
+
+    def check_reachable(self) -> None:
+        """PING the Redis broker (one round trip, on a pooled connection); `Unavailable`,
+        naming the host but never the password, when it does not answer."""
+        url = str(self.app.conf.broker_url)
+        if not url.startswith(("redis://", "rediss://")):
+            return  # the in-memory broker of the embedded mode is always there
+        if time.monotonic() - self._answered_at < BROKER_TRUST_SECONDS:
+            return
+        import redis
+
+        if self._probe is None:
+            self._probe = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            self._probe.ping()
+            self._answered_at = time.monotonic()
+        except redis.RedisError as exc:
+            where = urlsplit(url)
+            place = f"{where.hostname or 'localhost'}:{where.port or 6379}"
+            reason = _redis_reason(exc)
+            log.warning("the broker at %s does not answer: %s", place, reason)
+            raise Unavailable(
+                f"I can't reach Redis at {place} ({reason}), so I did nothing. "
+                "Is it running? Check HERALD_BROKER_URL, then try again."
+            ) from None
 
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         # Countdowns stay short (at most a minute): long waits belong in scheduled_at.
@@ -243,6 +277,22 @@ class CeleryQueue:
             args=list(args),
             countdown=min(countdown, MAX_COUNTDOWN_SECONDS) if countdown else None,
         )
+        self._answered_at = time.monotonic()
+
+
+def _redis_reason(error: Exception) -> str:
+    import redis
+
+    if isinstance(error, redis.AuthenticationError):
+        return "it refused the password"
+    said = str(error).lower()
+    if "refused" in said:
+        return "connection refused"
+    if isinstance(error, redis.TimeoutError) or "timed out" in said:
+        return "no answer within 2 s"
+    if "name or service not known" in said or "nodename nor servname" in said:
+        return "unknown host"
+    return type(error).__name__
 
 
 class EmbeddedWorker:

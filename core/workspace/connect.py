@@ -96,13 +96,20 @@ def connect(r: Request, cmd: Connect) -> Message:
         extra["organization"] = org
     link = oauth.begin(ctx, tx, ws, me, network.name, actor.conversation, extra)
     until = format_when(tx.now + oauth.STATE_TTL, zone_of(me, ws), now=tx.now)
+    # The terminal's reader is the operator, and herald chat serves no web page.
+    serve = (
+        " The link works only while herald web is running: start it in another terminal."
+        if actor.surface == SurfaceKind.TERMINAL
+        else ""
+    )
     message = Message(
         text=f"🔗 Connect {network.display}: open {link} (only for you, one use, until {until}). "
         f"Whoever opens it connects their {network.display} account here, so don't share it."
+        + serve
     )
-    say(tx, ws, message, conversation=actor.conversation, recipient=actor.user_id)
     if not actor.shared:
-        return message
+        return message  # the answer is already private: a second copy would print it twice
+    say(tx, ws, message, conversation=actor.conversation, recipient=actor.user_id)
     # The link went privately; the others only hear where. A Telegram bot can only write to
     # people who have opened a private chat with it, so they are told how.
     hint = (
