@@ -17,7 +17,18 @@ Target (issue 13): p99 under 300 ms without the chart, the chart under 500 ms. T
 load is printed beside the figures (a pure-Python loop's time): on a shared machine every
 figure scales with it.
 
+With --collect N: collection throughput beside publishing throughput, in the same command.
+N approved outbox targets are published by one `herald worker` (--concurrency threads) and a
+`herald scheduler`, as bench/pipeline.py does (posts a second, its steady rate), which also
+plans each one's snapshots; then the clock is moved to +1 h, and then to +24 h, and
+`core.analytics.jobs.collect` reads them all back, one tick at a time in this process (the
+beat sends one tick at a time) from the outbox network (a small file read per post, its
+made-up figures), and records them: snapshots a second, and their ratio to the publish rate.
++24 h also writes each post's thread line with its card (a terminal workspace: no delivery
+job).
+
     .venv/bin/python bench/stats.py [--posts 50000] [--span 360] [--runs 30] [--keep] [--db NAME]
+    .venv/bin/python bench/stats.py --collect 2000 [--rounds 1] [--concurrency 4]
 """
 
 from __future__ import annotations
@@ -199,6 +210,78 @@ def database(name: str | None, keep: bool) -> Iterator[Database]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class _At:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+class _Kept:
+    """The job queue of the collecting process: the handover ticks are run here in turn."""
+
+    def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
+        pass
+
+
+def collect_run(st: Any, milestone: Milestone) -> tuple[int, float]:
+    """Read back every due `milestone` snapshot of the stack's published targets; (how many,
+    seconds)."""
+    from bot.runtime import build_runtime
+    from core.analytics.jobs import collect
+    from core.analytics.schedule import AFTER
+    from core.platforms.outbox import OutboxPublisher
+
+    rt = build_runtime(st.settings())
+    try:
+        with rt.db.session() as s:
+            last = s.scalar(select(func.max(m.Target.published_at)))
+        assert last is not None
+        ctx = rt.herald.ctx
+        clock = _At(last + AFTER[milestone] + timedelta(seconds=1))
+        ctx.clock = clock
+        ctx.publishers = {"outbox": OutboxPublisher(rt.settings.outbox_dir, clock.now)}
+        ctx.queue = _Kept()
+        started = time.perf_counter()
+        recorded = 0
+        while True:
+            done = collect(ctx)
+            if not done:
+                break
+            recorded += done
+        return recorded, time.perf_counter() - started
+    finally:
+        rt.close()
+
+
+def collection(count: int, rounds: int, concurrency: int, tick: float) -> None:
+    from pipeline import publish_run
+    from stack import stack
+
+    print(
+        f"{count} outbox targets: published by 1 herald worker ({concurrency} threads), then "
+        f"read back by collect (one tick at a time); PostgreSQL + Redis; {rounds} round(s)"
+    )
+    print(f"{'round':>5} {'posts/s':>8} {'+1 h snapshots/s':>17} {'ratio':>6} "
+          f"{'+24 h snapshots/s':>18} {'ratio':>6}")  # fmt: skip
+    with stack(tick) as st:
+        for n in range(1, rounds + 1):
+            posts, _, _ = publish_run(st, count, 1, concurrency)
+            got, spent = collect_run(st, Milestone.HOUR)
+            assert got == count, f"{got} of {count} +1 h snapshots"
+            hour = got / spent
+            got, spent = collect_run(st, Milestone.DAY)
+            assert got == count, f"{got} of {count} +24 h snapshots"
+            day = got / spent
+            print(
+                f"{n:>5} {posts:>8.0f} {hour:>17.0f} {hour / posts:>6.2f} "
+                f"{day:>18.0f} {day / posts:>6.2f}",
+                flush=True,
+            )
+    print(f"({calibration()})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=50_000, help="two targets each")
@@ -206,7 +289,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--db", help="a database seeded by an earlier run with --keep")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--collect", type=int, metavar="N", help="collection throughput instead")
+    parser.add_argument("--rounds", type=int, default=1, help="of --collect")
+    parser.add_argument("--concurrency", type=int, default=4, help="worker threads (--collect)")
+    parser.add_argument("--tick", type=float, default=1.0, help="HERALD_TICK_SECONDS (--collect)")
     args = parser.parse_args()
+    if args.collect:
+        collection(args.collect, args.rounds, args.concurrency, args.tick)
+        return
     print(calibration())
     with database(args.db, args.keep) as db:
         with db.session() as s:

@@ -78,7 +78,10 @@ def _exit_now(code: int) -> NoReturn:
     "--queues",
     "-Q",
     metavar="KINDS",
-    help="Only this work, comma-separated: publish, deliver, generate, maintain (default: all).",
+    help=(
+        "Only this work, comma-separated: publish, deliver, generate, maintain, analytics "
+        "(default: all)."
+    ),
 )
 @click.option(
     "--name",

@@ -23,6 +23,7 @@ class Job(StrEnum):
     SWEEP = "herald.sweep"  # core/maintenance/jobs.py
     CHECK_ACCOUNTS = "herald.check_accounts"  # core/accounts.py
     DIGEST = "herald.send_digests"  # core/analytics/digest.py
+    COLLECT = "herald.collect_figures"  # core/analytics/jobs.py
 
 
 class Lane(StrEnum):
@@ -33,6 +34,7 @@ class Lane(StrEnum):
     DELIVER = "deliver"
     GENERATE = "generate"
     MAINTAIN = "maintain"
+    ANALYTICS = "analytics"
 
 
 LANE: dict[Job, Lane] = {
@@ -47,6 +49,10 @@ LANE: dict[Job, Lane] = {
     Job.SWEEP: Lane.MAINTAIN,
     Job.CHECK_ACCOUNTS: Lane.MAINTAIN,
     Job.DIGEST: Lane.MAINTAIN,
+    # Reading figures back calls the networks (up to their timeouts) for thousands of posts a
+    # day: on a lane of its own it never holds back a post, a chat answer or the sweeper that
+    # recovers lost publish jobs, and an operator can give it workers of its own or none.
+    Job.COLLECT: Lane.ANALYTICS,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from core import accounts, media, ratelimit, registry
+from core.analytics import jobs as analytics
 from core.context import Context
 from core.errors import HeraldError, log_failure, went_wrong
 from core.grammar import UnknownCommand
@@ -103,6 +104,10 @@ class Herald:
 
     def sweep(self) -> dict[str, int]:
         return maintenance.sweep(self.ctx)
+
+    def collect(self) -> int:
+        """One collection tick: read and record the figures that are due."""
+        return analytics.collect(self.ctx)
 
     def accept(self, actor: Actor, text: str, *, once: str | None = None) -> int | None:
         """Take a command now (one row, one job) and run it in a worker: for fast acks.

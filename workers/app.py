@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from core import accounts
 from core.analytics import digest
+from core.analytics.jobs import collect
 from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
 from core.maintenance.jobs import sweep
@@ -140,6 +141,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.digest_seconds),
                 "options": {"expires": settings.digest_seconds * 2},
             },
+            "collect-figures": {
+                "task": str(Job.COLLECT),
+                "schedule": timedelta(seconds=settings.collect_seconds),
+                "options": {"expires": settings.collect_seconds * 2},
+            },
         },
         beat_max_loop_interval=min(settings.tick_seconds, 5.0),
     )
@@ -188,6 +194,10 @@ def _send_digests(self: Any) -> int:
     return digest.send_due(self.app.herald.ctx)
 
 
+def _collect_figures(self: Any) -> int:
+    return collect(self.app.herald.ctx)
+
+
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
         delivery.deliver(self.app.herald.ctx, message_id)
@@ -208,6 +218,7 @@ BODIES: dict[Job, Any] = {
     Job.CHECK_ACCOUNTS: _check_accounts,
     Job.RUN_INBOUND: _run_inbound,
     Job.DIGEST: _send_digests,
+    Job.COLLECT: _collect_figures,
 }
 
 

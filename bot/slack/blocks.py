@@ -106,6 +106,8 @@ def _variant_blocks(v: VariantView) -> Blocks:
     notes = [escape(m) for m in v.media] + [escape(w) for w in v.warnings]
     if v.url:
         notes.append(f"🚀 {link(v.url, v.url)}")
+    if v.figures:
+        notes.append(escape(v.figures))
     if v.reason:
         notes.append(f"⚠ {escape(v.reason)}")
     if notes:

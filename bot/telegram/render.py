@@ -78,6 +78,8 @@ def _card_html(card: Card, status: str | None, texts: list[str]) -> str:
         lines.extend(esc(w) for w in variant.warnings)
         if variant.url:
             lines.append(f"🔗 {esc(variant.url)}")
+        if variant.figures:
+            lines.append(esc(variant.figures))
         if variant.reason:
             lines.append(f"⚠ {esc(variant.reason)}")
     lines.append("")

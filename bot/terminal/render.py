@@ -46,6 +46,8 @@ def render_card(console: Console, card: Card) -> None:
             console.print(_line(f"  {warning}", style="yellow"))
         if v.url:
             console.print(_line(f"  {v.url}", style="green"))
+        if v.figures:
+            console.print(_line(f"  {v.figures}", style="cyan"))
         if v.reason:
             console.print(_line(f"  ⚠ {v.reason}", style="red"))
     console.print(_line(f"When: {card.when}"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models_analytics import Milestone, SnapshotDue
@@ -38,6 +38,24 @@ def plan(session: Session, target_id: int, published_at: datetime) -> None:
                 SnapshotDue(target_id=target_id, milestone=milestone, due_at=due, next_try_at=due)
             )
     session.flush()
+
+
+def plan_new(session: Session, target_id: int, published_at: datetime) -> None:
+    """`plan` for a target known to have no schedule yet (just published): one INSERT, no
+    look first."""
+    session.execute(
+        insert(SnapshotDue),
+        [
+            {
+                "target_id": target_id,
+                "milestone": milestone,
+                "due_at": published_at + after,
+                "next_try_at": published_at + after,
+                "attempts": 0,
+            }
+            for milestone, after in AFTER.items()
+        ],
+    )
 
 
 def claim(session: Session, now: datetime, limit: int) -> list[SnapshotDue]:

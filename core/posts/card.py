@@ -7,10 +7,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
 from core.errors import BadInput
 from core.networks import get_network
 from core.timeparse import format_when
 from storage.models import Post, PostState, Target, TargetState
+from storage.models_analytics import LatestFigures
 
 BRIEF_PREVIEW = 120
 # One file a message carries (a chart, an export): Telegram's limit for a photo, and far more
@@ -42,6 +46,8 @@ class VariantView:
     url: str | None = None
     reason: str | None = None
     media: list[str] = field(default_factory=list)  # one line per attached item
+    # Once published and read back: "📈 after 24 h: 1,204 impressions · 38 likes".
+    figures: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ def networks_phrase(networks: list[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _variant(target: Target) -> VariantView:
+def _variant(target: Target, figures: str | None = None) -> VariantView:
     network = get_network(target.network)
     warnings = [str(w) for w in target.warnings.get("items", [])] if target.warnings else []
     return VariantView(
@@ -152,7 +158,84 @@ def _variant(target: Target) -> VariantView:
         url=target.external_url,
         reason=target.failure_reason,
         media=[media_line(item) for item in target.media or []],
+        figures=figures,
     )
+
+
+_COUNTED = (
+    ("impressions", "impression", "impressions"),
+    ("likes", "like", "likes"),
+    ("reposts", "repost", "reposts"),
+    ("replies", "reply", "replies"),
+    ("quotes", "quote", "quotes"),
+    ("clicks", "click", "clicks"),
+)
+
+
+def counts_text(**counts: int | None) -> str:
+    """ "1,204 impressions · 38 likes · 3 reposts": impressions when the network tells, likes
+    always, the others when there are any."""
+    parts = []
+    for key, one, many in _COUNTED:
+        value = counts.get(key)
+        if value is None or (value == 0 and key not in ("impressions", "likes")):
+            continue
+        parts.append(f"{value:,} {one if value == 1 else many}")
+    return " · ".join(parts)
+
+
+def _age(published_at: datetime, taken_at: datetime) -> str:
+    seconds = max(0.0, (taken_at - published_at).total_seconds())
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"
+
+
+def _figures(post: Post) -> dict[int, str]:
+    """Target id → its figures line, for the post's published targets read at least once.
+    Read through the post's own session, so every card drawn shows them (the delivery redraws
+    cards from the rows)."""
+    published = [t.id for t in post.targets if t.state == TargetState.PUBLISHED]
+    session = object_session(post)
+    if not published or session is None:
+        return {}
+    f = LatestFigures
+    rows = session.execute(
+        select(
+            f.target_id,
+            f.network,
+            f.published_at,
+            f.taken_at,
+            f.impressions,
+            f.likes,
+            f.reposts,
+            f.replies,
+            f.quotes,
+            f.clicks,
+            f.gone,
+        ).where(f.target_id.in_(published), f.taken_at.is_not(None))
+    )
+    lines = {}
+    for row in rows:
+        counts = counts_text(
+            impressions=row.impressions,
+            likes=row.likes,
+            reposts=row.reposts,
+            replies=row.replies,
+            quotes=row.quotes,
+            clicks=row.clicks,
+        )
+        if row.gone:
+            seen = row.likes + row.reposts + row.replies + row.quotes + (row.impressions or 0)
+            name = get_network(row.network).display
+            lines[row.target_id] = f"🗑 deleted on {name}" + (
+                f"; last figures: {counts}" if seen else ""
+            )
+        else:
+            lines[row.target_id] = f"📈 after {_age(row.published_at, row.taken_at)}: {counts}"
+    return lines
 
 
 def media_line(item: dict[str, Any]) -> str:
@@ -232,6 +315,7 @@ def build_card(
     targets = list(post.targets)
     scheduled = [t.scheduled_at for t in targets if t.scheduled_at is not None]
     planned = min(scheduled) if scheduled else post.planned_at
+    shown = _figures(post)
     return Card(
         number=post.number,
         title=(
@@ -239,7 +323,7 @@ def build_card(
             f"for {networks_phrase([t.network for t in targets])}"
         ),
         brief=cut(post.brief),
-        variants=[_variant(t) for t in targets],
+        variants=[_variant(t, shown.get(t.id)) for t in targets],
         when=when_text(planned, tz, now),
         status=status,
         buttons=_buttons(post),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from core.analytics import store as analytics
 from core.context import Context, Tx, run_tx
 from core.errors import NotSent, PublishError, RateLimited, TokenExpired
 from core.jobs import Job
@@ -49,6 +50,8 @@ def _confirm(tx: Tx, target_id: int, result: Published) -> None:
     ):
         return
     attempts.finish(tx, target, AttemptState.SUCCEEDED, None)
+    # Publishing, the duplicate refusal confirmed by a lookup and reconciliation all end here.
+    analytics.published(tx.session, target, first=True)
     post = target.post
     name = get_network(target.network).display
     notify(

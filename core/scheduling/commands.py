@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.analytics import store as analytics
 from core.context import Tx
 from core.errors import BadInput, Conflict
 from core.grammar import Words, network_name, optional_network, unquote
@@ -212,7 +213,7 @@ def posted(r: Request, cmd: Posted) -> Message:
         raise Conflict(
             f"#{cmd.number} has no {name} post waiting for that answer. See: show {cmd.number}"
         )
-    move(
+    moved = move(
         tx.session,
         target,
         "posted",
@@ -225,6 +226,10 @@ def posted(r: Request, cmd: Posted) -> Message:
         warnings=asking_cleared(target),
         detail={"by": "person", "url": cmd.url},
     )
+    if moved:
+        # Its figures count from now; with no post id to ask the network by, none are read
+        # back (core.analytics.jobs closes its snapshots).
+        analytics.published(tx.session, target, first=True)
     where = f": {cmd.url}" if cmd.url else " (no link given)"
     return Message(
         text=f"🚀 #{cmd.number} marked published on {name}{where}.", post_number=cmd.number

@@ -21,7 +21,7 @@ from tests.support.helpers import actor, eventually, post_state, target_states
 from workers.app import MAX_COUNTDOWN_SECONDS, EmbeddedWorker, HeraldCelery, create_celery
 
 HERALD = str(Path(sys.executable).with_name("herald"))
-KINDS = {"generate", "publish", "deliver", "maintain"}
+KINDS = {"generate", "publish", "deliver", "maintain", "analytics"}
 
 
 def _app(queue: str = "acme") -> HeraldCelery:
