@@ -103,13 +103,16 @@ def _variant_blocks(v: VariantView) -> Blocks:
             "text": {"type": "plain_text", "text": _cut(v.text or "(empty)", MAX_SECTION_TEXT)},
         },
     ]
-    notes = [escape(m) for m in v.media] + [escape(w) for w in v.warnings]
+    # A context block holds 10 elements: where it went, its figures and why it failed come
+    # first, so a post with many media items and warnings never loses them.
+    notes = []
     if v.url:
         notes.append(f"🚀 {link(v.url, v.url)}")
     if v.figures:
         notes.append(escape(v.figures))
     if v.reason:
         notes.append(f"⚠ {escape(v.reason)}")
+    notes += [escape(m) for m in v.media] + [escape(w) for w in v.warnings]
     if notes:
         blocks.append(_context(*notes))
     return blocks
