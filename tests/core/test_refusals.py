@@ -24,7 +24,8 @@ def pending(idle_runtime: Runtime) -> Runtime:
     for post_id in ids:
         rt.herald.generate(post_id)
     assert (rt.herald.handle(MARIA, "approve 2").text or "").startswith("✅")
-    rt.herald.handle(MARIA, "role vic viewer")
+    rt.herald.handle(VIEWER, "queue")  # vic joins first: a one-person terminal has no roles
+    assert "is now" in (rt.herald.handle(MARIA, "role vic viewer").text or "")
     return rt
 
 
