@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.networks import NETWORKS
@@ -96,7 +96,13 @@ def plot(
         over_time.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         over_time.yaxis.set_major_formatter(thousands)
         over_time.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-        over_time.set_ylim(bottom=0)
+        values = [value for _, points in drawn for _, value in points]
+        # All zeros (a post just out) would give a flat axis whose ticks all read "0".
+        over_time.set_ylim(bottom=0, top=max(1.0, max(values) * 1.1))
+        instants = [when for _, points in drawn for when, _ in points]
+        if min(instants) == max(instants):
+            # One moment only: left alone, the axis would span years around it.
+            over_time.set_xlim(min(instants) - timedelta(days=1), max(instants) + timedelta(days=1))
         # Under the axis, never over the lines.
         over_time.legend(
             fontsize=FONT - 1,

@@ -369,7 +369,11 @@ def _target_lines(
     asked = [p for p in mine if p.milestone == Milestone.DEMAND]
     shown = [p for p in mine if p.milestone != Milestone.DEMAND or p is asked[-1]]
     for point in shown:
-        seen = f"{point.impressions:,} impressions · " if point.impressions is not None else ""
+        seen = (
+            f"{point.impressions:,} impression{'' if point.impressions == 1 else 's'} · "
+            if point.impressions is not None
+            else ""
+        )
         interactions = _count(point.interactions, "interaction")
         lines.append(
             f"  {MILESTONE_WORDS[point.milestone]}: {seen}{interactions}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from PIL import Image
@@ -68,3 +68,19 @@ def test_importing_the_charts_module_does_not_load_matplotlib() -> None:
     code = "import sys, core.analytics.charts; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_post_just_out_has_a_readable_axis() -> None:
+    """One reading, all zeros (a post just published): the value axis used to read "0" at
+    every tick and the time axis to span 2025-2029."""
+    from matplotlib.dates import num2date
+
+    moment = datetime(2026, 12, 7, 2, 40, tzinfo=UTC)
+    figure = charts.plot({"outbox": [(moment, 0.0)]}, {"outbox": 0.0}, title="#1")
+    figure.canvas.draw()
+    over_time = figure.axes[0]
+    labels = [t.get_text() for t in over_time.get_yticklabels() if t.get_text()]
+    assert len(labels) == len(set(labels)) >= 2
+    low, high = (num2date(x) for x in over_time.get_xlim())
+    assert low <= moment <= high
+    assert high - low <= timedelta(days=2)
