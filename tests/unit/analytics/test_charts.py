@@ -81,6 +81,6 @@ def test_a_post_just_out_has_a_readable_axis() -> None:
     over_time = figure.axes[0]
     labels = [t.get_text() for t in over_time.get_yticklabels() if t.get_text()]
     assert len(labels) == len(set(labels)) >= 2
-    low, high = (num2date(x) for x in over_time.get_xlim())
+    low, high = (num2date(x) for x in over_time.get_xlim())  # type: ignore[no-untyped-call]
     assert low <= moment <= high
     assert high - low <= timedelta(days=2)
