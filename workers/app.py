@@ -54,6 +54,11 @@ BROKER_TRUST_SECONDS = 1.0
 # How long stopping the embedded worker waits for its consumer loop to notice.
 STOP_JOIN_SECONDS = 0.05
 CONSUMER_START_SECONDS = 5.0  # how long a stop waits for a worker still starting
+# The longest any one read or write on the broker's socket may take. Redis answers a BRPOP
+# within kombu's brpop_timeout (1 s), so 10 s is only ever reached by a read that will never be
+# answered: a stop from another thread racing the worker's loop for the last BRPOP reply, or
+# a Redis gone without closing the connection.
+BROKER_SOCKET_TIMEOUT_SECONDS = 10.0
 
 
 def queue_name(settings: Settings, kind: str) -> str:
@@ -113,10 +118,14 @@ def create_celery(settings: Settings) -> HeraldCelery:
         # blocks instead), so the embedded mode answers in a tenth of a second, not one.
         # socket_connect_timeout: a broker that does not answer is a connection error
         # after 5 s, never a worker stuck connecting.
+        # socket_timeout: no read waits forever (kombu's default). Without it, a stop could
+        # hang for good when its close of the channel and the worker's loop both went for the
+        # one BRPOP reply: the loser waited on a socket nobody would ever write to again.
         broker_transport_options={
             "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
             "polling_interval": 0.1,
             "socket_connect_timeout": 5.0,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
         },
         timezone="UTC",
         enable_utc=True,

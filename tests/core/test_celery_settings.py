@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -154,3 +155,43 @@ def test_a_due_post_goes_out_promptly_behind_200_drafts(
     still_drafting = _drafting(rt)
     assert took < 3.0, f"the due post waited {took:.1f} s behind the drafts"
     assert still_drafting > 100  # the flood was still there when the post went out
+
+
+def test_a_stop_never_waits_forever_for_a_brpop_reply_its_loop_took() -> None:
+    """The worker's loop and a stop from another thread may both go for the one BRPOP reply:
+    the loop reads it, then the stop's close of the channel (which had seen a reply pending)
+    reads again. That read must end, not hang the stop (it hung a CI run for 180 s)."""
+    import contextlib
+    import threading
+    from queue import Empty
+
+    from kombu.connection import Connection
+
+    from tests.support.services import REDIS_URL, require_services
+
+    require_services()
+    app = _app(f"race-{uuid.uuid4().hex[:8]}")
+    options = dict(app.conf.broker_transport_options)
+    assert 1.0 < options["socket_timeout"] <= 30.0  # longer than a BRPOP's 1 s, and finite
+    options["socket_timeout"] = 1.5  # the same race, without waiting the full 10 s
+    # kombu is untyped, and this drives its Redis channel's own steps.
+    conn: Any = Connection(REDIS_URL, transport_options=options)  # type: ignore[no-untyped-call]
+    channel: Any = conn.default_channel
+    channel.basic_consume(
+        app.conf.task_default_queue, no_ack=True, callback=lambda *a: None, consumer_tag="t"
+    )
+    conn.transport.cycle._register_BRPOP(channel)  # what the loop does: BRPOP sent, 1 s
+    waiting_on = channel._in_poll
+    with pytest.raises(Empty):  # the loop's read: nothing was queued
+        channel._brpop_read()
+    channel._in_poll = waiting_on  # what the stop saw before the loop's read cleared it
+    closed = threading.Event()
+
+    def close() -> None:
+        # A timeout, which a worker's stop ignores like any other connection error.
+        with contextlib.suppress(*conn.connection_errors):
+            conn.close()
+        closed.set()
+
+    threading.Thread(target=close, daemon=True).start()
+    assert closed.wait(10), "closing the channel hung on a reply that will never come"
