@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from core import accounts, media, ratelimit, registry
+from core import accounts, guesses, media, ratelimit, registry
 from core.analytics import jobs as analytics
 from core.context import Context
-from core.errors import HeraldError, log_failure, went_wrong
+from core.errors import BadInput, HeraldError, log_failure, went_wrong
 from core.grammar import UnknownCommand
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
 from core.ports import CommandInbox, Done
 from core.posts import jobs as posts
 from core.posts.card import Message
+from core.posts.commands import Draft
 from core.publishing import jobs as publishing
 from core.publishing.reconcile import reconcile
 from core.registry import Command
@@ -24,6 +25,11 @@ from storage.models import SurfaceKind
 from storage.ratelimit import Ask
 
 log = logging.getLogger(__name__)
+
+
+def _is_draft(text: str) -> bool:
+    spec = registry.commands().find(text.strip().partition(" ")[0])
+    return spec is not None and spec.kind is Draft
 
 
 class Herald:
@@ -42,22 +48,44 @@ class Herald:
         try:
             if counted:
                 self.admit(actor)
-            return self.execute(actor, self.understand(actor, clean_input(text)))
+            command, guessed = self.read(actor, clean_input(text))
+            if guessed and not isinstance(command, Draft):
+                return guesses.propose(self.ctx, actor, command, self.execute)
+            return self.execute(actor, command)
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
         except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
             return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
 
     def understand(self, actor: Actor, text: str) -> Command:
-        """The grammar first; free text goes to the interpreter (a model or rules)."""
+        """The command a line stands for: the grammar's, else the interpreter's guess."""
+        return self.read(actor, text)[0]
+
+    def read(self, actor: Actor, text: str) -> tuple[Command, bool]:
+        """The grammar first; a line it refuses goes to the interpreter (a model or rules).
+        Returns the command and whether it is a guess.
+
+        A line that starts with a command word but doesn't fit its usage ("approve post 1")
+        is guessed at too; when the interpreter can't make a command of it, the grammar's
+        refusal (with the usage) is the answer. A draft line is the grammar's alone: `draft`
+        takes any brief, so its refusals are about the options, which a guess would lose.
+        """
         try:
-            return registry.parse(text)
-        except UnknownCommand:
+            return registry.parse(text), False
+        except BadInput as refusal:
             interpreter = self.ctx.interpreter
             if interpreter is None:
                 raise
-            command: Command = interpreter.interpret(text, actor=actor)
-            return command
+            free = isinstance(refusal, UnknownCommand)
+            if not free and _is_draft(text):
+                raise
+            try:
+                command: Command = interpreter.interpret(text, actor=actor)
+            except BadInput:
+                if free:
+                    raise
+                raise refusal from None
+            return command, True
 
     def execute(self, actor: Actor, cmd: Command) -> Message:
         """Run a parsed command: the registry checks its permission and calls its handler."""
