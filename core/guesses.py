@@ -33,6 +33,8 @@ KEEP = timedelta(minutes=10)  # how long a guess waits for its yes
 READ_ONLY: tuple[type, ...] = (Queue, Show)
 # The actions a guess may name a post by its subject for ("cancel the post about the webinar").
 ACTIONS = ("approve", "reject", "cancel", "schedule", "regenerate", "show")
+# The command words whose misfit lines go to the interpreter ("approve post 1").
+GUESSABLE = frozenset({*ACTIONS, "queue"})
 _ARTICLE = re.compile(r"^(?:(?:the|our|my|a|an|that|this)(?:\s+|$))+", re.IGNORECASE)
 SHOWN = 60  # characters of a brief shown beside the guess
 

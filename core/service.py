@@ -27,9 +27,13 @@ from storage.ratelimit import Ask
 log = logging.getLogger(__name__)
 
 
-def _is_draft(text: str) -> bool:
+def _guessable(text: str) -> bool:
+    """Whether a refused line that starts with a command word may go to the interpreter: the
+    post commands people phrase loosely ("approve post 1", "show me the queue"). A `draft`
+    line never does (it takes any brief already; its refusals are about its options), nor do
+    the workspace and account commands (`connect` carries secrets no model should see)."""
     spec = registry.commands().find(text.strip().partition(" ")[0])
-    return spec is not None and spec.kind is Draft
+    return spec is not None and spec.name in guesses.GUESSABLE
 
 
 class Herald:
@@ -67,8 +71,8 @@ class Herald:
 
         A line that starts with a command word but doesn't fit its usage ("approve post 1")
         is guessed at too; when the interpreter can't make a command of it, the grammar's
-        refusal (with the usage) is the answer. A draft line is the grammar's alone: `draft`
-        takes any brief, so its refusals are about the options, which a guess would lose.
+        refusal (with the usage) is the answer. Only the post commands are guessed at this
+        way (see `_guessable`).
         """
         try:
             return registry.parse(text), False
@@ -77,7 +81,7 @@ class Herald:
             if interpreter is None:
                 raise
             free = isinstance(refusal, UnknownCommand)
-            if not free and _is_draft(text):
+            if not free and not _guessable(text):
                 raise
             try:
                 command: Command = interpreter.interpret(text, actor=actor)

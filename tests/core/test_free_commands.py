@@ -272,6 +272,20 @@ def test_a_model_that_cannot_read_a_command_line_leaves_the_usage(
     assert (reply.text or "").endswith("Usage: approve <n>")
 
 
+def test_only_post_commands_are_guessed_at_and_secrets_never_reach_the_model(
+    modelled: Runtime, fake: FakeOpenAI
+) -> None:
+    calls = len(fake.calls())
+    for line, says in [
+        ("connect myspace acme.bsky.social abcd-efgh-ijkl-mnop", "I don't know the network"),
+        ("draft hello --to myspace", "I don't know the network"),
+        ("role maria superhero now", "Name a member and a role."),
+    ]:
+        reply = modelled.herald.handle(MARIA, line)
+        assert reply.error and says in (reply.text or ""), reply.text
+    assert len(fake.calls()) == calls
+
+
 def test_the_terminal_chat_asks_then_does_it(runtime: Runtime) -> None:
     rt = runtime
     chat = Transcript(rt)
