@@ -108,6 +108,20 @@ class Registry:
             )
         return spec.parse(Words(rest.strip(), spec.usage))
 
+    def spec_of(self, command: Command) -> Spec[Any] | None:
+        """The spec that declares a command's type."""
+        return self._by_kind.get(type(command))
+
+    def within(self, r: Request, command: Command) -> Message:
+        """Run a command inside a request already under way (a confirmed guess): its
+        permission, then its handler, in that request's transaction."""
+        spec = self._by_kind.get(type(command))
+        if spec is None or spec.handle is None:
+            raise TypeError(f"no handler is declared for {command!r}")
+        if spec.permission is not None:
+            require(r.me, spec.permission)
+        return spec.handle(r, command)
+
     def run(self, ctx: Context, actor: Actor, command: Command) -> Message:
         """Run a command for `actor`: its permission first, then its handler, in one transaction."""
         spec = self._by_kind.get(type(command))
@@ -161,6 +175,7 @@ def _wrap(text: str, indent: str = "") -> str:
 def commands() -> Registry:
     """Every command, feature by feature, in the order `help` lists them."""
     # Imported here, not at the top: each feature's module imports `Spec` from this one.
+    from core import guesses
     from core.analytics import commands as analytics
     from core.approvals import commands as approvals
     from core.posts import commands as posts
@@ -176,6 +191,7 @@ def commands() -> Registry:
             *analytics.COMMANDS,
             *workspace.COMMANDS,
             *connect.COMMANDS,
+            *guesses.COMMANDS,
             *OWN,
         )
     )

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from core import accounts, media, ratelimit, registry
+from core import accounts, guesses, media, ratelimit, registry
 from core.analytics import jobs as analytics
 from core.context import Context
-from core.errors import HeraldError, log_failure, went_wrong
+from core.errors import BadInput, HeraldError, log_failure, went_wrong
 from core.grammar import UnknownCommand
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
 from core.ports import CommandInbox, Done
 from core.posts import jobs as posts
 from core.posts.card import Message
+from core.posts.commands import Draft
 from core.publishing import jobs as publishing
 from core.publishing.reconcile import reconcile
 from core.registry import Command
@@ -24,6 +25,15 @@ from storage.models import SurfaceKind
 from storage.ratelimit import Ask
 
 log = logging.getLogger(__name__)
+
+
+def _guessable(text: str) -> bool:
+    """Whether a refused line that starts with a command word may go to the interpreter: the
+    post commands people phrase loosely ("approve post 1", "show me the queue"). A `draft`
+    line never does (it takes any brief already; its refusals are about its options), nor do
+    the workspace and account commands (`connect` carries secrets no model should see)."""
+    spec = registry.commands().find(text.strip().partition(" ")[0])
+    return spec is not None and spec.name in guesses.GUESSABLE
 
 
 class Herald:
@@ -42,22 +52,44 @@ class Herald:
         try:
             if counted:
                 self.admit(actor)
-            return self.execute(actor, self.understand(actor, clean_input(text)))
+            command, guessed = self.read(actor, clean_input(text))
+            if guessed and not isinstance(command, Draft):
+                return guesses.propose(self.ctx, actor, command, self.execute)
+            return self.execute(actor, command)
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
         except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
             return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
 
     def understand(self, actor: Actor, text: str) -> Command:
-        """The grammar first; free text goes to the interpreter (a model or rules)."""
+        """The command a line stands for: the grammar's, else the interpreter's guess."""
+        return self.read(actor, text)[0]
+
+    def read(self, actor: Actor, text: str) -> tuple[Command, bool]:
+        """The grammar first; a line it refuses goes to the interpreter (a model or rules).
+        Returns the command and whether it is a guess.
+
+        A line that starts with a command word but doesn't fit its usage ("approve post 1")
+        is guessed at too; when the interpreter can't make a command of it, the grammar's
+        refusal (with the usage) is the answer. Only the post commands are guessed at this
+        way (see `_guessable`).
+        """
         try:
-            return registry.parse(text)
-        except UnknownCommand:
+            return registry.parse(text), False
+        except BadInput as refusal:
             interpreter = self.ctx.interpreter
             if interpreter is None:
                 raise
-            command: Command = interpreter.interpret(text, actor=actor)
-            return command
+            free = isinstance(refusal, UnknownCommand)
+            if not free and not _guessable(text):
+                raise
+            try:
+                command: Command = interpreter.interpret(text, actor=actor)
+            except BadInput:
+                if free:
+                    raise
+                raise refusal from None
+            return command, True
 
     def execute(self, actor: Actor, cmd: Command) -> Message:
         """Run a parsed command: the registry checks its permission and calls its handler."""

@@ -317,3 +317,20 @@ class InboxCommand(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[created] = mapped_column(index=True)
     started_at: Mapped[datetime | None]
+
+
+class PendingGuess(Base):
+    """A command Herald guessed from someone's free text and asked them to confirm: `yes` from
+    the same person in the same conversation runs `line`, before `expires_at`."""
+
+    __tablename__ = "pending_guesses"
+    __table_args__ = (
+        UniqueConstraint("member_id", "conversation", name="uq_pending_guesses_member_id"),
+    )
+
+    id: Mapped[intpk]
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    conversation: Mapped[str] = mapped_column(String(200))
+    line: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[created]
