@@ -13,7 +13,8 @@ from core.errors import CannotCheck, Duplicate, PublishError
 from core.jobs import Job
 from core.networks import get_network
 from core.ports import Published, Publisher, PublishRequest
-from core.publishing import attempts
+from core.posts.lifecycle import move
+from core.publishing import attempts, pause
 from core.publishing.outcomes import ask_person, record_failure, record_success
 from storage.models import TargetState
 
@@ -37,6 +38,12 @@ def _start(tx: Tx, target_id: int) -> PublishRequest | None:
         return None
     if target.state != T.QUEUED:
         return None  # already taken by another delivery of this task
+    ws_id = target.post.workspace_id
+    held = pause.active(tx.session, ws_id, tx.now)
+    if held is not None:
+        # Claimed before the pause: back to `scheduled`, released when the pause ends.
+        move(tx.session, target, "defer", now=tx.now, workspace_id=ws_id, detail={"pause": held.id})
+        return None
     return attempts.begin(tx, target, "start")
 
 
