@@ -303,7 +303,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         kind=SetPolicy,
         usage="policy [self-approval on|off] [approvals <n>] · policy reminder <2h|off> · "
         "policy escalate <30m|off>",
-        summary="self-approval, approvals needed, deadlines",
+        summary="approvals needed, deadlines",
         detail="Anyone can read it; admins change it. A pending post with a planned time "
         "reminds its approvers (default 2h before), then calls the admins (30m before), and "
         "expires unpublished if still unapproved at its time.",

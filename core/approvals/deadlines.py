@@ -228,7 +228,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         name="reschedule",
         kind=Reschedule,
         usage="reschedule <n> [when]",
-        summary="a new time for an expired or held post",
+        summary="new time for an expired or held post",
         detail="An expired post goes back for approval at the new time; without a time, the "
         "best free hour of the coming week.",
         parse=parse_reschedule,

@@ -273,7 +273,7 @@ def _buttons(post: Post) -> list[Button]:
     if post.state == PostState.APPROVED:
         if TargetState.DRAFT in states:  # held: its time passed during a pause
             return [
-                Button("publish", "Publish now", "primary"),
+                Button("release", "Publish now", "primary"),
                 Button("reschedule", "Reschedule"),
                 Button("cancel", "Cancel", "danger"),
             ]

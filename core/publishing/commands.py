@@ -141,9 +141,9 @@ COMMANDS: tuple[Spec[Any], ...] = (
         permission=Action.CONFIGURE,
     ),
     Spec(
-        name="publish",
+        name="release",
         kind=PublishNow,
-        usage="publish <n>",
+        usage="release <n>",
         summary="publish a post held by a pause now",
         parse=numbered(PublishNow),
         handle=publish_now,

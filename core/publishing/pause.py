@@ -181,7 +181,7 @@ def _ask(tx: Tx, ws: Workspace, held: dict[int, list[Target]]) -> None:
         text = (
             "⏸ The time of these posts passed during the pause, so they were held:\n"
             + "\n".join(lines)
-            + f"\nFor each: publish {example} (now) · reschedule {example} <when> · "
+            + f"\nFor each: release {example} (publish now) · reschedule {example} <when> · "
             f"cancel {example}"
         )
         say(tx, ws, Message(text=text), conversation=conversation)

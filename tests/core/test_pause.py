@@ -109,7 +109,7 @@ def test_a_timed_pause_lifts_itself_and_asks_about_posts_it_held(
     cards = [m.card for m in messages(rt) if m.card and m.card.title.startswith("#1 · Held")]
     assert [b.label for b in cards[-1].buttons] == ["Publish now", "Reschedule", "Cancel"]
 
-    assert "Publishing #1 on Outbox now" in (say(rt, "publish 1").text or "")
+    assert "Publishing #1 on Outbox now" in (say(rt, "release 1").text or "")
     assert rt.herald.dispatch_due() == 1
     assert "#2 will go out Tue 8 Dec, 09:00 UTC" in (
         say(rt, 'reschedule 2 "2026-12-08 09:00 UTC"').text or ""
