@@ -13,9 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.kit import button_line
 from bot.runtime import Runtime, build_runtime
+from bot.slack.blocks import ACTION_PREFIX, card_blocks
+from bot.telegram.render import keyboard
+from bot.telegram.tokens import TokenCodec
+from bot.terminal.render import choices_of
 from core.approvals import deadlines
-from core.posts.card import Message
+from core.posts.card import Card, Message
 from core.settings import Settings
 from storage.models import AuditEvent, Post, Target
 from tests.support.helpers import actor, messages, outbox_files, post_state
@@ -185,3 +190,43 @@ def test_a_post_approved_in_time_is_neither_escalated_nor_expired(
     assert rt.herald.dispatch_due() == 1
     with rt.db.session() as s:
         assert s.scalars(select(Target.state)).one().value == "queued"
+
+
+def surfaces_of(card: Card) -> dict[str, list[tuple[str, str]]]:
+    """What each surface offers for a card: (label, the grammar line a press runs)."""
+    codec = TokenCodec([b"k" * 32])
+    markup = keyboard(codec, 42, card)
+    assert markup is not None
+    telegram = []
+    for row in markup.inline_keyboard:
+        for b in row:
+            intent = codec.open(42, str(b.callback_data))
+            assert intent is not None
+            telegram.append((b.text, button_line(intent.action, intent.number, intent.network)))
+    slack = [
+        (e["text"]["text"], button_line(e["action_id"].removeprefix(ACTION_PREFIX), e["value"]))
+        for block in card_blocks(card)
+        if block["type"] == "actions"
+        for e in block["elements"]
+    ]
+    return {"slack": slack, "telegram": telegram, "terminal": choices_of(card)}
+
+
+def test_the_reschedule_button_on_slack_telegram_and_the_terminal(
+    rt: Runtime, clock: Clock
+) -> None:
+    pending_post(rt)
+    clock.at = PLANNED
+    deadlines.watch(rt.herald.ctx)
+    [expiry] = said(rt, "⌛")
+    assert expiry.card is not None
+    offered = surfaces_of(expiry.card)
+    for surface in ("slack", "telegram", "terminal"):
+        assert offered[surface][0] == ("Reschedule", "reschedule 1"), surface
+    # Pressed: back for approval at the best free hour of the coming week.
+    reply = say(rt, "reschedule 1")
+    assert reply.text and reply.text.startswith("🗓 #1 is planned for")
+    assert post_state(rt, 1) == "pending_approval"
+    with rt.db.session() as s:
+        planned = s.scalars(select(Post.planned_at)).one()
+        assert planned is not None and planned > clock.at

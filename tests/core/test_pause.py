@@ -16,7 +16,7 @@ from core.posts.card import Message
 from core.publishing.pause import pause_install, resume_install
 from core.settings import Settings
 from storage.models import Post, Target
-from tests.core.test_deadlines import Clock
+from tests.core.test_deadlines import Clock, surfaces_of
 from tests.support.helpers import actor, messages, outbox_files, post_state, target_states
 from tests.support.platforms import approved_and_queued, runtime_with
 
@@ -108,6 +108,12 @@ def test_a_timed_pause_lifts_itself_and_asks_about_posts_it_held(
     assert "#3" not in text
     cards = [m.card for m in messages(rt) if m.card and m.card.title.startswith("#1 · Held")]
     assert [b.label for b in cards[-1].buttons] == ["Publish now", "Reschedule", "Cancel"]
+    for surface, offered in surfaces_of(cards[-1]).items():
+        assert offered == [
+            ("Publish now", "release 1"),
+            ("Reschedule", "reschedule 1"),
+            ("Cancel", "cancel 1"),
+        ], surface
 
     assert "Publishing #1 on Outbox now" in (say(rt, "release 1").text or "")
     assert rt.herald.dispatch_due() == 1
