@@ -155,3 +155,24 @@ def test_the_operators_switch_pauses_every_workspace(timed: tuple[Runtime, Clock
     assert rt.herald.dispatch_due() == 1  # due before the pause: released, not held
     rt.herald.publish(target_id)
     assert len(outbox_files(rt)) == 1
+
+
+def test_herald_pause_all_and_resume_all_from_the_command_line(rt: Runtime) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    from tests.support.helpers import herald_env
+
+    env = herald_env(rt.settings)
+    refused = CliRunner().invoke(main, ["pause"], env=env)
+    assert refused.exit_code != 0 and "--all" in refused.output
+    bad = CliRunner().invoke(main, ["pause", "--all", "--for", "soon"], env=env)
+    assert bad.exit_code != 0 and "e.g. 2h or 30m" in bad.output
+    paused = CliRunner().invoke(main, ["pause", "--all", "--for", "2h", "db", "failover"], env=env)
+    assert paused.exit_code == 0, paused.output
+    assert "paused for this whole Herald by the operator" in paused.output
+    assert "db failover" in paused.output
+    assert "for this whole Herald" in (say(rt, "queue").text or "")
+    resumed = CliRunner().invoke(main, ["resume", "--all"], env=env)
+    assert resumed.exit_code == 0 and "resumed for every workspace" in resumed.output
+    assert "⏸" not in (say(rt, "queue").text or "")
