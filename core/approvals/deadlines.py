@@ -9,12 +9,13 @@ that decides, in the transaction that writes the message.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, true, update
 from sqlalchemy.orm import selectinload
 
 from core.context import Context, Tx, run_tx
@@ -73,18 +74,30 @@ class Tick:
 def watch(ctx: Context) -> dict[str, int]:
     """The deadlines tick: reminders, escalations, expiries, and timed pauses that ran out."""
     tick = Tick()
-    while run_tx(ctx, lambda tx: _batch(tx, tick)) == BATCH:
-        pass
+    after: tuple[datetime, int] | None = None
+    while True:
+        # Batch after batch, each past the last post of the one before: the posts a batch
+        # found nothing due for yet are not read again in this tick.
+        after = run_tx(ctx, functools.partial(_batch, tick=tick, after=after))
+        if after is None:
+            break
     tick.resumed = pause.lift_due(ctx)
     return vars(tick)
 
 
-def _batch(tx: Tx, tick: Tick) -> int:
+def _batch(tx: Tx, tick: Tick, after: tuple[datetime, int] | None) -> tuple[datetime, int] | None:
+    """One batch of the posts that may have something due, locked; the key to go on from
+    when the batch was full."""
     now = tx.now
+    later = (
+        or_(Post.planned_at > after[0], (Post.planned_at == after[0]) & (Post.id > after[1]))
+        if after
+        else true()
+    )
     posts = tx.session.scalars(
         select(Post)
-        .join(Workspace, Workspace.id == Post.workspace_id)
         .where(
+            later,
             Post.state == P.PENDING_APPROVAL,
             Post.planned_at.is_not(None),
             Post.planned_at <= now + LONGEST_LEAD,
@@ -101,7 +114,11 @@ def _batch(tx: Tx, tick: Tick) -> int:
     ).all()
     for post in posts:
         _decide(tx, post, tick)
-    return len(posts)
+    if len(posts) < BATCH:
+        return None
+    last = posts[-1]
+    assert last.planned_at is not None
+    return last.planned_at, last.id
 
 
 def _mark(tx: Tx, post: Post, column: str) -> bool:

@@ -230,3 +230,20 @@ def test_the_reschedule_button_on_slack_telegram_and_the_terminal(
     with rt.db.session() as s:
         planned = s.scalars(select(Post.planned_at)).one()
         assert planned is not None and planned > clock.at
+
+
+def test_a_tick_works_through_every_batch_once(
+    rt: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deadlines, "BATCH", 2)
+    for n in range(5):
+        say(rt, f'draft Idea {n} --to outbox --at "2026-12-07 12:0{n} UTC"')
+    with rt.db.session() as s:
+        ids = list(s.scalars(select(Post.id).order_by(Post.id)))
+    for post_id in ids:
+        rt.herald.generate(post_id)
+    clock.at = PLANNED - timedelta(hours=1, minutes=50)  # #1 to #5 are all due a reminder
+    assert deadlines.watch(rt.herald.ctx)["reminded"] == 5
+    # Nothing more is due, and a full batch of posts with nothing due ends the tick.
+    assert deadlines.watch(rt.herald.ctx)["reminded"] == 0
+    assert len(said(rt, "⏰")) == 5
