@@ -296,6 +296,48 @@ def keys_rotate() -> None:
     click.echo(f"Re-sealed {changed} secret(s) with the current key.")
 
 
+@main.command("pause")
+@click.option("--all", "everywhere", is_flag=True, help="Every workspace of this Herald.")
+@click.option("--for", "span", help="Lift it by itself after this long, e.g. 2h or 30m.")
+@click.argument("reason", nargs=-1)
+def pause_all(everywhere: bool, span: str | None, reason: tuple[str, ...]) -> None:
+    """Stop all publishing at once, including posts already queued (herald resume --all)."""
+    from core.durations import parse_span
+    from core.publishing.pause import pause_install
+
+    if not everywhere:
+        raise click.UsageError(
+            "Say --all: it pauses every workspace. For one workspace: pause in chat."
+        )
+    length = parse_span(span) if span else None
+    if span and length is None:
+        raise click.BadParameter(f"{span!r} is not a length; e.g. 2h or 30m.", param_hint="--for")
+    runtime = _build(_settings())
+    try:
+        now = runtime.herald.ctx.clock.now()
+        until = now + length if length else None
+        click.echo(pause_install(runtime.herald.ctx, until, " ".join(reason) or None))
+    finally:
+        runtime.close()
+
+
+@main.command("resume")
+@click.option("--all", "everywhere", is_flag=True, help="Every workspace of this Herald.")
+def resume_all(everywhere: bool) -> None:
+    """Lift the pause of herald pause --all."""
+    from core.publishing.pause import resume_install
+
+    if not everywhere:
+        raise click.UsageError(
+            "Say --all: it resumes every workspace. For one workspace: resume in chat."
+        )
+    runtime = _build(_settings())
+    try:
+        click.echo(resume_install(runtime.herald.ctx))
+    finally:
+        runtime.close()
+
+
 @main.group()
 def db() -> None:
     """Database schema: upgrade, current."""

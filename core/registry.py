@@ -178,7 +178,9 @@ def commands() -> Registry:
     from core import guesses
     from core.analytics import commands as analytics
     from core.approvals import commands as approvals
+    from core.approvals import deadlines
     from core.posts import commands as posts
+    from core.publishing import commands as publishing
     from core.scheduling import commands as scheduling
     from core.workspace import commands as workspace
     from core.workspace import connect
@@ -188,6 +190,8 @@ def commands() -> Registry:
             *posts.COMMANDS,
             *approvals.COMMANDS,
             *scheduling.COMMANDS,
+            *deadlines.COMMANDS,
+            *publishing.COMMANDS,
             *analytics.COMMANDS,
             *workspace.COMMANDS,
             *connect.COMMANDS,

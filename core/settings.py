@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(default=30.0, gt=0)
     digest_seconds: float = Field(default=300.0, gt=0)
     collect_seconds: float = Field(default=60.0, gt=0)
+    deadline_seconds: float = Field(default=30.0, gt=0)
     stale_queued_seconds: float = Field(default=60.0, gt=0)
     # Unset: derived from the HTTP client's limits (core.platforms.timing.IN_FLIGHT_SECONDS),
     # the moment an attempt can no longer be in flight. Set it only to wait longer.

@@ -67,6 +67,8 @@ class PostState(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    # Still unapproved at its planned time: not published, waiting to be rescheduled.
+    EXPIRED = "expired"
 
 
 class TargetState(enum.StrEnum):
@@ -157,6 +159,10 @@ class Post(Base):
     card_ref: Mapped[str | None] = mapped_column(String(200))
     feedback: Mapped[str | None] = mapped_column(Text)
     problem: Mapped[str | None] = mapped_column(Text)
+    # The planned time the approval reminder and the escalation were sent for (each once per
+    # planned time: a new time earns a new reminder). See core/approvals/deadlines.py.
+    reminded_for: Mapped[datetime | None]
+    escalated_for: Mapped[datetime | None]
     created_at: Mapped[created]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -245,6 +251,27 @@ class AuditEvent(Base):
     to_state: Mapped[str | None] = mapped_column(String(24))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[created]
+
+
+class Pause(Base):
+    """Publishing frozen for one workspace, or for the whole install (`workspace_id` None),
+    from `started_at` until someone resumes (`ended_at`) or `until` passes."""
+
+    __tablename__ = "pauses"
+    __table_args__ = (Index("ix_pauses_open", "ended_at", "workspace_id"),)
+
+    id: Mapped[intpk]
+    workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    by_name: Mapped[str] = mapped_column(String(200))  # "@maria", or "the operator"
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    # Where the pause was asked, so that the resume (even a timed one) is said there.
+    conversation: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    until: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
 
 
 class ConnectedAccount(Base):

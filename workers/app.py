@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from core import accounts
 from core.analytics import digest
 from core.analytics.jobs import collect
+from core.approvals import deadlines
 from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
 from core.maintenance.jobs import sweep
@@ -150,6 +151,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.digest_seconds),
                 "options": {"expires": settings.digest_seconds * 2},
             },
+            "watch-deadlines": {
+                "task": str(Job.DEADLINES),
+                "schedule": timedelta(seconds=settings.deadline_seconds),
+                "options": {"expires": settings.deadline_seconds * 2},
+            },
             "collect-figures": {
                 "task": str(Job.COLLECT),
                 "schedule": timedelta(seconds=settings.collect_seconds),
@@ -203,6 +209,10 @@ def _send_digests(self: Any) -> int:
     return digest.send_due(self.app.herald.ctx)
 
 
+def _watch_deadlines(self: Any) -> dict[str, int]:
+    return deadlines.watch(self.app.herald.ctx)
+
+
 def _collect_figures(self: Any) -> int:
     return collect(self.app.herald.ctx)
 
@@ -228,6 +238,7 @@ BODIES: dict[Job, Any] = {
     Job.RUN_INBOUND: _run_inbound,
     Job.DIGEST: _send_digests,
     Job.COLLECT: _collect_figures,
+    Job.DEADLINES: _watch_deadlines,
 }
 
 

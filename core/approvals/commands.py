@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from core.approvals import deadlines
 from core.audit import audit
 from core.context import Tx
+from core.durations import parse_span
 from core.errors import BadInput, Conflict, Forbidden
 from core.grammar import Words, numbered
 from core.jobs import Job
@@ -40,6 +43,18 @@ class Reject:
 class SetPolicy:
     self_approval: bool | None = None
     approvals_required: int | None = None
+    # Lead times before a pending post's planned time, in minutes (0: off).
+    reminder: int | None = None
+    escalate: int | None = None
+
+
+def _lead(words: Words, key: str, value: str) -> int:
+    if value in {"off", "none", "0"}:
+        return 0
+    span = parse_span(value)
+    if span is None or not timedelta(minutes=1) <= span <= deadlines.LONGEST_LEAD:
+        raise words.fail(f"{key} takes a lead time from 1m to 7d, e.g. 2h or 30m, or off.")
+    return int(span.total_seconds() // 60)
 
 
 def parse_reject(words: Words) -> Reject:
@@ -53,6 +68,7 @@ def parse_reject(words: Words) -> Reject:
 def parse_policy(words: Words) -> SetPolicy:
     self_approval: bool | None = None
     approvals: int | None = None
+    leads: dict[str, int] = {}
     args = [a.lower() for a in words.args]
     while args:
         key = args.pop(0)
@@ -65,9 +81,13 @@ def parse_policy(words: Words) -> SetPolicy:
             if not value.isdigit() or not 1 <= int(value) <= 5:
                 raise words.fail("approvals takes a number from 1 to 5.")
             approvals = int(value)
+        elif key in {"reminder", "remind"}:
+            leads["reminder"] = _lead(words, "reminder", value)
+        elif key in {"escalate", "escalation"}:
+            leads["escalate"] = _lead(words, "escalate", value)
         else:
             raise words.fail(f'I don\'t know the policy "{key}".')
-    return SetPolicy(self_approval=self_approval, approvals_required=approvals)
+    return SetPolicy(self_approval=self_approval, approvals_required=approvals, **leads)
 
 
 def _approver_names(tx: Tx, post: Post) -> list[str]:
@@ -214,6 +234,22 @@ def reject(r: Request, cmd: Reject) -> Message:
 def set_policy(r: Request, cmd: SetPolicy) -> Message:
     """Everyone may read the policy; changing it is for admins."""
     tx, ws, me = r.tx, r.ws, r.me
+    if cmd.reminder is not None or cmd.escalate is not None:
+        require(me, Action.CONFIGURE)
+        before = deadlines.describe(ws)
+        changes = {
+            f"{key}_minutes": value
+            for key, value in (("reminder", cmd.reminder), ("escalate", cmd.escalate))
+            if value is not None
+        }
+        ws.settings = {**(ws.settings or {}), **changes}
+        audit(
+            tx,
+            ws.id,
+            "workspace.policy",
+            actor_id=me.id,
+            detail={"before": before, "after": deadlines.describe(ws), **changes},
+        )
     if cmd.self_approval is not None or cmd.approvals_required is not None:
         require(me, Action.CONFIGURE)
         if alone_at_terminal(tx, ws) and (
@@ -236,7 +272,7 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
         )
     return Message(
         text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "
-        f"{ws.approvals_required}"
+        f"{ws.approvals_required} · {deadlines.describe(ws)}"
     )
 
 
@@ -265,9 +301,12 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="policy",
         kind=SetPolicy,
-        usage="policy [self-approval on|off] [approvals <n>]",
-        summary="self-approval, approvals needed",
-        detail="Anyone can read it; admins change it.",
+        usage="policy [self-approval on|off] [approvals <n>] · policy reminder <2h|off> · "
+        "policy escalate <30m|off>",
+        summary="approvals needed, deadlines",
+        detail="Anyone can read it; admins change it. A pending post with a planned time "
+        "reminds its approvers (default 2h before), then calls the admins (30m before), and "
+        "expires unpublished if still unapproved at its time.",
         parse=parse_policy,
         handle=set_policy,
     ),

@@ -13,6 +13,7 @@ from core.errors import CannotCheck, Duplicate, PublishError
 from core.jobs import Job
 from core.networks import get_network
 from core.ports import Published, Publisher, PublishRequest
+from core.posts.lifecycle import move
 from core.publishing import attempts
 from core.publishing.outcomes import ask_person, record_failure, record_success
 from storage.models import TargetState
@@ -29,14 +30,20 @@ def publish(ctx: Context, target_id: int) -> None:
 
 
 def _start(tx: Tx, target_id: int) -> PublishRequest | None:
-    target = attempts.load(tx, target_id)
-    if target is None:
+    loaded = attempts.load_unless_paused(tx, target_id)
+    if loaded is None:
         return None
+    target, paused = loaded
     if target.state == T.UNKNOWN:
         tx.later(Job.RECONCILE, target.id)
         return None
     if target.state != T.QUEUED:
         return None  # already taken by another delivery of this task
+    if paused:
+        # Claimed before the pause: back to `scheduled`, released when the pause ends.
+        ws_id = target.post.workspace_id
+        move(tx.session, target, "defer", now=tx.now, workspace_id=ws_id, detail={"paused": True})
+        return None
     return attempts.begin(tx, target, "start")
 
 
