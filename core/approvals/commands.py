@@ -18,6 +18,7 @@ from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS
 from core.registry import Request, Spec
 from core.timeparse import format_when
+from core.workspace import second_factor
 from core.workspace.people import TEAM_ELSEWHERE, alone_at_terminal, find_post, zone_of
 from storage.models import Approval, AuditEvent, Member, Post, PostState
 
@@ -40,6 +41,11 @@ class Reject:
 class SetPolicy:
     self_approval: bool | None = None
     approvals_required: int | None = None
+    second_factor: bool | None = None
+
+    def changes(self) -> bool:
+        """Whether it changes the policy (sensitive), or only reads it."""
+        return (self.self_approval, self.approvals_required, self.second_factor) != (None,) * 3
 
 
 def parse_reject(words: Words) -> Reject:
@@ -53,6 +59,7 @@ def parse_reject(words: Words) -> Reject:
 def parse_policy(words: Words) -> SetPolicy:
     self_approval: bool | None = None
     approvals: int | None = None
+    second: bool | None = None
     args = [a.lower() for a in words.args]
     while args:
         key = args.pop(0)
@@ -65,9 +72,13 @@ def parse_policy(words: Words) -> SetPolicy:
             if not value.isdigit() or not 1 <= int(value) <= 5:
                 raise words.fail("approvals takes a number from 1 to 5.")
             approvals = int(value)
+        elif key in {"2fa", "second-factor"}:
+            second = words.toggle(value)
         else:
             raise words.fail(f'I don\'t know the policy "{key}".')
-    return SetPolicy(self_approval=self_approval, approvals_required=approvals)
+    return SetPolicy(
+        self_approval=self_approval, approvals_required=approvals, second_factor=second
+    )
 
 
 def _approver_names(tx: Tx, post: Post) -> list[str]:
@@ -214,6 +225,9 @@ def reject(r: Request, cmd: Reject) -> Message:
 def set_policy(r: Request, cmd: SetPolicy) -> Message:
     """Everyone may read the policy; changing it is for admins."""
     tx, ws, me = r.tx, r.ws, r.me
+    if cmd.second_factor is not None:
+        require(me, Action.CONFIGURE)
+        _set_second_factor(r, cmd.second_factor)
     if cmd.self_approval is not None or cmd.approvals_required is not None:
         require(me, Action.CONFIGURE)
         if alone_at_terminal(tx, ws) and (
@@ -234,10 +248,26 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
             actor_id=me.id,
             detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
         )
+    second = "on" if second_factor.policy_on(ws) else "off"
     return Message(
         text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "
-        f"{ws.approvals_required}"
+        f"{ws.approvals_required} · 2FA for sensitive actions: {second}"
     )
+
+
+def _set_second_factor(r: Request, on: bool) -> None:
+    """`policy 2fa on` only from someone with a second factor: else the admin who turns it on
+    could not turn it off again."""
+    tx, ws, me = r.tx, r.ws, r.me
+    if on and second_factor.policy_on(ws) is False:
+        factor = second_factor.factor_of(tx, r.actor)
+        if factor is None or factor.confirmed_at is None:
+            raise BadInput(
+                "Set up your own second factor first (2fa enrol), so that you can still change "
+                "the policy once it asks for codes; then policy 2fa on."
+            )
+    ws.settings = {**ws.settings, second_factor.POLICY_KEY: on}
+    audit(tx, ws.id, "workspace.policy", actor_id=me.id, detail={"second_factor": on})
 
 
 COMMANDS: tuple[Spec[Any], ...] = (
@@ -265,10 +295,12 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="policy",
         kind=SetPolicy,
-        usage="policy [self-approval on|off] [approvals <n>]",
+        usage="policy [self-approval on|off] [approvals <n>] [2fa on|off]",
         summary="self-approval, approvals needed",
-        detail="Anyone can read it; admins change it.",
+        detail="Anyone can read it; admins change it. With 2fa on, connect, disconnect, "
+        "role and policy changes need a code from the person's authenticator app.",
         parse=parse_policy,
         handle=set_policy,
+        sensitive=SetPolicy.changes,
     ),
 )
