@@ -21,7 +21,8 @@ from core.workspace.people import Actor
 from core.workspace.second_factor import MAX_FAILURES, split_code
 from storage.models import AuditEvent, InboxCommand, Member, OutboundMessage, SurfaceKind
 from storage.models_twofa import SecondFactor, SecondFactorAsk
-from storage.vault import new_key
+from storage.rotate import rotate
+from storage.vault import Vault, decode_key, new_key
 from tests.support.helpers import actor, slack_actor
 
 ANA = slack_actor("U1ANA", "ana")  # the owner: first to speak
@@ -63,7 +64,7 @@ class App:
     """The person's authenticator app, set up from the link Herald sent."""
 
     def __init__(self, rt: Runtime, link: str) -> None:
-        self.totp = pyotp.parse_uri(link)
+        self.totp = pyotp.TOTP(pyotp.parse_uri(link).secret)
         self.secret = self.totp.secret
         clock = rt.herald.ctx.clock
         assert isinstance(clock, Clock)
@@ -279,3 +280,18 @@ def test_codes_are_redacted_and_split_from_commands() -> None:
     assert split_code("connect x --code 123456") == ("connect x", "123456")
     assert split_code("role <@U1> admin --code=654321") == ("role <@U1> admin", "654321")
     assert split_code("queue") == ("queue", None)
+
+
+def test_keys_rotate_reseals_the_second_factor(idle_runtime: Runtime) -> None:
+    rt = idle_runtime
+    app = team(rt)
+    assert "send me the 6-digit code" in say(rt, ANA, "role <@U2LEE> admin")  # an ask kept
+    old = rt.vault
+    assert old is not None
+    newer = Vault([decode_key(new_key()), old.current])
+    assert rotate(rt.db, newer) == 2  # the secret and the waiting command
+    with rt.db.session() as s:
+        (factor,) = s.scalars(select(SecondFactor)).all()
+        assert newer.is_current(factor.secret)
+    rt.herald.ctx.hub.vault = Vault([newer.current])  # type: ignore[union-attr]
+    assert say(rt, ANA, app.code()) == "@lee is now admin."
