@@ -176,6 +176,50 @@ def web(host: str, port: int) -> None:
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where herald web listens.")
+@click.option("--port", default=8000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """Run everything one machine needs: worker, scheduler, web and the configured chat
+    runners (Slack Socket Mode, Telegram polling), until Ctrl-C or SIGTERM."""
+    import threading
+
+    from bot.runtime import configure_logging
+    from bot.up import parts_for, run_up, stop_on_signals
+
+    settings = _settings()
+    _need_secret_key(settings, "up")
+    configure_logging(settings)
+    runtime = _build(settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    click.echo(
+        f"Herald is up: {', '.join(parts_for(settings))}; web on http://{host}:{port}. "
+        "Stop it with Ctrl-C."
+    )
+    try:
+        code = run_up(runtime, host=host, port=port, stop=stop)
+    finally:
+        runtime.close()
+    click.echo("Herald stopped." if code == 0 else "Herald stopped after a failure (above).")
+    _exit_now(code)
+
+
+@main.group()
+def service() -> None:
+    """Keep `herald up` running across logout and reboot (systemd user unit, or launchd)."""
+
+
+@service.command("install")
+@click.option("--force", is_flag=True, help="Replace a unit or plist that is already there.")
+@click.option("--print", "show", is_flag=True, help="Print it instead of writing it.")
+def service_install(force: bool, show: bool) -> None:
+    """Write a systemd user unit (Linux) or a launchd agent (macOS) that runs `herald up`."""
+    from bot.service import install
+
+    click.echo(install(force=force, show=show))
+
+
 @contextmanager
 def _serving(kind: str) -> Iterator[Runtime]:
     """A long-running process with its embedded worker (when the broker is in-process),
@@ -222,6 +266,17 @@ def keys_new() -> None:
     from storage.vault import new_key
 
     click.echo(new_key())
+
+
+@keys.command("kms-new")
+def keys_kms_new() -> None:
+    """Print a data key wrapped by HERALD_KMS_KEY_ID, for HERALD_KMS_DATA_KEY (several hosts)."""
+    from storage.vault import kms_new_wrapped_key
+
+    settings = _settings()
+    if not settings.kms_key_id:
+        raise click.ClickException("Set HERALD_KMS_KEY_ID to the KMS key that wraps it first.")
+    click.echo(kms_new_wrapped_key(settings.kms_key_id))
 
 
 @keys.command("rotate")
