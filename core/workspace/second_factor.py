@@ -224,14 +224,18 @@ class Ask:
 
 def take_ask(ctx: Context, actor: Actor) -> Ask | None:
     """The command waiting for this person's code, removed: their next message answers it,
-    whatever it is. One statement when nothing waits (every message pays it)."""
+    whatever it is. Every message pays one indexed read; only a waiting one a write."""
+    with ctx.db.lean.connect() as conn:
+        waiting = conn.execute(select(SecondFactorAsk.id).where(*_asker(actor))).first()
+    if waiting is None:
+        return None
     with ctx.tx() as tx:
         row = tx.session.execute(
             delete(SecondFactorAsk)
             .where(*_asker(actor))
             .returning(SecondFactorAsk.command, SecondFactorAsk.until)
         ).first()
-        if row is None:
+        if row is None:  # taken a moment ago by another message of theirs
             return None
         sealed, until = row
         try:
