@@ -66,7 +66,11 @@ class Herald:
             line, _ = second_factor.split_code(ask.text)
             return self.execute(actor, self.understand(actor, line), code=code, text=line)
         line, code = second_factor.split_code(text)
-        reply = self.execute(actor, self.understand(actor, line), code=code, text=line)
+        # Only a command in the grammar is kept to run on its code: free text read again
+        # by a model could come out as another command.
+        grammar = registry.commands().find(line.partition(" ")[0]) is not None
+        command = self.understand(actor, line)
+        reply = self.execute(actor, command, code=code, text=line if grammar else None)
         if ask is None or ask.expired:
             return reply
         # The next message was not the code: the command that waited for it is dropped.

@@ -282,7 +282,8 @@ def guard(
         if code is None:
             if text is None:
                 raise BadInput(
-                    f"To {what}, add the code from your authenticator app: --code 123456."
+                    f"To {what}, type the command with the code from your authenticator app "
+                    "at its end: --code 123456."
                 )
             until = keep_ask(ctx, tx, actor, text)
             wait = int(ASK_TTL.total_seconds() // 60)
