@@ -6,6 +6,7 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -326,6 +327,69 @@ def current() -> None:
         click.echo(f"current: {current or 'none'}  head: {database.head_revision()}")
     finally:
         database.dispose()
+
+
+@db.command()
+@click.argument("archive", type=click.Path(path_type=Path), required=False)
+def backup(archive: Path | None) -> None:
+    """Back up the embedded install (SQLite, media, outbox, its key) while Herald runs."""
+    from datetime import UTC, datetime
+
+    from storage.backup import BackupError, make
+
+    settings = _settings()
+    _embedded_only(settings, "backup")
+    now = datetime.now(UTC)
+    archive = archive or Path(f"herald-backup-{now:%Y%m%d-%H%M%S}.tar.gz")
+    try:
+        made = make(settings.data_dir, archive, now=now)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Backed up {made.posts} post(s), {made.files} file(s), {made.size / 1024:,.0f} KiB, "
+        f"to {made.path}."
+    )
+    if made.has_key:
+        click.echo("It holds the key that opens your connected accounts: keep it private.")
+
+
+@db.command()
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds posts.")
+def restore(archive: Path, force: bool) -> None:
+    """Restore a `herald db backup` archive into HERALD_DATA_DIR (stop Herald first)."""
+    from bot.runtime import build_vault
+    from storage.backup import BackupError
+    from storage.backup import restore as restore_archive
+
+    settings = _settings()
+    _embedded_only(settings, "restore")
+    try:
+        posts = restore_archive(archive, settings.data_dir, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    database = Database(settings.effective_database_url)
+    try:
+        database.upgrade(build_vault(settings, database))  # a backup from an older Herald
+        revision = database.current_revision()
+    finally:
+        database.dispose()
+    click.echo(f"Restored {posts} post(s) into {settings.data_dir} (schema {revision}).")
+
+
+def _embedded_only(settings: Settings, what: str) -> None:
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        raise click.ClickException(
+            f"herald db {what} is for the embedded SQLite install. For PostgreSQL use pg_dump "
+            "and pg_restore, or on AWS RDS point-in-time recovery (docs/deployment.md#backups)."
+        )
+    if settings.database_url and settings.database_url != (
+        f"sqlite:///{settings.data_dir / 'herald.sqlite3'}"
+    ):
+        raise click.ClickException(
+            f"herald db {what} covers the database in HERALD_DATA_DIR ({settings.data_dir}); "
+            "unset HERALD_DATABASE_URL, or copy that SQLite file with its own tools."
+        )
 
 
 @contextmanager

@@ -48,8 +48,9 @@ def run_up(runtime: Runtime, *, host: str, port: int, stop: threading.Event) -> 
     from workers.app import EmbeddedWorker
 
     settings = runtime.settings
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port,
-                                           log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning")
+    )
     parts = [Part("web", server.run, lambda: setattr(server, "should_exit", True))]
     if settings.slack_app_token is not None:
         from bot.slack.socket import run_socket_mode
