@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from core import accounts, guesses, media, ratelimit, registry
 from core.analytics import jobs as analytics
 from core.context import Context
 from core.errors import BadInput, HeraldError, log_failure, went_wrong
-from core.grammar import UnknownCommand
+from core.grammar import UnknownCommand, redact_secrets
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
 from core.ports import CommandInbox, Done
@@ -20,6 +21,7 @@ from core.publishing.reconcile import reconcile
 from core.registry import Command
 from core.sanitize import clean_input
 from core.scheduling import jobs as scheduling
+from core.workspace import second_factor
 from core.workspace.people import Actor, resolve
 from storage.models import SurfaceKind
 from storage.ratelimit import Ask
@@ -52,14 +54,43 @@ class Herald:
         try:
             if counted:
                 self.admit(actor)
-            command, guessed = self.read(actor, clean_input(text))
-            if guessed and not isinstance(command, Draft):
-                return guesses.propose(self.ctx, actor, command, self.execute)
-            return self.execute(actor, command)
+            return self._answer(actor, clean_input(text))
         except HeraldError as exc:
             return Message(text=str(exc), error=True)
         except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
             return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
+
+    def _answer(self, actor: Actor, text: str) -> Message:
+        """Run one message: the code a sensitive command waits for, or a command (its
+        `--code` taken out and handed to the second-factor check)."""
+        ask = second_factor.take_ask(self.ctx, actor)
+        code = second_factor.answer_code(text)
+        if code is not None:
+            if ask is None or ask.expired or not ask.text:
+                late = " (the one I asked for has expired)" if ask is not None else ""
+                return Message(
+                    text=f"Nothing is waiting for a code{late}. Send the command again, or "
+                    "with its code, e.g. connect x --code 123456.",
+                    error=True,
+                )
+            line, _ = second_factor.split_code(ask.text)
+            return self.execute(actor, self.understand(actor, line), code=code, text=line)
+        line, code = second_factor.split_code(text)
+        # Only a command in the grammar is kept to run on its code: free text read again
+        # by a model could come out as another command.
+        grammar = registry.commands().find(line.partition(" ")[0]) is not None
+        command, guessed = self.read(actor, line)
+        if guessed and not isinstance(command, Draft):
+            # A guess that changes something waits for the person's yes (core/guesses.py).
+            reply = guesses.propose(self.ctx, actor, command, self.execute)
+        else:
+            reply = self.execute(actor, command, code=code, text=line if grammar else None)
+        if ask is None or ask.expired:
+            return reply
+        # The next message was not the code: the command that waited for it is dropped.
+        head = " ".join(redact_secrets(ask.text).split()[:1]) or "command"
+        note = f"(I dropped the {head} that waited for your code.)"
+        return dataclasses.replace(reply, text=f"{reply.text}\n{note}" if reply.text else note)
 
     def understand(self, actor: Actor, text: str) -> Command:
         """The command a line stands for: the grammar's, else the interpreter's guess."""
@@ -91,9 +122,12 @@ class Herald:
                 raise refusal from None
             return command, True
 
-    def execute(self, actor: Actor, cmd: Command) -> Message:
-        """Run a parsed command: the registry checks its permission and calls its handler."""
-        return registry.commands().run(self.ctx, actor, cmd)
+    def execute(
+        self, actor: Actor, cmd: Command, *, code: str | None = None, text: str | None = None
+    ) -> Message:
+        """Run a parsed command: the registry checks its permission (and second factor, with
+        `code`, or asking for one to run `text`) and calls its handler."""
+        return registry.commands().run(self.ctx, actor, cmd, code=code, text=text)
 
     def attach_upload(
         self,

@@ -9,6 +9,7 @@ from storage import (
     models_llm,
     models_networks,
     models_slack,
+    models_twofa,
 )
 from storage.models import Base
 
@@ -22,4 +23,5 @@ __all__ = [
     "models_llm",
     "models_networks",
     "models_slack",
+    "models_twofa",
 ]

@@ -21,6 +21,7 @@ from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS
 from core.registry import Request, Spec
 from core.timeparse import format_when
+from core.workspace import second_factor
 from core.workspace.people import TEAM_ELSEWHERE, alone_at_terminal, find_post, zone_of
 from storage.models import Approval, AuditEvent, Member, Post, PostState
 
@@ -46,6 +47,18 @@ class SetPolicy:
     # Lead times before a pending post's planned time, in minutes (0: off).
     reminder: int | None = None
     escalate: int | None = None
+    second_factor: bool | None = None
+
+    def changes(self) -> bool:
+        """Whether it changes the policy (sensitive), or only reads it."""
+        asked = (
+            self.self_approval,
+            self.approvals_required,
+            self.reminder,
+            self.escalate,
+            self.second_factor,
+        )
+        return any(value is not None for value in asked)
 
 
 def _lead(words: Words, key: str, value: str) -> int:
@@ -69,6 +82,7 @@ def parse_policy(words: Words) -> SetPolicy:
     self_approval: bool | None = None
     approvals: int | None = None
     leads: dict[str, int] = {}
+    second: bool | None = None
     args = [a.lower() for a in words.args]
     while args:
         key = args.pop(0)
@@ -85,9 +99,13 @@ def parse_policy(words: Words) -> SetPolicy:
             leads["reminder"] = _lead(words, "reminder", value)
         elif key in {"escalate", "escalation"}:
             leads["escalate"] = _lead(words, "escalate", value)
+        elif key in {"2fa", "second-factor"}:
+            second = words.toggle(value)
         else:
             raise words.fail(f'I don\'t know the policy "{key}".')
-    return SetPolicy(self_approval=self_approval, approvals_required=approvals, **leads)
+    return SetPolicy(
+        self_approval=self_approval, approvals_required=approvals, second_factor=second, **leads
+    )
 
 
 def _approver_names(tx: Tx, post: Post) -> list[str]:
@@ -234,6 +252,9 @@ def reject(r: Request, cmd: Reject) -> Message:
 def set_policy(r: Request, cmd: SetPolicy) -> Message:
     """Everyone may read the policy; changing it is for admins."""
     tx, ws, me = r.tx, r.ws, r.me
+    if cmd.second_factor is not None:
+        require(me, Action.CONFIGURE)
+        _set_second_factor(r, cmd.second_factor)
     if cmd.reminder is not None or cmd.escalate is not None:
         require(me, Action.CONFIGURE)
         before = deadlines.describe(ws)
@@ -270,10 +291,27 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
             actor_id=me.id,
             detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
         )
+    second = "on" if second_factor.policy_on(ws) else "off"
     return Message(
         text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "
-        f"{ws.approvals_required} · {deadlines.describe(ws)}"
+        f"{ws.approvals_required} · {deadlines.describe(ws)} · "
+        f"2FA for sensitive actions: {second}"
     )
+
+
+def _set_second_factor(r: Request, on: bool) -> None:
+    """`policy 2fa on` only from someone with a second factor: else the admin who turns it on
+    could not turn it off again."""
+    tx, ws, me = r.tx, r.ws, r.me
+    if on and second_factor.policy_on(ws) is False:
+        factor = second_factor.factor_of(tx, r.actor)
+        if factor is None or factor.confirmed_at is None:
+            raise BadInput(
+                "Set up your own second factor first (2fa enrol), so that you can still change "
+                "the policy once it asks for codes; then policy 2fa on."
+            )
+    ws.settings = {**ws.settings, second_factor.POLICY_KEY: on}
+    audit(tx, ws.id, "workspace.policy", actor_id=me.id, detail={"second_factor": on})
 
 
 COMMANDS: tuple[Spec[Any], ...] = (
@@ -301,13 +339,16 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="policy",
         kind=SetPolicy,
-        usage="policy [self-approval on|off] [approvals <n>] · policy reminder <2h|off> · "
-        "policy escalate <30m|off>",
-        summary="approvals needed, deadlines",
+        usage="policy [self-approval on|off] [approvals <n>] [2fa on|off] · "
+        "policy reminder <2h|off> · policy escalate <30m|off>",
+        summary="approvals needed, deadlines, 2FA",
         detail="Anyone can read it; admins change it. A pending post with a planned time "
         "reminds its approvers (default 2h before), then calls the admins (30m before), and "
-        "expires unpublished if still unapproved at its time.",
+        "expires unpublished if still unapproved at its time. With 2fa on, connect, "
+        "disconnect, role, pause and policy changes need a code from the person's "
+        "authenticator app.",
         parse=parse_policy,
         handle=set_policy,
+        sensitive=SetPolicy.changes,
     ),
 )

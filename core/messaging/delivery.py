@@ -19,6 +19,8 @@ from core.workspace.people import zone_of
 from storage.models import InboundEvent, OutboundMessage, Post, SurfaceKind, Workspace
 
 INBOUND_KEEP = timedelta(days=7)
+# What stays of a message that carried a secret (a 2FA link) once it went out.
+WIPED = "🔐 (a private message with a secret: sent, and not kept)"
 
 
 def deliver(ctx: Context, message_id: int) -> None:
@@ -42,6 +44,8 @@ def deliver(ctx: Context, message_id: int) -> None:
             # Everything went out before the last try stopped short of saying so.
             row.delivered_at = tx.now
             files.drop(tx, row.id)
+            if row.payload.get("secret"):
+                row.payload = Message(text=WIPED).to_payload()
             return
         message = Message.from_payload(row.payload)
         post = tx.session.get(Post, row.post_id) if row.post_id else None
@@ -81,6 +85,8 @@ def deliver(ctx: Context, message_id: int) -> None:
         row.delivered_at = tx.now
         if left:
             files.drop(tx, row.id)
+        if row.payload.get("secret"):
+            row.payload = Message(text=WIPED).to_payload()
         if ref and row.post_id:
             post = tx.session.get(Post, row.post_id)
             if post is not None:

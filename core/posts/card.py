@@ -86,13 +86,15 @@ class Attachment:
 @dataclass(frozen=True)
 class Message:
     """What Herald says: a line of text, a card, or both. `error` marks a refusal. `files`
-    go with the text (see `Attachment`); they are stored apart from the payload."""
+    go with the text (see `Attachment`); they are stored apart from the payload. `secret`:
+    it carries a secret for one person (a 2FA link): its stored copy is wiped once sent."""
 
     text: str | None = None
     card: Card | None = None
     error: bool = False
     post_number: int | None = None
     files: tuple[Attachment, ...] = ()
+    secret: bool = False
 
     def __post_init__(self) -> None:
         if len(self.files) > MAX_FILES:
@@ -122,6 +124,7 @@ class Message:
             card=card,
             error=bool(data.get("error")),
             post_number=data.get("post_number"),
+            secret=bool(data.get("secret")),
         )
 
 

@@ -130,6 +130,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=parse_pause,
         handle=pause_all,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
     Spec(
         name="resume",
@@ -139,6 +140,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=lambda _: Resume(),
         handle=resume,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
     Spec(
         name="release",

@@ -212,6 +212,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=parse_role,
         handle=set_role,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
     Spec(
         name="config",

@@ -243,6 +243,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=parse_connect,
         handle=connect,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
     Spec(
         name="accounts",
@@ -260,5 +261,6 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=parse_disconnect,
         handle=disconnect,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
 )

@@ -1,7 +1,7 @@
 """approval deadlines and pauses: a post's reminder marks, the `expired` state, pauses
 
 Revision ID: en0001
-Revises: fl0001
+Revises: ft0001
 Create Date: 2026-12-07 04:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "en0001"
-down_revision: str | None = "fl0001"
+down_revision: str | None = "ft0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
