@@ -108,8 +108,18 @@ class Registry:
             )
         return spec.parse(Words(rest.strip(), spec.usage))
 
-    def run(self, ctx: Context, actor: Actor, command: Command) -> Message:
-        """Run a command for `actor`: its permission first, then its handler, in one transaction."""
+    def run(
+        self,
+        ctx: Context,
+        actor: Actor,
+        command: Command,
+        *,
+        then: Callable[[Request, Message], None] | None = None,
+    ) -> Message:
+        """Run a command for `actor`: its permission first, then its handler, in one transaction.
+
+        `then` runs after the handler in the same transaction (the REST API records an
+        idempotent create's answer with the post it made)."""
         spec = self._by_kind.get(type(command))
         if spec is None:
             raise TypeError(f"no command is declared for {command!r}")
@@ -120,7 +130,10 @@ class Registry:
             ws, me = resolve(tx, actor, ctx.settings.timezone)
             if spec.permission is not None:
                 require(me, spec.permission)
-            message = spec.handle(Request(ctx, tx, ws, me, actor), command)
+            request = Request(ctx, tx, ws, me, actor)
+            message = spec.handle(request, command)
+            if then is not None:
+                then(request, message)
             if tx.after.pending:  # refused here, the transaction rolls back: nothing changed
                 ctx.check_queue()
             return message
@@ -162,6 +175,7 @@ def commands() -> Registry:
     """Every command, feature by feature, in the order `help` lists them."""
     # Imported here, not at the top: each feature's module imports `Spec` from this one.
     from core.analytics import commands as analytics
+    from core.api import tokens
     from core.approvals import commands as approvals
     from core.posts import commands as posts
     from core.scheduling import commands as scheduling
@@ -176,6 +190,7 @@ def commands() -> Registry:
             *analytics.COMMANDS,
             *workspace.COMMANDS,
             *connect.COMMANDS,
+            *tokens.COMMANDS,
             *OWN,
         )
     )
