@@ -37,7 +37,7 @@ def new_token(rt: Runtime, who: Actor, words: str = "ci read,draft,approve") -> 
     assert not reply.error, reply.text
     found = TOKEN.findall(reply.text or "")
     assert len(found) == 1, reply.text
-    return found[0]
+    return str(found[0])
 
 
 def auth(token: str, **more: str) -> dict[str, str]:
