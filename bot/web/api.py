@@ -8,11 +8,13 @@ problem details (`application/problem+json`). The OpenAPI document is `/api/v1/o
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and
 # `Who` and `Number` are local to `app`.
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -196,10 +198,29 @@ def app(runtime: "Runtime") -> FastAPI:
         ref = log_failure(log, "API request failed", exc)
         return problem(500, "Internal Server Error", went_wrong(ref), request)
 
+    @api.middleware("http")
+    async def who_asks(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """The token first, before the body is parsed: without a valid token every request
+        is a 401, whatever else is wrong with it."""
+        if request.url.path.endswith("/openapi.json"):
+            return await call_next(request)
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        token = presented.strip() if scheme.lower() == "bearer" else None
+        try:
+            request.state.holder = await run_in_threadpool(authenticate, ctx, token)
+        except Unauthorized as exc:
+            return problem(401, "Unauthorized", str(exc), request, **{"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
     def holder(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Holder:
-        return authenticate(ctx, credentials.credentials if credentials else None)
+        # `credentials` only documents the scheme in the OpenAPI document; `who_asks` checked it.
+        found: Holder = request.state.holder
+        return found
 
     Who = Annotated[Holder, Depends(holder)]
     Number = Annotated[int, Path(ge=1, le=MAX_POST_NUMBER, description="the post's #number")]
