@@ -242,7 +242,7 @@ def test_a_body_over_the_cap_is_refused_before_it_is_read(
         content=huge,
         headers=auth(token, **{"Idempotency-Key": "big", "Content-Type": "application/json"}),
     )
-    assert refused.status_code == 413
+    is_problem(refused, 413, "The request body is too large for Herald")
     assert posts(runtime) == 0
 
 
