@@ -183,7 +183,8 @@ def _new(r: Request, cmd: Token) -> Message:
     return Message(
         text=f'🔑 API token "{cmd.name}" ({scopes}), valid until {until}:\n{token}\n'
         "This is the only time I show it: keep it in your tool's secret store. It acts as you, "
-        f"with your role. Revoke it any time: token revoke {cmd.name}"
+        f"with your role. Revoke it any time: token revoke {cmd.name}",
+        secret=True,
     )
 
 

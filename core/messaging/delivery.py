@@ -19,6 +19,7 @@ from core.workspace.people import zone_of
 from storage.models import InboundEvent, OutboundMessage, Post, SurfaceKind, Workspace
 
 INBOUND_KEEP = timedelta(days=7)
+SHOWN_ONCE = "(a secret shown once; delivered, and not kept)"
 
 
 def deliver(ctx: Context, message_id: int) -> None:
@@ -79,6 +80,8 @@ def deliver(ctx: Context, message_id: int) -> None:
         if row is None:
             return
         row.delivered_at = tx.now
+        if row.payload.get("secret"):  # shown once: no copy stays behind
+            row.payload = {**row.payload, "text": SHOWN_ONCE}
         if left:
             files.drop(tx, row.id)
         if ref and row.post_id:

@@ -93,6 +93,8 @@ class Message:
     error: bool = False
     post_number: int | None = None
     files: tuple[Attachment, ...] = ()
+    # A secret shown once (an API token): its stored copy is blanked once it is delivered.
+    secret: bool = False
 
     def __post_init__(self) -> None:
         if len(self.files) > MAX_FILES:
@@ -122,6 +124,7 @@ class Message:
             card=card,
             error=bool(data.get("error")),
             post_number=data.get("post_number"),
+            secret=bool(data.get("secret")),
         )
 
 
