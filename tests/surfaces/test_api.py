@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,3 +261,24 @@ def test_the_openapi_document_is_served(client: TestClient) -> None:
         "/stats",
     }
     assert doc.json()["servers"] == [{"url": "/api/v1"}]
+
+
+def test_two_racing_creates_with_one_key_make_one_post(
+    runtime: Runtime, client: TestClient
+) -> None:
+    token = new_token(runtime, MARIA)
+    barrier = threading.Barrier(4)
+    answers: list[Any] = []
+
+    def send() -> None:
+        barrier.wait()
+        answers.append(create(client, token, "race"))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert len({a.json()["post"]["number"] for a in answers}) == 1
+    assert posts(runtime) == 1
