@@ -144,11 +144,14 @@ class Registry:
         *,
         code: str | None = None,
         text: str | None = None,
+        then: Callable[[Request, Message], None] | None = None,
     ) -> Message:
         """Run a command for `actor`: its permission first, then its handler, in one transaction.
 
         A sensitive command is checked for its second factor first: `code` came with it
         (`--code`), `text` is the command as typed, kept to run when Herald must ask the code.
+        `then` runs after the handler in the same transaction (the REST API records an
+        idempotent create's answer with the post it made).
         """
         spec = self._by_kind.get(type(command))
         if spec is None:
@@ -173,7 +176,10 @@ class Registry:
             ws, me = resolve(tx, actor, ctx.settings.timezone)
             if spec.permission is not None:
                 require(me, spec.permission)
-            message = spec.handle(Request(ctx, tx, ws, me, actor), command)
+            request = Request(ctx, tx, ws, me, actor)
+            message = spec.handle(request, command)
+            if then is not None:
+                then(request, message)
             if tx.after.pending:  # refused here, the transaction rolls back: nothing changed
                 ctx.check_queue()
             return message
@@ -216,6 +222,7 @@ def commands() -> Registry:
     # Imported here, not at the top: each feature's module imports `Spec` from this one.
     from core import guesses
     from core.analytics import commands as analytics
+    from core.api import tokens
     from core.approvals import commands as approvals
     from core.approvals import deadlines
     from core.posts import commands as posts
@@ -236,6 +243,7 @@ def commands() -> Registry:
             *connect.COMMANDS,
             *guesses.COMMANDS,
             *twofa.COMMANDS,
+            *tokens.COMMANDS,
             *OWN,
         )
     )

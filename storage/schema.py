@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage import (
     models,
     models_analytics,
+    models_api,
     models_files,
     models_llm,
     models_networks,
@@ -19,6 +20,7 @@ __all__ = [
     "metadata",
     "models",
     "models_analytics",
+    "models_api",
     "models_files",
     "models_llm",
     "models_networks",

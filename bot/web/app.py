@@ -1,4 +1,5 @@
-"""`herald web`: the HTTP app (health, Slack endpoints, Telegram webhook, OAuth callbacks)."""
+"""`herald web`: the HTTP app (health, Slack endpoints, Telegram webhook, OAuth callbacks,
+the REST API under /api/v1)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from bot.slack import http as slack_http
 from bot.telegram import webhook as telegram_webhook
-from bot.web import oauth
+from bot.web import api, oauth
 from bot.web.guard import BodyLimit
 
 if TYPE_CHECKING:
@@ -29,4 +30,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(slack_http.router(runtime))
     app.include_router(telegram_webhook.router(runtime))
     app.include_router(oauth.router(runtime))
+    app.mount("/api/v1", api.app(runtime))
     return app

@@ -19,7 +19,7 @@ from core.workspace.people import zone_of
 from storage.models import InboundEvent, OutboundMessage, Post, SurfaceKind, Workspace
 
 INBOUND_KEEP = timedelta(days=7)
-# What stays of a message that carried a secret (a 2FA link) once it went out.
+# What stays of a message that carried a secret (a 2FA link, an API token) once it went out.
 WIPED = "🔐 (a private message with a secret: sent, and not kept)"
 
 
@@ -85,7 +85,7 @@ def deliver(ctx: Context, message_id: int) -> None:
         row.delivered_at = tx.now
         if left:
             files.drop(tx, row.id)
-        if row.payload.get("secret"):
+        if row.payload.get("secret"):  # shown once: no copy stays behind
             row.payload = Message(text=WIPED).to_payload()
         if ref and row.post_id:
             post = tx.session.get(Post, row.post_id)

@@ -87,7 +87,8 @@ class Attachment:
 class Message:
     """What Herald says: a line of text, a card, or both. `error` marks a refusal. `files`
     go with the text (see `Attachment`); they are stored apart from the payload. `secret`:
-    it carries a secret for one person (a 2FA link): its stored copy is wiped once sent."""
+    it carries a secret for one person (a 2FA link, an API token): its stored copy is wiped
+    once sent."""
 
     text: str | None = None
     card: Card | None = None
