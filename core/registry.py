@@ -108,6 +108,11 @@ class Registry:
             )
         return spec.parse(Words(rest.strip(), spec.usage))
 
+    def name_of(self, command: Command) -> str:
+        """The declared name of a parsed command (a bounded metric label)."""
+        spec = self._by_kind.get(type(command))
+        return spec.name if spec is not None else "unknown"
+
     def run(self, ctx: Context, actor: Actor, command: Command) -> Message:
         """Run a command for `actor`: its permission first, then its handler, in one transaction."""
         spec = self._by_kind.get(type(command))

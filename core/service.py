@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from core import accounts, media, ratelimit, registry
+from core import accounts, media, metrics, ratelimit, registry
 from core.analytics import jobs as analytics
 from core.context import Context
-from core.errors import HeraldError, log_failure, went_wrong
+from core.errors import Forbidden, HeraldError, Unavailable, log_failure, went_wrong
 from core.grammar import UnknownCommand
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
@@ -39,14 +39,21 @@ class Herald:
         `counted`: a command a person sent just now (not one a worker runs after `accept`),
         which counts against their rate limit.
         """
+        name = "unknown"  # until the line is understood
         try:
             if counted:
                 self.admit(actor)
-            return self.execute(actor, self.understand(actor, clean_input(text)))
+            command = self.understand(actor, clean_input(text))
+            name = registry.commands().name_of(command)
+            message = self.execute(actor, command)
         except HeraldError as exc:
+            metrics.COMMANDS.labels(name, _refusal(exc)).inc()
             return Message(text=str(exc), error=True)
         except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
+            metrics.COMMANDS.labels(name, "error").inc()
             return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
+        metrics.COMMANDS.labels(name, "refused" if message.error else "ok").inc()
+        return message
 
     def understand(self, actor: Actor, text: str) -> Command:
         """The grammar first; free text goes to the interpreter (a model or rules)."""
@@ -163,3 +170,12 @@ class Herald:
     def first_time(self, surface: str, key: str) -> bool:
         """Whether an inbound event id is new (Slack event_id, Telegram update_id)."""
         return delivery.first_time(self.ctx, surface, key)
+
+
+def _refusal(exc: HeraldError) -> str:
+    """The metric's word for a refused command: denied (a permission) feeds its own alert."""
+    if isinstance(exc, Forbidden):
+        return "denied"
+    if isinstance(exc, Unavailable):
+        return "unavailable"
+    return "refused"
