@@ -142,6 +142,9 @@ METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 def _route(scope: Scope) -> str:
     """The template of the route that served `scope` ("unmatched" for a 404)."""
+    served = scope.get("route")  # set by the router on the scope it was given
+    if served is not None and isinstance(getattr(served, "path", None), str):
+        return str(served.path)
     app = scope.get("app")
     for route in getattr(app, "routes", ()):
         match, _ = route.matches(scope)
