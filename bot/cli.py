@@ -211,7 +211,7 @@ def _freeze_startup_heap() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def web(host: str, port: int) -> None:
-    """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health."""
+    """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health, metrics."""
     import uvicorn
 
     from bot.web.app import create_app
