@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from storage.db import Database, SchemaOutOfDate, private_dir, unreachable
 
 if TYPE_CHECKING:  # the runtime imports Celery and the adapters: only when a command runs
     from bot.runtime import Runtime
+
+log = logging.getLogger("herald.cli")
 
 
 def _settings() -> Settings:
@@ -91,8 +94,18 @@ def _exit_now(code: int) -> NoReturn:
     help="This worker's name (Celery's hostname), e.g. publish1@%h; %h is this host's name "
     "(default: celery@%h).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve /metrics on this port (default HERALD_WORKER_METRICS_PORT, 9101; 0: none).",
+)
 def worker(
-    concurrency: int | None, with_scheduler: bool, queues: str | None, name: str | None
+    concurrency: int | None,
+    with_scheduler: bool,
+    queues: str | None,
+    name: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Run a Celery worker for the broker in HERALD_BROKER_URL."""
     from celery.utils.nodenames import default_nodename, host_format
@@ -112,6 +125,8 @@ def worker(
     _need_secret_key(settings, "worker")
     configure_logging(settings)
     runtime = _build(settings, pre_ping=False)  # its transactions run again on a drop
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    _serve_metrics(runtime, "worker", port, backlog=with_scheduler, asked=metrics_port is not None)
     celery_worker = runtime.celery.Worker(
         queues=[queue_name(settings, kind) for kind in kinds],
         # Two workers on one host need names of their own (Celery warns of a clash otherwise).
@@ -143,7 +158,13 @@ def _queue_kinds(given: str | None, known: tuple[str, ...]) -> list[str]:
 
 
 @main.command()
-def scheduler() -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve /metrics on this port (default HERALD_SCHEDULER_METRICS_PORT, 9102; 0: none).",
+)
+def scheduler(metrics_port: int | None) -> None:
     """Run the dispatcher tick and the sweeper (Celery beat) for HERALD_BROKER_URL."""
     from bot.runtime import configure_logging
 
@@ -152,7 +173,32 @@ def scheduler() -> None:
     _need_secret_key(settings, "scheduler")
     configure_logging(settings)
     runtime = _build(settings, pre_ping=False)
+    port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
+    _serve_metrics(runtime, "scheduler", port, backlog=True, asked=metrics_port is not None)
     runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
+
+
+def _serve_metrics(
+    runtime: Runtime, what: str, port: int, *, backlog: bool, asked: bool = False
+) -> None:
+    """/metrics of this worker or scheduler on its own small port, in a daemon thread.
+
+    A default port already taken (a second worker on this host) is said in the log and the
+    process runs on without metrics: publishing matters more. A port asked for with
+    --metrics-port that is taken stops the start with the same advice."""
+    from bot.metrics import Exported, port_taken, serve
+
+    if port == 0:
+        return
+    host = runtime.settings.metrics_host
+    try:
+        serve(Exported(runtime if backlog else None), host, port)
+    except OSError:
+        advice = port_taken(what, host, port, "--metrics-port")
+        if asked:
+            runtime.close()
+            raise click.ClickException(advice) from None
+        log.warning("%s", advice)
 
 
 def _freeze_startup_heap() -> None:
@@ -166,7 +212,7 @@ def _freeze_startup_heap() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def web(host: str, port: int) -> None:
-    """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health."""
+    """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health, metrics."""
     import uvicorn
 
     from bot.web.app import create_app

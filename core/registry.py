@@ -122,6 +122,11 @@ class Registry:
             )
         return spec.parse(Words(rest.strip(), spec.usage))
 
+    def name_of(self, command: Command) -> str:
+        """The declared name of a parsed command (a bounded metric label)."""
+        spec = self._by_kind.get(type(command))
+        return spec.name if spec is not None else "unknown"
+
     def spec_of(self, command: Command) -> Spec[Any] | None:
         """The spec that declares a command's type."""
         return self._by_kind.get(type(command))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from core import accounts, guesses, media, ratelimit, registry
+from core import accounts, guesses, media, metrics, ratelimit, registry
 from core.analytics import jobs as analytics
 from core.context import Context
-from core.errors import BadInput, HeraldError, log_failure, went_wrong
+from core.errors import BadInput, Forbidden, HeraldError, Unavailable, log_failure, went_wrong
 from core.grammar import UnknownCommand, redact_secrets
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
@@ -51,18 +51,26 @@ class Herald:
         `counted`: a command a person sent just now (not one a worker runs after `accept`),
         which counts against their rate limit.
         """
+        named: list[str] = []  # the command's name, once the line is understood
         try:
             if counted:
                 self.admit(actor)
-            return self._answer(actor, clean_input(text))
+            message = self._answer(actor, clean_input(text), named)
         except HeraldError as exc:
+            name = named[-1] if named else "unknown"
+            metrics.COMMANDS.labels(name, _refusal(exc)).inc()
             return Message(text=str(exc), error=True)
         except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
+            metrics.COMMANDS.labels(named[-1] if named else "unknown", "error").inc()
             return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
+        name = named[-1] if named else "unknown"
+        metrics.COMMANDS.labels(name, "refused" if message.error else "ok").inc()
+        return message
 
-    def _answer(self, actor: Actor, text: str) -> Message:
+    def _answer(self, actor: Actor, text: str, named: list[str]) -> Message:
         """Run one message: the code a sensitive command waits for, or a command (its
-        `--code` taken out and handed to the second-factor check)."""
+        `--code` taken out and handed to the second-factor check). The command's name goes
+        into `named` as soon as it is known (a bounded metric label)."""
         ask = second_factor.take_ask(self.ctx, actor)
         code = second_factor.answer_code(text)
         if code is not None:
@@ -74,12 +82,15 @@ class Herald:
                     error=True,
                 )
             line, _ = second_factor.split_code(ask.text)
-            return self.execute(actor, self.understand(actor, line), code=code, text=line)
+            waiting = self.understand(actor, line)
+            named.append(registry.commands().name_of(waiting))
+            return self.execute(actor, waiting, code=code, text=line)
         line, code = second_factor.split_code(text)
         # Only a command in the grammar is kept to run on its code: free text read again
         # by a model could come out as another command.
         grammar = registry.commands().find(line.partition(" ")[0]) is not None
         command, guessed = self.read(actor, line)
+        named.append(registry.commands().name_of(command))
         if guessed and not isinstance(command, Draft):
             # A guess that changes something waits for the person's yes (core/guesses.py).
             reply = guesses.propose(self.ctx, actor, command, self.execute)
@@ -229,3 +240,12 @@ class Herald:
     def first_time(self, surface: str, key: str) -> bool:
         """Whether an inbound event id is new (Slack event_id, Telegram update_id)."""
         return delivery.first_time(self.ctx, surface, key)
+
+
+def _refusal(exc: HeraldError) -> str:
+    """The metric's word for a refused command: denied (a permission) feeds its own alert."""
+    if isinstance(exc, Forbidden):
+        return "denied"
+    if isinstance(exc, Unavailable):
+        return "unavailable"
+    return "refused"

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     # Per person on Slack and Telegram: charts `stats` draws a minute (each costs CPU).
     chart_rate_limit: int = Field(default=6, ge=0)
 
+    # Prometheus metrics (core/metrics.py, bot/metrics.py). `herald web` serves /metrics on its
+    # own port; a worker and the scheduler serve them on these ports (0: none).
+    metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    metrics_max_workspaces: int = Field(default=100, ge=0)
+
     # Slack (issue: Slack app)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

@@ -9,13 +9,13 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from celery import Celery
+from celery import Celery, signals
 from celery.beat import EmbeddedService
 from celery.bootsteps import RUN
 from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
-from core import accounts
+from core import accounts, metrics
 from core.analytics import digest
 from core.analytics.jobs import collect
 from core.approvals import deadlines
@@ -165,6 +165,7 @@ def create_celery(settings: Settings) -> HeraldCelery:
         beat_max_loop_interval=min(settings.tick_seconds, 5.0),
     )
     _register_tasks(app)
+    _watch_tasks()
     # Celery's thread pool resolves tasks through the process-wide default app, not the app
     # that started the worker: make ours the default so its tasks and its Herald are used.
     app.set_default()
@@ -257,6 +258,38 @@ def _register_tasks(app: HeraldCelery) -> None:
         app.task(name=str(job), **house)(body)
 
 
+# When each running task began (monotonic), by task id: Celery's signals carry no timing.
+_started: dict[str, float] = {}
+_OUTCOMES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}
+_NAMES = frozenset(str(job) for job in Job)
+
+
+def _task_began(task_id: str | None = None, **_: Any) -> None:
+    if task_id is not None:
+        _started[task_id] = time.monotonic()
+
+
+def _task_ended(
+    task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
+) -> None:
+    """Duration, outcome and last success of one task run, labelled by its (known) name."""
+    began = _started.pop(task_id, None) if task_id is not None else None
+    name = getattr(task, "name", None)
+    label = name if name in _NAMES else "other"
+    if began is not None:
+        metrics.TASK_SECONDS.labels(label).observe(time.monotonic() - began)
+    outcome = _OUTCOMES.get(state or "", "failure")
+    metrics.TASK_RUNS.labels(label, outcome).inc()
+    if outcome == "success":
+        metrics.TASK_LAST_SUCCESS.labels(label).set_to_current_time()
+
+
+def _watch_tasks() -> None:
+    """Connect the task metrics to Celery's signals, once per process (they are global)."""
+    signals.task_prerun.connect(_task_began, weak=False, dispatch_uid="herald-metrics-prerun")
+    signals.task_postrun.connect(_task_ended, weak=False, dispatch_uid="herald-metrics-postrun")
+
+
 class CeleryQueue:
     """The `JobQueue` port over Celery: send a task by name, ids only."""
 
@@ -289,6 +322,23 @@ class CeleryQueue:
                 f"I can't reach Redis at {place} ({reason}), so I did nothing. "
                 "Is it running? Check HERALD_BROKER_URL, then try again."
             ) from None
+
+    def depths(self) -> dict[str, int]:
+        """Jobs waiting in each lane's Redis list (not those a worker holds for a countdown);
+        {} for the in-memory broker of the embedded mode, which has no list to count."""
+        url = str(self.app.conf.broker_url)
+        if not url.startswith(("redis://", "rediss://")):
+            return {}
+        import redis
+
+        if self._probe is None:
+            self._probe = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        names = [str(queue.name) for queue in self.app.conf.task_queues]
+        pipe = self._probe.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(name)
+        lengths = pipe.execute()
+        return {name.rsplit(".", 1)[-1]: int(n) for name, n in zip(names, lengths, strict=True)}
 
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         # Countdowns stay short (at most a minute): long waits belong in scheduled_at.

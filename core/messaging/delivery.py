@@ -11,7 +11,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from core import metrics
 from core.context import Context
+from core.errors import RetryLater
 from core.messaging import files
 from core.ports import Delivery
 from core.posts.card import Message, build_card
@@ -77,7 +79,16 @@ def deliver(ctx: Context, message_id: int) -> None:
             # Steps are worth remembering only when files follow the text.
             progress=files.Recorder(ctx, row.id) if left else None,
         )
-    ref = channel.deliver(delivery)  # RetryLater propagates: the task retries after the wait
+    surface = str(ws.kind)
+    try:
+        ref = channel.deliver(delivery)  # RetryLater propagates: the task retries after the wait
+    except RetryLater:
+        metrics.DELIVERIES.labels(surface, "retry").inc()
+        raise
+    except Exception:
+        metrics.DELIVERIES.labels(surface, "error").inc()
+        raise
+    metrics.DELIVERIES.labels(surface, "delivered").inc()
     with ctx.tx() as tx:
         row = tx.session.get(OutboundMessage, message_id)
         if row is None:

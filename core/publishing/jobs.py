@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from core import metrics
 from core.context import Context, Tx, run_tx
 from core.errors import CannotCheck, Duplicate, PublishError
 from core.jobs import Job
@@ -53,7 +54,8 @@ def call_network(ctx: Context, request: PublishRequest) -> None:
     try:
         if publisher is None:
             raise PublishError(f"{get_network(request.network).display} is not connected any more")
-        result = publisher.publish(request)
+        with metrics.calling(request.network):
+            result = publisher.publish(request)
     except Duplicate as exc:
         # Refused as a repeat: of our own earlier attempt, if the account has this text since
         # that attempt began. Confirmed by looking it up, never assumed.
@@ -83,7 +85,8 @@ def _confirm_duplicate(
     with ctx.tx() as tx:
         request = attempts.looking_back(tx, request.target_id, request)
     try:
-        found: Published | None = publisher.find(request)
+        with metrics.calling(request.network):
+            found: Published | None = publisher.find(request)
     except CannotCheck:
         raise
     except Exception:
