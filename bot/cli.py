@@ -227,6 +227,9 @@ def keys_new() -> None:
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-seal every stored secret with HERALD_SECRET_KEY (old ones in *_PREVIOUS_SECRET_KEYS)."""
+    from datetime import UTC, datetime
+
+    from core.auditlog.upkeep import record_everywhere
     from storage.rotate import rotate
 
     settings = _settings()
@@ -235,6 +238,7 @@ def keys_rotate() -> None:
         raise click.ClickException("Set HERALD_SECRET_KEY first (herald keys new makes one).")
     try:
         changed = rotate(runtime.db, runtime.vault)
+        record_everywhere(runtime.db, "keys.rotate", {"resealed": changed}, datetime.now(UTC))
     finally:
         runtime.close()
     click.echo(f"Re-sealed {changed} secret(s) with the current key.")
@@ -296,9 +300,7 @@ def audit_prune() -> None:
                 "Pruning signs a checkpoint with a key derived from HERALD_SECRET_KEY. Set it "
                 "first (herald keys new makes one)."
             )
-        pruned = upkeep.prune(
-            runtime.db, keys, settings.audit_retention_days, datetime.now(UTC)
-        )
+        pruned = upkeep.prune(runtime.db, keys, settings.audit_retention_days, datetime.now(UTC))
     except ChainBroken as exc:
         raise click.ClickException(
             f"Not pruned: an audit chain does not verify ({exc}). Run herald audit verify."

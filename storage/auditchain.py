@@ -22,7 +22,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import AuditChain, AuditEvent
@@ -56,7 +66,7 @@ def detail_hash(detail: Mapping[str, Any] | None) -> str:
     return hashlib.sha256(canonical(dict(detail or {}))).hexdigest()
 
 
-def row_hash(row: Mapping[str, Any], prev: str) -> str:
+def row_hash(row: Mapping[str, Any] | RowMapping, prev: str) -> str:
     """The hash of one sealed row: its fields (detail as its hash) and the previous hash."""
     body = {
         "v": 1,

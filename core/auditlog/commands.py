@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.analytics import periods
 from core.analytics.periods import Period
@@ -21,7 +23,7 @@ from core.grammar import MENTION, Words
 from core.permissions import Action
 from core.posts.card import Attachment, Message, cut
 from core.registry import Request, Spec
-from core.timeparse import format_when, parse_when
+from core.timeparse import TimeParseError, format_when, parse_when
 from core.workspace.people import find_post, member_by_id, members_called, zone_of
 from storage.auditchain import FORGET
 from storage.models import Member, Role, SurfaceKind
@@ -98,12 +100,43 @@ def _find_person(r: Request, user: str, verified: bool, *, exact: bool) -> Membe
     if not exact and len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise BadInput(f"Nobody called @{user} is in this workspace. Mention them as the chat lists them.")
+        raise BadInput(
+            f"Nobody called @{user} is in this workspace. Mention them as the chat lists them."
+        )
     names = ", ".join(f"@{m.display_name} (id {m.external_id})" for m in candidates)
     raise BadInput(
         f"To be sure who you mean, mention them, picking them from the chat's list as you "
         f'type @. "{user}" could be: {names}.'
     )
+
+
+_AGO = re.compile(r"(\d{1,5})\s*(m|min|mins|h|hours?|d|days?|w|weeks?)(\s+ago)?")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SINCE_EXAMPLES = 'e.g. audit since 24h, audit since yesterday or audit since "2026-12-01 09:00"'
+
+
+def read_since(text: str, *, now: datetime, tz: ZoneInfo) -> datetime:
+    """A moment in the past: "24h" or "3 days ago", "today", "yesterday", or a date and
+    time as everywhere else (read in the person's zone)."""
+    word = text.strip().lower()
+    ago = _AGO.fullmatch(word)
+    if ago:
+        unit = _UNITS[ago.group(2)[0]]
+        return now - timedelta(**{unit: int(ago.group(1))})
+    if word in ("today", "yesterday"):
+        day = now.astimezone(tz).date() - timedelta(days=1 if word == "yesterday" else 0)
+        return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    try:
+        moment = parse_when(text, now=now, tz=tz)
+    except TimeParseError:
+        raise BadInput(
+            f'I can\'t read "{cut(text, 40)}" as a time. Say {SINCE_EXAMPLES}.'
+        ) from None
+    if moment > now:
+        raise BadInput(
+            f'"{cut(text, 40)}" is in the future. Say a time before now, {SINCE_EXAMPLES}.'
+        )
+    return moment
 
 
 def _detail(line: queries.Line) -> str:
@@ -125,11 +158,7 @@ def show_audit(r: Request, cmd: Audit) -> Message:
         member = _find_person(r, cmd.user, cmd.verified, exact=False)
         actor_id, about = member.id, f" by @{member.display_name}"
     if cmd.since is not None:
-        since = parse_when(cmd.since, now=tx.now, tz=tz)
-        if since > tx.now:
-            raise BadInput(
-                f'"{cmd.since}" is in the future. Say a time before now, e.g. audit since yesterday.'
-            )
+        since = read_since(cmd.since, now=tx.now, tz=tz)
         about = f" since {format_when(since, tz, now=tx.now)}"
     found = queries.lines(
         tx.session,
@@ -161,9 +190,7 @@ def export_audit(r: Request, cmd: Audit) -> Message:
     span = periods.window(cmd.period, tz, tx.now)
     found = queries.lines(tx.session, ws.id, ws.kind.value, since=span.start, until=span.end)
     if not found:
-        return Message(
-            text=f"The audit log has nothing {span.during}.\n" + span.span(tz, tx.now)
-        )
+        return Message(text=f"The audit log has nothing {span.during}.\n" + span.span(tz, tx.now))
     rows = f"{len(found):,} row{'s' if len(found) != 1 else ''}"
     return Message(
         text=f"📄 The audit log {span.during}, as CSV: {rows}, oldest first, with each row's "
@@ -212,7 +239,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         name="audit",
         kind=Audit,
         usage="audit · audit #<n> · audit @<person> · audit since <when> · audit export [period]",
-        summary="Who changed what: the audit log (owners and admins)",
+        summary="who changed what (admins)",
         parse=parse_audit,
         handle=show_audit,
         permission=Action.CONFIGURE,
@@ -226,7 +253,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         name="forget",
         kind=Forget,
         usage="forget @<person>",
-        summary="Erase a person's name and id from this workspace (owners)",
+        summary="erase a person's data (owners)",
         parse=parse_forget,
         handle=forget_person,
         permission=Action.CONFIGURE,

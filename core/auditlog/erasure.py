@@ -59,7 +59,7 @@ def owned_tables(workspace_id: int) -> Iterator[tuple[Table, Select[Any]]]:
     """Each table the workspace owns, with the query of its rows (all columns but secrets),
     parents before children."""
     ids: dict[str, Select[Any]] = {}
-    workspaces = cast(Table, metadata.tables["workspaces"])
+    workspaces = metadata.tables["workspaces"]
     ids["workspaces"] = select(workspaces.c.id).where(workspaces.c.id == workspace_id)
     for table in metadata.sorted_tables:
         if table.name == "workspaces":
@@ -151,7 +151,9 @@ def forget(session: Session, member: Member, *, now: datetime) -> list[int]:
             continue
         (pk,) = table.primary_key.columns
         extra = [EVENTS.c.seq] if table is EVENTS else []
-        for row in session.execute(select(pk, *texts, *extra).where(pk.in_(query.with_only_columns(pk)))):
+        for row in session.execute(
+            select(pk, *texts, *extra).where(pk.in_(query.with_only_columns(pk)))
+        ):
             changes = {}
             for column in texts:
                 old = getattr(row, column.name)

@@ -80,10 +80,8 @@ def lines(
         query = query.where(e.created_at >= since)
     if until is not None:
         query = query.where(e.created_at < until)
-    if limit is not None:
-        query = query.order_by(e.id.desc()).limit(limit)
-    else:
-        query = query.order_by(e.id)
+    newest_first = query.order_by(e.id.desc()).limit(limit)
+    query = newest_first if limit is not None else query.order_by(e.id)
     found = []
     for row, name, number in session.execute(query):
         surface = row.surface or (default_surface if row.actor_id is not None else "job")

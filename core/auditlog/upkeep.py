@@ -7,12 +7,14 @@ Checkpoints are signed with a key derived from the install's secret key (storage
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
+from core.audit import audit_row
 from storage import auditchain
 from storage.db import Database
-from storage.models import Workspace
+from storage.models import AuditEvent, Workspace
 from storage.vault import Vault
 
 PURPOSE = "audit-checkpoint"
@@ -23,7 +25,9 @@ def checkpoint_keys(vault: Vault | None) -> list[bytes]:
     return vault.derived(PURPOSE) if vault is not None else []
 
 
-def verify(db: Database, keys: list[bytes], workspace_id: int | None = None) -> list[auditchain.Verdict]:
+def verify(
+    db: Database, keys: list[bytes], workspace_id: int | None = None
+) -> list[auditchain.Verdict]:
     """Every workspace's chain (or one), checked."""
     with db.session() as session:
         ids = (
@@ -51,3 +55,13 @@ def prune(db: Database, keys: list[bytes], retention_days: int, now: datetime) -
         if deleted:
             pruned[ws] = deleted
     return pruned
+
+
+def record_everywhere(db: Database, action: str, detail: dict[str, Any], now: datetime) -> int:
+    """An operator's install-wide action (`herald keys rotate`), audited in every workspace
+    with the surface "cli"; the workspaces."""
+    with db.session() as session:
+        ids = list(session.scalars(select(Workspace.id)))
+        for ws in ids:
+            session.add(AuditEvent(**audit_row(ws, action, now=now, detail=detail, surface="cli")))
+    return len(ids)

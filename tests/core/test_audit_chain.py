@@ -4,17 +4,19 @@ valid chain; pruning leaves a signed checkpoint that verifies."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Executable, delete, insert, select, update
 
 from bot.cli import main
 from bot.runtime import Runtime
 from core.auditlog import upkeep
 from storage import auditchain
+from storage.auditchain import EVENTS
 from storage.models import AuditChain, AuditEvent, Workspace
 from storage.vault import Vault, decode_key, new_key
 from tests.support.figures import frozen_clock
@@ -60,23 +62,24 @@ def test_every_insert_path_is_chained_and_verifies(runtime: Runtime) -> None:
     assert [row.seq for row in found] == list(range(1, len(found) + 1))
     assert all(row.hash and row.prev_hash for row in found)
     assert found[0].prev_hash == auditchain.GENESIS
-    for before, after in zip(found, found[1:], strict=False):
+    for before, after in itertools.pairwise(found):
         assert after.prev_hash == before.hash
     result = verdict(runtime)
     assert result.ok, result.problems
     assert result.rows == len(found) and result.head == found[-1].hash
 
 
-def _tamper(rt: Runtime, sql: str) -> list[str]:
+def _tamper(rt: Runtime, statement: Executable) -> list[str]:
+    """Change the table behind Herald's back (as someone with the database's password)."""
     with rt.db.engine.begin() as conn:
-        conn.execute(text(sql))
+        conn.execute(statement)
     return verdict(rt).problems
 
 
 def test_an_edited_row_is_found(runtime: Runtime) -> None:
     activity(runtime)
     third = rows(runtime)[2]
-    problems = _tamper(runtime, f"UPDATE audit_events SET action = 'x' WHERE id = {third.id}")
+    problems = _tamper(runtime, update(EVENTS).where(EVENTS.c.id == third.id).values(action="x"))
     assert problems == [f"row {third.id} (seq 3) was changed after it was written"]
 
 
@@ -110,10 +113,10 @@ def test_a_deleted_row_is_found_in_the_middle_and_at_the_end(idle_runtime: Runti
     activity_without_worker(idle_runtime)
     found = rows(idle_runtime)
     assert len(found) == 3
-    problems = _tamper(idle_runtime, f"DELETE FROM audit_events WHERE id = {found[1].id}")
+    problems = _tamper(idle_runtime, delete(EVENTS).where(EVENTS.c.id == found[1].id))
     assert f"seq 2 missing before row {found[2].id} (deleted)" in problems
     assert f"row {found[2].id} (seq 3) does not follow the row before" in problems
-    problems = _tamper(idle_runtime, f"DELETE FROM audit_events WHERE id = {found[2].id}")
+    problems = _tamper(idle_runtime, delete(EVENTS).where(EVENTS.c.id == found[2].id))
     assert "the chain ends at seq 1 but its head says seq 3 (the newest rows were deleted)" in (
         problems
     )
@@ -138,7 +141,7 @@ def test_a_reordered_or_inserted_row_is_found(idle_runtime: Runtime) -> None:
     # A row written behind Herald's back, with a made-up place and hash.
     with idle_runtime.db.engine.begin() as conn:
         conn.execute(
-            AuditEvent.__table__.insert().values(
+            insert(EVENTS).values(
                 workspace_id=one.workspace_id,
                 action="member.role",
                 detail={"role": "owner"},
@@ -161,7 +164,7 @@ def test_the_cli_says_ok_or_broken(idle_runtime: Runtime) -> None:
     assert ok.exit_code == 0, ok.output
     assert "workspace 1: ok, 3 rows" in ok.output
     first = rows(idle_runtime)[0]
-    _tamper(idle_runtime, f"UPDATE audit_events SET actor_id = NULL WHERE id = {first.id}")
+    _tamper(idle_runtime, update(EVENTS).where(EVENTS.c.id == first.id).values(actor_id=None))
     broken = CliRunner().invoke(main, ["audit", "verify"], env=env)
     assert broken.exit_code == 1
     assert "workspace 1: BROKEN" in broken.output
@@ -187,7 +190,7 @@ def test_two_transactions_appending_at_once_give_one_chain(idle_runtime: Runtime
                 with rt.db.session() as s:
                     now = datetime.now(UTC)
                     s.execute(
-                        AuditEvent.__table__.insert(),
+                        insert(EVENTS),
                         [audit_row(ws, "test.append", now=now, detail={"w": n, "i": i})],
                     )
                     s.add(AuditEvent(**audit_row(ws, "test.orm", now=now, detail={"w": n})))
@@ -246,7 +249,7 @@ def test_pruning_keeps_a_signed_checkpoint_that_verifies(idle_runtime: Runtime) 
 def test_pruning_refuses_a_broken_chain(idle_runtime: Runtime) -> None:
     activity_without_worker(idle_runtime)
     first = rows(idle_runtime)[0]
-    _tamper(idle_runtime, f"UPDATE audit_events SET action = 'x' WHERE id = {first.id}")
+    _tamper(idle_runtime, update(EVENTS).where(EVENTS.c.id == first.id).values(action="x"))
     with pytest.raises(auditchain.ChainBroken):
         upkeep.prune(idle_runtime.db, KEYS, 1, datetime.now(UTC) + timedelta(days=30))
     assert len(rows(idle_runtime)) == 3
