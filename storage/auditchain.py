@@ -24,8 +24,10 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
+    Insert,
     RowMapping,
     Table,
+    and_,
     bindparam,
     delete,
     func,
@@ -40,7 +42,8 @@ from storage.models import AuditChain, AuditEvent
 GENESIS = "0" * 64
 EVENTS = cast(Table, AuditEvent.__table__)
 CHAINS = cast(Table, AuditChain.__table__)
-_UNSEALED = "herald_audit_unsealed"
+_UNSEALED = "herald_audit_unsealed"  # connection info: workspaces to seal at commit
+_KNOWN = "herald_audit_known"  # the INSERT about to run was seen as a construct
 _INSERT = "INSERT INTO audit_events"
 FORGET = "member.forget"  # its detail's "redacted_seqs" are the rows `forget` redacted
 
@@ -99,20 +102,46 @@ def sign(key: bytes, workspace_id: int, seq: int, head: str) -> str:
 
 
 def mark_audit_insert(
+    conn: Connection,
+    clause: Any,
+    multiparams: Sequence[Any],
+    params: Mapping[str, Any],
+    _options: Any,
+) -> None:
+    """Engine hook (before_execute): note which workspaces this connection inserted audit
+    rows for, so that its commit seals them. ORM flushes and Core INSERTs both pass here."""
+    if not isinstance(clause, Insert) or clause.table is not EVENTS:
+        return
+    pending: set[int | None] = conn.info.setdefault(_UNSEALED, set())
+    conn.info[_KNOWN] = True
+    rows: list[Any] = []
+    for item in multiparams or [params]:
+        rows.extend(item if isinstance(item, list | tuple) else [item])
+    for row in rows:
+        pending.add(row.get("workspace_id") if isinstance(row, Mapping) else None)
+
+
+def mark_other_insert(
     conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
 ) -> None:
-    """Engine hook: note that this connection inserted audit rows, so its commit seals them.
-    Any INSERT (ORM flush, Core, textual) passes here, whatever code wrote it."""
+    """Engine hook (before_cursor_execute): an audit INSERT that was no Insert construct
+    (textual SQL) is sealed too, its workspaces looked up at commit."""
+    if conn.info.pop(_KNOWN, False):
+        return
     if statement.lstrip().startswith(_INSERT):
-        conn.info[_UNSEALED] = True
+        conn.info.setdefault(_UNSEALED, set()).add(None)
 
 
 def seal_on_commit(session: Session) -> None:
     """Session hook (before_commit): chain the rows this transaction inserted."""
     session.flush()
     conn = session.connection()
-    if conn.info.pop(_UNSEALED, False):
+    pending: set[int | None] = conn.info.pop(_UNSEALED, set())
+    if None in pending:
         seal_pending(conn)
+    else:
+        for workspace_id in sorted(ws for ws in pending if ws is not None):
+            seal_workspace(conn, workspace_id)
 
 
 def seal_pending(conn: Connection) -> int:
@@ -124,46 +153,59 @@ def seal_pending(conn: Connection) -> int:
     return sum(seal_workspace(conn, ws) for ws in sorted(workspaces))
 
 
+def _create_head(conn: Connection, workspace_id: int) -> None:
+    values = {
+        "workspace_id": workspace_id,
+        "seq": 0,
+        "head": GENESIS,
+        "checkpoint_seq": 0,
+        "checkpoint_hash": GENESIS,
+    }
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(CHAINS).values(values).on_conflict_do_nothing())
+    else:
+        conn.execute(insert(CHAINS).values(values).prefix_with("OR IGNORE"))
+
+
 def lock_head(conn: Connection, workspace_id: int) -> tuple[int, str]:
     """The workspace's chain head (seq, hash), locked until the transaction ends."""
-    row = conn.execute(
-        select(CHAINS.c.seq, CHAINS.c.head)
-        .where(CHAINS.c.workspace_id == workspace_id)
-        .with_for_update()
-    ).first()
+    query = select(CHAINS.c.seq, CHAINS.c.head).where(CHAINS.c.workspace_id == workspace_id)
+    row = conn.execute(query.with_for_update()).first()
     if row is None:
-        values = {
-            "workspace_id": workspace_id,
-            "seq": 0,
-            "head": GENESIS,
-            "checkpoint_seq": 0,
-            "checkpoint_hash": GENESIS,
-        }
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            conn.execute(pg_insert(CHAINS).values(values).on_conflict_do_nothing())
-        else:
-            conn.execute(insert(CHAINS).values(values).prefix_with("OR IGNORE"))
-        row = conn.execute(
-            select(CHAINS.c.seq, CHAINS.c.head)
-            .where(CHAINS.c.workspace_id == workspace_id)
-            .with_for_update()
-        ).one()
+        _create_head(conn, workspace_id)
+        row = conn.execute(query.with_for_update()).one()
     return int(row.seq), str(row.head)
 
 
-def seal_workspace(conn: Connection, workspace_id: int) -> int:
-    seq, prev = lock_head(conn, workspace_id)
-    rows = (
-        conn.execute(
-            select(EVENTS)
-            .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.hash.is_(None))
-            .order_by(EVENTS.c.id)
-        )
-        .mappings()
-        .all()
+def _head_and_unsealed(conn: Connection, workspace_id: int) -> list[RowMapping]:
+    """In one statement (it is on every audited commit): the head, locked, joined with the
+    rows to seal, oldest first. When another transaction holds the head, PostgreSQL waits
+    and then reads the head as that transaction left it."""
+    joined = CHAINS.outerjoin(
+        EVENTS, and_(EVENTS.c.workspace_id == CHAINS.c.workspace_id, EVENTS.c.hash.is_(None))
     )
+    query = (
+        select(CHAINS.c.seq.label("chain_seq"), CHAINS.c.head.label("chain_head"), *EVENTS.c)
+        .select_from(joined)
+        .where(CHAINS.c.workspace_id == workspace_id)
+        .order_by(EVENTS.c.id)
+        .with_for_update(of=CHAINS)
+    )
+    found = list(conn.execute(query).mappings())
+    if not found:  # the workspace's first audit row
+        _create_head(conn, workspace_id)
+        found = list(conn.execute(query).mappings())
+    return found
+
+
+def seal_workspace(conn: Connection, workspace_id: int) -> int:
+    """Give the workspace's unsealed rows their place and hash: three statements (read and
+    lock, write the rows, move the head), whatever the number of rows."""
+    found = _head_and_unsealed(conn, workspace_id)
+    seq, prev = int(found[0]["chain_seq"]), str(found[0]["chain_head"])
+    rows = [row for row in found if row["id"] is not None]
     if not rows:
         return 0
     sealed = []

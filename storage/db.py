@@ -118,7 +118,8 @@ class Database:
             )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The audit chain: rows inserted by any path are sealed when their transaction commits.
-        event.listen(self.engine, "before_cursor_execute", auditchain.mark_audit_insert)
+        event.listen(self.engine, "before_execute", auditchain.mark_audit_insert)
+        event.listen(self.engine, "before_cursor_execute", auditchain.mark_other_insert)
         event.listen(self.sessions, "before_commit", auditchain.seal_on_commit)
 
     @contextmanager
