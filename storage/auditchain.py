@@ -69,6 +69,27 @@ def detail_hash(detail: Mapping[str, Any] | None) -> str:
     return hashlib.sha256(canonical(dict(detail or {}))).hexdigest()
 
 
+# What a row's hash reads, by name: also what migration en0002 reads to seal older rows, so
+# a later column on audit_events changes nothing here.
+HASHED = (
+    "id",
+    "workspace_id",
+    "post_id",
+    "target_id",
+    "actor_id",
+    "surface",
+    "action",
+    "from_state",
+    "to_state",
+    "detail",
+    "created_at",
+)
+
+
+def _hashed() -> list[Any]:
+    return [EVENTS.c[name] for name in HASHED]
+
+
 def row_hash(row: Mapping[str, Any] | RowMapping, prev: str) -> str:
     """The hash of one sealed row: its fields (detail as its hash) and the previous hash."""
     body = {
@@ -187,7 +208,7 @@ def _head_and_unsealed(conn: Connection, workspace_id: int) -> list[RowMapping]:
         EVENTS, and_(EVENTS.c.workspace_id == CHAINS.c.workspace_id, EVENTS.c.hash.is_(None))
     )
     query = (
-        select(CHAINS.c.seq.label("chain_seq"), CHAINS.c.head.label("chain_head"), *EVENTS.c)
+        select(CHAINS.c.seq.label("chain_seq"), CHAINS.c.head.label("chain_head"), *_hashed())
         .select_from(joined)
         .where(CHAINS.c.workspace_id == workspace_id)
         .order_by(EVENTS.c.id)

@@ -7,16 +7,18 @@ from __future__ import annotations
 import itertools
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Executable, delete, insert, select, update
+from sqlalchemy import Executable, delete, insert, select, text, update
 
 from bot.cli import main
 from bot.runtime import Runtime
 from core.auditlog import upkeep
 from storage import auditchain
 from storage.auditchain import EVENTS
+from storage.db import Database
 from storage.models import AuditChain, AuditEvent, Workspace
 from storage.vault import Vault, decode_key, new_key
 from tests.support.figures import frozen_clock
@@ -253,3 +255,34 @@ def test_pruning_refuses_a_broken_chain(idle_runtime: Runtime) -> None:
     with pytest.raises(auditchain.ChainBroken):
         upkeep.prune(idle_runtime.db, KEYS, 1, datetime.now(UTC) + timedelta(days=30))
     assert len(rows(idle_runtime)) == 3
+
+
+def test_rows_from_before_the_chain_are_its_start(tmp_path: Path) -> None:
+    """Upgrading an install: the audit rows it already has are sealed by the migration."""
+    from alembic import command
+
+    db = Database(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    command.upgrade(db.alembic_config(), "fl0001")
+    at = "2026-11-30 10:00:00.000000"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO workspaces (kind, external_id, name, timezone, post_seq, "
+                "self_approval, approvals_required, default_networks, settings, created_at) "
+                "VALUES ('terminal', 'local', 'Test', 'UTC', 0, 0, 1, 'outbox', '{}', :at)"
+            ),
+            {"at": at},
+        )
+        for action in ("workspace.config", "member.role"):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (workspace_id, action, detail, created_at) "
+                    "VALUES (1, :action, '{\"a\": 1}', :at)"
+                ),
+                {"action": action, "at": at},
+            )
+    db.upgrade()
+    (result,) = upkeep.verify(db, KEYS)
+    db.dispose()
+    assert result.ok, result.problems
+    assert result.rows == result.head_seq == 2

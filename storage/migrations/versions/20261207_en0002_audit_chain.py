@@ -25,8 +25,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("redacted_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_unique_constraint("uq_audit_events_workspace_seq", ["workspace_id", "seq"])
-    # Rows written before the chain existed are sealed by the first commit that audits
-    # anything in their workspace (storage.auditchain seals every unsealed row, oldest first).
     op.create_index(
         "ix_audit_events_unsealed",
         "audit_events",
@@ -51,6 +49,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_audit_chains")),
     )
+    # The rows written before the chain existed are its start, oldest first (the sealer
+    # reads only the columns this revision has: storage.auditchain.HASHED).
+    from storage.auditchain import seal_pending
+
+    seal_pending(op.get_bind())
 
 
 def downgrade() -> None:
