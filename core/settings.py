@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     kms_key_id: str | None = None
+    kms_data_key: str | None = None
     # Audit rows older than this many days are deleted by `herald audit prune` (run it daily),
     # leaving a signed checkpoint so the rest still verifies; 0 keeps them forever.
     audit_retention_days: int = Field(default=0, ge=0)
