@@ -223,6 +223,7 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
                 "The terminal chat has one person, so approvals need no second approver: "
                 f"self-approval stays on and one approval is enough. {TEAM_ELSEWHERE}."
             )
+        before = {"self_approval": ws.self_approval, "approvals": ws.approvals_required}
         if cmd.self_approval is not None:
             ws.self_approval = cmd.self_approval
         if cmd.approvals_required is not None:
@@ -233,6 +234,7 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
             "workspace.policy",
             actor_id=me.id,
             detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
+            before=before,
         )
     return Message(
         text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "

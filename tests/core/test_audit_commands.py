@@ -19,7 +19,14 @@ from core.auditlog.erasure import export_workspace
 from core.settings import Settings
 from core.workspace.people import Actor
 from storage.models import AuditEvent, ConnectedAccount, Workspace
-from tests.support.helpers import eventually, herald_env, post_state, slack_actor, snapshot
+from tests.support.helpers import (
+    actor,
+    eventually,
+    herald_env,
+    post_state,
+    slack_actor,
+    snapshot,
+)
 from tests.support.platforms import add_account, runtime_with
 
 ANA = slack_actor("U1ANA", "ana")  # the first to speak: the owner
@@ -168,3 +175,20 @@ def _export_holds_no_secret(rt: Runtime) -> None:
     assert "account.connect" in {row["action"] for row in tables["audit_events"]}
     missing = CliRunner().invoke(main, ["workspace", "export", "99"], env=env)
     assert missing.exit_code == 1 and "There is no workspace 99" in missing.output
+
+
+def test_a_policy_change_keeps_what_it_replaced(idle_runtime: Runtime) -> None:
+    rt = idle_runtime
+    team(rt)
+    say(rt, ANA, "policy approvals 2")
+    newest = say(rt, ANA, "audit").splitlines()[1]
+    assert "workspace.policy" in newest
+    assert '"approvals": 2' in newest and '"before": {"approvals": 1' in newest
+
+
+def test_the_terminal_reads_the_log_too(idle_runtime: Runtime) -> None:
+    maria = actor("maria")
+    idle_runtime.herald.handle(maria, "voice budget 5")
+    answer = idle_runtime.herald.handle(maria, "audit").text or ""
+    assert answer.startswith("🧾 Audit log, newest first (1 shown")
+    assert "@maria (terminal) · workspace.budget" in answer
