@@ -395,7 +395,7 @@ def workspace_export(workspace_id: int, out: str | None) -> None:
             data = export_workspace(session, workspace_id)
     finally:
         runtime.close()
-    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str)
     if out is None:
         click.echo(text)
         return
