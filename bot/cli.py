@@ -329,6 +329,9 @@ def keys_kms_new() -> None:
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-seal every stored secret with HERALD_SECRET_KEY (old ones in *_PREVIOUS_SECRET_KEYS)."""
+    from datetime import UTC, datetime
+
+    from core.auditlog.upkeep import record_everywhere
     from storage.rotate import rotate
 
     settings = _settings()
@@ -337,6 +340,7 @@ def keys_rotate() -> None:
         raise click.ClickException("Set HERALD_SECRET_KEY first (herald keys new makes one).")
     try:
         changed = rotate(runtime.db, runtime.vault)
+        record_everywhere(runtime.db, "keys.rotate", {"resealed": changed}, datetime.now(UTC))
     finally:
         runtime.close()
     click.echo(f"Re-sealed {changed} secret(s) with the current key.")
@@ -382,6 +386,110 @@ def resume_all(everywhere: bool) -> None:
         click.echo(resume_install(runtime.herald.ctx))
     finally:
         runtime.close()
+
+
+@main.group()
+def audit() -> None:
+    """The audit log: check its hash chains, prune it to the retention."""
+
+
+@audit.command("verify")
+@click.option("--workspace", "workspace_id", type=int, help="Check one workspace (by its id).")
+def audit_verify(workspace_id: int | None) -> None:
+    """Check every workspace's audit chain: a row changed, deleted, inserted or moved fails."""
+    from core.auditlog import upkeep
+
+    runtime = _build(_settings())
+    try:
+        verdicts = upkeep.verify(runtime.db, upkeep.checkpoint_keys(runtime.vault), workspace_id)
+    finally:
+        runtime.close()
+    broken = 0
+    for v in verdicts:
+        if v.ok:
+            redacted = f", {v.redacted} redacted by forget" if v.redacted else ""
+            since = f" after checkpoint {v.checkpoint_seq}" if v.checkpoint_seq else ""
+            click.echo(
+                f"workspace {v.workspace_id}: ok, {v.rows} rows{since}{redacted}, "
+                f"head {v.head_seq} {v.head}"
+            )
+            continue
+        broken += 1
+        click.echo(f"workspace {v.workspace_id}: BROKEN")
+        for problem in v.problems:
+            click.echo(f"  {problem}")
+    if broken:
+        raise click.ClickException(
+            f"{broken} audit chain(s) do not verify: rows were changed outside Herald."
+        )
+
+
+@audit.command("prune")
+def audit_prune() -> None:
+    """Delete audit rows older than HERALD_AUDIT_RETENTION_DAYS, leaving a signed checkpoint."""
+    from datetime import UTC, datetime
+
+    from core.auditlog import upkeep
+    from storage.auditchain import ChainBroken
+
+    settings = _settings()
+    if settings.audit_retention_days <= 0:
+        click.echo("HERALD_AUDIT_RETENTION_DAYS is 0: the audit log is kept forever.")
+        return
+    runtime = _build(settings)
+    try:
+        keys = upkeep.checkpoint_keys(runtime.vault)
+        if not keys:
+            raise click.ClickException(
+                "Pruning signs a checkpoint with a key derived from HERALD_SECRET_KEY. Set it "
+                "first (herald keys new makes one)."
+            )
+        pruned = upkeep.prune(runtime.db, keys, settings.audit_retention_days, datetime.now(UTC))
+    except ChainBroken as exc:
+        raise click.ClickException(
+            f"Not pruned: an audit chain does not verify ({exc}). Run herald audit verify."
+        ) from None
+    finally:
+        runtime.close()
+    total = sum(pruned.values())
+    click.echo(
+        f"Pruned {total:,} audit row(s) older than {settings.audit_retention_days} days "
+        f"in {len(pruned)} workspace(s)."
+    )
+
+
+@main.group()
+def workspace() -> None:
+    """A workspace's data."""
+
+
+@workspace.command("export")
+@click.argument("workspace_id", type=int)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def workspace_export(workspace_id: int, out: str | None) -> None:
+    """Everything a workspace owns, as JSON (tokens and secrets left out)."""
+    import json
+
+    from core.auditlog.erasure import export_workspace
+    from storage.models import Workspace as WorkspaceRow
+
+    runtime = _build(_settings())
+    try:
+        with runtime.db.session() as session:
+            if session.get(WorkspaceRow, workspace_id) is None:
+                raise click.ClickException(
+                    f"There is no workspace {workspace_id}. herald audit verify lists them."
+                )
+            data = export_workspace(session, workspace_id)
+    finally:
+        runtime.close()
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    if out is None:
+        click.echo(text)
+        return
+    with open(out, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    click.echo(f"Wrote workspace {workspace_id} to {out}.")
 
 
 @main.group()

@@ -230,6 +230,7 @@ def commands() -> Registry:
     from core.api import tokens
     from core.approvals import commands as approvals
     from core.approvals import deadlines
+    from core.auditlog import commands as auditlog
     from core.posts import commands as posts
     from core.publishing import commands as publishing
     from core.scheduling import commands as scheduling
@@ -249,6 +250,7 @@ def commands() -> Registry:
             *guesses.COMMANDS,
             *twofa.COMMANDS,
             *tokens.COMMANDS,
+            *auditlog.COMMANDS,
             *OWN,
         )
     )

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     kms_key_id: str | None = None
     kms_data_key: str | None = None
+    # Audit rows older than this many days are deleted by `herald audit prune` (run it daily),
+    # leaving a signed checkpoint so the rest still verifies; 0 keeps them forever.
+    audit_retention_days: int = Field(default=0, ge=0)
     public_url: str = "http://127.0.0.1:8000"
 
     # What `herald web` takes from the outside. Bodies over the cap are refused (413) before

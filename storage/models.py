@@ -251,6 +251,43 @@ class AuditEvent(Base):
     to_state: Mapped[str | None] = mapped_column(String(24))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[created]
+    # Where the change came from: slack, telegram, terminal, api, cli; None for a job.
+    surface: Mapped[str | None] = mapped_column(String(16))
+    # The hash chain (storage.auditchain): filled when the row's transaction commits, never
+    # by the code that inserts it, so every insert path (ORM or Core) is chained alike.
+    seq: Mapped[int | None] = mapped_column(Integer)
+    detail_hash: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    # Set by `forget`: the detail was pseudonymised; its original is covered by detail_hash.
+    redacted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "seq", name="uq_audit_events_workspace_seq"),
+        Index(
+            "ix_audit_events_unsealed",
+            "workspace_id",
+            postgresql_where="hash IS NULL",
+            sqlite_where="hash IS NULL",
+        ),
+    )
+
+
+class AuditChain(Base):
+    """One workspace's chain head and, after pruning, its signed checkpoint (the last pruned
+    row's seq and hash, HMAC-signed with a key derived from the install's secret)."""
+
+    __tablename__ = "audit_chains"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    head: Mapped[str] = mapped_column(String(64))
+    checkpoint_seq: Mapped[int] = mapped_column(Integer, default=0)
+    checkpoint_hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_at: Mapped[datetime | None]
+    checkpoint_sig: Mapped[str | None] = mapped_column(String(64))
 
 
 class Pause(Base):

@@ -257,7 +257,7 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
         _set_second_factor(r, cmd.second_factor)
     if cmd.reminder is not None or cmd.escalate is not None:
         require(me, Action.CONFIGURE)
-        before = deadlines.describe(ws)
+        was = deadlines.describe(ws)
         changes = {
             f"{key}_minutes": value
             for key, value in (("reminder", cmd.reminder), ("escalate", cmd.escalate))
@@ -269,7 +269,8 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
             ws.id,
             "workspace.policy",
             actor_id=me.id,
-            detail={"before": before, "after": deadlines.describe(ws), **changes},
+            detail={"after": deadlines.describe(ws), **changes},
+            before={"deadlines": was},
         )
     if cmd.self_approval is not None or cmd.approvals_required is not None:
         require(me, Action.CONFIGURE)
@@ -280,6 +281,7 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
                 "The terminal chat has one person, so approvals need no second approver: "
                 f"self-approval stays on and one approval is enough. {TEAM_ELSEWHERE}."
             )
+        before = {"self_approval": ws.self_approval, "approvals": ws.approvals_required}
         if cmd.self_approval is not None:
             ws.self_approval = cmd.self_approval
         if cmd.approvals_required is not None:
@@ -290,6 +292,7 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
             "workspace.policy",
             actor_id=me.id,
             detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
+            before=before,
         )
     second = "on" if second_factor.policy_on(ws) else "off"
     return Message(
@@ -310,8 +313,16 @@ def _set_second_factor(r: Request, on: bool) -> None:
                 "Set up your own second factor first (2fa enrol), so that you can still change "
                 "the policy once it asks for codes; then policy 2fa on."
             )
+    was = bool(second_factor.policy_on(ws))
     ws.settings = {**ws.settings, second_factor.POLICY_KEY: on}
-    audit(tx, ws.id, "workspace.policy", actor_id=me.id, detail={"second_factor": on})
+    audit(
+        tx,
+        ws.id,
+        "workspace.policy",
+        actor_id=me.id,
+        detail={"second_factor": on},
+        before={"second_factor": was},
+    )
 
 
 COMMANDS: tuple[Spec[Any], ...] = (

@@ -50,6 +50,8 @@ REFUSED_FOR_VIEWERS = {
     "voice": "voice tone loud",
     "connect": "connect mastodon mastodon.social",
     "disconnect": "disconnect outbox",
+    "audit": "audit",
+    "forget": "forget maria",
 }
 
 
