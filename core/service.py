@@ -9,6 +9,7 @@ from core.analytics import jobs as analytics
 from core.context import Context
 from core.errors import HeraldError, log_failure, went_wrong
 from core.grammar import UnknownCommand
+from core.logcontext import bound
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
 from core.ports import CommandInbox, Done
@@ -39,14 +40,15 @@ class Herald:
         `counted`: a command a person sent just now (not one a worker runs after `accept`),
         which counts against their rate limit.
         """
-        try:
-            if counted:
-                self.admit(actor)
-            return self.execute(actor, self.understand(actor, clean_input(text)))
-        except HeraldError as exc:
-            return Message(text=str(exc), error=True)
-        except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
-            return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
+        with bound(workspace=actor.workspace_id, surface=str(actor.surface)):
+            try:
+                if counted:
+                    self.admit(actor)
+                return self.execute(actor, self.understand(actor, clean_input(text)))
+            except HeraldError as exc:
+                return Message(text=str(exc), error=True)
+            except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
+                return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
 
     def understand(self, actor: Actor, text: str) -> Command:
         """The grammar first; free text goes to the interpreter (a model or rules)."""

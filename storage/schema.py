@@ -8,6 +8,7 @@ from storage import (
     models_files,
     models_llm,
     models_networks,
+    models_ops,
     models_slack,
 )
 from storage.models import Base
@@ -21,5 +22,6 @@ __all__ = [
     "models_files",
     "models_llm",
     "models_networks",
+    "models_ops",
     "models_slack",
 ]

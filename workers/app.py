@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -20,14 +23,18 @@ from core.analytics import digest
 from core.analytics.jobs import collect
 from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
+from core.logcontext import bound
 from core.maintenance.jobs import sweep
 from core.messaging import delivery, inbox
+from core.operations import alerts
+from core.operations.heartbeats import Kind
 from core.posts.jobs import generate
 from core.publishing.jobs import publish
 from core.publishing.reconcile import reconcile
 from core.scheduling.jobs import dispatch_due
 from core.service import Herald
 from core.settings import Settings
+from workers.heartbeat import HeartbeatThread
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +157,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.digest_seconds),
                 "options": {"expires": settings.digest_seconds * 2},
             },
+            "ops-alerts": {
+                "task": str(Job.OPS_ALERTS),
+                "schedule": timedelta(seconds=settings.alert_seconds),
+                "options": {"expires": settings.alert_seconds * 2},
+            },
             "collect-figures": {
                 "task": str(Job.COLLECT),
                 "schedule": timedelta(seconds=settings.collect_seconds),
@@ -207,6 +219,10 @@ def _collect_figures(self: Any) -> int:
     return collect(self.app.herald.ctx)
 
 
+def _ops_alerts(self: Any) -> int:
+    return alerts.evaluate(self.app.herald.ctx)
+
+
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
         delivery.deliver(self.app.herald.ctx, message_id)
@@ -228,7 +244,41 @@ BODIES: dict[Job, Any] = {
     Job.RUN_INBOUND: _run_inbound,
     Job.DIGEST: _send_digests,
     Job.COLLECT: _collect_figures,
+    Job.OPS_ALERTS: _ops_alerts,
 }
+
+
+# Which id a task's first argument is, for its log lines (core/logcontext.py).
+_ARG_FIELD: dict[Job, str] = {
+    Job.GENERATE: "post",
+    Job.PUBLISH: "target",
+    Job.RECONCILE: "target",
+    Job.DELIVER: "message",
+}
+
+
+def _logged(job: Job, body: Any) -> Any:
+    """`body` with the task's id, name and the row it is about on every line it logs."""
+
+    @functools.wraps(body)
+    def run(self: Any, *args: Any) -> Any:
+        about = _ARG_FIELD.get(job)
+        with bound(
+            task_id=str(self.request.id),
+            task=str(job),
+            **({about: args[0]} if about and args else {}),
+        ):
+            started = time.monotonic()
+            log.debug("%s started", job)
+            result = body(self, *args)
+            log.debug("%s done in %.3f s", job, time.monotonic() - started)
+            return result
+
+    return run
+
+
+# Wrapped once: every app built in this process registers the same callables.
+_LOGGED: dict[Job, Any] = {job: _logged(job, body) for job, body in BODIES.items()}
 
 
 def _register_tasks(app: HeraldCelery) -> None:
@@ -242,7 +292,7 @@ def _register_tasks(app: HeraldCelery) -> None:
         "retry_backoff_max": 60,
         "max_retries": 5,
     }
-    for job, body in BODIES.items():
+    for job, body in _LOGGED.items():
         app.task(name=str(job), **house)(body)
 
 
@@ -313,6 +363,7 @@ class EmbeddedWorker:
         self._thread: threading.Thread | None = None
         self._worker: Any = None
         self._beat: Any = None
+        self._heartbeats: list[HeartbeatThread] = []
 
     def start(self) -> None:
         self._worker = self.app.WorkController(
@@ -337,6 +388,14 @@ class EmbeddedWorker:
             self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
         )
         self._beat.start()
+        # Named per process and per worker: one process may run several (tests do).
+        name = f"embedded@{socket.gethostname()}.{os.getpid()}.{id(self):x}"
+        self._heartbeats = [
+            HeartbeatThread(self.app.herald.ctx, kind, name)
+            for kind in (Kind.WORKER, Kind.SCHEDULER)
+        ]
+        for heartbeat in self._heartbeats:
+            heartbeat.start()
 
     def _wait_until_consuming(self, timeout: float) -> None:
         """A worker stopped halfway through its start fails inside Celery's own start steps
@@ -355,6 +414,9 @@ class EmbeddedWorker:
         """Stop at once: take no new job and let the running ones finish, without waiting out
         the poll intervals of beat (asleep up to a second between ticks) and of the worker's
         loop (two seconds per drain of the transport), which is all a join would wait for."""
+        for heartbeat in self._heartbeats:
+            heartbeat.stop()
+        self._heartbeats = []
         if self._beat is not None:
             # Beat only sends ticks; one it still sends is a nudge, and rows are the truth.
             self._beat.service.stop(wait=False)

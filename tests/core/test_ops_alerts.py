@@ -1,0 +1,219 @@
+"""Alerts into the ops channel on a fake clock: each fires once, repeats at most every
+HERALD_ALERT_REPEAT_SECONDS, recovers once; two evaluators running at once tell it once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.runtime import Runtime
+from core.operations.alerts import evaluate
+from core.operations.heartbeats import Kind, beat
+from core.settings import Settings
+from storage.models import OutboundMessage, SurfaceKind, Workspace
+from storage.models_llm import LlmUsage
+from tests.support.helpers import actor
+from tests.support.platforms import add_account, runtime_with
+
+OPS_CHAT = "-1001234567890"
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def passes(self, **span: float) -> None:
+        self.at += timedelta(**span)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def rt(settings: Settings, clock: Clock) -> Iterator[Runtime]:
+    """No worker of its own (the test writes the heartbeats), the ops channel on Telegram."""
+    runtime = runtime_with(
+        settings, worker=False, ops_channel=f"telegram:{OPS_CHAT}", timezone="Europe/Berlin"
+    )
+    runtime.herald.ctx.clock = clock
+    yield runtime
+    runtime.close()
+
+
+def told(rt: Runtime) -> list[str]:
+    """Every text written for the ops channel, in order."""
+    with rt.db.session() as s:
+        rows = s.scalars(
+            select(OutboundMessage)
+            .join(Workspace, Workspace.id == OutboundMessage.workspace_id)
+            .where(Workspace.kind == SurfaceKind.TELEGRAM, Workspace.external_id == OPS_CHAT)
+            .order_by(OutboundMessage.id)
+        ).all()
+        assert all(row.conversation == OPS_CHAT for row in rows)
+        return [str(row.payload["text"]) for row in rows]
+
+
+def alive(rt: Runtime, *kinds: Kind) -> None:
+    ctx = rt.herald.ctx
+    for kind in kinds:
+        beat(ctx.db, kind, f"{kind}@ops1", 100, ctx.clock.now())
+
+
+def test_a_dead_worker_is_told_once_repeated_after_the_interval_and_recovers_once(
+    rt: Runtime, clock: Clock
+) -> None:
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 0
+
+    clock.passes(seconds=90)  # the worker's last beat is 90 s old (stale after 60 s)
+    alive(rt, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 1
+    assert evaluate(rt.herald.ctx) == 0
+    [fired] = told(rt)
+    assert fired.startswith("🚨 No worker alive: the last beat was Mon 7 Dec, 10:00 Europe/Berlin")
+    assert "(09:00 UTC)" in fired and "Start `herald worker`" in fired
+
+    clock.passes(hours=1)
+    alive(rt, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 0  # still down, but told an hour ago
+
+    clock.passes(hours=3, minutes=1)  # past HERALD_ALERT_REPEAT_SECONDS (4 h)
+    alive(rt, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 1
+    assert evaluate(rt.herald.ctx) == 0
+    assert told(rt)[-1].startswith("🚨 Still, since Mon 7 Dec, 10:01 Europe/Berlin")
+
+    clock.passes(minutes=5)
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 1
+    assert evaluate(rt.herald.ctx) == 0
+    assert told(rt)[-1] == "✅ Recovered after 4 h 6 min: No worker alive"
+    assert len(told(rt)) == 3
+
+    clock.passes(minutes=2)  # it dies again: a new alert, told again
+    alive(rt, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 1
+    assert told(rt)[-1].startswith("🚨 No worker alive")
+
+
+def test_two_evaluators_at_once_tell_the_channel_once(rt: Runtime, clock: Clock) -> None:
+    ctx = rt.herald.ctx
+    expected = 0
+    for round_ in range(6):
+        clock.passes(minutes=5)
+        if round_ % 2:
+            alive(rt, Kind.WORKER, Kind.SCHEDULER)  # recovered: one message each
+        else:
+            alive(rt, Kind.SCHEDULER)  # the worker's beat is 5 min old: fires
+        expected += 1
+        start = threading.Barrier(2)
+        sent: list[int] = []
+
+        def run(start: threading.Barrier = start, sent: list[int] = sent) -> None:
+            start.wait()
+            sent.append(evaluate(ctx))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(sent) == [0, 1], f"round {round_}: {sent}"
+    assert len(told(rt)) == expected
+
+
+def test_model_spend_at_80_and_100_percent_of_a_budget(rt: Runtime, clock: Clock) -> None:
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert not rt.herald.handle(actor("maria", workspace="acme"), "queue").error
+    ctx = rt.herald.ctx
+    with ctx.db.session() as s:
+        ws = s.scalar(select(Workspace).where(Workspace.external_id == "acme"))
+        assert ws is not None
+        ws_id = ws.id
+
+    def spend(usd: float) -> None:
+        with ctx.db.session() as s:
+            s.add(
+                LlmUsage(
+                    workspace_id=ws_id,
+                    purpose="draft",
+                    model="gpt-4o-mini",
+                    cost_usd=usd,
+                    created_at=clock.now(),
+                )
+            )
+
+    spend(15.0)  # of the default $20: 75 %
+    assert evaluate(ctx) == 0
+    spend(1.5)  # 82.5 %
+    assert evaluate(ctx) == 1
+    assert told(rt) == ["🚨 Test used 80% of its model budget: $16.50 of $20.00 this month."]
+    spend(4.0)
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert evaluate(ctx) == 1
+    assert told(rt)[-1].startswith("🚨 Test used 100% of its model budget: $20.50 of $20.00")
+    assert evaluate(ctx) == 0
+
+    clock.at = datetime(2027, 1, 1, 0, 5, tzinfo=UTC)  # a new month: nothing spent yet
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert evaluate(ctx) == 2
+    assert sorted(told(rt)[-2:]) == sorted(
+        [
+            "✅ Recovered after 24 days: Test used 100% of its model budget",
+            "✅ Recovered after 24 days: Test used 80% of its model budget",
+        ]
+    )
+
+
+def test_a_token_about_to_expire_is_told_once_and_recovers_when_reconnected(
+    rt: Runtime, clock: Clock
+) -> None:
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    add_account(
+        rt,
+        "mastodon",
+        "1",
+        "@acme",
+        {"access_token": "t0ken-abcdef"},
+        expires_at=T0 + timedelta(days=2),
+    )
+    assert evaluate(rt.herald.ctx) == 1
+    [fired] = told(rt)
+    assert fired.startswith(
+        "🚨 Test: the mastodon token of @acme expires soon: it expires Wed 9 Dec"
+    )
+    assert "t0ken" not in fired
+    add_account(
+        rt,
+        "mastodon",
+        "1",
+        "@acme",
+        {"access_token": "t0ken-ghijkl"},
+        expires_at=T0 + timedelta(days=60),
+    )
+    assert evaluate(rt.herald.ctx) == 1
+    assert told(rt)[-1].startswith("✅ Recovered after less than a minute: Test: the mastodon")
+
+
+def test_without_an_ops_channel_nothing_is_evaluated(settings: Settings) -> None:
+    runtime = runtime_with(settings, worker=False)
+    try:
+        assert evaluate(runtime.herald.ctx) == 0
+    finally:
+        runtime.close()
+
+
+def test_a_mistyped_ops_channel_is_refused_at_start(settings: Settings) -> None:
+    with pytest.raises(ValueError, match=r"slack:<team id>:<channel id>"):
+        Settings(_env_file=None, ops_channel="#ops")  # type: ignore[call-arg]
