@@ -388,11 +388,14 @@ class EmbeddedWorker:
             self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
         )
         self._beat.start()
-        # Named per process and per worker: one process may run several (tests do).
+        # Named per process and per worker: one process may run several (tests do). An app
+        # without a Herald (a bare Celery app in a test) has no database to beat into.
         name = f"embedded@{socket.gethostname()}.{os.getpid()}.{id(self):x}"
+        herald = getattr(self.app, "herald", None)
         self._heartbeats = [
-            HeartbeatThread(self.app.herald.ctx, kind, name)
+            HeartbeatThread(herald.ctx, kind, name)
             for kind in (Kind.WORKER, Kind.SCHEDULER)
+            if herald is not None
         ]
         for heartbeat in self._heartbeats:
             heartbeat.start()
