@@ -267,6 +267,17 @@ def keys_new() -> None:
     click.echo(new_key())
 
 
+@keys.command("kms-new")
+def keys_kms_new() -> None:
+    """Print a data key wrapped by HERALD_KMS_KEY_ID, for HERALD_KMS_DATA_KEY (several hosts)."""
+    from storage.vault import kms_new_wrapped_key
+
+    settings = _settings()
+    if not settings.kms_key_id:
+        raise click.ClickException("Set HERALD_KMS_KEY_ID to the KMS key that wraps it first.")
+    click.echo(kms_new_wrapped_key(settings.kms_key_id))
+
+
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-seal every stored secret with HERALD_SECRET_KEY (old ones in *_PREVIOUS_SECRET_KEYS)."""
