@@ -1,9 +1,10 @@
 """A local Sentry ingest endpoint: takes the SDK's envelopes at /api/<project>/envelope/.
 
 An envelope is newline-separated JSON: the envelope header, then per item its header and its
-payload (https://develop.sentry.dev/sdk/data-model/envelopes/); the body may be gzip or brotli
-compressed (Content-Encoding; gzip without the brotli package). Events are kept for tests to read; the raw bodies too, so a
-test can look for a secret anywhere in what left the process.
+payload (https://develop.sentry.dev/sdk/data-model/envelopes/); the body may be gzip
+compressed (Content-Encoding; brotli only when that package is installed, which it is not here).
+Events are kept for tests to read, and the raw bodies too, so a test can look for a secret
+anywhere in what left the process.
 """
 
 from __future__ import annotations
