@@ -163,6 +163,7 @@ def commands() -> Registry:
     # Imported here, not at the top: each feature's module imports `Spec` from this one.
     from core.analytics import commands as analytics
     from core.approvals import commands as approvals
+    from core.operations import commands as operations
     from core.posts import commands as posts
     from core.scheduling import commands as scheduling
     from core.workspace import commands as workspace
@@ -176,6 +177,7 @@ def commands() -> Registry:
             *analytics.COMMANDS,
             *workspace.COMMANDS,
             *connect.COMMANDS,
+            *operations.COMMANDS,
             *OWN,
         )
     )

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     alert_lag_seconds: float = Field(default=300.0, gt=0)
     alert_network_down_seconds: float = Field(default=900.0, gt=0)
     alert_token_days: float = Field(default=3.0, gt=0)
+    # What this deployment costs a month, by component (compute, database, redis, storage,
+    # egress), in USD: `usage` and the monthly cost report share it out per active person.
+    infra_monthly_usd: dict[str, float] = Field(default_factory=dict)
+    cost_alert_per_user_usd: float = Field(default=5.0, gt=0)
 
     # Secrets at rest (tokens of Slack installs and network accounts) are sealed with this key:
     # 32 bytes, base64url. Outside development it must be set; see `herald keys`.
@@ -151,6 +155,17 @@ class Settings(BaseSettings):
             "use slack:<team id>:<channel id> (e.g. slack:T0123ABCD:C0456EFGH) "
             "or telegram:<chat id> (e.g. telegram:-1001234567890)"
         )
+
+    @field_validator("infra_monthly_usd")
+    @classmethod
+    def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
+        known = ("compute", "database", "redis", "storage", "egress")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not a component; use {', '.join(known)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("a monthly price cannot be negative")
+        return value
 
     @field_validator("timezone")
     @classmethod

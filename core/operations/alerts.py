@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from core.context import Context, Tx
 from core.generation.budget import budget_of, month_start
 from core.messaging import delivery
+from core.operations.cost import month_cost, month_name
 from core.operations.heartbeats import Kind, seen
 from core.posts.card import Message
 from core.timeparse import format_when
@@ -58,7 +59,8 @@ def evaluate(ctx: Context) -> int:
         return 0
     now = ctx.clock.now()
     current = {c.key: c for c in conditions(ctx, now)}
-    sent = sum(_then_send(ctx, partial(_fire, ctx, c, now)) for c in current.values())
+    sent = _then_send(ctx, partial(_cost_report, ctx, now))
+    sent += sum(_then_send(ctx, partial(_fire, ctx, c, now)) for c in current.values())
     with ctx.db.session() as session:
         firing = session.scalars(select(OpsAlert.key).where(OpsAlert.firing.is_(True))).all()
     sent += sum(
@@ -76,6 +78,7 @@ def conditions(ctx: Context, now: datetime) -> list[Condition]:
         *_networks_down(ctx, now),
         *_tokens(ctx, now),
         *_budgets(ctx, now),
+        *_cost(ctx, now),
     ]
 
 
@@ -352,3 +355,54 @@ def _budgets(ctx: Context, now: datetime) -> Iterator[Condition]:
                             else "."
                         ),
                     )
+
+
+def _cost(ctx: Context, now: datetime) -> Iterator[Condition]:
+    limit = ctx.settings.cost_alert_per_user_usd
+    with ctx.db.session() as session:
+        cost = month_cost(ctx.settings, session, now)
+    if cost.active and cost.total_per_person > limit:
+        yield Condition(
+            "cost-per-person",
+            f"Herald costs more than ${limit:,.2f} per active person",
+            f"${cost.total_per_person:,.2f} so far in {month_name(cost.start)} "
+            f"(model ${cost.llm:,.2f}, infrastructure ${cost.infra_total:,.2f}, "
+            f"{cost.active:,} active people). `usage` shows each workspace's share.",
+        )
+
+
+# --- the monthly cost report -----------------------------------------------------------------
+
+
+def _cost_report(ctx: Context, now: datetime) -> int:
+    """Last month's cost, told once in the first evaluation of a month. Its `ops_alerts` row
+    (never firing) is the mark that it was told: a second evaluator's INSERT fails."""
+    last = month_start(month_start(now) - timedelta(days=1))
+    key = f"cost-report:{last:%Y-%m}"
+    with ctx.db.session() as session:
+        if session.scalar(select(OpsAlert.id).where(OpsAlert.key == key)) is not None:
+            return 0
+        cost = month_cost(ctx.settings, session, last)
+    if not cost.active and not cost.llm:
+        return 0  # nothing happened that month: nothing to report
+    lines = [
+        f"📒 Cost for {month_name(last)}: ${cost.infra_total + cost.llm:,.2f} "
+        f"(model ${cost.llm:,.2f}, infrastructure ${cost.infra_total:,.2f}), "
+        f"{cost.active:,} active {'person' if cost.active == 1 else 'people'}, "
+        f"${cost.total_per_person:,.2f} a person"
+    ]
+    lines += [
+        f"• {s.workspace}: {s.active:,} active, model ${s.llm:,.2f}, "
+        f"infrastructure ≈ ${s.infra:,.2f}"
+        for s in sorted(cost.shares, key=lambda s: -s.total)
+    ]
+    try:
+        with ctx.tx() as tx:
+            tx.session.add(
+                OpsAlert(key=key, title=lines[0], firing=False, fired_at=now, last_sent_at=now)
+            )
+            tx.session.flush()
+            _tell(ctx, tx, "\n".join(lines))
+    except IntegrityError:
+        return 0
+    return 1

@@ -167,7 +167,8 @@ def test_model_spend_at_80_and_100_percent_of_a_budget(rt: Runtime, clock: Clock
 
     clock.at = datetime(2027, 1, 1, 0, 5, tzinfo=UTC)  # a new month: nothing spent yet
     alive(rt, Kind.WORKER, Kind.SCHEDULER)
-    assert evaluate(ctx) == 2
+    assert evaluate(ctx) == 3  # December's cost report, and both recoveries
+    assert told(rt)[-3].startswith("📒 Cost for Dec 2026: $20.50 (model $20.50")
     assert sorted(told(rt)[-2:]) == sorted(
         [
             "✅ Recovered after 24 days: Test used 100% of its model budget",

@@ -46,6 +46,7 @@ REFUSED_FOR_VIEWERS = {
     "voice": "voice tone loud",
     "connect": "connect mastodon mastodon.social",
     "disconnect": "disconnect outbox",
+    "usage": "usage",
 }
 
 
