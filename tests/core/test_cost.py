@@ -55,9 +55,8 @@ def seed(rt: Runtime, clock: Clock) -> None:
         for who in people:
             ws = s.scalar(select(Workspace).where(Workspace.external_id == who.workspace_id))
             assert ws is not None
-            me = s.scalar(
-                select(Member).where(Member.workspace_id == ws.id, Member.external_id == who.user_id)
-            )
+            mine = (Member.workspace_id == ws.id) & (Member.external_id == who.user_id)
+            me = s.scalar(select(Member).where(mine))
             assert me is not None
             for _ in range(2):  # two actions each: still one active person
                 s.add(
