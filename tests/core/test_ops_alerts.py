@@ -9,14 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.runtime import Runtime
+from bot.telegram import flood
 from core.operations.alerts import evaluate
 from core.operations.heartbeats import Kind, beat
 from core.settings import Settings
 from storage.models import OutboundMessage, SurfaceKind, Workspace
 from storage.models_llm import LlmUsage
+from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.support.helpers import actor
 from tests.support.platforms import add_account, runtime_with
 
@@ -218,3 +221,36 @@ def test_without_an_ops_channel_nothing_is_evaluated(settings: Settings) -> None
 def test_a_mistyped_ops_channel_is_refused_at_start(settings: Settings) -> None:
     with pytest.raises(ValueError, match=r"slack:<team id>:<channel id>"):
         Settings(_env_file=None, ops_channel="#ops")  # type: ignore[call-arg]
+
+
+def test_alerts_reach_the_telegram_ops_chat_without_a_worker(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alert that no worker lives cannot wait for a worker to deliver it: the evaluator
+    (a scheduler's timer) sends it itself, through the real Telegram client to the fake."""
+    # Telegram's one message a second per chat would hold the second alert for the sweeper.
+    monkeypatch.setattr(flood, "PER_CHAT", (50, 1.0))
+    fake = FakeTelegram().start()
+    fake.group(int(OPS_CHAT), "Ops")
+    runtime = runtime_with(
+        settings,
+        worker=False,
+        ops_channel=f"telegram:{OPS_CHAT}",
+        telegram_token=SecretStr(TOKEN),
+        telegram_api_url=fake.base_url,
+    )
+    try:
+        assert evaluate(runtime.herald.ctx) == 2
+        assert evaluate(runtime.herald.ctx) == 0
+        texts = sorted(m["text"] for m in fake.sent(int(OPS_CHAT)))
+        assert texts[0].startswith("🚨 No scheduler alive: none ran")
+        assert texts[1].startswith("🚨 No worker alive: none ran")
+        with runtime.db.session() as s:
+            rows = s.scalars(select(OutboundMessage)).all()
+            assert [row.delivered_at is not None for row in rows] == [True, True]
+    finally:
+        delivery = runtime.herald.ctx.deliveries.get(SurfaceKind.TELEGRAM)
+        runtime.close()
+        if delivery is not None:
+            delivery.surface.close()  # type: ignore[attr-defined]
+        fake.stop()
