@@ -7,11 +7,12 @@ import logging
 from core import accounts, media, ratelimit, registry
 from core.analytics import jobs as analytics
 from core.context import Context
-from core.errors import HeraldError, log_failure, went_wrong
+from core.errors import Forbidden, HeraldError, log_failure, went_wrong
 from core.grammar import UnknownCommand
 from core.logcontext import bound
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
+from core.operations.counts import Counted, note
 from core.ports import CommandInbox, Done
 from core.posts import jobs as posts
 from core.posts.card import Message
@@ -46,6 +47,8 @@ class Herald:
                     self.admit(actor)
                 return self.execute(actor, self.understand(actor, clean_input(text)))
             except HeraldError as exc:
+                if isinstance(exc, Forbidden):  # counted for the burst alert
+                    note(self.ctx.db, Counted.DENIED, self.ctx.clock.now())
                 return Message(text=str(exc), error=True)
             except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
                 return Message(text=went_wrong(log_failure(log, "command failed")), error=True)

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     alert_lag_seconds: float = Field(default=300.0, gt=0)
     alert_network_down_seconds: float = Field(default=900.0, gt=0)
     alert_token_days: float = Field(default=3.0, gt=0)
+    # A burst: this many webhook requests refused for their signature, or commands refused for
+    # the person's role, within alert_burst_seconds.
+    alert_burst_count: int = Field(default=20, ge=1)
+    alert_burst_seconds: float = Field(default=300.0, ge=60)
     # What this deployment costs a month, by component (compute, database, redis, storage,
     # egress), in USD: `usage` and the monthly cost report share it out per active person.
     infra_monthly_usd: dict[str, float] = Field(default_factory=dict)

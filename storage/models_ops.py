@@ -44,3 +44,13 @@ class OpsAlert(Base):
     fired_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+
+
+class OpsCount(Base):
+    __tablename__ = "ops_counts"
+    __table_args__ = (UniqueConstraint("kind", "minute", name="uq_ops_counts_kind_minute"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    minute: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from bot.slack import http as slack_http
 from bot.telegram import webhook as telegram_webhook
 from bot.web import oauth
 from bot.web.guard import BodyLimit
 from core.logcontext import bound
+from core.operations.counts import Counted, note
 from core.operations.health import readiness
 
 if TYPE_CHECKING:
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 
 # A request id a proxy passed on is kept only when it looks like one (no log injection).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The endpoints only Slack (signed) or Telegram (with our secret) may call.
+_SIGNED = ("/slack/", "/telegram/webhook")
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -37,6 +41,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         with bound(request_id=rid):
             response = await call_next(request)
         response.headers["X-Request-ID"] = rid
+        if response.status_code in (401, 403) and request.url.path.startswith(_SIGNED):
+            # Not signed by Slack, or without Telegram's secret: counted for the burst alert.
+            ctx = runtime.herald.ctx
+            await run_in_threadpool(note, ctx.db, Counted.REJECTED_SIGNATURE, ctx.clock.now())
         return response
 
     @app.get("/healthz")

@@ -24,6 +24,7 @@ from core.context import Context, Tx
 from core.generation.budget import budget_of, month_start
 from core.messaging import delivery
 from core.operations.cost import month_cost, month_name
+from core.operations.counts import Counted, since
 from core.operations.heartbeats import Kind, seen
 from core.posts.card import Message
 from core.timeparse import format_when
@@ -79,6 +80,7 @@ def conditions(ctx: Context, now: datetime) -> list[Condition]:
         *_tokens(ctx, now),
         *_budgets(ctx, now),
         *_cost(ctx, now),
+        *_bursts(ctx, now),
     ]
 
 
@@ -355,6 +357,32 @@ def _budgets(ctx: Context, now: datetime) -> Iterator[Condition]:
                             else "."
                         ),
                     )
+
+
+_BURSTS = {
+    Counted.REJECTED_SIGNATURE: (
+        "webhook requests were refused for their signature",
+        "Someone other than Slack or Telegram is calling Herald's webhooks, or a signing "
+        "secret changed: check HERALD_SLACK_SIGNING_SECRET and HERALD_TELEGRAM_WEBHOOK_SECRET.",
+    ),
+    Counted.DENIED: (
+        "commands were refused for the person's role",
+        "Someone is trying what their role does not allow: `role` shows who may do what.",
+    ),
+}
+
+
+def _bursts(ctx: Context, now: datetime) -> Iterator[Condition]:
+    span = timedelta(seconds=ctx.settings.alert_burst_seconds)
+    counts = since(ctx.db, now - span)
+    for kind, (what, advice) in _BURSTS.items():
+        n = counts.get(kind, 0)
+        if n >= ctx.settings.alert_burst_count:
+            yield Condition(
+                f"burst:{kind}",
+                f"A burst of refusals: {what}",
+                f"{n:,} in the last {_duration(span)}. {advice}",
+            )
 
 
 def _cost(ctx: Context, now: datetime) -> Iterator[Condition]:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.telegram import flood
+from bot.web.app import create_app
 from core.operations.alerts import evaluate
 from core.operations.heartbeats import Kind, beat
 from core.settings import Settings
@@ -254,3 +256,35 @@ def test_alerts_reach_the_telegram_ops_chat_without_a_worker(
         if delivery is not None:
             delivery.surface.close()  # type: ignore[attr-defined]
         fake.stop()
+
+
+def test_bursts_of_forged_webhook_calls_and_denied_commands_fire_and_recover(
+    rt: Runtime, clock: Clock
+) -> None:
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    with TestClient(create_app(rt)) as web:
+        for _ in range(19):
+            forged = web.post("/telegram/webhook", json={"update_id": 1})
+            assert forged.status_code == 403
+        assert evaluate(rt.herald.ctx) == 0  # 19 of the 20 a burst takes
+        assert web.post("/telegram/webhook", json={"update_id": 2}).status_code == 403
+    # A viewer trying an approver's command, over and over.
+    rt.herald.handle(actor("maria"), "queue")
+    rt.herald.handle(actor("vic"), "queue")  # vic joins: a terminal alone has no roles
+    assert not rt.herald.handle(actor("maria"), "role vic viewer").error
+    for _ in range(20):
+        assert rt.herald.handle(actor("vic"), "policy approvals 2").error
+    assert evaluate(rt.herald.ctx) == 2
+    assert evaluate(rt.herald.ctx) == 0
+    assert sorted(told(rt)) == [
+        "🚨 A burst of refusals: commands were refused for the person's role: 20 in the last "
+        "5 min. Someone is trying what their role does not allow: `role` shows who may do what.",
+        "🚨 A burst of refusals: webhook requests were refused for their signature: 20 in the "
+        "last 5 min. Someone other than Slack or Telegram is calling Herald's webhooks, or a "
+        "signing secret changed: check HERALD_SLACK_SIGNING_SECRET and "
+        "HERALD_TELEGRAM_WEBHOOK_SECRET.",
+    ]
+    clock.passes(minutes=6)
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 2
+    assert all(text.startswith("✅ Recovered after 6 min: A burst") for text in told(rt)[-2:])

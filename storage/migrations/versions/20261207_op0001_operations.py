@@ -1,4 +1,4 @@
-"""heartbeats and ops alerts: a row per live worker and scheduler, a row per alert raised
+"""operations: heartbeats of workers and schedulers, ops alerts, counts of refused requests
 
 Revision ID: op0001
 Revises: fl0001
@@ -40,8 +40,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_alerts")),
         sa.UniqueConstraint("key", name="uq_ops_alerts_key"),
     )
+    op.create_table(
+        "ops_counts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("minute", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ops_counts")),
+        sa.UniqueConstraint("kind", "minute", name="uq_ops_counts_kind_minute"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ops_counts")
     op.drop_table("ops_alerts")
     op.drop_table("heartbeats")
