@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from storage.db import Database, SchemaOutOfDate, private_dir, unreachable
 
 if TYPE_CHECKING:  # the runtime imports Celery and the adapters: only when a command runs
     from bot.runtime import Runtime
+    from workers.heartbeat import HeartbeatThread
 
 log = logging.getLogger("herald.cli")
 
@@ -137,7 +140,12 @@ def worker(
         loglevel=settings.log_level,
         scheduler="celery.beat.Scheduler",
     )
-    celery_worker.start()
+    beats = _heartbeats(runtime, celery_worker.hostname, scheduler=with_scheduler)
+    try:
+        celery_worker.start()
+    finally:
+        for heartbeat in beats:
+            heartbeat.stop()
     # Celery records why it stopped ("Unrecoverable error" is 1): pass it on, so a supervisor
     # (compose `restart: on-failure`, systemd) restarts a worker that failed, not one stopped.
     sys.exit(celery_worker.exitcode or 0)
@@ -175,7 +183,26 @@ def scheduler(metrics_port: int | None) -> None:
     runtime = _build(settings, pre_ping=False)
     port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
     _serve_metrics(runtime, "scheduler", port, backlog=True, asked=metrics_port is not None)
-    runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
+    beats = _heartbeats(runtime, f"beat@{socket.gethostname()}.{os.getpid()}", worker=False)
+    try:
+        runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
+    finally:
+        for heartbeat in beats:
+            heartbeat.stop()
+
+
+def _heartbeats(
+    runtime: Runtime, name: str, *, worker: bool = True, scheduler: bool = True
+) -> list[HeartbeatThread]:
+    """Start this process's heartbeat rows (what /readyz and `herald status` read)."""
+    from core.operations.heartbeats import Kind
+    from workers.heartbeat import HeartbeatThread
+
+    kinds = [k for k, on in ((Kind.WORKER, worker), (Kind.SCHEDULER, scheduler)) if on]
+    beats = [HeartbeatThread(runtime.herald.ctx, kind, name) for kind in kinds]
+    for heartbeat in beats:
+        heartbeat.start()
+    return beats
 
 
 def _serve_metrics(
@@ -300,6 +327,22 @@ def telegram() -> None:
 
     with _serving("telegram") as runtime:
         run_polling(runtime)
+
+
+@main.command()
+def status() -> None:
+    """Print whether Herald is ready, and what an operator looks at next (exit 1 when not)."""
+    from bot.opsreport import render_status
+    from core.operations.status import status as read_status
+
+    settings = _settings()
+    runtime = _build(settings)
+    try:
+        report = read_status(runtime.herald.ctx)
+    finally:
+        runtime.close()
+    click.echo(render_status(report, settings.timezone))
+    sys.exit(0 if report.ready else 1)
 
 
 @main.group()

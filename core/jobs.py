@@ -25,6 +25,7 @@ class Job(StrEnum):
     DIGEST = "herald.send_digests"  # core/analytics/digest.py
     COLLECT = "herald.collect_figures"  # core/analytics/jobs.py
     DEADLINES = "herald.watch_deadlines"  # core/approvals/deadlines.py
+    OPS_ALERTS = "herald.ops_alerts"  # core/operations/alerts.py
 
 
 class Lane(StrEnum):
@@ -51,6 +52,7 @@ LANE: dict[Job, Lane] = {
     Job.CHECK_ACCOUNTS: Lane.MAINTAIN,
     Job.DIGEST: Lane.MAINTAIN,
     Job.DEADLINES: Lane.MAINTAIN,
+    Job.OPS_ALERTS: Lane.MAINTAIN,
     # Reading figures back calls the networks (up to their timeouts) for thousands of posts a
     # day: on a lane of its own it never holds back a post, a chat answer or the sweeper that
     # recovers lost publish jobs, and an operator can give it workers of its own or none.

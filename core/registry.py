@@ -231,6 +231,7 @@ def commands() -> Registry:
     from core.approvals import commands as approvals
     from core.approvals import deadlines
     from core.auditlog import commands as auditlog
+    from core.operations import commands as operations
     from core.posts import commands as posts
     from core.publishing import commands as publishing
     from core.scheduling import commands as scheduling
@@ -251,6 +252,7 @@ def commands() -> Registry:
             *twofa.COMMANDS,
             *tokens.COMMANDS,
             *auditlog.COMMANDS,
+            *operations.COMMANDS,
             *OWN,
         )
     )

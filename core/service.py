@@ -10,8 +10,10 @@ from core.analytics import jobs as analytics
 from core.context import Context
 from core.errors import BadInput, Forbidden, HeraldError, Unavailable, log_failure, went_wrong
 from core.grammar import UnknownCommand, redact_secrets
+from core.logcontext import bound
 from core.maintenance import jobs as maintenance
 from core.messaging import delivery, inbox
+from core.operations.counts import Counted, note
 from core.ports import CommandInbox, Done
 from core.posts import jobs as posts
 from core.posts.card import Message
@@ -52,17 +54,20 @@ class Herald:
         which counts against their rate limit.
         """
         named: list[str] = []  # the command's name, once the line is understood
-        try:
-            if counted:
-                self.admit(actor)
-            message = self._answer(actor, clean_input(text), named)
-        except HeraldError as exc:
-            name = named[-1] if named else "unknown"
-            metrics.COMMANDS.labels(name, _refusal(exc)).inc()
-            return Message(text=str(exc), error=True)
-        except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
-            metrics.COMMANDS.labels(named[-1] if named else "unknown", "error").inc()
-            return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
+        with bound(workspace=actor.workspace_id, surface=str(actor.surface)):
+            try:
+                if counted:
+                    self.admit(actor)
+                message = self._answer(actor, clean_input(text), named)
+            except HeraldError as exc:
+                if isinstance(exc, Forbidden):  # counted for the burst alert
+                    note(self.ctx.db, Counted.DENIED, self.ctx.clock.now())
+                name = named[-1] if named else "unknown"
+                metrics.COMMANDS.labels(name, _refusal(exc)).inc()
+                return Message(text=str(exc), error=True)
+            except Exception:  # noqa: BLE001 - logged with its traceback by log_failure
+                metrics.COMMANDS.labels(named[-1] if named else "unknown", "error").inc()
+                return Message(text=went_wrong(log_failure(log, "command failed")), error=True)
         name = named[-1] if named else "unknown"
         metrics.COMMANDS.labels(name, "refused" if message.error else "ok").inc()
         return message
@@ -100,8 +105,9 @@ class Herald:
             return reply
         # The next message was not the code: the command that waited for it is dropped.
         head = " ".join(redact_secrets(ask.text).split()[:1]) or "command"
-        note = f"(I dropped the {head} that waited for your code.)"
-        return dataclasses.replace(reply, text=f"{reply.text}\n{note}" if reply.text else note)
+        dropped = f"(I dropped the {head} that waited for your code.)"
+        text = f"{reply.text}\n{dropped}" if reply.text else dropped
+        return dataclasses.replace(reply, text=text)
 
     def understand(self, actor: Actor, text: str) -> Command:
         """The command a line stands for: the grammar's, else the interpreter's guess."""

@@ -194,6 +194,10 @@ class Database:
                 f"this Herald needs {head}. Run: herald db upgrade"
             )
 
+    def schema_current(self) -> bool:
+        """Whether the database is at this code's schema (what /readyz reports)."""
+        return self._at_head()
+
     def _at_head(self) -> bool:
         """Whether the database is stamped with exactly the heads on disk, read without Alembic.
         Only ever used to skip work: when unsure, the caller asks Alembic itself."""

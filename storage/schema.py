@@ -9,6 +9,7 @@ from storage import (
     models_files,
     models_llm,
     models_networks,
+    models_ops,
     models_slack,
     models_twofa,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "models_files",
     "models_llm",
     "models_networks",
+    "models_ops",
     "models_slack",
     "models_twofa",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -21,14 +24,18 @@ from core.analytics.jobs import collect
 from core.approvals import deadlines
 from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
+from core.logcontext import bound
 from core.maintenance.jobs import sweep
 from core.messaging import delivery, inbox
+from core.operations import alerts
+from core.operations.heartbeats import Kind
 from core.posts.jobs import generate
 from core.publishing.jobs import publish
 from core.publishing.reconcile import reconcile
 from core.scheduling.jobs import dispatch_due
 from core.service import Herald
 from core.settings import Settings
+from workers.heartbeat import HeartbeatThread
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +163,11 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.deadline_seconds),
                 "options": {"expires": settings.deadline_seconds * 2},
             },
+            "ops-alerts": {
+                "task": str(Job.OPS_ALERTS),
+                "schedule": timedelta(seconds=settings.alert_seconds),
+                "options": {"expires": settings.alert_seconds * 2},
+            },
             "collect-figures": {
                 "task": str(Job.COLLECT),
                 "schedule": timedelta(seconds=settings.collect_seconds),
@@ -218,6 +230,10 @@ def _collect_figures(self: Any) -> int:
     return collect(self.app.herald.ctx)
 
 
+def _ops_alerts(self: Any) -> int:
+    return alerts.evaluate(self.app.herald.ctx)
+
+
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
         delivery.deliver(self.app.herald.ctx, message_id)
@@ -240,7 +256,41 @@ BODIES: dict[Job, Any] = {
     Job.DIGEST: _send_digests,
     Job.COLLECT: _collect_figures,
     Job.DEADLINES: _watch_deadlines,
+    Job.OPS_ALERTS: _ops_alerts,
 }
+
+
+# Which id a task's first argument is, for its log lines (core/logcontext.py).
+_ARG_FIELD: dict[Job, str] = {
+    Job.GENERATE: "post",
+    Job.PUBLISH: "target",
+    Job.RECONCILE: "target",
+    Job.DELIVER: "message",
+}
+
+
+def _logged(job: Job, body: Any) -> Any:
+    """`body` with the task's id, name and the row it is about on every line it logs."""
+
+    @functools.wraps(body)
+    def run(self: Any, *args: Any) -> Any:
+        about = _ARG_FIELD.get(job)
+        with bound(
+            task_id=str(self.request.id),
+            task=str(job),
+            **({about: args[0]} if about and args else {}),
+        ):
+            started = time.monotonic()
+            log.debug("%s started", job)
+            result = body(self, *args)
+            log.debug("%s done in %.3f s", job, time.monotonic() - started)
+            return result
+
+    return run
+
+
+# Wrapped once: every app built in this process registers the same callables.
+_LOGGED: dict[Job, Any] = {job: _logged(job, body) for job, body in BODIES.items()}
 
 
 def _register_tasks(app: HeraldCelery) -> None:
@@ -254,7 +304,7 @@ def _register_tasks(app: HeraldCelery) -> None:
         "retry_backoff_max": 60,
         "max_retries": 5,
     }
-    for job, body in BODIES.items():
+    for job, body in _LOGGED.items():
         app.task(name=str(job), **house)(body)
 
 
@@ -374,6 +424,7 @@ class EmbeddedWorker:
         self._thread: threading.Thread | None = None
         self._worker: Any = None
         self._beat: Any = None
+        self._heartbeats: list[HeartbeatThread] = []
 
     def start(self) -> None:
         self._worker = self.app.WorkController(
@@ -398,6 +449,17 @@ class EmbeddedWorker:
             self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
         )
         self._beat.start()
+        # Named per process and per worker: one process may run several (tests do). An app
+        # without a Herald (a bare Celery app in a test) has no database to beat into.
+        name = f"embedded@{socket.gethostname()}.{os.getpid()}.{id(self):x}"
+        herald = getattr(self.app, "herald", None)
+        self._heartbeats = [
+            HeartbeatThread(herald.ctx, kind, name)
+            for kind in (Kind.WORKER, Kind.SCHEDULER)
+            if herald is not None
+        ]
+        for heartbeat in self._heartbeats:
+            heartbeat.start()
 
     def _wait_until_consuming(self, timeout: float) -> None:
         """A worker stopped halfway through its start fails inside Celery's own start steps
@@ -416,6 +478,9 @@ class EmbeddedWorker:
         """Stop at once: take no new job and let the running ones finish, without waiting out
         the poll intervals of beat (asleep up to a second between ticks) and of the worker's
         loop (two seconds per drain of the transport), which is all a join would wait for."""
+        for heartbeat in self._heartbeats:
+            heartbeat.stop()
+        self._heartbeats = []
         if self._beat is not None:
             # Beat only sends ticks; one it still sends is a nudge, and rows are the truth.
             self._beat.service.stop(wait=False)

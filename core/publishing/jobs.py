@@ -12,6 +12,7 @@ from core import metrics
 from core.context import Context, Tx, run_tx
 from core.errors import CannotCheck, Duplicate, PublishError
 from core.jobs import Job
+from core.logcontext import bound
 from core.networks import get_network
 from core.ports import Published, Publisher, PublishRequest
 from core.posts.lifecycle import move
@@ -27,7 +28,13 @@ def publish(ctx: Context, target_id: int) -> None:
     """Commit the attempt as `publishing`, then call the network once."""
     request = run_tx(ctx, lambda tx: _start(tx, target_id))
     if request is not None:
-        call_network(ctx, request)
+        with bound(
+            workspace=request.workspace,
+            post=request.post_number,
+            target=request.target_id,
+            network=request.network,
+        ):
+            call_network(ctx, request)
 
 
 def _start(tx: Tx, target_id: int) -> PublishRequest | None:

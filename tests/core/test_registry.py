@@ -52,6 +52,7 @@ REFUSED_FOR_VIEWERS = {
     "disconnect": "disconnect outbox",
     "audit": "audit",
     "forget": "forget maria",
+    "usage": "usage",
 }
 
 
