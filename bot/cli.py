@@ -184,11 +184,18 @@ def scheduler(metrics_port: int | None) -> None:
     port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
     _serve_metrics(runtime, "scheduler", port, backlog=True, asked=metrics_port is not None)
     beats = _heartbeats(runtime, f"beat@{socket.gethostname()}.{os.getpid()}", worker=False)
+    emf = None
+    if settings.cloudwatch_namespace:
+        from bot.emf import EmfReporter
+
+        emf = EmfReporter(runtime, settings.cloudwatch_namespace).start()
     try:
         runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
     finally:
         for heartbeat in beats:
             heartbeat.stop()
+        if emf is not None:
+            emf.stop()
 
 
 def _heartbeats(

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     # Prometheus metrics (core/metrics.py, bot/metrics.py). `herald web` serves /metrics on its
     # own port; a worker and the scheduler serve them on these ports (0: none).
     metrics_host: str = "127.0.0.1"
+    cloudwatch_namespace: str | None = None
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535)
     metrics_max_workspaces: int = Field(default=100, ge=0)
