@@ -57,15 +57,40 @@ def chat(user: str | None) -> None:
     runtime = _build(settings)
     try:
         runtime.start_embedded_worker()
+        actor = local_actor(user)
         code = run_chat(
             runtime.herald,
-            local_actor(user),
+            actor,
             wait_timeout=settings.wait_timeout_seconds,
             history=settings.data_dir / "chat_history",
         )
+        left = _left_waiting(runtime, actor.workspace_id)
+        if left:
+            click.echo(left)
     finally:
         runtime.close()
     _exit_now(code)
+
+
+def _left_waiting(runtime: Runtime, workspace: str) -> str | None:
+    """Approved posts still to go out, which nothing publishes once this chat (and the
+    embedded scheduler it ran) has ended."""
+    from sqlalchemy import select
+
+    from core.scheduling.stalled import left_waiting
+    from core.workspace.people import zone_of
+    from storage.models import SurfaceKind, Workspace
+
+    with runtime.herald.ctx.tx() as tx:
+        ws = tx.session.scalars(
+            select(Workspace).where(
+                Workspace.kind == SurfaceKind.TERMINAL, Workspace.external_id == workspace
+            )
+        ).first()
+        if ws is None:
+            return None
+        own = 1 if runtime.embedded is not None else 0
+        return left_waiting(tx.session, ws.id, zone_of(None, ws), tx.now, own=own)
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -338,6 +338,16 @@ def _pause_note(post: Post, tz: ZoneInfo, now: datetime) -> str | None:
     return describe(held, tz, now) if held else None
 
 
+def _overdue_note(post: Post, tz: ZoneInfo, now: datetime) -> str | None:
+    """Its time passed and nothing runs to publish it: every card of it says so."""
+    session = object_session(post)
+    if session is None:
+        return None
+    from core.scheduling.stalled import overdue_note
+
+    return overdue_note(session, post, tz, now)
+
+
 def build_card(
     post: Post, *, tz: ZoneInfo, now: datetime, status: str | None = None, note: str | None = None
 ) -> Card:
@@ -348,6 +358,8 @@ def build_card(
     paused = _pause_note(post, tz, now)
     if paused:
         note = f"{paused}\n{note}" if note else paused
+    elif (late := _overdue_note(post, tz, now)) is not None:
+        note = f"{late}\n{note}" if note else late
     return Card(
         number=post.number,
         title=(
