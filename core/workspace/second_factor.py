@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pyotp
 from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.exc import DBAPIError
 
 from core.context import Context, Tx
 from core.errors import BadInput, Forbidden
@@ -222,12 +223,23 @@ class Ask:
     expired: bool
 
 
+def _waiting(ctx: Context, actor: Actor) -> object | None:
+    """The indexed read, on the pool without pre-ping. A read is safe to run again: after a
+    database restart dropped the connections (the whole pool is then discarded), it is."""
+    for attempt in (1, 2):
+        try:
+            with ctx.db.lean.connect() as conn:
+                return conn.execute(select(SecondFactorAsk.id).where(*_asker(actor))).first()
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    return None
+
+
 def take_ask(ctx: Context, actor: Actor) -> Ask | None:
     """The command waiting for this person's code, removed: their next message answers it,
     whatever it is. Every message pays one indexed read; only a waiting one a write."""
-    with ctx.db.lean.connect() as conn:
-        waiting = conn.execute(select(SecondFactorAsk.id).where(*_asker(actor))).first()
-    if waiting is None:
+    if _waiting(ctx, actor) is None:
         return None
     with ctx.tx() as tx:
         row = tx.session.execute(

@@ -41,7 +41,7 @@ def json_settings(runtime: Runtime, **more: object) -> Settings:
 def fail_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug deep in a command: the exception text carries a secret and an address."""
 
-    def broken(self: Herald, *args: object) -> object:
+    def broken(self: Herald, *args: object, **kwargs: object) -> object:
         raise RuntimeError(f"lost the model: Authorization: Bearer {SECRET} for {EMAIL}")
 
     monkeypatch.setattr(Herald, "execute", broken)
