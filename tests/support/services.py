@@ -18,27 +18,56 @@ from storage.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HERALD_TEST_REDIS", "redis://127.0.0.1:6379/11")
+_checked = False
+
+
+def refresh() -> None:
+    """Read HERALD_TEST_PG / HERALD_TEST_REDIS again: the session sets them in pytest_configure
+    when it starts servers of its own (tests/support/servers.py), after this module was loaded.
+    An xdist worker on the session's own Redis takes a database of its own (gw0 → 1, gw1 → 2…)."""
+    global PG_ADMIN_URL, REDIS_URL
+    PG_ADMIN_URL = os.environ.get("HERALD_TEST_PG", PG_ADMIN_URL)
+    REDIS_URL = os.environ.get("HERALD_TEST_REDIS", REDIS_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    own = os.environ.get("HERALD_TEST_OWN_SERVERS", "").split(",")
+    if "redis" in own and worker.startswith("gw") and worker[2:].isdigit():
+        REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{int(worker[2:]) % 63 + 1}"
+
+
+refresh()
 # One queue per test session: parallel runs on one Redis never take each other's jobs.
 QUEUE = f"herald-test-{uuid.uuid4().hex[:8]}"
 BACKENDS = ["sqlite", "postgres"]
 
 
 def require_services() -> None:
-    """End the run (never skip) when PostgreSQL or Redis is not there, saying how to start it."""
+    """End the run (never skip) when PostgreSQL or Redis is not there, in one line saying what
+    to do. Checked once a process: a server that goes away later fails the tests that need it."""
+    global _checked
+    if _checked:
+        return
     problems = []
     try:
         psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
     except psycopg.Error as exc:
         problems.append(
-            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}). Start it: "
-            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({_first_line(exc)}): start it, "
+            "or unset HERALD_TEST_PG to let the tests start their own"
         )
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        problems.append(f"Redis is not reachable at {REDIS_URL} ({exc}). Start redis-server.")
+        problems.append(
+            f"Redis is not reachable at {REDIS_URL} ({_first_line(exc)}): start it, "
+            "or unset HERALD_TEST_REDIS to let the tests start their own"
+        )
     if problems:
-        pytest.exit("\n".join(problems), returncode=3)
+        pytest.exit("; ".join(problems), returncode=3)
+    _checked = True
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def purge_queues(url: str, queue: str) -> None:
