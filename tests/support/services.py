@@ -11,6 +11,7 @@ import psycopg
 import pytest
 import redis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from core.jobs import Lane as QUEUE_KINDS
 from storage.db import Database
@@ -75,13 +76,31 @@ def purge_queues(url: str, queue: str) -> None:
     redis.Redis.from_url(url).delete(queue, *(f"{queue}.{kind}" for kind in QUEUE_KINDS))
 
 
+_engines: dict[str, Database] = {}
+
+
 def truncate(url: str) -> None:
-    """Empty every table of the database at `url` (a PostgreSQL test starts from nothing)."""
-    db = Database(url)
-    tables = ", ".join(t.name for t in reversed(metadata.sorted_tables))
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    db.dispose()
+    """Empty every table of the database at `url` and restart its ids (a PostgreSQL test
+    starts from nothing). DELETE, in one round trip on a kept engine: on tables this small it
+    is several times faster than TRUNCATE, and it does not wait for the exclusive lock that a
+    connection left idle in a transaction by the previous test would hold up."""
+    db = _engines.get(url)
+    if db is None:
+        db = _engines[url] = Database(url)
+    tables = [t.name for t in reversed(metadata.sorted_tables)]  # our schema's names, no input
+    deletes = " ".join(f"DELETE FROM {name};" for name in tables)  # noqa: S608
+    restart = (
+        "FOR seq IN SELECT schemaname, sequencename FROM pg_sequences LOOP "
+        "EXECUTE format('ALTER SEQUENCE %I.%I RESTART', seq.schemaname, seq.sequencename); "
+        "END LOOP;"
+    )
+    block = f"DO $$ DECLARE seq record; BEGIN {deletes} {restart} END $$"
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text(block))
+    except DBAPIError:  # e.g. rows in a cycle of foreign keys: TRUNCATE ... CASCADE empties those
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
 def free_port() -> int:
