@@ -6,6 +6,7 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -176,6 +177,50 @@ def web(host: str, port: int) -> None:
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where herald web listens.")
+@click.option("--port", default=8000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """Run everything one machine needs: worker, scheduler, web and the configured chat
+    runners (Slack Socket Mode, Telegram polling), until Ctrl-C or SIGTERM."""
+    import threading
+
+    from bot.runtime import configure_logging
+    from bot.up import parts_for, run_up, stop_on_signals
+
+    settings = _settings()
+    _need_secret_key(settings, "up")
+    configure_logging(settings)
+    runtime = _build(settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    click.echo(
+        f"Herald is up: {', '.join(parts_for(settings))}; web on http://{host}:{port}. "
+        "Stop it with Ctrl-C."
+    )
+    try:
+        code = run_up(runtime, host=host, port=port, stop=stop)
+    finally:
+        runtime.close()
+    click.echo("Herald stopped." if code == 0 else "Herald stopped after a failure (above).")
+    _exit_now(code)
+
+
+@main.group()
+def service() -> None:
+    """Keep `herald up` running across logout and reboot (systemd user unit, or launchd)."""
+
+
+@service.command("install")
+@click.option("--force", is_flag=True, help="Replace a unit or plist that is already there.")
+@click.option("--print", "show", is_flag=True, help="Print it instead of writing it.")
+def service_install(force: bool, show: bool) -> None:
+    """Write a systemd user unit (Linux) or a launchd agent (macOS) that runs `herald up`."""
+    from bot.service import install
+
+    click.echo(install(force=force, show=show))
+
+
 @contextmanager
 def _serving(kind: str) -> Iterator[Runtime]:
     """A long-running process with its embedded worker (when the broker is in-process),
@@ -222,6 +267,17 @@ def keys_new() -> None:
     from storage.vault import new_key
 
     click.echo(new_key())
+
+
+@keys.command("kms-new")
+def keys_kms_new() -> None:
+    """Print a data key wrapped by HERALD_KMS_KEY_ID, for HERALD_KMS_DATA_KEY (several hosts)."""
+    from storage.vault import kms_new_wrapped_key
+
+    settings = _settings()
+    if not settings.kms_key_id:
+        raise click.ClickException("Set HERALD_KMS_KEY_ID to the KMS key that wraps it first.")
+    click.echo(kms_new_wrapped_key(settings.kms_key_id))
 
 
 @keys.command("rotate")
@@ -271,6 +327,69 @@ def current() -> None:
         click.echo(f"current: {current or 'none'}  head: {database.head_revision()}")
     finally:
         database.dispose()
+
+
+@db.command()
+@click.argument("archive", type=click.Path(path_type=Path), required=False)
+def backup(archive: Path | None) -> None:
+    """Back up the embedded install (SQLite, media, outbox, its key) while Herald runs."""
+    from datetime import UTC, datetime
+
+    from storage.backup import BackupError, make
+
+    settings = _settings()
+    _embedded_only(settings, "backup")
+    now = datetime.now(UTC)
+    archive = archive or Path(f"herald-backup-{now:%Y%m%d-%H%M%S}.tar.gz")
+    try:
+        made = make(settings.data_dir, archive, now=now)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Backed up {made.posts} post(s), {made.files} file(s), {made.size / 1024:,.0f} KiB, "
+        f"to {made.path}."
+    )
+    if made.has_key:
+        click.echo("It holds the key that opens your connected accounts: keep it private.")
+
+
+@db.command()
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds posts.")
+def restore(archive: Path, force: bool) -> None:
+    """Restore a `herald db backup` archive into HERALD_DATA_DIR (stop Herald first)."""
+    from bot.runtime import build_vault
+    from storage.backup import BackupError
+    from storage.backup import restore as restore_archive
+
+    settings = _settings()
+    _embedded_only(settings, "restore")
+    try:
+        posts = restore_archive(archive, settings.data_dir, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    database = Database(settings.effective_database_url)
+    try:
+        database.upgrade(build_vault(settings, database))  # a backup from an older Herald
+        revision = database.current_revision()
+    finally:
+        database.dispose()
+    click.echo(f"Restored {posts} post(s) into {settings.data_dir} (schema {revision}).")
+
+
+def _embedded_only(settings: Settings, what: str) -> None:
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        raise click.ClickException(
+            f"herald db {what} is for the embedded SQLite install. For PostgreSQL use pg_dump "
+            "and pg_restore, or on AWS RDS point-in-time recovery (docs/deployment.md#backups)."
+        )
+    if settings.database_url and settings.database_url != (
+        f"sqlite:///{settings.data_dir / 'herald.sqlite3'}"
+    ):
+        raise click.ClickException(
+            f"herald db {what} covers the database in HERALD_DATA_DIR ({settings.data_dir}); "
+            "unset HERALD_DATABASE_URL, or copy that SQLite file with its own tools."
+        )
 
 
 @contextmanager

@@ -64,7 +64,10 @@ def build_vault(settings: Settings, db: Database) -> Vault | None:
     raw = [decode_key(k.get_secret_value()) for k in keys if k is not None]
     if settings.kms_key_id:
         # Envelope encryption: KMS unwraps the data key at start; it seals from then on.
-        raw.insert(0, kms_data_key(settings.kms_key_id, settings.data_dir / "kms-data-key.bin"))
+        wrapped_path = settings.data_dir / "kms-data-key.bin"
+        raw.insert(
+            0, kms_data_key(settings.kms_key_id, wrapped_path, wrapped=settings.kms_data_key)
+        )
     if not raw and db.is_sqlite:
         raw = [local_key(settings.data_dir / "secret.key")]
     return Vault(raw) if raw else None

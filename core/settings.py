@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     kms_key_id: str | None = None
+    kms_data_key: str | None = None
     public_url: str = "http://127.0.0.1:8000"
 
     # What `herald web` takes from the outside. Bodies over the cap are refused (413) before

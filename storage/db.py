@@ -201,6 +201,16 @@ class Database:
 def heads_on_disk(versions: Path = MIGRATIONS / "versions") -> set[str]:
     """The revisions no other revision builds on (Alembic's heads), from the migration files'
     `revision` and `down_revision` assignments."""
+    revisions, built_on = _revisions_on_disk(versions)
+    return revisions - built_on
+
+
+def revisions_on_disk(versions: Path = MIGRATIONS / "versions") -> set[str]:
+    """Every revision this version's migration files know."""
+    return _revisions_on_disk(versions)[0]
+
+
+def _revisions_on_disk(versions: Path) -> tuple[set[str], set[str]]:
     revisions: set[str] = set()
     built_on: set[str] = set()
     for path in versions.glob("*.py"):
@@ -216,4 +226,4 @@ def heads_on_disk(versions: Path = MIGRATIONS / "versions") -> set[str]:
             found = ast.literal_eval(value)
             names = {found} if isinstance(found, str) else set(found or ())
             (revisions if name == "revision" else built_on).update(names)
-    return revisions - built_on
+    return revisions, built_on

@@ -111,20 +111,44 @@ def row_context(table: Any, column: str, row: Any) -> str:
     return sealed_context(table.name, column, *values)
 
 
-def kms_data_key(kms_key_id: str, wrapped_path: Path, *, client: object = None) -> bytes:
-    """A 32-byte data key from AWS KMS (envelope encryption).
-
-    The first run asks KMS for a fresh data key and keeps only its KMS-encrypted form beside
-    the data (`wrapped_path`); every start asks KMS to decrypt it. The plaintext key lives in
-    memory only, so a copy of the disk or the database alone opens nothing.
-    """
+def _kms(client: object) -> Any:
     if client is None:
         import boto3
         from botocore.config import Config
 
         client = boto3.client("kms", config=Config(retries={"mode": "standard"}))
-    kms: Any = client
-    if wrapped_path.exists():
+    return client
+
+
+def kms_new_wrapped_key(kms_key_id: str, *, client: object = None) -> str:
+    """A fresh data key in its KMS-encrypted form only (base64), for HERALD_KMS_DATA_KEY: the
+    plain key is never returned, printed or written anywhere."""
+    made = _kms(client).generate_data_key_without_plaintext(KeyId=kms_key_id, KeySpec="AES_256")
+    return base64.b64encode(bytes(made["CiphertextBlob"])).decode("ascii")
+
+
+def kms_data_key(
+    kms_key_id: str, wrapped_path: Path, *, wrapped: str | None = None, client: object = None
+) -> bytes:
+    """A 32-byte data key from AWS KMS (envelope encryption).
+
+    With `wrapped` (HERALD_KMS_DATA_KEY: the key's KMS-encrypted form, base64), every process
+    of a deployment unwraps the same key, whatever disk it starts on (Fargate tasks have none
+    of their own). Without it, the first run asks KMS for a fresh data key and keeps only its
+    KMS-encrypted form beside the data (`wrapped_path`); every start asks KMS to decrypt it.
+    The plaintext key lives in memory only, so a copy of the disk or the database alone opens
+    nothing.
+    """
+    kms = _kms(client)
+    if wrapped is not None:
+        try:
+            blob = base64.b64decode(wrapped, validate=True)
+        except ValueError:
+            raise VaultError(
+                "HERALD_KMS_DATA_KEY is not base64; make one with `herald keys kms-new`"
+            ) from None
+        key = bytes(kms.decrypt(CiphertextBlob=blob, KeyId=kms_key_id)["Plaintext"])
+    elif wrapped_path.exists():
         plaintext = kms.decrypt(CiphertextBlob=wrapped_path.read_bytes(), KeyId=kms_key_id)
         key = bytes(plaintext["Plaintext"])
     else:

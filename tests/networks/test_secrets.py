@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,12 +23,14 @@ from storage.models import ConnectedAccount
 from storage.models_slack import BotInstall, SlackInstallation, SlackRepository
 from storage.rotate import rotate
 from storage.schema import metadata
-from storage.vault import Vault, decode_key, kms_data_key, new_key, sealed_context
+from storage.vault import Vault, VaultError, decode_key, kms_data_key, new_key, sealed_context
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.x import FakeX
 from tests.support.helpers import actor, dump
 from tests.support.platforms import add_account, make_request, run_oauth_flow, runtime_with
 from tests.support.services import free_port
+
+HERALD = str(Path(sys.executable).with_name("herald"))
 
 MARIA = actor("maria")
 
@@ -127,6 +133,34 @@ def test_kms_data_key_through_moto_server(tmp_path, monkeypatch) -> None:
         assert kms_data_key(key_id, wrapped, client=kms) == first  # the same key every start
         vault = Vault([first])
         assert vault.open(vault.seal(b"token", "t.c"), "t.c") == b"token"
+
+        # Hosts that share no disk (Fargate tasks) share one wrapped key from the settings,
+        # made by `herald keys kms-new`, which prints the wrapped form only.
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HERALD_")},
+            "HERALD_KMS_KEY_ID": key_id,
+            "AWS_ENDPOINT_URL_KMS": f"http://127.0.0.1:{port}",
+        }
+        made = subprocess.run(
+            [HERALD, "keys", "kms-new"], env=env, capture_output=True, text=True, check=False
+        )
+        assert made.returncode == 0, made.stderr
+        wrapped_b64 = made.stdout.strip()
+        one = kms_data_key(key_id, tmp_path / "a" / "k.bin", wrapped=wrapped_b64, client=kms)
+        other = kms_data_key(key_id, tmp_path / "b" / "k.bin", wrapped=wrapped_b64, client=kms)
+        assert one == other and len(one) == 32
+        assert not (tmp_path / "a").exists()  # nothing written: the settings hold the key
+        with pytest.raises(VaultError, match="herald keys kms-new"):
+            kms_data_key(key_id, wrapped, wrapped="not base64!", client=kms)
+        no_key = subprocess.run(
+            [HERALD, "keys", "kms-new"],
+            env={k: v for k, v in env.items() if k != "HERALD_KMS_KEY_ID"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert no_key.returncode != 0
+        assert "Set HERALD_KMS_KEY_ID" in no_key.stderr
     finally:
         server.stop()
 
