@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, select, update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.runtime import build_runtime  # noqa: E402 - after the path is set
+from bot.runtime import Runtime, build_runtime  # noqa: E402 - after the path is set
 from core.settings import Settings  # noqa: E402
 from core.workspace.people import Actor  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -60,6 +60,7 @@ class Stack:
     data_dir: Path
     tick_seconds: float
     key: str = field(default_factory=new_key)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. a fake network's URL
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -73,6 +74,7 @@ class Stack:
             HERALD_TICK_SECONDS=str(self.tick_seconds),
             HERALD_LOG_LEVEL="ERROR",
         )
+        env.update(self.extra_env)
         return env
 
     def settings(self) -> Settings:
@@ -139,10 +141,18 @@ def stack(tick_seconds: float) -> Iterator[Stack]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def seed(st: Stack, count: int) -> None:
-    """`count` approved outbox targets, scheduled far away: one post made through the chat,
-    the rest copied in bulk. `make_due` then brings them forward."""
-    rt = build_runtime(st.settings())
+def seed(
+    st: Stack,
+    count: int,
+    *,
+    to: str = "outbox",
+    settings: dict[str, Any] | None = None,
+    connect: Callable[[Runtime, Actor], object] | None = None,
+) -> None:
+    """`count` approved targets on `to` (outbox unless told), scheduled far away: one post
+    made through the chat, the rest copied in bulk. `make_due` then brings them forward.
+    `settings` point Herald at a fake network, and `connect` connects its account first."""
+    rt = build_runtime(st.settings().model_copy(update=settings or {}))
     try:
         who = Actor(
             surface=SurfaceKind.TERMINAL,
@@ -152,7 +162,9 @@ def seed(st: Stack, count: int) -> None:
             user_name="bench",
             conversation="terminal",
         )
-        rt.herald.handle(who, "draft Bench post --to outbox")
+        if connect is not None:
+            connect(rt, who)
+        rt.herald.handle(who, f"draft Bench post --to {to}")
         with rt.db.session() as s:
             post_id = s.scalars(select(Post.id)).one()
         rt.herald.generate(post_id)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import logging
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +21,9 @@ from storage.db import Database, SchemaOutOfDate, private_dir, unreachable
 
 if TYPE_CHECKING:  # the runtime imports Celery and the adapters: only when a command runs
     from bot.runtime import Runtime
+    from workers.heartbeat import HeartbeatThread
+
+log = logging.getLogger("herald.cli")
 
 
 def _settings() -> Settings:
@@ -51,15 +57,40 @@ def chat(user: str | None) -> None:
     runtime = _build(settings)
     try:
         runtime.start_embedded_worker()
+        actor = local_actor(user)
         code = run_chat(
             runtime.herald,
-            local_actor(user),
+            actor,
             wait_timeout=settings.wait_timeout_seconds,
             history=settings.data_dir / "chat_history",
         )
+        left = _left_waiting(runtime, actor.workspace_id)
+        if left:
+            click.echo(left)
     finally:
         runtime.close()
     _exit_now(code)
+
+
+def _left_waiting(runtime: Runtime, workspace: str) -> str | None:
+    """Approved posts still to go out, which nothing publishes once this chat (and the
+    embedded scheduler it ran) has ended."""
+    from sqlalchemy import select
+
+    from core.scheduling.stalled import left_waiting
+    from core.workspace.people import zone_of
+    from storage.models import SurfaceKind, Workspace
+
+    with runtime.herald.ctx.tx() as tx:
+        ws = tx.session.scalars(
+            select(Workspace).where(
+                Workspace.kind == SurfaceKind.TERMINAL, Workspace.external_id == workspace
+            )
+        ).first()
+        if ws is None:
+            return None
+        own = 1 if runtime.embedded is not None else 0
+        return left_waiting(tx.session, ws.id, zone_of(None, ws), tx.now, own=own)
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -91,8 +122,18 @@ def _exit_now(code: int) -> NoReturn:
     help="This worker's name (Celery's hostname), e.g. publish1@%h; %h is this host's name "
     "(default: celery@%h).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve /metrics on this port (default HERALD_WORKER_METRICS_PORT, 9101; 0: none).",
+)
 def worker(
-    concurrency: int | None, with_scheduler: bool, queues: str | None, name: str | None
+    concurrency: int | None,
+    with_scheduler: bool,
+    queues: str | None,
+    name: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Run a Celery worker for the broker in HERALD_BROKER_URL."""
     from celery.utils.nodenames import default_nodename, host_format
@@ -112,6 +153,8 @@ def worker(
     _need_secret_key(settings, "worker")
     configure_logging(settings)
     runtime = _build(settings, pre_ping=False)  # its transactions run again on a drop
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    _serve_metrics(runtime, "worker", port, backlog=with_scheduler, asked=metrics_port is not None)
     celery_worker = runtime.celery.Worker(
         queues=[queue_name(settings, kind) for kind in kinds],
         # Two workers on one host need names of their own (Celery warns of a clash otherwise).
@@ -122,7 +165,12 @@ def worker(
         loglevel=settings.log_level,
         scheduler="celery.beat.Scheduler",
     )
-    celery_worker.start()
+    beats = _heartbeats(runtime, celery_worker.hostname, scheduler=with_scheduler)
+    try:
+        celery_worker.start()
+    finally:
+        for heartbeat in beats:
+            heartbeat.stop()
     # Celery records why it stopped ("Unrecoverable error" is 1): pass it on, so a supervisor
     # (compose `restart: on-failure`, systemd) restarts a worker that failed, not one stopped.
     sys.exit(celery_worker.exitcode or 0)
@@ -143,7 +191,13 @@ def _queue_kinds(given: str | None, known: tuple[str, ...]) -> list[str]:
 
 
 @main.command()
-def scheduler() -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve /metrics on this port (default HERALD_SCHEDULER_METRICS_PORT, 9102; 0: none).",
+)
+def scheduler(metrics_port: int | None) -> None:
     """Run the dispatcher tick and the sweeper (Celery beat) for HERALD_BROKER_URL."""
     from bot.runtime import configure_logging
 
@@ -152,7 +206,58 @@ def scheduler() -> None:
     _need_secret_key(settings, "scheduler")
     configure_logging(settings)
     runtime = _build(settings, pre_ping=False)
-    runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
+    port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
+    _serve_metrics(runtime, "scheduler", port, backlog=True, asked=metrics_port is not None)
+    beats = _heartbeats(runtime, f"beat@{socket.gethostname()}.{os.getpid()}", worker=False)
+    emf = None
+    if settings.cloudwatch_namespace:
+        from bot.emf import EmfReporter
+
+        emf = EmfReporter(runtime, settings.cloudwatch_namespace).start()
+    try:
+        runtime.celery.Beat(scheduler="celery.beat.Scheduler", loglevel=settings.log_level).run()
+    finally:
+        for heartbeat in beats:
+            heartbeat.stop()
+        if emf is not None:
+            emf.stop()
+
+
+def _heartbeats(
+    runtime: Runtime, name: str, *, worker: bool = True, scheduler: bool = True
+) -> list[HeartbeatThread]:
+    """Start this process's heartbeat rows (what /readyz and `herald status` read)."""
+    from core.operations.heartbeats import Kind
+    from workers.heartbeat import HeartbeatThread
+
+    kinds = [k for k, on in ((Kind.WORKER, worker), (Kind.SCHEDULER, scheduler)) if on]
+    beats = [HeartbeatThread(runtime.herald.ctx, kind, name) for kind in kinds]
+    for heartbeat in beats:
+        heartbeat.start()
+    return beats
+
+
+def _serve_metrics(
+    runtime: Runtime, what: str, port: int, *, backlog: bool, asked: bool = False
+) -> None:
+    """/metrics of this worker or scheduler on its own small port, in a daemon thread.
+
+    A default port already taken (a second worker on this host) is said in the log and the
+    process runs on without metrics: publishing matters more. A port asked for with
+    --metrics-port that is taken stops the start with the same advice."""
+    from bot.metrics import Exported, port_taken, serve
+
+    if port == 0:
+        return
+    host = runtime.settings.metrics_host
+    try:
+        serve(Exported(runtime if backlog else None), host, port)
+    except OSError:
+        advice = port_taken(what, host, port, "--metrics-port")
+        if asked:
+            runtime.close()
+            raise click.ClickException(advice) from None
+        log.warning("%s", advice)
 
 
 def _freeze_startup_heap() -> None:
@@ -166,7 +271,7 @@ def _freeze_startup_heap() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def web(host: str, port: int) -> None:
-    """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health."""
+    """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health, metrics."""
     import uvicorn
 
     from bot.web.app import create_app
@@ -256,6 +361,22 @@ def telegram() -> None:
         run_polling(runtime)
 
 
+@main.command()
+def status() -> None:
+    """Print whether Herald is ready, and what an operator looks at next (exit 1 when not)."""
+    from bot.opsreport import render_status
+    from core.operations.status import status as read_status
+
+    settings = _settings()
+    runtime = _build(settings)
+    try:
+        report = read_status(runtime.herald.ctx)
+    finally:
+        runtime.close()
+    click.echo(render_status(report, settings.timezone))
+    sys.exit(0 if report.ready else 1)
+
+
 @main.group()
 def keys() -> None:
     """Secrets at rest: make a key, re-seal everything under the newest key."""
@@ -283,6 +404,9 @@ def keys_kms_new() -> None:
 @keys.command("rotate")
 def keys_rotate() -> None:
     """Re-seal every stored secret with HERALD_SECRET_KEY (old ones in *_PREVIOUS_SECRET_KEYS)."""
+    from datetime import UTC, datetime
+
+    from core.auditlog.upkeep import record_everywhere
     from storage.rotate import rotate
 
     settings = _settings()
@@ -291,9 +415,156 @@ def keys_rotate() -> None:
         raise click.ClickException("Set HERALD_SECRET_KEY first (herald keys new makes one).")
     try:
         changed = rotate(runtime.db, runtime.vault)
+        record_everywhere(runtime.db, "keys.rotate", {"resealed": changed}, datetime.now(UTC))
     finally:
         runtime.close()
     click.echo(f"Re-sealed {changed} secret(s) with the current key.")
+
+
+@main.command("pause")
+@click.option("--all", "everywhere", is_flag=True, help="Every workspace of this Herald.")
+@click.option("--for", "span", help="Lift it by itself after this long, e.g. 2h or 30m.")
+@click.argument("reason", nargs=-1)
+def pause_all(everywhere: bool, span: str | None, reason: tuple[str, ...]) -> None:
+    """Stop all publishing at once, including posts already queued (herald resume --all)."""
+    from core.durations import parse_span
+    from core.publishing.pause import pause_install
+
+    if not everywhere:
+        raise click.UsageError(
+            "Say --all: it pauses every workspace. For one workspace: pause in chat."
+        )
+    length = parse_span(span) if span else None
+    if span and length is None:
+        raise click.BadParameter(f"{span!r} is not a length; e.g. 2h or 30m.", param_hint="--for")
+    runtime = _build(_settings())
+    try:
+        now = runtime.herald.ctx.clock.now()
+        until = now + length if length else None
+        click.echo(pause_install(runtime.herald.ctx, until, " ".join(reason) or None))
+    finally:
+        runtime.close()
+
+
+@main.command("resume")
+@click.option("--all", "everywhere", is_flag=True, help="Every workspace of this Herald.")
+def resume_all(everywhere: bool) -> None:
+    """Lift the pause of herald pause --all."""
+    from core.publishing.pause import resume_install
+
+    if not everywhere:
+        raise click.UsageError(
+            "Say --all: it resumes every workspace. For one workspace: resume in chat."
+        )
+    runtime = _build(_settings())
+    try:
+        click.echo(resume_install(runtime.herald.ctx))
+    finally:
+        runtime.close()
+
+
+@main.group()
+def audit() -> None:
+    """The audit log: check its hash chains, prune it to the retention."""
+
+
+@audit.command("verify")
+@click.option("--workspace", "workspace_id", type=int, help="Check one workspace (by its id).")
+def audit_verify(workspace_id: int | None) -> None:
+    """Check every workspace's audit chain: a row changed, deleted, inserted or moved fails."""
+    from core.auditlog import upkeep
+
+    runtime = _build(_settings())
+    try:
+        verdicts = upkeep.verify(runtime.db, upkeep.checkpoint_keys(runtime.vault), workspace_id)
+    finally:
+        runtime.close()
+    broken = 0
+    for v in verdicts:
+        if v.ok:
+            redacted = f", {v.redacted} redacted by forget" if v.redacted else ""
+            since = f" after checkpoint {v.checkpoint_seq}" if v.checkpoint_seq else ""
+            click.echo(
+                f"workspace {v.workspace_id}: ok, {v.rows} rows{since}{redacted}, "
+                f"head {v.head_seq} {v.head}"
+            )
+            continue
+        broken += 1
+        click.echo(f"workspace {v.workspace_id}: BROKEN")
+        for problem in v.problems:
+            click.echo(f"  {problem}")
+    if broken:
+        raise click.ClickException(
+            f"{broken} audit chain(s) do not verify: rows were changed outside Herald."
+        )
+
+
+@audit.command("prune")
+def audit_prune() -> None:
+    """Delete audit rows older than HERALD_AUDIT_RETENTION_DAYS, leaving a signed checkpoint."""
+    from datetime import UTC, datetime
+
+    from core.auditlog import upkeep
+    from storage.auditchain import ChainBroken
+
+    settings = _settings()
+    if settings.audit_retention_days <= 0:
+        click.echo("HERALD_AUDIT_RETENTION_DAYS is 0: the audit log is kept forever.")
+        return
+    runtime = _build(settings)
+    try:
+        keys = upkeep.checkpoint_keys(runtime.vault)
+        if not keys:
+            raise click.ClickException(
+                "Pruning signs a checkpoint with a key derived from HERALD_SECRET_KEY. Set it "
+                "first (herald keys new makes one)."
+            )
+        pruned = upkeep.prune(runtime.db, keys, settings.audit_retention_days, datetime.now(UTC))
+    except ChainBroken as exc:
+        raise click.ClickException(
+            f"Not pruned: an audit chain does not verify ({exc}). Run herald audit verify."
+        ) from None
+    finally:
+        runtime.close()
+    total = sum(pruned.values())
+    click.echo(
+        f"Pruned {total:,} audit row(s) older than {settings.audit_retention_days} days "
+        f"in {len(pruned)} workspace(s)."
+    )
+
+
+@main.group()
+def workspace() -> None:
+    """A workspace's data."""
+
+
+@workspace.command("export")
+@click.argument("workspace_id", type=int)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def workspace_export(workspace_id: int, out: str | None) -> None:
+    """Everything a workspace owns, as JSON (tokens and secrets left out)."""
+    import json
+
+    from core.auditlog.erasure import export_workspace
+    from storage.models import Workspace as WorkspaceRow
+
+    runtime = _build(_settings())
+    try:
+        with runtime.db.session() as session:
+            if session.get(WorkspaceRow, workspace_id) is None:
+                raise click.ClickException(
+                    f"There is no workspace {workspace_id}. herald audit verify lists them."
+                )
+            data = export_workspace(session, workspace_id)
+    finally:
+        runtime.close()
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    if out is None:
+        click.echo(text)
+        return
+    with open(out, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    click.echo(f"Wrote workspace {workspace_id} to {out}.")
 
 
 @main.group()

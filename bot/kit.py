@@ -7,7 +7,9 @@ from typing import Protocol
 
 # Card buttons that are one grammar line, `<action> <n> [network]`: pressing one runs it.
 # Edit and Reject ask for a text first, each surface in its own way.
-QUICK_ACTIONS = frozenset({"approve", "regenerate", "cancel", "retry", "slot", "skip", "posted"})
+QUICK_ACTIONS = frozenset(
+    {"approve", "regenerate", "cancel", "retry", "slot", "skip", "posted", "reschedule", "release"}
+)
 ASKING_ACTIONS = frozenset({"edit", "reject"})
 
 

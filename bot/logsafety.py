@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -153,3 +153,105 @@ def install(settings: Settings) -> Redactor:
     for name, floor in QUIET.items():
         logging.getLogger(name).setLevel(max(level, floor))
     return redactor
+
+
+# --- structured lines (structlog) -----------------------------------------------------------
+# Every record, Herald's and the libraries', becomes one event: time (UTC), level, logger, the
+# message, the ids bound where it was made (core/logcontext.py: request or task id, workspace,
+# post, target) and the `ref` a person was shown. `redact` is the one processor that masks
+# secrets and personal data, and it runs last before rendering, traceback included.
+
+_PERSONAL: tuple[tuple[re.Pattern[str], str], ...] = (
+    # E-mail addresses (a member's, an OAuth profile's).
+    (re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), MASK),
+    # Phone numbers written internationally (+49 30 1234567).
+    (re.compile(r"(?<![\w+])\+\d[\d ()-]{7,}\d\b"), MASK),
+)
+
+
+def redact_tree(value: Any, redactor: Redactor) -> Any:
+    """`value` with every string in it redacted (dicts and lists walked, keys kept)."""
+    if isinstance(value, str):
+        text = redactor(value)
+        for pattern, replacement in _PERSONAL:
+            text = pattern.sub(replacement, text)
+        return text
+    if isinstance(value, dict):
+        return {key: redact_tree(item, redactor) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(item, redactor) for item in value]
+    return value
+
+
+def _redact(redactor: Redactor) -> Callable[[Any, str, MutableMapping[str, Any]], dict[str, Any]]:
+    def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+        return {key: redact_tree(value, redactor) for key, value in event.items()}
+
+    return redact
+
+
+def _bound_ids(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    from core.logcontext import current
+
+    for key, value in current().items():
+        event.setdefault(key, value)
+    return event
+
+
+def structured_formatter(redactor: Redactor, *, json_lines: bool) -> logging.Formatter:
+    """A formatter for Herald's handler: one JSON object per line, or a readable line."""
+    import structlog
+
+    renderer: Any = (
+        structlog.processors.JSONRenderer(default=str)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0, sort_keys=False)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            _bound_ids,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redact(redactor),
+            renderer,
+        ],
+    )
+
+
+def start_sentry(settings: Settings, redactor: Redactor) -> bool:
+    """Send unexpected errors to Sentry when HERALD_SENTRY_DSN is set; each event goes through
+    the same redaction as the log lines first. True when started."""
+    if settings.sentry_dsn is None or not settings.sentry_dsn.get_secret_value().strip():
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    def before_send(event: Any, _hint: Any) -> Any:
+        extra = event.get("extra") or {}
+        if "ref" in extra:  # the ref a person was shown, searchable as a tag
+            event.setdefault("tags", {})["ref"] = extra["ref"]
+        return redact_tree(event, redactor)
+
+    def before_breadcrumb(crumb: Any, _hint: Any) -> Any:
+        return redact_tree(crumb, redactor)
+
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn.get_secret_value(),
+        # No user identity, request bodies or a frame's local variables (which may hold a
+        # token): the traceback's lines are enough to find the bug.
+        data_collection={"user_info": False, "http_bodies": [], "stack_frame_variables": False},
+        before_send=before_send,
+        before_breadcrumb=before_breadcrumb,
+        # An ERROR line (log_failure's, with its ref and traceback) is an event; SDK 3 sends
+        # none by default.
+        integrations=[LoggingIntegration(event_level=logging.ERROR)],
+    )
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +120,13 @@ def build_runtime(settings: Settings, *, pre_ping: bool = True) -> Runtime:
 
 
 def configure_logging(settings: Settings, *, to_file: Path | None = None) -> None:
-    """Herald's one log handler (a file, or stderr), every record redacted of tokens."""
-    from bot.logsafety import RedactingFormatter, install
+    """Herald's one log handler (a file, or stderr): structured lines, every one redacted.
+
+    Under HERALD_LOG_FORMAT=auto, a server process writing to stderr that is not a terminal
+    (a container, systemd) writes JSON lines; the terminal chat's file and a terminal get
+    readable lines.
+    """
+    from bot.logsafety import install, start_sentry, structured_formatter
 
     root = logging.getLogger()
     root.setLevel(settings.log_level.upper())
@@ -131,12 +137,14 @@ def configure_logging(settings: Settings, *, to_file: Path | None = None) -> Non
         handler = logging.FileHandler(to_file)
     else:
         handler = logging.StreamHandler()
-    handler.setFormatter(
-        RedactingFormatter(redactor, "%(asctime)s %(levelname)s %(name)s %(message)s")
+    json_lines = settings.log_format == "json" or (
+        settings.log_format == "auto" and to_file is None and not sys.stderr.isatty()
     )
+    handler.setFormatter(structured_formatter(redactor, json_lines=json_lines))
     # Configured again (tests, a second command in one process): one handler, not two.
     for old in [h for h in root.handlers if h.get_name() == "herald"]:
         root.removeHandler(old)
         old.close()
     handler.set_name("herald")
     root.addHandler(handler)
+    start_sentry(settings, redactor)

@@ -1,4 +1,8 @@
-"""The audit trail: one row per change a person or a job made, in the change's transaction."""
+"""The audit trail: one row per change a person or a job made, in the change's transaction.
+
+Rows are hash-chained per workspace when their transaction commits (storage.auditchain), so
+whoever inserts them (here, or the publishing path's Core INSERTs) needs to do nothing more.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ def audit_row(
     from_state: str | None = None,
     to_state: str | None = None,
     detail: dict[str, Any] | None = None,
+    surface: str | None = None,
 ) -> dict[str, Any]:
     """An audit row's values, for a Core INSERT (the publishing path) or `audit` below."""
     return {
@@ -32,6 +37,7 @@ def audit_row(
         "to_state": to_state,
         "detail": detail or {},
         "created_at": now,
+        "surface": surface,
     }
 
 
@@ -44,8 +50,16 @@ def audit(
     post_id: int | None = None,
     to_state: str | None = None,
     detail: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    surface: str | None = None,
 ) -> None:
-    """Record `action` (e.g. "workspace.policy") with what it changed, at the transaction's now."""
+    """Record `action` (e.g. "workspace.policy") with what it changed, at the transaction's now.
+
+    `before` is what the change replaced (kept in the detail as "before"); `surface` is where
+    it came from when that is not the workspace's chat ("cli", "api"); None for a person in
+    the workspace's chat or a job (the log shows the workspace's surface or "job")."""
+    if before is not None:
+        detail = {**(detail or {}), "before": before}
     row = audit_row(
         workspace_id,
         action,
@@ -54,5 +68,6 @@ def audit(
         post_id=post_id,
         to_state=to_state,
         detail=detail,
+        surface=surface,
     )
     tx.session.add(AuditEvent(**row))

@@ -107,5 +107,9 @@ def log_failure(log: logging.Logger, what: str, error: BaseException | None = No
     "button press failed".
     """
     ref = secrets.token_hex(3)
-    log.error("%s (ref %s)", what, ref, exc_info=error if error is not None else True)
+    # `ref=` in the text and as its own field: `grep ref=3fa9c1` finds the line (its traceback
+    # is on it in the JSON log), and a log search can filter on the field.
+    log.error(
+        "%s ref=%s", what, ref, exc_info=error if error is not None else True, extra={"ref": ref}
+    )
     return ref

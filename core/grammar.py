@@ -20,6 +20,10 @@ MENTION = re.compile(r"<@([A-Za-z0-9_.:-]{1,64})>")
 # Bluesky app passwords look like xxxx-xxxx-xxxx-xxxx: one pasted anywhere is a secret too.
 _APP_PASSWORD = re.compile(r"(?<![\w-])[A-Za-z0-9]{4}(?:-[A-Za-z0-9]{4}){3}(?![\w-])")
 REDACTED = "•••"
+# A second-factor code: `--code 123456` in a command, or a message that is only one (the
+# answer Herald asked for, `123456` or `code 123456`). Unused, it is a credential.
+CODE_OPTION = re.compile(r"(?:^|\s)--code(?:\s+|=)(\S*)")
+CODE_ANSWER = re.compile(r"/?(?:code\s+)?(\d{6})")
 
 
 class UnknownCommand(BadInput):
@@ -129,8 +133,11 @@ def redact_secrets(text: str) -> str:
     """The command with any credential replaced by •••: all of it that may be kept or shown.
 
     `connect bluesky <handle> <app-password>` carries one, and so does any text holding an
-    app-password-shaped word. Unchanged text carries none.
+    app-password-shaped word, and a second-factor code. Unchanged text carries none.
     """
+    if CODE_ANSWER.fullmatch(text.strip()):
+        return REDACTED
+    text = CODE_OPTION.sub(lambda m: m.group(0).replace(m.group(1), REDACTED), text)
     head, _, rest = text.strip().partition(" ")
     args = rest.split()
     if head.lstrip("/").lower() == "connect" and args:

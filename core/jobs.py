@@ -24,6 +24,8 @@ class Job(StrEnum):
     CHECK_ACCOUNTS = "herald.check_accounts"  # core/accounts.py
     DIGEST = "herald.send_digests"  # core/analytics/digest.py
     COLLECT = "herald.collect_figures"  # core/analytics/jobs.py
+    DEADLINES = "herald.watch_deadlines"  # core/approvals/deadlines.py
+    OPS_ALERTS = "herald.ops_alerts"  # core/operations/alerts.py
 
 
 class Lane(StrEnum):
@@ -49,6 +51,8 @@ LANE: dict[Job, Lane] = {
     Job.SWEEP: Lane.MAINTAIN,
     Job.CHECK_ACCOUNTS: Lane.MAINTAIN,
     Job.DIGEST: Lane.MAINTAIN,
+    Job.DEADLINES: Lane.MAINTAIN,
+    Job.OPS_ALERTS: Lane.MAINTAIN,
     # Reading figures back calls the networks (up to their timeouts) for thousands of posts a
     # day: on a lane of its own it never holds back a post, a chat answer or the sweeper that
     # recovers lost publish jobs, and an operator can give it workers of its own or none.

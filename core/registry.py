@@ -19,6 +19,7 @@ from core.errors import BadInput
 from core.grammar import UnknownCommand, Words
 from core.permissions import Action, require
 from core.posts.card import Message
+from core.workspace import second_factor
 from core.workspace.people import Actor, resolve
 from storage.models import Member, Workspace
 
@@ -54,6 +55,11 @@ class Spec(Generic[C]):
     check); a handler checks more itself only where the answer depends on what is asked.
     `answer` replaces `handle` for a command that needs no workspace (help). `menu` puts it
     in Telegram's / menu.
+
+    `sensitive`: the command needs a current second-factor code when the workspace's policy
+    asks for one (`policy 2fa on`); a function of the command when only some forms are (a
+    policy change, not reading it). The registry checks it, after the permission and before
+    `handle`, in a transaction of its own (core/workspace/second_factor.py).
     """
 
     name: str
@@ -67,6 +73,14 @@ class Spec(Generic[C]):
     detail: str = ""
     menu: bool = False
     answer: Callable[[C], Message] | None = None
+    sensitive: bool | Callable[[C], bool | second_factor.Need] = False
+
+    def needs_code(self, command: C) -> second_factor.Need | None:
+        """When this command asks for a second factor (None: never)."""
+        need = self.sensitive(command) if callable(self.sensitive) else self.sensitive
+        if isinstance(need, second_factor.Need):
+            return need
+        return second_factor.Need.POLICY if need else None
 
 
 class Registry:
@@ -108,19 +122,69 @@ class Registry:
             )
         return spec.parse(Words(rest.strip(), spec.usage))
 
-    def run(self, ctx: Context, actor: Actor, command: Command) -> Message:
-        """Run a command for `actor`: its permission first, then its handler, in one transaction."""
+    def name_of(self, command: Command) -> str:
+        """The declared name of a parsed command (a bounded metric label)."""
+        spec = self._by_kind.get(type(command))
+        return spec.name if spec is not None else "unknown"
+
+    def spec_of(self, command: Command) -> Spec[Any] | None:
+        """The spec that declares a command's type."""
+        return self._by_kind.get(type(command))
+
+    def within(self, r: Request, command: Command) -> Message:
+        """Run a command inside a request already under way (a confirmed guess): its
+        permission, then its handler, in that request's transaction."""
+        spec = self._by_kind.get(type(command))
+        if spec is None or spec.handle is None:
+            raise TypeError(f"no handler is declared for {command!r}")
+        if spec.permission is not None:
+            require(r.me, spec.permission)
+        return spec.handle(r, command)
+
+    def run(
+        self,
+        ctx: Context,
+        actor: Actor,
+        command: Command,
+        *,
+        code: str | None = None,
+        text: str | None = None,
+        then: Callable[[Request, Message], None] | None = None,
+    ) -> Message:
+        """Run a command for `actor`: its permission first, then its handler, in one transaction.
+
+        A sensitive command is checked for its second factor first: `code` came with it
+        (`--code`), `text` is the command as typed, kept to run when Herald must ask the code.
+        `then` runs after the handler in the same transaction (the REST API records an
+        idempotent create's answer with the post it made).
+        """
         spec = self._by_kind.get(type(command))
         if spec is None:
             raise TypeError(f"no command is declared for {command!r}")
         if spec.answer is not None:
             return spec.answer(command)
         assert spec.handle is not None  # the constructor checked: one of the two
+        need = spec.needs_code(command)
+        if need is not None:
+            stop = second_factor.guard(
+                ctx,
+                actor,
+                spec.permission,
+                code=code,
+                text=text,
+                what=f"run {spec.name}",
+                need=need,
+            )
+            if stop is not None:
+                return stop
         with ctx.tx() as tx:
             ws, me = resolve(tx, actor, ctx.settings.timezone)
             if spec.permission is not None:
                 require(me, spec.permission)
-            message = spec.handle(Request(ctx, tx, ws, me, actor), command)
+            request = Request(ctx, tx, ws, me, actor)
+            message = spec.handle(request, command)
+            if then is not None:
+                then(request, message)
             if tx.after.pending:  # refused here, the transaction rolls back: nothing changed
                 ctx.check_queue()
             return message
@@ -161,21 +225,34 @@ def _wrap(text: str, indent: str = "") -> str:
 def commands() -> Registry:
     """Every command, feature by feature, in the order `help` lists them."""
     # Imported here, not at the top: each feature's module imports `Spec` from this one.
+    from core import guesses
     from core.analytics import commands as analytics
+    from core.api import tokens
     from core.approvals import commands as approvals
+    from core.approvals import deadlines
+    from core.auditlog import commands as auditlog
+    from core.operations import commands as operations
     from core.posts import commands as posts
+    from core.publishing import commands as publishing
     from core.scheduling import commands as scheduling
     from core.workspace import commands as workspace
-    from core.workspace import connect
+    from core.workspace import connect, twofa
 
     return Registry(
         (
             *posts.COMMANDS,
             *approvals.COMMANDS,
             *scheduling.COMMANDS,
+            *deadlines.COMMANDS,
+            *publishing.COMMANDS,
             *analytics.COMMANDS,
             *workspace.COMMANDS,
             *connect.COMMANDS,
+            *guesses.COMMANDS,
+            *twofa.COMMANDS,
+            *tokens.COMMANDS,
+            *auditlog.COMMANDS,
+            *operations.COMMANDS,
             *OWN,
         )
     )

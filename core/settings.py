@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(default=30.0, gt=0)
     digest_seconds: float = Field(default=300.0, gt=0)
     collect_seconds: float = Field(default=60.0, gt=0)
+    deadline_seconds: float = Field(default=30.0, gt=0)
     stale_queued_seconds: float = Field(default=60.0, gt=0)
     # Unset: derived from the HTTP client's limits (core.platforms.timing.IN_FLIGHT_SECONDS),
     # the moment an attempt can no longer be in flight. Set it only to wait longer.
@@ -39,6 +41,34 @@ class Settings(BaseSettings):
     wait_timeout_seconds: float = Field(default=120.0, gt=0)
     worker_concurrency: int = Field(default=4, ge=1)
     log_level: str = "WARNING"
+    # json: one JSON object per line (servers, log shippers); text: readable lines; auto: text
+    # for `herald chat` and on a terminal, JSON for a server process writing anywhere else.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # Optional: unexpected errors are also sent to this Sentry project (redacted first).
+    sentry_dsn: SecretStr | None = None
+    # Each worker and scheduler process writes its heartbeat row this often; a row older than
+    # heartbeat_stale_seconds is a process that died without saying so (/readyz turns 503).
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    heartbeat_stale_seconds: float = Field(default=60.0, gt=0)
+    # Alerts for operators go to this chat: `slack:<team id>:<channel id>` or
+    # `telegram:<chat id>`. Unset: alerts are not evaluated.
+    ops_channel: str | None = None
+    alert_seconds: float = Field(default=60.0, gt=0)  # how often the conditions are read
+    alert_repeat_seconds: float = Field(default=4 * 3600.0, gt=0)  # a firing alert, again
+    alert_window_seconds: float = Field(default=3600.0, gt=0)  # failure rates are over this
+    alert_failure_rate: float = Field(default=0.2, gt=0, le=1)
+    alert_min_failures: int = Field(default=3, ge=1)
+    alert_lag_seconds: float = Field(default=300.0, gt=0)
+    alert_network_down_seconds: float = Field(default=900.0, gt=0)
+    alert_token_days: float = Field(default=3.0, gt=0)
+    # A burst: this many webhook requests refused for their signature, or commands refused for
+    # the person's role, within alert_burst_seconds.
+    alert_burst_count: int = Field(default=20, ge=1)
+    alert_burst_seconds: float = Field(default=300.0, ge=60)
+    # What this deployment costs a month, by component (compute, database, redis, storage,
+    # egress), in USD: `usage` and the monthly cost report share it out per active person.
+    infra_monthly_usd: dict[str, float] = Field(default_factory=dict)
+    cost_alert_per_user_usd: float = Field(default=5.0, gt=0)
 
     # Secrets at rest (tokens of Slack installs and network accounts) are sealed with this key:
     # 32 bytes, base64url. Outside development it must be set; see `herald keys`.
@@ -46,6 +76,9 @@ class Settings(BaseSettings):
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     kms_key_id: str | None = None
     kms_data_key: str | None = None
+    # Audit rows older than this many days are deleted by `herald audit prune` (run it daily),
+    # leaving a signed checkpoint so the rest still verifies; 0 keeps them forever.
+    audit_retention_days: int = Field(default=0, ge=0)
     public_url: str = "http://127.0.0.1:8000"
 
     # What `herald web` takes from the outside. Bodies over the cap are refused (413) before
@@ -60,6 +93,14 @@ class Settings(BaseSettings):
     command_rate_window_seconds: float = Field(default=60.0, gt=0)
     # Per person on Slack and Telegram: charts `stats` draws a minute (each costs CPU).
     chart_rate_limit: int = Field(default=6, ge=0)
+
+    # Prometheus metrics (core/metrics.py, bot/metrics.py). `herald web` serves /metrics on its
+    # own port; a worker and the scheduler serve them on these ports (0: none).
+    metrics_host: str = "127.0.0.1"
+    cloudwatch_namespace: str | None = None
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    metrics_max_workspaces: int = Field(default=100, ge=0)
 
     # Slack (issue: Slack app)
     slack_bot_token: SecretStr | None = None
@@ -113,6 +154,33 @@ class Settings(BaseSettings):
             raise ValueError("use a sqlite:/// or postgresql+psycopg:// URL")
         if value and value.startswith("postgresql://"):
             return "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("ops_channel")
+    @classmethod
+    def _known_ops_channel(cls, value: str | None) -> str | None:
+        # Refused at start: an alert lost to a typo is found out on the day it mattered.
+        if not value or not value.strip():
+            return None
+        parts = value.strip().split(":")
+        if (parts[0] == "slack" and len(parts) == 3 and all(parts[1:])) or (
+            parts[0] == "telegram" and len(parts) == 2 and parts[1].lstrip("-").isdigit()
+        ):
+            return value.strip()
+        raise ValueError(
+            "use slack:<team id>:<channel id> (e.g. slack:T0123ABCD:C0456EFGH) "
+            "or telegram:<chat id> (e.g. telegram:-1001234567890)"
+        )
+
+    @field_validator("infra_monthly_usd")
+    @classmethod
+    def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
+        known = ("compute", "database", "redis", "storage", "egress")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not a component; use {', '.join(known)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("a monthly price cannot be negative")
         return value
 
     @field_validator("timezone")

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, Executable, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import auditchain
+
 # Alembic is imported where a migration runs, not here: loading it costs ~200 ms, paid by every
 # `herald` command, while a database at head (nearly every start) needs none of it.
 if TYPE_CHECKING:
@@ -115,6 +117,10 @@ class Database:
                 url, echo=echo, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT"
             )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The audit chain: rows inserted by any path are sealed when their transaction commits.
+        event.listen(self.engine, "before_execute", auditchain.mark_audit_insert)
+        event.listen(self.engine, "before_cursor_execute", auditchain.mark_other_insert)
+        event.listen(self.sessions, "before_commit", auditchain.seal_on_commit)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -187,6 +193,10 @@ class Database:
                 f"The database at {where} is at schema revision {current or 'none'}, "
                 f"this Herald needs {head}. Run: herald db upgrade"
             )
+
+    def schema_current(self) -> bool:
+        """Whether the database is at this code's schema (what /readyz reports)."""
+        return self._at_head()
 
     def _at_head(self) -> bool:
         """Whether the database is stamped with exactly the heads on disk, read without Alembic.

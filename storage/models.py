@@ -67,6 +67,8 @@ class PostState(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    # Still unapproved at its planned time: not published, waiting to be rescheduled.
+    EXPIRED = "expired"
 
 
 class TargetState(enum.StrEnum):
@@ -157,6 +159,10 @@ class Post(Base):
     card_ref: Mapped[str | None] = mapped_column(String(200))
     feedback: Mapped[str | None] = mapped_column(Text)
     problem: Mapped[str | None] = mapped_column(Text)
+    # The planned time the approval reminder and the escalation were sent for (each once per
+    # planned time: a new time earns a new reminder). See core/approvals/deadlines.py.
+    reminded_for: Mapped[datetime | None]
+    escalated_for: Mapped[datetime | None]
     created_at: Mapped[created]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -245,6 +251,64 @@ class AuditEvent(Base):
     to_state: Mapped[str | None] = mapped_column(String(24))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[created]
+    # Where the change came from: slack, telegram, terminal, api, cli; None for a job.
+    surface: Mapped[str | None] = mapped_column(String(16))
+    # The hash chain (storage.auditchain): filled when the row's transaction commits, never
+    # by the code that inserts it, so every insert path (ORM or Core) is chained alike.
+    seq: Mapped[int | None] = mapped_column(Integer)
+    detail_hash: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    # Set by `forget`: the detail was pseudonymised; its original is covered by detail_hash.
+    redacted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "seq", name="uq_audit_events_workspace_seq"),
+        Index(
+            "ix_audit_events_unsealed",
+            "workspace_id",
+            postgresql_where="hash IS NULL",
+            sqlite_where="hash IS NULL",
+        ),
+    )
+
+
+class AuditChain(Base):
+    """One workspace's chain head and, after pruning, its signed checkpoint (the last pruned
+    row's seq and hash, HMAC-signed with a key derived from the install's secret)."""
+
+    __tablename__ = "audit_chains"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    head: Mapped[str] = mapped_column(String(64))
+    checkpoint_seq: Mapped[int] = mapped_column(Integer, default=0)
+    checkpoint_hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_at: Mapped[datetime | None]
+    checkpoint_sig: Mapped[str | None] = mapped_column(String(64))
+
+
+class Pause(Base):
+    """Publishing frozen for one workspace, or for the whole install (`workspace_id` None),
+    from `started_at` until someone resumes (`ended_at`) or `until` passes."""
+
+    __tablename__ = "pauses"
+    __table_args__ = (Index("ix_pauses_open", "ended_at", "workspace_id"),)
+
+    id: Mapped[intpk]
+    workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    by_name: Mapped[str] = mapped_column(String(200))  # "@maria", or "the operator"
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    # Where the pause was asked, so that the resume (even a timed one) is said there.
+    conversation: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    until: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
 
 
 class ConnectedAccount(Base):
@@ -317,3 +381,20 @@ class InboxCommand(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[created] = mapped_column(index=True)
     started_at: Mapped[datetime | None]
+
+
+class PendingGuess(Base):
+    """A command Herald guessed from someone's free text and asked them to confirm: `yes` from
+    the same person in the same conversation runs `line`, before `expires_at`."""
+
+    __tablename__ = "pending_guesses"
+    __table_args__ = (
+        UniqueConstraint("member_id", "conversation", name="uq_pending_guesses_member_id"),
+    )
+
+    id: Mapped[intpk]
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    conversation: Mapped[str] = mapped_column(String(200))
+    line: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[created]

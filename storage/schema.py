@@ -5,10 +5,13 @@ from __future__ import annotations
 from storage import (
     models,
     models_analytics,
+    models_api,
     models_files,
     models_llm,
     models_networks,
+    models_ops,
     models_slack,
+    models_twofa,
 )
 from storage.models import Base
 
@@ -18,8 +21,11 @@ __all__ = [
     "metadata",
     "models",
     "models_analytics",
+    "models_api",
     "models_files",
     "models_llm",
     "models_networks",
+    "models_ops",
     "models_slack",
+    "models_twofa",
 ]

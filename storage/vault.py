@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -52,6 +53,7 @@ class Vault:
         if not keys:
             raise VaultError("the vault needs at least one key")
         self.current = keys[0]
+        self._raw = list(keys)
         self._keys = {key_id(k): AESGCM(k) for k in keys}
         self._current_id = key_id(self.current)
 
@@ -72,6 +74,12 @@ class Vault:
             return aead.decrypt(nonce, blob[len(MAGIC) + 20 :], context.encode())
         except InvalidTag as exc:
             raise VaultError("the value was altered or belongs elsewhere") from exc
+
+    def derived(self, purpose: str) -> list[bytes]:
+        """Keys for `purpose` (e.g. signing audit checkpoints), derived from the secret keys,
+        current first: never stored, and useless for opening sealed values."""
+        label = b"herald-derived:" + purpose.encode()
+        return [hmac.new(k, label, hashlib.sha256).digest() for k in self._raw]
 
     def is_current(self, blob: bytes) -> bool:
         return blob[len(MAGIC) : len(MAGIC) + 8] == self._current_id

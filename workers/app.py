@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import socket
 import threading
 import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from celery import Celery
+from celery import Celery, signals
 from celery.beat import EmbeddedService
 from celery.bootsteps import RUN
 from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
-from core import accounts
+from core import accounts, metrics
 from core.analytics import digest
 from core.analytics.jobs import collect
+from core.approvals import deadlines
 from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
+from core.logcontext import bound
 from core.maintenance.jobs import sweep
 from core.messaging import delivery, inbox
+from core.operations import alerts
+from core.operations.heartbeats import Kind
 from core.posts.jobs import generate
 from core.publishing.jobs import publish
 from core.publishing.reconcile import reconcile
 from core.scheduling.jobs import dispatch_due
 from core.service import Herald
 from core.settings import Settings
+from workers.heartbeat import HeartbeatThread
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +158,16 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.digest_seconds),
                 "options": {"expires": settings.digest_seconds * 2},
             },
+            "watch-deadlines": {
+                "task": str(Job.DEADLINES),
+                "schedule": timedelta(seconds=settings.deadline_seconds),
+                "options": {"expires": settings.deadline_seconds * 2},
+            },
+            "ops-alerts": {
+                "task": str(Job.OPS_ALERTS),
+                "schedule": timedelta(seconds=settings.alert_seconds),
+                "options": {"expires": settings.alert_seconds * 2},
+            },
             "collect-figures": {
                 "task": str(Job.COLLECT),
                 "schedule": timedelta(seconds=settings.collect_seconds),
@@ -159,6 +177,7 @@ def create_celery(settings: Settings) -> HeraldCelery:
         beat_max_loop_interval=min(settings.tick_seconds, 5.0),
     )
     _register_tasks(app)
+    _watch_tasks()
     # Celery's thread pool resolves tasks through the process-wide default app, not the app
     # that started the worker: make ours the default so its tasks and its Herald are used.
     app.set_default()
@@ -203,8 +222,16 @@ def _send_digests(self: Any) -> int:
     return digest.send_due(self.app.herald.ctx)
 
 
+def _watch_deadlines(self: Any) -> dict[str, int]:
+    return deadlines.watch(self.app.herald.ctx)
+
+
 def _collect_figures(self: Any) -> int:
     return collect(self.app.herald.ctx)
+
+
+def _ops_alerts(self: Any) -> int:
+    return alerts.evaluate(self.app.herald.ctx)
 
 
 def _deliver_message(self: Any, message_id: int) -> None:
@@ -228,7 +255,42 @@ BODIES: dict[Job, Any] = {
     Job.RUN_INBOUND: _run_inbound,
     Job.DIGEST: _send_digests,
     Job.COLLECT: _collect_figures,
+    Job.DEADLINES: _watch_deadlines,
+    Job.OPS_ALERTS: _ops_alerts,
 }
+
+
+# Which id a task's first argument is, for its log lines (core/logcontext.py).
+_ARG_FIELD: dict[Job, str] = {
+    Job.GENERATE: "post",
+    Job.PUBLISH: "target",
+    Job.RECONCILE: "target",
+    Job.DELIVER: "message",
+}
+
+
+def _logged(job: Job, body: Any) -> Any:
+    """`body` with the task's id, name and the row it is about on every line it logs."""
+
+    @functools.wraps(body)
+    def run(self: Any, *args: Any) -> Any:
+        about = _ARG_FIELD.get(job)
+        with bound(
+            task_id=str(self.request.id),
+            task=str(job),
+            **({about: args[0]} if about and args else {}),
+        ):
+            started = time.monotonic()
+            log.debug("%s started", job)
+            result = body(self, *args)
+            log.debug("%s done in %.3f s", job, time.monotonic() - started)
+            return result
+
+    return run
+
+
+# Wrapped once: every app built in this process registers the same callables.
+_LOGGED: dict[Job, Any] = {job: _logged(job, body) for job, body in BODIES.items()}
 
 
 def _register_tasks(app: HeraldCelery) -> None:
@@ -242,8 +304,40 @@ def _register_tasks(app: HeraldCelery) -> None:
         "retry_backoff_max": 60,
         "max_retries": 5,
     }
-    for job, body in BODIES.items():
+    for job, body in _LOGGED.items():
         app.task(name=str(job), **house)(body)
+
+
+# When each running task began (monotonic), by task id: Celery's signals carry no timing.
+_started: dict[str, float] = {}
+_OUTCOMES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}
+_NAMES = frozenset(str(job) for job in Job)
+
+
+def _task_began(task_id: str | None = None, **_: Any) -> None:
+    if task_id is not None:
+        _started[task_id] = time.monotonic()
+
+
+def _task_ended(
+    task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
+) -> None:
+    """Duration, outcome and last success of one task run, labelled by its (known) name."""
+    began = _started.pop(task_id, None) if task_id is not None else None
+    name = getattr(task, "name", None)
+    label = name if name in _NAMES else "other"
+    if began is not None:
+        metrics.TASK_SECONDS.labels(label).observe(time.monotonic() - began)
+    outcome = _OUTCOMES.get(state or "", "failure")
+    metrics.TASK_RUNS.labels(label, outcome).inc()
+    if outcome == "success":
+        metrics.TASK_LAST_SUCCESS.labels(label).set_to_current_time()
+
+
+def _watch_tasks() -> None:
+    """Connect the task metrics to Celery's signals, once per process (they are global)."""
+    signals.task_prerun.connect(_task_began, weak=False, dispatch_uid="herald-metrics-prerun")
+    signals.task_postrun.connect(_task_ended, weak=False, dispatch_uid="herald-metrics-postrun")
 
 
 class CeleryQueue:
@@ -279,6 +373,23 @@ class CeleryQueue:
                 "Is it running? Check HERALD_BROKER_URL, then try again."
             ) from None
 
+    def depths(self) -> dict[str, int]:
+        """Jobs waiting in each lane's Redis list (not those a worker holds for a countdown);
+        {} for the in-memory broker of the embedded mode, which has no list to count."""
+        url = str(self.app.conf.broker_url)
+        if not url.startswith(("redis://", "rediss://")):
+            return {}
+        import redis
+
+        if self._probe is None:
+            self._probe = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        names = [str(queue.name) for queue in self.app.conf.task_queues]
+        pipe = self._probe.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(name)
+        lengths = pipe.execute()
+        return {name.rsplit(".", 1)[-1]: int(n) for name, n in zip(names, lengths, strict=True)}
+
     def enqueue(self, task: str, *args: int, countdown: float | None = None) -> None:
         # Countdowns stay short (at most a minute): long waits belong in scheduled_at.
         self.app.send_task(
@@ -313,6 +424,7 @@ class EmbeddedWorker:
         self._thread: threading.Thread | None = None
         self._worker: Any = None
         self._beat: Any = None
+        self._heartbeats: list[HeartbeatThread] = []
 
     def start(self) -> None:
         self._worker = self.app.WorkController(
@@ -337,6 +449,17 @@ class EmbeddedWorker:
             self.app, thread=True, scheduler_cls="celery.beat.Scheduler", max_interval=1.0
         )
         self._beat.start()
+        # Named per process and per worker: one process may run several (tests do). An app
+        # without a Herald (a bare Celery app in a test) has no database to beat into.
+        name = f"embedded@{socket.gethostname()}.{os.getpid()}.{id(self):x}"
+        herald = getattr(self.app, "herald", None)
+        self._heartbeats = [
+            HeartbeatThread(herald.ctx, kind, name)
+            for kind in (Kind.WORKER, Kind.SCHEDULER)
+            if herald is not None
+        ]
+        for heartbeat in self._heartbeats:
+            heartbeat.start()
 
     def _wait_until_consuming(self, timeout: float) -> None:
         """A worker stopped halfway through its start fails inside Celery's own start steps
@@ -355,6 +478,9 @@ class EmbeddedWorker:
         """Stop at once: take no new job and let the running ones finish, without waiting out
         the poll intervals of beat (asleep up to a second between ticks) and of the worker's
         loop (two seconds per drain of the transport), which is all a join would wait for."""
+        for heartbeat in self._heartbeats:
+            heartbeat.stop()
+        self._heartbeats = []
         if self._beat is not None:
             # Beat only sends ticks; one it still sends is a nudge, and rows are the truth.
             self._beat.service.stop(wait=False)

@@ -12,8 +12,9 @@ bolt runs them on the loop and the answer awaits the write.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
@@ -24,6 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.delivery import configured
 from bot.web.guard import AddressLimit
+from core import metrics
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -46,9 +48,12 @@ def router(runtime: Runtime) -> APIRouter:
     verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
 
     async def dispatch(request: Request) -> Response:
+        began = time.perf_counter()
         body = await request.body()
         refused = _unverified(request, body, verifier)
         if refused is not None:
+            if refused.status_code == 401:
+                metrics.REJECTED_REQUESTS.labels("slack").inc()
             return refused
         try:
             bolt_request = to_bolt_request(request, body)
@@ -68,6 +73,7 @@ def router(runtime: Runtime) -> APIRouter:
             bolt_response = await anyio.to_thread.run_sync(
                 app.dispatch, bolt_request, limiter=limiter
             )
+        metrics.ACK_SECONDS.labels(_kind(bolt_request.body)).observe(time.perf_counter() - began)
         return to_starlette_response(bolt_response)
 
     # One URL serves all three (bolt tells them apart); the other two exist for manifests
@@ -99,6 +105,26 @@ def router(runtime: Runtime) -> APIRouter:
         ):
             routes.add_api_route(path, step(kind, handle), methods=["GET"], include_in_schema=False)
     return routes
+
+
+# What Slack sends, by its `type` (a slash command has none): a bounded label for the ack metric.
+KINDS = {
+    "block_actions": "action",
+    "block_suggestion": "action",
+    "interactive_message": "action",
+    "shortcut": "action",
+    "message_action": "action",
+    "view_submission": "view",
+    "view_closed": "view",
+    "event_callback": "event",
+    "url_verification": "event",
+}
+
+
+def _kind(body: dict[str, Any]) -> str:
+    if "command" in body:
+        return "command"
+    return KINDS.get(str(body.get("type", "")), "other")
 
 
 def _unverified(request: Request, body: bytes, verifier: SignatureVerifier) -> Response | None:

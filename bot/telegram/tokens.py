@@ -34,6 +34,8 @@ ACTIONS = (
     "posted",
     "slot",
     "skip",
+    "reschedule",
+    "release",
 )
 MAX_CALLBACK_BYTES = 64  # telegram.constants.InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
 _PLAIN = struct.Struct(">BIBI")  # action, post number, network index (0 = none), card message

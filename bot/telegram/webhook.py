@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.telegram.app import ALLOWED_UPDATES, build_application, set_menu
+from core import metrics
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -64,6 +65,7 @@ def router(runtime: Runtime) -> APIRouter:
         if secret is None or not hmac.compare_digest(
             given.encode(), secret.get_secret_value().encode()
         ):
+            metrics.REJECTED_REQUESTS.labels("telegram").inc()
             return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
         application = state.get("app")
         if application is None:

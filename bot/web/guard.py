@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.ratelimit import Counter, over_limit
@@ -70,9 +70,13 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Connection: close, so the rest of the body is never read.
-        response = PlainTextResponse(
-            TOO_LARGE.format(limit=self.limit), 413, headers={"Connection": "close"}
-        )
+        text = TOO_LARGE.format(limit=self.limit)
+        headers = {"Connection": "close"}
+        response: Response = PlainTextResponse(text, 413, headers=headers)
+        if str(scope.get("path", "")).startswith("/api/"):  # the REST API's problem details
+            body = {"type": "about:blank", "title": "Content Too Large", "status": 413}
+            body |= {"detail": text, "instance": scope["path"]}
+            response = JSONResponse(body, 413, headers, media_type="application/problem+json")
         await response(scope, receive, send)
 
 

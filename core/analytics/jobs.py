@@ -39,6 +39,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from core import metrics
 from core.analytics import figures, queries, schedule, store
 from core.context import Context, Tx, run_tx
 from core.errors import PublishError, RateLimited, TokenExpired
@@ -241,25 +242,33 @@ def _read_group(ctx: Context, network: str, work: list[Work]) -> int:
     try:
         if read is None:
             raise PublishError(f"Herald can't read figures from {name}")
-        answer = cast(dict[int, Reading], read([item.request for item in work]))
+        with metrics.calling(network):
+            answer = cast(dict[int, Reading], read([item.request for item in work]))
     except RateLimited as exc:
+        metrics.SNAPSHOT_READS.labels(network, "rate_limited").inc()
         until = exc.until
         log.info("%s asked to slow down reading figures; back at %s", name, until)
         run_tx(ctx, lambda tx: _move(tx, rows, until))
         return 0
     except TokenExpired as exc:
+        metrics.SNAPSHOT_READS.labels(network, "token_expired").inc()
         log.warning("%s refused the token reading figures: %s", name, exc.reason)
         run_tx(ctx, lambda tx: _move(tx, rows, tx.now + DISCONNECTED_WAIT))
         return 0
     except PublishError as exc:
+        metrics.SNAPSHOT_READS.labels(network, "failed").inc()
         log.warning("reading %d %s targets' figures failed: %s", len(work), name, exc.reason)
         run_tx(ctx, lambda tx: _back_off(tx, rows))
         return 0
     except Exception:  # one network's failure must not stop the others' collection
+        metrics.SNAPSHOT_READS.labels(network, "failed").inc()
         log.exception("reading %d %s targets' figures failed", len(work), name)
         run_tx(ctx, lambda tx: _back_off(tx, rows))
         return 0
-    return run_tx(ctx, lambda tx: _record(tx, work, answer))
+    metrics.SNAPSHOT_READS.labels(network, "ok").inc()
+    stored = run_tx(ctx, lambda tx: _record(tx, work, answer))
+    metrics.SNAPSHOTS.labels(network).inc(stored)
+    return stored
 
 
 # --- recording ------------------------------------------------------------------------------

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from core.approvals import deadlines
 from core.audit import audit
 from core.context import Tx
+from core.durations import parse_span
 from core.errors import BadInput, Conflict, Forbidden
 from core.grammar import Words, numbered
 from core.jobs import Job
@@ -18,6 +21,7 @@ from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS
 from core.registry import Request, Spec
 from core.timeparse import format_when
+from core.workspace import second_factor
 from core.workspace.people import TEAM_ELSEWHERE, alone_at_terminal, find_post, zone_of
 from storage.models import Approval, AuditEvent, Member, Post, PostState
 
@@ -40,6 +44,30 @@ class Reject:
 class SetPolicy:
     self_approval: bool | None = None
     approvals_required: int | None = None
+    # Lead times before a pending post's planned time, in minutes (0: off).
+    reminder: int | None = None
+    escalate: int | None = None
+    second_factor: bool | None = None
+
+    def changes(self) -> bool:
+        """Whether it changes the policy (sensitive), or only reads it."""
+        asked = (
+            self.self_approval,
+            self.approvals_required,
+            self.reminder,
+            self.escalate,
+            self.second_factor,
+        )
+        return any(value is not None for value in asked)
+
+
+def _lead(words: Words, key: str, value: str) -> int:
+    if value in {"off", "none", "0"}:
+        return 0
+    span = parse_span(value)
+    if span is None or not timedelta(minutes=1) <= span <= deadlines.LONGEST_LEAD:
+        raise words.fail(f"{key} takes a lead time from 1m to 7d, e.g. 2h or 30m, or off.")
+    return int(span.total_seconds() // 60)
 
 
 def parse_reject(words: Words) -> Reject:
@@ -53,6 +81,8 @@ def parse_reject(words: Words) -> Reject:
 def parse_policy(words: Words) -> SetPolicy:
     self_approval: bool | None = None
     approvals: int | None = None
+    leads: dict[str, int] = {}
+    second: bool | None = None
     args = [a.lower() for a in words.args]
     while args:
         key = args.pop(0)
@@ -65,9 +95,17 @@ def parse_policy(words: Words) -> SetPolicy:
             if not value.isdigit() or not 1 <= int(value) <= 5:
                 raise words.fail("approvals takes a number from 1 to 5.")
             approvals = int(value)
+        elif key in {"reminder", "remind"}:
+            leads["reminder"] = _lead(words, "reminder", value)
+        elif key in {"escalate", "escalation"}:
+            leads["escalate"] = _lead(words, "escalate", value)
+        elif key in {"2fa", "second-factor"}:
+            second = words.toggle(value)
         else:
             raise words.fail(f'I don\'t know the policy "{key}".')
-    return SetPolicy(self_approval=self_approval, approvals_required=approvals)
+    return SetPolicy(
+        self_approval=self_approval, approvals_required=approvals, second_factor=second, **leads
+    )
 
 
 def _approver_names(tx: Tx, post: Post) -> list[str]:
@@ -214,6 +252,26 @@ def reject(r: Request, cmd: Reject) -> Message:
 def set_policy(r: Request, cmd: SetPolicy) -> Message:
     """Everyone may read the policy; changing it is for admins."""
     tx, ws, me = r.tx, r.ws, r.me
+    if cmd.second_factor is not None:
+        require(me, Action.CONFIGURE)
+        _set_second_factor(r, cmd.second_factor)
+    if cmd.reminder is not None or cmd.escalate is not None:
+        require(me, Action.CONFIGURE)
+        was = deadlines.describe(ws)
+        changes = {
+            f"{key}_minutes": value
+            for key, value in (("reminder", cmd.reminder), ("escalate", cmd.escalate))
+            if value is not None
+        }
+        ws.settings = {**(ws.settings or {}), **changes}
+        audit(
+            tx,
+            ws.id,
+            "workspace.policy",
+            actor_id=me.id,
+            detail={"after": deadlines.describe(ws), **changes},
+            before={"deadlines": was},
+        )
     if cmd.self_approval is not None or cmd.approvals_required is not None:
         require(me, Action.CONFIGURE)
         if alone_at_terminal(tx, ws) and (
@@ -223,6 +281,7 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
                 "The terminal chat has one person, so approvals need no second approver: "
                 f"self-approval stays on and one approval is enough. {TEAM_ELSEWHERE}."
             )
+        before = {"self_approval": ws.self_approval, "approvals": ws.approvals_required}
         if cmd.self_approval is not None:
             ws.self_approval = cmd.self_approval
         if cmd.approvals_required is not None:
@@ -233,10 +292,36 @@ def set_policy(r: Request, cmd: SetPolicy) -> Message:
             "workspace.policy",
             actor_id=me.id,
             detail={"self_approval": ws.self_approval, "approvals": ws.approvals_required},
+            before=before,
         )
+    second = "on" if second_factor.policy_on(ws) else "off"
     return Message(
         text=f"Self-approval: {'on' if ws.self_approval else 'off'} · approvals required: "
-        f"{ws.approvals_required}"
+        f"{ws.approvals_required} · {deadlines.describe(ws)} · "
+        f"2FA for sensitive actions: {second}"
+    )
+
+
+def _set_second_factor(r: Request, on: bool) -> None:
+    """`policy 2fa on` only from someone with a second factor: else the admin who turns it on
+    could not turn it off again."""
+    tx, ws, me = r.tx, r.ws, r.me
+    if on and second_factor.policy_on(ws) is False:
+        factor = second_factor.factor_of(tx, r.actor)
+        if factor is None or factor.confirmed_at is None:
+            raise BadInput(
+                "Set up your own second factor first (2fa enrol), so that you can still change "
+                "the policy once it asks for codes; then policy 2fa on."
+            )
+    was = bool(second_factor.policy_on(ws))
+    ws.settings = {**ws.settings, second_factor.POLICY_KEY: on}
+    audit(
+        tx,
+        ws.id,
+        "workspace.policy",
+        actor_id=me.id,
+        detail={"second_factor": on},
+        before={"second_factor": was},
     )
 
 
@@ -265,10 +350,16 @@ COMMANDS: tuple[Spec[Any], ...] = (
     Spec(
         name="policy",
         kind=SetPolicy,
-        usage="policy [self-approval on|off] [approvals <n>]",
-        summary="self-approval, approvals needed",
-        detail="Anyone can read it; admins change it.",
+        usage="policy [self-approval on|off] [approvals <n>] [2fa on|off] · "
+        "policy reminder <2h|off> · policy escalate <30m|off>",
+        summary="approvals needed, deadlines, 2FA",
+        detail="Anyone can read it; admins change it. A pending post with a planned time "
+        "reminds its approvers (default 2h before), then calls the admins (30m before), and "
+        "expires unpublished if still unapproved at its time. With 2fa on, connect, "
+        "disconnect, role, pause and policy changes need a code from the person's "
+        "authenticator app.",
         parse=parse_policy,
         handle=set_policy,
+        sensitive=SetPolicy.changes,
     ),
 )

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.context import SystemClock, Tx
 from core.generation.client import Usage
 from core.jobs import AfterCommit
@@ -156,6 +157,10 @@ class Ledger:
                 jobs = self._notify(session, workspace_id, before, after, now, conversation, budget)
         if self.queue is not None:  # after commit, as everywhere
             jobs.send(self.queue)
+        label = metrics.workspace_label(workspace_id, self.settings.metrics_max_workspaces)
+        metrics.LLM_TOKENS.labels(label, "prompt").inc(usage.prompt_tokens)
+        metrics.LLM_TOKENS.labels(label, "completion").inc(usage.completion_tokens)
+        metrics.LLM_COST.labels(label).inc(cost)
         return Spend(after, budget)
 
     def _notify(

@@ -17,14 +17,16 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from core.approvals.commands import Approve, Reject
 from core.context import Tx
 from core.errors import BadInput
 from core.generation.budget import Ledger
 from core.generation.client import ModelClient, ModelError
-from core.grammar import UnknownCommand
+from core.grammar import UnknownCommand, unquote
+from core.guesses import ACTIONS, PostAbout
 from core.networks import NETWORK_NAMES, UnknownNetworkError, parse_networks
 from core.posts.card import networks_phrase
-from core.posts.commands import MAX_BRIEF, Draft, Queue
+from core.posts.commands import MAX_BRIEF, Cancel, Draft, Queue, Regenerate, Show
 from core.registry import Command
 from core.sanitize import clean_input
 from core.scheduling.commands import Schedule
@@ -48,7 +50,7 @@ _NAMES = {
 _NAME_RE = "|".join(sorted((re.escape(n) for n in _NAMES), key=len, reverse=True))
 # "x" is a letter as often as a network ("10x faster"): only near a preposition or a list.
 _NETWORK = re.compile(
-    rf"(?:\b(?:on|to|for|via|in|and|&|,)\s*)?(?:\b(?P<name>{_NAME_RE})\b|"
+    rf"(?:\b(?:on|to|for|via|in|and|&|,)\s*(?:the\s+|our\s+)?)?(?:\b(?P<name>{_NAME_RE})\b|"
     rf"(?:(?<=\bon )|(?<=\bto )|(?<=\band )|(?<=, )|(?<=& )|(?<=\bfor ))(?P<x>x)\b(?![-.]\w)|"
     rf"\b(?P<x2>x)(?=\s*(?:,|and\b|&)\s*(?:{_NAME_RE})\b))",
     re.IGNORECASE,
@@ -89,9 +91,43 @@ _TIME_WORD = re.compile(
     r"sat|sun|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)\b",
     re.IGNORECASE,
 )
-_CONNECTOR = re.compile(r"\s*\b(?:at|on|for|by|from|starting)\s*$", re.IGNORECASE)
+_CONNECTOR = re.compile(
+    r"\s*\b(?:at|on|for|by|from|starting|to)(?:\s+(?:the|our))?\s*$", re.IGNORECASE
+)
 _TRAILING = re.compile(r"[\s,;:.!?\-–—]+$|\s+(?:please|pls|thanks|thank you)[.!]*$", re.IGNORECASE)
 _FILLER = frozenset({"post", "a post", "posts", "update", "something", "it", "this", "one"})
+# A request about an existing post, by its number ("approve post 1", "make #1 shorter") or by
+# what it is about ("cancel the post about the webinar").
+_POLITE = (
+    r"^(?:(?:please|pls|hey|hi|herald|ok|okay|can you|could you|would you|will you|kindly|"
+    r"go ahead and|now)[,:]?\s+)*"
+)
+_VERBS = {
+    "approve": r"approve|accept|greenlight|green-light|sign off(?: on)?|ok",
+    "reject": r"reject|decline|turn down",
+    "cancel": r"cancel|stop|drop|scrap|delete|remove|call off|kill",
+    "schedule": r"schedule|reschedule|move|push|postpone|shift|put|set",
+    "regenerate": r"make|rewrite|redo|regenerate|redraft|rework",
+    "show": r"show(?: me)?|open|display|view|see",
+}
+_REF = r"(?:(?:the\s+)?(?:post|draft|tweet|update)\s+)?(?:number\s+|no\.?\s*)?#?(?P<n>\d{1,9})\b"
+_BY_SUBJECT = (
+    r"(?:the|our|my|that|this)\s+(?:post|draft|tweet|update|one)\s+"
+    r"(?:about|on|for|regarding|announcing)\s+(?P<subject>.+)"
+)
+_ACTION = {
+    action: re.compile(
+        rf"{_POLITE}(?:{verbs})\s+(?:{_REF}(?P<rest>.*)|{_BY_SUBJECT})$",
+        re.IGNORECASE | re.DOTALL,
+    )
+    for action, verbs in _VERBS.items()
+}
+_FEEDBACK_LEAD = re.compile(
+    r"^(?:[:,\-–—]\s*)?(?:to be|so (?:it is|it's|that it is)|(?:a bit|a little)\s+)?\s*",
+    re.IGNORECASE,
+)
+_REASON_LEAD = re.compile(r"^(?:[:,\-–—]\s*)?(?:because|as|since|for being|for)?\s*", re.I)
+_TIME_LEAD = re.compile(r"\s*\b(?:to|for|at|on|until|till)\s*$", re.IGNORECASE)
 MAX_SPAN = 7  # words in a time phrase
 MIN_MODEL_WORDS = 3  # shorter text is a mistyped command, not a request: no model call
 
@@ -156,6 +192,9 @@ class RuleInterpreter:
         text = clean_input(text).strip()
         if _QUEUE.search(text):
             return Queue()
+        acted = post_action(text, actor)
+        if acted is not None:
+            return acted
         when_span = find_time(text, actor)
         reschedule = _RESCHEDULE.search(text)
         if reschedule and when_span:
@@ -184,6 +223,9 @@ class RuleInterpreter:
                 f"post about our launch on {networks_phrase(list(networks)) or 'LinkedIn'}"
                 f"{' ' + when if when else ''}"
             )
+        brief = unquote(brief)
+        if not brief:
+            raise _unknown(text)
         brief = brief[0].upper() + brief[1:]
         if len(brief) > MAX_BRIEF:
             raise BadInput(f"Keep the brief under {MAX_BRIEF:,} characters.")
@@ -196,8 +238,93 @@ class RuleInterpreter:
         return Draft(brief=brief, networks=networks, when=when)
 
 
+def post_action(text: str, actor: Any) -> Command | None:
+    """A request about one existing post, or None when the text is no such request."""
+    for action, pattern in _ACTION.items():
+        match = pattern.match(text)
+        if match is None:
+            continue
+        number = int(match.group("n")) if match.group("n") else None
+        rest = (match.group("rest") or match.group("subject") or "").strip()
+        found = _acted(action, number, rest, actor)
+        if found is not None:
+            return found
+    return None
+
+
+def _acted(action: str, number: int | None, rest: str, actor: Any) -> Command | None:
+    subject = rest if number is None else ""
+    detail = "" if number is None else rest
+    if action == "schedule":
+        span = find_time(rest, actor)
+        if span is None:
+            return None
+        when = re.sub(r"^(?:at|on)\s+", "", rest[span[0] : span[1]], flags=re.I)
+        if number is None:
+            subject = _TIME_LEAD.sub("", rest[: span[0]]).strip()
+        elif _TIME_LEAD.sub("", rest[: span[0]]).strip():
+            return None  # words between the number and the time: not a plain move
+        detail = when
+    elif action == "regenerate":
+        if number is None:
+            return None  # "make the post about X shorter": where the subject ends is a guess
+        detail = _FEEDBACK_LEAD.sub("", detail).strip(" .!")
+        if not detail:
+            return None
+    elif action == "reject":
+        detail = _REASON_LEAD.sub("", detail).strip()
+    elif detail.strip(" .!?"):
+        return None  # "approve 1 and 2", "show 3 on linkedin": more than this rule reads
+    if number is None:
+        subject = subject.strip(" .!?")
+        return PostAbout(action, subject, detail) if subject else None
+    if action == "approve":
+        return Approve(number)
+    if action == "reject":
+        return Reject(number, detail or None)
+    if action == "cancel":
+        return Cancel(number)
+    if action == "schedule":
+        return Schedule(number, detail)
+    if action == "regenerate":
+        return Regenerate(number, detail)
+    return Show(number)
+
+
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _act(args: dict[str, Any]) -> Command:
+    """The model's `act_on_post`, checked like typed words: a bad call raises ValueError."""
+    action = str(args["action"])
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    number = args.get("number")
+    about = clean_input(str(args.get("about") or "")).strip()
+    detail = " ".join(clean_input(str(args.get("detail") or "")).split())
+    if number is None:
+        if not about:
+            raise ValueError("neither a number nor a subject")
+        if action == "regenerate" and not detail:
+            raise ValueError("regenerate without feedback")
+        return PostAbout(action, about, detail)
+    number = int(number)
+    if number < 1:
+        raise ValueError("no post number")
+    if action == "approve":
+        return Approve(number)
+    if action == "reject":
+        return Reject(number, detail or None)
+    if action == "cancel":
+        return Cancel(number)
+    if action == "schedule":
+        if not detail:
+            raise ValueError("schedule without a time")
+        return Schedule(number, detail)
+    if action == "regenerate":
+        return Regenerate(number, detail or None)
+    return Show(number)
 
 
 # --- the model ----------------------------------------------------------------------------------
@@ -210,7 +337,8 @@ the topic as part of the topic. Never invent a network, a time or a post number 
 the text. Copy times exactly as written (e.g. "Monday 9am", "in 2h"), do not compute dates.
 If the message asks for a post but leaves out what it is about or which network, call
 ask_clarifying_question with one short question. If it is not a request Herald can serve,
-call not_a_request. Networks: """
+call not_a_request. A request about an existing post ("approve post 1", "make #1 shorter",
+"cancel the post about the webinar") is act_on_post. Networks: """
     + ", ".join(NETWORK_NAMES)
     + " (twitter means x)."
 )
@@ -249,6 +377,24 @@ TOOLS = [
         {"number": {"type": "integer"}, "when": {"type": "string"}},
     ),
     _tool("show_queue", "List pending, approved and scheduled posts.", {}),
+    _tool(
+        "act_on_post",
+        "Do something to one existing post, named by its number or by what it is about. "
+        "Nothing happens until the person confirms.",
+        {
+            "action": {"type": "string", "enum": list(ACTIONS)},
+            "number": {"type": ["integer", "null"], "description": "the post number, or null"},
+            "about": {
+                "type": ["string", "null"],
+                "description": "when there is no number: what the post is about, in their words",
+            },
+            "detail": {
+                "type": ["string", "null"],
+                "description": "schedule: the time as written; regenerate: how to change it "
+                "(e.g. shorter); reject: the reason; else null",
+            },
+        },
+    ),
     _tool("ask_clarifying_question", "Ask one short question.", {"question": {"type": "string"}}),
     _tool("not_a_request", "The text is not a request Herald can serve.", {}),
 ]
@@ -326,6 +472,8 @@ class ModelInterpreter:
             return Schedule(number=number, when=when)
         if name == "show_queue":
             return Queue()
+        if name == "act_on_post":
+            return _act(args)
         if name == "ask_clarifying_question":
             question = " ".join(clean_input(str(args["question"])).split())[:300]
             if not question:

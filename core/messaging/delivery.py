@@ -11,7 +11,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from core import metrics
 from core.context import Context
+from core.errors import RetryLater
 from core.messaging import files
 from core.ports import Delivery
 from core.posts.card import Message, build_card
@@ -19,6 +21,8 @@ from core.workspace.people import zone_of
 from storage.models import InboundEvent, OutboundMessage, Post, SurfaceKind, Workspace
 
 INBOUND_KEEP = timedelta(days=7)
+# What stays of a message that carried a secret (a 2FA link, an API token) once it went out.
+WIPED = "🔐 (a private message with a secret: sent, and not kept)"
 
 
 def deliver(ctx: Context, message_id: int) -> None:
@@ -42,6 +46,8 @@ def deliver(ctx: Context, message_id: int) -> None:
             # Everything went out before the last try stopped short of saying so.
             row.delivered_at = tx.now
             files.drop(tx, row.id)
+            if row.payload.get("secret"):
+                row.payload = Message(text=WIPED).to_payload()
             return
         message = Message.from_payload(row.payload)
         post = tx.session.get(Post, row.post_id) if row.post_id else None
@@ -73,7 +79,16 @@ def deliver(ctx: Context, message_id: int) -> None:
             # Steps are worth remembering only when files follow the text.
             progress=files.Recorder(ctx, row.id) if left else None,
         )
-    ref = channel.deliver(delivery)  # RetryLater propagates: the task retries after the wait
+    surface = str(ws.kind)
+    try:
+        ref = channel.deliver(delivery)  # RetryLater propagates: the task retries after the wait
+    except RetryLater:
+        metrics.DELIVERIES.labels(surface, "retry").inc()
+        raise
+    except Exception:
+        metrics.DELIVERIES.labels(surface, "error").inc()
+        raise
+    metrics.DELIVERIES.labels(surface, "delivered").inc()
     with ctx.tx() as tx:
         row = tx.session.get(OutboundMessage, message_id)
         if row is None:
@@ -81,6 +96,8 @@ def deliver(ctx: Context, message_id: int) -> None:
         row.delivered_at = tx.now
         if left:
             files.drop(tx, row.id)
+        if row.payload.get("secret"):  # shown once: no copy stays behind
+            row.payload = Message(text=WIPED).to_payload()
         if ref and row.post_id:
             post = tx.session.get(Post, row.post_id)
             if post is not None:

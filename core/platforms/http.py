@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from core import metrics
 from core.errors import (
     CannotCheck,
     ContentRejected,
@@ -61,7 +62,7 @@ def client(
         timeout=TIMEOUT,
         headers=merged,
         transport=transport,
-        event_hooks={"request": [_within_budget]},
+        event_hooks={"request": [_within_budget], "response": [_count]},
     ) as http:
         yield http
 
@@ -74,6 +75,11 @@ def publish_budget(seconds: float = PUBLISH_BUDGET_SECONDS) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+def _count(response: httpx.Response) -> None:
+    # 429s and 5xx by network feed the "network answering 429/5xx for long" alert.
+    metrics.network_answered(response.status_code)
 
 
 def _within_budget(request: httpx.Request) -> None:

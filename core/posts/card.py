@@ -86,13 +86,16 @@ class Attachment:
 @dataclass(frozen=True)
 class Message:
     """What Herald says: a line of text, a card, or both. `error` marks a refusal. `files`
-    go with the text (see `Attachment`); they are stored apart from the payload."""
+    go with the text (see `Attachment`); they are stored apart from the payload. `secret`:
+    it carries a secret for one person (a 2FA link, an API token): its stored copy is wiped
+    once sent."""
 
     text: str | None = None
     card: Card | None = None
     error: bool = False
     post_number: int | None = None
     files: tuple[Attachment, ...] = ()
+    secret: bool = False
 
     def __post_init__(self) -> None:
         if len(self.files) > MAX_FILES:
@@ -122,6 +125,7 @@ class Message:
             card=card,
             error=bool(data.get("error")),
             post_number=data.get("post_number"),
+            secret=bool(data.get("secret")),
         )
 
 
@@ -267,8 +271,16 @@ def _buttons(post: Post) -> list[Button]:
         ]
     if post.state in {PostState.DRAFT, PostState.REJECTED}:
         return [Button("edit", "Edit"), Button("regenerate", "Regenerate")]
+    if post.state == PostState.EXPIRED:
+        return [Button("reschedule", "Reschedule", "primary"), Button("edit", "Edit")]
     states = {t.state for t in post.targets}
     if post.state == PostState.APPROVED:
+        if TargetState.DRAFT in states:  # held: its time passed during a pause
+            return [
+                Button("release", "Publish now", "primary"),
+                Button("reschedule", "Reschedule"),
+                Button("cancel", "Cancel", "danger"),
+            ]
         failed = [t for t in post.targets if t.state == TargetState.FAILED]
         unsure = [t for t in failed if asking(t)]
         if unsure:  # one question at a time; the others' buttons come back once it is answered
@@ -296,9 +308,11 @@ def title_word(post: Post) -> str:
     """What the post is now, the first word of its card's title: a published post's card is
     no longer titled "Draft"."""
     if post.state != PostState.APPROVED:
-        return {PostState.REJECTED: "Rejected", PostState.CANCELLED: "Cancelled"}.get(
-            post.state, "Draft"
-        )
+        return {
+            PostState.REJECTED: "Rejected",
+            PostState.CANCELLED: "Cancelled",
+            PostState.EXPIRED: "Expired",
+        }.get(post.state, "Draft")
     states = {t.state for t in post.targets}
     if TargetState.FAILED in states:
         return "Partly published" if TargetState.PUBLISHED in states else "Failed"
@@ -306,7 +320,32 @@ def title_word(post: Post) -> str:
         return "Publishing"
     if TargetState.SCHEDULED in states:
         return "Scheduled"
+    if TargetState.DRAFT in states:
+        return "Held"
     return "Published" if TargetState.PUBLISHED in states else "Approved"
+
+
+def _pause_note(post: Post, tz: ZoneInfo, now: datetime) -> str | None:
+    """The pause holding the post's workspace, as every card of it shows while it lasts."""
+    session = object_session(post)
+    done = {TargetState.PUBLISHED, TargetState.CANCELLED}
+    if session is None or all(t.state in done for t in post.targets):
+        return None
+    # Imported here: the pause module draws cards itself (the posts it held).
+    from core.publishing.pause import active, describe
+
+    held = active(session, post.workspace_id, now)
+    return describe(held, tz, now) if held else None
+
+
+def _overdue_note(post: Post, tz: ZoneInfo, now: datetime) -> str | None:
+    """Its time passed and nothing runs to publish it: every card of it says so."""
+    session = object_session(post)
+    if session is None:
+        return None
+    from core.scheduling.stalled import overdue_note
+
+    return overdue_note(session, post, tz, now)
 
 
 def build_card(
@@ -316,6 +355,11 @@ def build_card(
     scheduled = [t.scheduled_at for t in targets if t.scheduled_at is not None]
     planned = min(scheduled) if scheduled else post.planned_at
     shown = _figures(post)
+    paused = _pause_note(post, tz, now)
+    if paused:
+        note = f"{paused}\n{note}" if note else paused
+    elif (late := _overdue_note(post, tz, now)) is not None:
+        note = f"{late}\n{note}" if note else late
     return Card(
         number=post.number,
         title=(

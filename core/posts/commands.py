@@ -16,6 +16,7 @@ from core.permissions import Action
 from core.posts.card import Message, build_card, networks_phrase, when_text
 from core.posts.lifecycle import move
 from core.posts.queries import STATE_WORDS, history, queue_lines, status_line
+from core.publishing import pause
 from core.registry import Request, Spec
 from core.scheduling import best
 from core.scheduling.when import plan
@@ -173,10 +174,15 @@ def draft(r: Request, cmd: Draft) -> Message:
 
 
 def queue(r: Request, cmd: Queue) -> Message:
-    lines = queue_lines(r.tx, r.ws, zone_of(r.me, r.ws))
+    tz = zone_of(r.me, r.ws)
+    lines = queue_lines(r.tx, r.ws, tz)
+    held = pause.active(r.tx.session, r.ws.id, r.tx.now)
+    first = [pause.describe(held, tz, r.tx.now)] if held else []
     if not lines:
-        return Message(text="Nothing is waiting. Start one: draft <brief> --to outbox")
-    return Message(text="\n".join(lines))
+        return Message(
+            text="\n".join([*first, "Nothing is waiting. Start one: draft <brief> --to outbox"])
+        )
+    return Message(text="\n".join([*first, *lines]))
 
 
 def show(r: Request, cmd: Show) -> Message:

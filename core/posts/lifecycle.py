@@ -39,13 +39,22 @@ def _rule(sources: Collection[S], target: S) -> Rule[S]:
 POST_RULES: dict[str, Rule[PostState]] = {
     "submit": _rule({P.GENERATING}, P.PENDING_APPROVAL),
     "generation_failed": _rule({P.GENERATING}, P.DRAFT),
-    "regenerate": _rule({P.DRAFT, P.PENDING_APPROVAL, P.REJECTED, P.APPROVED}, P.GENERATING),
+    "regenerate": _rule(
+        {P.DRAFT, P.PENDING_APPROVAL, P.REJECTED, P.APPROVED, P.EXPIRED}, P.GENERATING
+    ),
     "approve": _rule({P.PENDING_APPROVAL}, P.APPROVED),
     "reject": _rule({P.PENDING_APPROVAL}, P.REJECTED),
-    "edit": _rule({P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED}, P.PENDING_APPROVAL),
-    "cancel": _rule(
-        {P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED}, P.CANCELLED
+    "edit": _rule(
+        {P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED, P.EXPIRED}, P.PENDING_APPROVAL
     ),
+    "cancel": _rule(
+        {P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED, P.EXPIRED},
+        P.CANCELLED,
+    ),
+    # Still unapproved at its planned time (core/approvals/deadlines.py), and back for approval
+    # at a new time.
+    "expire": _rule({P.PENDING_APPROVAL}, P.EXPIRED),
+    "renew": _rule({P.EXPIRED}, P.PENDING_APPROVAL),
 }
 
 TARGET_RULES: dict[str, Rule[TargetState]] = {

@@ -23,6 +23,7 @@ STATE_WORDS = {
     P.APPROVED: "is already approved",
     P.REJECTED: "was rejected",
     P.CANCELLED: "was cancelled",
+    P.EXPIRED: "expired unapproved at its planned time (reschedule it first)",
 }
 
 
@@ -34,6 +35,7 @@ def status_line(post: Post, tz: ZoneInfo, now: datetime) -> str:
             P.PENDING_APPROVAL: "Waiting for approval",
             P.REJECTED: f"❌ {post.problem or 'Rejected'}",
             P.CANCELLED: "Cancelled",
+            P.EXPIRED: f"⌛ {post.problem or 'Expired without approval'}",
         }[post.state]
     parts = []
     for t in post.targets:
@@ -46,6 +48,8 @@ def status_line(post: Post, tz: ZoneInfo, now: datetime) -> str:
             parts.append(f"⚠ {name} failed: {t.failure_reason}")
         elif t.state == T.SCHEDULED and t.scheduled_at:
             parts.append(f"🗓 {name}: {format_when(t.scheduled_at, tz, now=now)}")
+        elif t.state == T.DRAFT:  # held after a pause: publish now, reschedule or cancel
+            parts.append(f"⏸ {name}: held, its time passed during a pause")
         else:
             parts.append(f"{name}: {t.state.value}")
     return " · ".join(parts)
@@ -70,7 +74,7 @@ def history(tx: Tx, post: Post, tz: ZoneInfo) -> list[str]:
 def queue_lines(tx: Tx, ws: Workspace, tz: ZoneInfo) -> list[str]:
     """The posts still open, unscheduled ones first, then soonest first: one line each.
     Rejected posts come last: they wait for an edit, not for an approval."""
-    open_states = [P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED]
+    open_states = [P.GENERATING, P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED, P.EXPIRED]
     posts = tx.session.scalars(
         select(Post).where(Post.workspace_id == ws.id, Post.state.in_(open_states))
     ).all()
@@ -89,6 +93,8 @@ def queue_lines(tx: Tx, ws: Workspace, tz: ZoneInfo) -> list[str]:
             return ""
         if post.state == P.REJECTED:
             return f" · edit {post.number} or regenerate {post.number} to try again"
+        if post.state == P.EXPIRED:
+            return f" · reschedule {post.number} <when>"
         return f" · {when_text(post.planned_at, tz, tx.now)}"
 
     lines = []

@@ -19,6 +19,7 @@ from core.context import Tx
 from core.platforms.timing import LOOKBACK_SKEW_SECONDS
 from core.ports import PublishRequest
 from core.posts.lifecycle import move
+from core.publishing.pause import freezes
 from storage.models import AttemptState, Post, PublishAttempt, Target
 
 
@@ -47,6 +48,18 @@ def load(tx: Tx, target_id: int) -> Target | None:
         .where(Target.id == target_id)
         .options(joinedload(Target.post, innerjoin=True).joinedload(Post.workspace, innerjoin=True))
     ).first()
+
+
+def load_unless_paused(tx: Tx, target_id: int) -> tuple[Target, bool] | None:
+    """`load`, and whether a pause holds the target's workspace, in the same one SELECT (the
+    publish path counts its statements)."""
+    workspace = select(Post.workspace_id).where(Post.id == Target.post_id).scalar_subquery()
+    row = tx.session.execute(
+        select(Target, freezes(workspace, tx.now).label("paused"))
+        .where(Target.id == target_id)
+        .options(joinedload(Target.post, innerjoin=True).joinedload(Post.workspace, innerjoin=True))
+    ).first()
+    return None if row is None else (row[0], bool(row[1]))
 
 
 def begin(tx: Tx, target: Target, action: str) -> PublishRequest | None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 
+from core import metrics
 from core.context import Context, Tx, run_tx
 from core.errors import CannotCheck, Duplicate, PublishError
 from core.jobs import Job
+from core.logcontext import bound
 from core.networks import get_network
 from core.ports import Published, Publisher, PublishRequest
+from core.posts.lifecycle import move
 from core.publishing import attempts
 from core.publishing.outcomes import ask_person, record_failure, record_success
 from storage.models import TargetState
@@ -25,18 +28,30 @@ def publish(ctx: Context, target_id: int) -> None:
     """Commit the attempt as `publishing`, then call the network once."""
     request = run_tx(ctx, lambda tx: _start(tx, target_id))
     if request is not None:
-        call_network(ctx, request)
+        with bound(
+            workspace=request.workspace,
+            post=request.post_number,
+            target=request.target_id,
+            network=request.network,
+        ):
+            call_network(ctx, request)
 
 
 def _start(tx: Tx, target_id: int) -> PublishRequest | None:
-    target = attempts.load(tx, target_id)
-    if target is None:
+    loaded = attempts.load_unless_paused(tx, target_id)
+    if loaded is None:
         return None
+    target, paused = loaded
     if target.state == T.UNKNOWN:
         tx.later(Job.RECONCILE, target.id)
         return None
     if target.state != T.QUEUED:
         return None  # already taken by another delivery of this task
+    if paused:
+        # Claimed before the pause: back to `scheduled`, released when the pause ends.
+        ws_id = target.post.workspace_id
+        move(tx.session, target, "defer", now=tx.now, workspace_id=ws_id, detail={"paused": True})
+        return None
     return attempts.begin(tx, target, "start")
 
 
@@ -46,7 +61,8 @@ def call_network(ctx: Context, request: PublishRequest) -> None:
     try:
         if publisher is None:
             raise PublishError(f"{get_network(request.network).display} is not connected any more")
-        result = publisher.publish(request)
+        with metrics.calling(request.network):
+            result = publisher.publish(request)
     except Duplicate as exc:
         # Refused as a repeat: of our own earlier attempt, if the account has this text since
         # that attempt began. Confirmed by looking it up, never assumed.
@@ -76,7 +92,8 @@ def _confirm_duplicate(
     with ctx.tx() as tx:
         request = attempts.looking_back(tx, request.target_id, request)
     try:
-        found: Published | None = publisher.find(request)
+        with metrics.calling(request.network):
+            found: Published | None = publisher.find(request)
     except CannotCheck:
         raise
     except Exception:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from core import metrics
 from core.analytics import store as analytics
 from core.context import Context, Tx, run_tx
 from core.errors import NotSent, PublishError, RateLimited, TokenExpired
@@ -50,6 +51,10 @@ def _confirm(tx: Tx, target_id: int, result: Published) -> None:
     ):
         return
     attempts.finish(tx, target, AttemptState.SUCCEEDED, None)
+    metrics.PUBLISHES.labels(target.network, "published").inc()
+    if target.scheduled_at is not None:
+        late = (tx.now - target.scheduled_at).total_seconds()
+        metrics.PUBLISH_DELAY.labels(target.network).observe(max(0.0, late))
     # Publishing, the duplicate refusal confirmed by a lookup and reconciliation all end here.
     analytics.published(tx.session, target, first=True)
     post = target.post
@@ -74,6 +79,7 @@ def record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
         reason = (
             exc.reason if isinstance(exc, PublishError) else "the network did not answer clearly"
         )
+        metrics.PUBLISHES.labels(target.network, _outcome(exc)).inc()
         if isinstance(exc, NotSent):
             # Our own database failed before the call: nothing went out and the network said
             # nothing, so this is neither an attempt nor an unclear outcome. Try again soon.
@@ -111,6 +117,19 @@ def record_failure(ctx: Context, target_id: int, exc: Exception) -> None:
             # once it could have finished, or the lookup misses it and we post it twice.
             wait = max(MARGIN_SECONDS, min(60.0, 2.0**target.attempts))
             tx.later(Job.RECONCILE, target.id, countdown=wait)
+
+
+def _outcome(exc: Exception) -> str:
+    """The metric's word for how an attempt failed (the branches of `record_failure`)."""
+    if isinstance(exc, NotSent):
+        return "not_sent"
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, TokenExpired):
+        return "token_expired"
+    if isinstance(exc, PublishError) and not exc.retryable:
+        return "rejected"
+    return "unknown"
 
 
 def _defer(tx: Tx, target: Target, until: datetime, reason: str) -> None:
@@ -179,6 +198,7 @@ def ask_person(ctx: Context, target_id: int, why: str) -> None:
         ):
             return
         attempts.finish(tx, target, AttemptState.UNKNOWN, why)
+        metrics.PUBLISHES.labels(target.network, "asked").inc()
         tx.session.refresh(post)
         card = build_card(post, tz=zone_of(post.author, post.workspace), now=tx.now)
         n, net = post.number, target.network

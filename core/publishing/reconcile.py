@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from core import metrics
 from core.context import Context
 from core.errors import CannotCheck
 from core.jobs import Job
@@ -31,12 +32,16 @@ def reconcile(ctx: Context, target_id: int) -> None:
         request = attempts.looking_back(tx, target.id, attempts.request_for(target))
         tries = target.attempts
     publisher = ctx.publishers.get(request.network)
+    counted = metrics.RECONCILIATIONS.labels
     try:
-        found = publisher.find(request) if publisher is not None else None
+        with metrics.calling(request.network):
+            found = publisher.find(request) if publisher is not None else None
     except CannotCheck as exc:
+        counted(request.network, "asked").inc()
         ask_person(ctx, target_id, exc.reason)
         return
     except Exception:
+        counted(request.network, "lookup_failed").inc()
         log.exception("reconciliation lookup failed for target %s", target_id)
         with ctx.tx() as tx:
             target = tx.session.get(Target, target_id)
@@ -44,6 +49,7 @@ def reconcile(ctx: Context, target_id: int) -> None:
                 tx.later(Job.RECONCILE, target.id, countdown=60.0)
         return
     if found is not None:
+        counted(request.network, "found").inc()
         record_success(ctx, target_id, found)
         return
     with ctx.tx() as tx:
@@ -51,6 +57,7 @@ def reconcile(ctx: Context, target_id: int) -> None:
         if target is None or target.state != T.UNKNOWN or target.attempts != tries:
             return
         if tries >= ctx.settings.max_publish_attempts:
+            counted(request.network, "gave_up").inc()
             fail(
                 tx,
                 target,
@@ -59,5 +66,6 @@ def reconcile(ctx: Context, target_id: int) -> None:
             return
         retry = attempts.begin(tx, target, "resume")
     if retry is not None:
+        counted(request.network, "reposted").inc()
         # The same look-back, so a thread half out is finished rather than started again.
         call_network(ctx, dataclasses.replace(retry, since=request.since))

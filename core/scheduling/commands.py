@@ -61,9 +61,13 @@ class NextSlot:
     network: str | None = None
 
 
+_CONNECTOR = re.compile(r"^(?:for|to|at|on)\s+", re.IGNORECASE)
+
+
 def parse_schedule(words: Words) -> Schedule:
     number = words.number()
-    when = unquote(words.after_first())
+    # "schedule 1 for tomorrow at 10am": the connector is English, not part of the time.
+    when = unquote(_CONNECTOR.sub("", words.after_first()))
     if not when:
         raise words.fail('When? e.g. schedule 12 "tomorrow 9am".')
     return Schedule(number=number, when=when)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from core.context import Context, Tx, run_tx
 from core.jobs import Job
 from core.posts.lifecycle import move_targets
+from core.publishing.pause import freezes
 from storage.models import Post, PostState, Target, TargetState
 
 P, T = PostState, TargetState
@@ -48,6 +49,7 @@ def _claim_batch(tx: Tx) -> int:
             Target.state == T.SCHEDULED,
             Target.scheduled_at <= tx.now,
             Post.state == P.APPROVED,
+            ~freezes(Post.workspace_id, tx.now),
         )
         .order_by(Target.scheduled_at, Target.id)
         .limit(DISPATCH_BATCH)

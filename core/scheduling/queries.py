@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from core.context import Tx
 from storage.models import Post, PostState, Target, TargetState, Workspace
@@ -74,3 +75,37 @@ def taken(tx: Tx, ws: Workspace, network: str, *, excluding: int | None = None) 
         planned = planned.where(Post.id != excluding)
     found = [*tx.session.scalars(scheduled), *tx.session.scalars(planned)]
     return [at for at in found if at is not None]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits to go out now: the queue depth and lag metrics read this."""
+
+    due: int  # scheduled and approved, its time come, not yet claimed by a tick
+    queued: int  # claimed by a tick, waiting for a worker to publish it
+    oldest_seconds: float  # how long the longest-waiting of those is past its time (0: none)
+
+
+def backlog(tx: Tx) -> Backlog:
+    """Targets whose time has come and that are not out yet, and the oldest one's lag."""
+    waiting = or_(
+        Target.state == TargetState.QUEUED,
+        (Target.state == TargetState.SCHEDULED) & (Post.state == PostState.APPROVED),
+    )
+    rows = tx.session.execute(
+        select(Target.state, func.count(), func.min(Target.scheduled_at))
+        .join(Post, Post.id == Target.post_id)
+        .where(waiting, Target.scheduled_at <= tx.now)
+        .group_by(Target.state)
+    ).all()
+    counts = {state: count for state, count, _ in rows}
+    oldest = [when for _, _, when in rows if when is not None]
+    lag = 0.0
+    if oldest:
+        first = min(w if w.tzinfo else w.replace(tzinfo=UTC) for w in oldest)
+        lag = max(0.0, (tx.now - first).total_seconds())
+    return Backlog(
+        due=counts.get(TargetState.SCHEDULED, 0),
+        queued=counts.get(TargetState.QUEUED, 0),
+        oldest_seconds=lag,
+    )

@@ -154,10 +154,18 @@ def set_role(r: Request, cmd: SetRole) -> Message:
         )
         if (owners or 0) <= 1:
             raise Conflict("That is the last owner. Make someone else owner first.")
+    before = {"role": member.role.value} if member.id is not None else None
     member.role = cmd.role
     tx.session.flush()
     detail = {"member": member.display_name, "member_id": member.external_id}
-    audit(tx, ws.id, "member.role", actor_id=me.id, detail={**detail, "role": cmd.role.value})
+    audit(
+        tx,
+        ws.id,
+        "member.role",
+        actor_id=me.id,
+        detail={**detail, "role": cmd.role.value},
+        before=before,
+    )
     return Message(text=f"@{member.display_name} is now {cmd.role.value}.")
 
 
@@ -182,8 +190,16 @@ def configure(r: Request, cmd: Config) -> Message:
         )
     value = (cmd.value or "").strip()
     channel = value.lstrip("#") or None
+    before = {"approvals_channel": ws.settings.get("approvals_channel")}
     ws.settings = {**ws.settings, "approvals_channel": channel}
-    audit(tx, ws.id, "workspace.config", actor_id=me.id, detail={"approvals_channel": channel})
+    audit(
+        tx,
+        ws.id,
+        "workspace.config",
+        actor_id=me.id,
+        detail={"approvals_channel": channel},
+        before=before,
+    )
     if channel is None:
         return Message(text="Approval cards now go where each draft was asked.")
     return Message(text=f"Approval cards now go to #{channel}.")
@@ -212,6 +228,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=parse_role,
         handle=set_role,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
     Spec(
         name="config",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.accounts import at_risk, risk_text
+from core.audit import audit
 from core.context import Tx
 from core.errors import BadInput, NotFound, PublishError
 from core.grammar import Words, network_name
@@ -222,6 +223,14 @@ def disconnect(r: Request, cmd: Disconnect) -> Message:
     name = row.display_name
     tx.session.delete(row)
     tx.session.flush()
+    audit(
+        tx,
+        ws.id,
+        "account.disconnect",
+        actor_id=me.id,
+        detail={"network": row.network, "account": row.account_id},
+        before={"display_name": name, "status": row.status},
+    )
     others = tx.session.scalars(
         select(ConnectedAccount.id).where(
             ConnectedAccount.workspace_id == ws.id, ConnectedAccount.network == row.network
@@ -243,6 +252,7 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=parse_connect,
         handle=connect,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
     Spec(
         name="accounts",
@@ -260,5 +270,6 @@ COMMANDS: tuple[Spec[Any], ...] = (
         parse=parse_disconnect,
         handle=disconnect,
         permission=Action.CONFIGURE,
+        sensitive=True,
     ),
 )

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 
+from core.audit import audit
 from core.context import Context, Tx
 from core.errors import PublishError
 from core.messaging.say import say
@@ -325,6 +326,7 @@ def save_account(
             ConnectedAccount.account_id == new.account_id,
         )
     ).first()
+    before = None if row is None else {"display_name": row.display_name, "status": row.status}
     if row is None:
         row = ConnectedAccount(
             workspace_id=ws.id, network=network, account_id=new.account_id, created_at=tx.now
@@ -344,4 +346,12 @@ def save_account(
     state.warned_at = None
     state.last_error = None
     state.rate_limited_until = None
+    audit(
+        tx,
+        ws.id,
+        "account.connect",
+        actor_id=member.id,
+        detail={"network": network, "account": new.account_id, "display_name": new.display_name},
+        before=before,
+    )
     return row

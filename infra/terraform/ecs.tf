@@ -11,9 +11,12 @@ locals {
       HERALD_KMS_DATA_KEY = var.kms_data_key
       HERALD_QUEUE        = local.prefix
       HERALD_LOG_LEVEL    = "INFO"
-      HERALD_DATA_DIR     = "/data"
-      AWS_REGION          = var.region
-      MPLCONFIGDIR        = "/tmp/matplotlib"
+      # The scheduler prints the backlog as CloudWatch metrics (Herald/QueueDepth and
+      # QueueLagSeconds by Install = HERALD_QUEUE): worker autoscaling and the lag alarm.
+      HERALD_CLOUDWATCH_NAMESPACE = "Herald"
+      HERALD_DATA_DIR             = "/data"
+      AWS_REGION                  = var.region
+      MPLCONFIGDIR                = "/tmp/matplotlib"
     },
     var.app_settings,
   )
@@ -164,8 +167,9 @@ resource "aws_appautoscaling_target" "worker" {
   max_capacity       = var.worker.max
 }
 
-# Jobs waiting per running worker: Herald's own QueueDepth metric (published by the scheduler,
-# see the README) divided by the running task count, tracked at var.queue_depth_per_worker.
+# Jobs waiting per running worker: Herald's own QueueDepth metric (the scheduler's embedded-
+# metric-format line, bot/emf.py) divided by the running task count, tracked at
+# var.queue_depth_per_worker.
 resource "aws_appautoscaling_policy" "worker_queue" {
   name               = "${local.prefix}-worker-queue"
   policy_type        = "TargetTrackingScaling"

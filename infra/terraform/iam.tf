@@ -53,13 +53,6 @@ resource "aws_iam_role_policy" "task" {
         Action   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"]
         Resource = aws_kms_key.herald.arn
       },
-      # The metrics sidecar publishes the queue depth that scales the workers.
-      {
-        Effect    = "Allow"
-        Action    = ["cloudwatch:PutMetricData"]
-        Resource  = "*"
-        Condition = { StringEquals = { "cloudwatch:namespace" = "Herald" } }
-      },
     ]
   })
 }

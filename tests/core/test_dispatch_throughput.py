@@ -27,7 +27,10 @@ MARIA = actor("maria")
 # when the post and workspace were loaded lazily and the attempt looked up by query. Since
 # issue 13 a published target also joins the figures: its `latest_figures` row and its three
 # snapshots planned, two INSERTs without a look first (core.analytics.store.published, first=True).
-PUBLISH_STATEMENTS = 11
+# Since the audit chain (issue 15), each of the two commits seals its audit row: read and lock
+# the workspace's chain head with the rows to seal (one statement), write their hashes, move
+# the head (storage.auditchain.seal_workspace): 3 statements a transaction, 17 in all.
+PUBLISH_STATEMENTS = 17
 
 
 def _due_targets(rt: Runtime, count: int) -> list[int]:

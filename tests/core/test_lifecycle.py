@@ -32,15 +32,18 @@ EXPECTED_POST = {
     ("generation_failed", P.GENERATING): P.DRAFT,
     **{
         ("regenerate", s): P.GENERATING
-        for s in (P.DRAFT, P.PENDING_APPROVAL, P.REJECTED, P.APPROVED)
+        for s in (P.DRAFT, P.PENDING_APPROVAL, P.REJECTED, P.APPROVED, P.EXPIRED)
     },
     ("approve", P.PENDING_APPROVAL): P.APPROVED,
     ("reject", P.PENDING_APPROVAL): P.REJECTED,
     **{
         ("edit", s): P.PENDING_APPROVAL
-        for s in (P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED)
+        for s in (P.DRAFT, P.PENDING_APPROVAL, P.APPROVED, P.REJECTED, P.EXPIRED)
     },
     **{("cancel", s): P.CANCELLED for s in PostState if s != P.CANCELLED},
+    # Unapproved at its planned time, and back for approval at a new one.
+    ("expire", P.PENDING_APPROVAL): P.EXPIRED,
+    ("renew", P.EXPIRED): P.PENDING_APPROVAL,
 }
 EXPECTED_TARGET = {
     ("schedule", T.DRAFT): T.SCHEDULED,

@@ -293,3 +293,24 @@ def test_budget_notices_for_a_team_chat_are_sent_at_once(
         assert "used its model budget" in (messages(rt)[-1].text or "")
     finally:
         rt.close()
+
+
+def test_tokens_and_cost_reach_the_metrics(llm: Runtime, fake: FakeOpenAI) -> None:
+    """herald_llm_tokens_total and herald_llm_cost_usd_total move with each model call,
+    labelled by the workspace (a bounded label: see core.metrics.WorkspaceLabels)."""
+    from prometheus_client import REGISTRY, generate_latest
+
+    from tests.support.scrape import parse
+
+    before = parse(generate_latest(REGISTRY).decode())
+    fake.then_variants({"x": "Our public API is live."})
+    _draft(llm, "draft Our public API is live --to x")
+    after = parse(generate_latest(REGISTRY).decode())
+    ws = str(llm.herald.workspace_of(MARIA))
+
+    def moved(name: str, **labels: str) -> float:
+        return after.total(name, **labels) - before.total(name, **labels)
+
+    assert moved("herald_llm_tokens_total", workspace=ws, kind="prompt") == 100
+    assert moved("herald_llm_tokens_total", workspace=ws, kind="completion") == 50
+    assert moved("herald_llm_cost_usd_total", workspace=ws) == pytest.approx(1.0)

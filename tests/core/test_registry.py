@@ -41,11 +41,18 @@ REFUSED_FOR_VIEWERS = {
     "posted": "posted 1 outbox",
     "skip": "skip 1 outbox",
     "slot": "slot 1",
+    "reschedule": "reschedule 1 tomorrow 9am",
+    "release": "release 1",
+    "pause": "pause 1h",
+    "resume": "resume",
     "role": "role vic owner",
     "config": "config approvals-channel #launches",
     "voice": "voice tone loud",
     "connect": "connect mastodon mastodon.social",
     "disconnect": "disconnect outbox",
+    "audit": "audit",
+    "forget": "forget maria",
+    "usage": "usage",
 }
 
 

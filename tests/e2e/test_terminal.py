@@ -73,6 +73,18 @@ def test_loop_embedded_sqlite(tmp_path: Path) -> None:
     assert_loop_transcript(result, tmp_path / "data" / "outbox")
 
 
+def test_plain_language_asks_then_runs_on_yes(tmp_path: Path) -> None:
+    script = "draft Our new API is live --to outbox\nwait\napprove post 1\nyes\n"
+    result = run_chat(script, base_env(tmp_path / "data"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    asked = result.stdout.index(
+        "> approve post 1\nDid you mean: approve 1\n"
+        "Reply yes to do it, or no. (Typed like that, it runs at once.)\n> yes\n"
+        "✅ #1 approved by @maria · publishing now"
+    )
+    assert result.stdout.index("🚀 #1 published · Outbox: ") > asked
+
+
 def test_a_refused_line_makes_the_exit_code_1(tmp_path: Path) -> None:
     result = run_chat("help\nfrobnicate 1\n", base_env(tmp_path / "data"))
     assert result.returncode == 1

@@ -565,3 +565,31 @@ def test_a_mention_and_a_command_in_a_cards_thread_are_answered(
     }
     assert post(client, event(reply, "Ev0APPROVE1")).status_code == 200
     eventually(lambda: post_state(rt, 1) in {"approved", "scheduled", "published"}, what="#1")
+
+
+def test_metrics_count_acks_commands_denials_and_forged_requests(
+    web: tuple[Runtime, TestClient], fake: FakeSlack
+) -> None:
+    """/metrics (Prometheus' parser) moves with Slack traffic: each ack's latency by kind, each
+    command by outcome, a permission refused as `denied`, a forged request as rejected."""
+    from tests.support.scrape import parse
+
+    _, client = web
+    before = parse(client.get("/metrics").text)
+    setup_team(client, fake)
+    assert "admin" in ask(client, fake, f"role <@{KIM}|x> viewer", user=VIC).lower()
+    body, headers = command("queue")
+    forged = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
+    assert client.post("/slack/commands", content=body, headers=forged).status_code == 401
+    after = parse(client.get("/metrics").text)
+
+    def moved(name: str, **labels: str) -> float:
+        return after.total(name, **labels) - before.total(name, **labels)
+
+    assert moved("herald_slack_ack_duration_seconds_count", kind="command") == 4
+    assert moved("herald_commands_total", command="role", outcome="ok") == 3
+    assert moved("herald_commands_total", command="role", outcome="denied") == 1
+    assert moved("herald_rejected_requests_total", surface="slack") == 1
+    assert moved("herald_http_request_duration_seconds_count", route="/slack/events") == 4
+    assert moved("herald_http_request_duration_seconds_count", route="/slack/commands") == 1
+    assert moved("herald_chat_deliveries_total", surface="slack", outcome="delivered") >= 4

@@ -33,11 +33,19 @@ def card_ready(bot: Bot, person: Person, number: int) -> dict:  # type: ignore[t
 
 
 def test_webhook_refuses_a_missing_or_wrong_secret(tg: Bot) -> None:
+    from prometheus_client import REGISTRY
+
+    def rejected() -> float:
+        name, labels = "herald_rejected_requests_total", {"surface": "telegram"}
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    counted = rejected()
     ana = tg.fake.private(1111, "Ana", "ana")
     before = snapshot(tg.runtime)
     assert tg.send(ana.says("/draft Sneaky --to outbox"), secret=None) == 403
     assert tg.send(ana.says("/draft Sneaky --to outbox"), secret="wrong") == 403
     assert tg.send(ana.says("/draft Sneaky --to outbox"), secret=WEBHOOK_SECRET + "x") == 403
+    assert rejected() == counted + 3  # each refusal is counted for the alert on bursts
     assert tg.fake.calls_of("sendMessage") == []
     assert snapshot(tg.runtime) == before
     # Registered on start with the secret, and the command menu set.

@@ -12,7 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OURS = {"bot", "core", "storage", "workers", "tests"}
 # Part of a declared package that pins its version: declaring it too could only conflict.
-COMES_WITH = {"starlette": "fastapi (its TestClient is starlette's)"}
+COMES_WITH = {
+    "starlette": "fastapi (its TestClient is starlette's)",
+    "kombu": "celery (its messaging library, at the version celery pins)",
+}
 
 
 def _declared() -> set[str]:

@@ -167,6 +167,12 @@ def test_compose_is_valid_compose_and_runs_every_role() -> None:
     assert services["slack"]["profiles"] == ["slack"]
     assert services["telegram"]["profiles"] == ["telegram"]
     assert "healthcheck" in services["web"]
+    for tool in ("prometheus", "alertmanager", "grafana"):
+        assert services[tool]["profiles"] == ["monitoring"]
+    mounted = " ".join(services["prometheus"]["volumes"] + services["grafana"]["volumes"])
+    assert "./infra/prometheus" in mounted and "./infra/grafana/herald.json" in mounted
+    for path in re.findall(r"\./(infra/[\w./-]+)", mounted):
+        assert (ROOT / path).exists(), path  # every file the stack mounts is in the repo
 
 
 def test_compose_refuses_to_start_without_a_secret_key() -> None:

@@ -1,0 +1,67 @@
+"""Checking and pruning the audit chains, for `herald audit verify` and `herald audit prune`.
+
+Checkpoints are signed with a key derived from the install's secret key (storage.vault
+`derived`): the database never holds it, so whoever can write the database cannot forge one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from core.audit import audit_row
+from storage import auditchain
+from storage.db import Database
+from storage.models import AuditEvent, Workspace
+from storage.vault import Vault
+
+PURPOSE = "audit-checkpoint"
+
+
+def checkpoint_keys(vault: Vault | None) -> list[bytes]:
+    """The signing keys, current first; none without a vault."""
+    return vault.derived(PURPOSE) if vault is not None else []
+
+
+def verify(
+    db: Database, keys: list[bytes], workspace_id: int | None = None
+) -> list[auditchain.Verdict]:
+    """Every workspace's chain (or one), checked."""
+    with db.session() as session:
+        ids = (
+            [workspace_id]
+            if workspace_id is not None
+            else list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
+        )
+        conn = session.connection()
+        return [auditchain.verify(conn, ws, keys) for ws in ids]
+
+
+def prune(db: Database, keys: list[bytes], retention_days: int, now: datetime) -> dict[int, int]:
+    """Delete rows older than the retention in every workspace, one transaction each, leaving
+    a signed checkpoint; rows deleted by workspace. Raises `auditchain.ChainBroken` for a
+    workspace whose chain does not verify (nothing of it is deleted)."""
+    if retention_days <= 0 or not keys:
+        return {}
+    cutoff = now - timedelta(days=retention_days)
+    with db.session() as session:
+        ids = list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
+    pruned: dict[int, int] = {}
+    for ws in ids:
+        with db.session() as session:
+            deleted = auditchain.prune(session.connection(), ws, cutoff, keys)
+        if deleted:
+            pruned[ws] = deleted
+    return pruned
+
+
+def record_everywhere(db: Database, action: str, detail: dict[str, Any], now: datetime) -> int:
+    """An operator's install-wide action (`herald keys rotate`), audited in every workspace
+    with the surface "cli"; the workspaces."""
+    with db.session() as session:
+        ids = list(session.scalars(select(Workspace.id)))
+        for ws in ids:
+            session.add(AuditEvent(**audit_row(ws, action, now=now, detail=detail, surface="cli")))
+    return len(ids)

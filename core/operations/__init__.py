@@ -1,0 +1,1 @@
+"""What operators watch: heartbeats, readiness and the status of a running Herald."""
