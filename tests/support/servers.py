@@ -90,7 +90,8 @@ class OwnPostgres:
     def __init__(self) -> None:
         self.bindir = postgres_bindir()
         self.port = free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        # Laid out as the documented configured server: trust auth and a database `test`.
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/test"
         self.folder = Path(tempfile.mkdtemp(prefix="herald-test-pg-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -148,10 +149,16 @@ class OwnPostgres:
                 preexec_fn=_die_with_parent(signal.SIGQUIT),
             )
         _wait(self._answers, self.proc, f"PostgreSQL on port {self.port}", log)
+        with psycopg.connect(self._initial, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE test")
+
+    @property
+    def _initial(self) -> str:
+        return self.url.rsplit("/", 1)[0] + "/postgres"
 
     def _answers(self) -> bool:
         try:
-            psycopg.connect(self.url, connect_timeout=1).close()
+            psycopg.connect(self._initial, connect_timeout=1).close()
         except psycopg.Error:
             return False
         return True
