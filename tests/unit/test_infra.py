@@ -206,3 +206,15 @@ def test_the_readme_cost_tables_are_the_computed_ones() -> None:
     readme = (TF / "README.md").read_text()
     for table in out.strip().split("\n\n"):
         assert table in readme, table.splitlines()[0]
+
+
+def test_the_lock_holds_every_runtime_dependency() -> None:
+    """The image installs the lock alone (--no-deps): a dependency added to pyproject.toml and
+    not to the lock would be missing from the image."""
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    lock = (ROOT / "infra" / "requirements.lock").read_text().lower()
+    for line in declared:
+        name = re.split(r"[\s\[<>=!~;]", line, maxsplit=1)[0].lower().replace("_", "-")
+        assert re.search(rf"^{re.escape(name)}==", lock, re.M), f"{name}: regenerate the lock"
