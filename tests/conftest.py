@@ -15,6 +15,7 @@ Where tests live:
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,19 +34,38 @@ from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.server import FakeServer
 from tests.fakes.x import FakeX
+from tests.support import services
 from tests.support.processes import OwnRedis
-from tests.support.services import (
-    BACKENDS,
-    PG_ADMIN_URL,
-    QUEUE,
-    REDIS_URL,
-    purge_queues,
-    require_services,
-    truncate,
-)
+from tests.support.servers import CannotStart, OwnServers
+from tests.support.services import BACKENDS, QUEUE, purge_queues, require_services, truncate
 from workers.app import EmbeddedWorker
 
 F = TypeVar("F", bound=FakeServer)
+_OWN = OwnServers()
+_STARTED: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """PostgreSQL and Redis: the configured ones (HERALD_TEST_PG, HERALD_TEST_REDIS), else
+    throw-away servers of this session's own, stopped in pytest_unconfigure. xdist workers
+    inherit the variables, so only the main process starts anything."""
+    try:
+        said = _OWN.start_missing()
+    except CannotStart as exc:
+        pytest.exit(f"Cannot start the tests' own server: {exc}", returncode=3)
+    if said:
+        _STARTED.append(said)
+    services.refresh()
+    require_services()  # a configured server that does not answer: one line, before any test
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _OWN.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    own = f" (started for this session: {_STARTED[0]})" if _STARTED else ""
+    return f"services: {services.PG_ADMIN_URL}, {services.REDIS_URL}{own}"
 
 
 @pytest.fixture(scope="session")
@@ -53,16 +73,27 @@ def pg_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session."""
     require_services()
     name = f"herald_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    base = services.PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     url = f"{base}/{name}"
     db = Database(url)
     db.upgrade()
     db.dispose()
     yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(services.PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, made once a process: each SQLite test starts from a copy of it
+    instead of running every migration again (seconds a test)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "herald.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    db.dispose()
+    return path
 
 
 @pytest.fixture(params=BACKENDS)
@@ -76,10 +107,14 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     if backend == "postgres":
         database_url = request.getfixturevalue("pg_url")
         truncate(database_url)
-        purge_queues(REDIS_URL, QUEUE)
-        broker_url, queue = REDIS_URL, QUEUE
+        purge_queues(services.REDIS_URL, QUEUE)
+        broker_url, queue = services.REDIS_URL, QUEUE
     else:
         require_services()
+        data = tmp_path / "data"
+        data.mkdir(mode=0o700)
+        data.chmod(0o700)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), data / "herald.sqlite3")
         # The in-memory transport's queues are shared by name within the process: a queue per
         # test keeps a job left behind by one test away from the next test's worker.
         queue = f"herald-test-{uuid.uuid4().hex[:8]}"
