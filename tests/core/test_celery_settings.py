@@ -142,12 +142,13 @@ def test_a_due_post_goes_out_promptly_behind_200_drafts(
     me = actor()
     assert not rt.herald.handle(me, "draft Launch day --to outbox").error
     eventually(lambda: post_state(rt, 1) == "pending_approval", 30, "the first draft")
-    # Every further draft takes the model half a second: 200 of them keep 4 threads busy 25 s.
+    # Every further draft takes the model a second: 200 of them keep 4 threads busy 50 s, so
+    # the flood is still there however slowly a loaded machine sends them.
     for _ in range(200):
-        fake.then_hang(0.5)
+        fake.then_hang(1.0)
     for n in range(200):
         assert not rt.herald.handle(me, f"draft Idea number {n} --to outbox").error
-    assert _drafting(rt) > 150
+    assert _drafting(rt) > 120
     started = time.monotonic()
     assert not rt.herald.handle(me, "approve 1").error
     eventually(lambda: target_states(rt, 1) == {"outbox": "published"}, 20, "#1 published")

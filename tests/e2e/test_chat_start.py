@@ -87,8 +87,9 @@ def test_chat_exits_right_after_its_work(tmp_path: Path) -> None:
     ended = time.monotonic()
     reader.join()
     assert stamps, "no answer"
-    # Target 0.3 s; the bound leaves room for a loaded test machine (it was 2.3 s).
-    assert ended - stamps[-1] < 0.8, f"exited {ended - stamps[-1]:.2f} s after its answer"
+    # Target 0.3 s. The bound leaves room for a machine loaded by the parallel suite and still
+    # catches the fault it guards against: waiting out the worker's 2 s poll (it was 2.3 s).
+    assert ended - stamps[-1] < 1.5, f"exited {ended - stamps[-1]:.2f} s after its answer"
     assert ended - started < 5
 
 
