@@ -13,6 +13,7 @@ target (4 workers at least 3x one) supposes.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections import Counter
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05, help="the fake's answer time (s)")
     parser.add_argument("--tick", type=float, default=1.0, help="HERALD_TICK_SECONDS")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
     fake = FakeX().start()
     fake.delay = args.delay
     print(
