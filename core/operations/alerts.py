@@ -26,6 +26,7 @@ from core.messaging import delivery
 from core.operations.cost import month_cost, month_name
 from core.operations.counts import Counted, since
 from core.operations.heartbeats import Kind, seen
+from core.operations.status import outcomes_by_network
 from core.posts.card import Message
 from core.timeparse import format_when
 from storage.models import (
@@ -262,20 +263,11 @@ def _failures(ctx: Context, now: datetime) -> Iterator[Condition]:
     settings = ctx.settings
     since = now - timedelta(seconds=settings.alert_window_seconds)
     with ctx.db.session() as session:
-        rows = session.execute(
-            select(Target.network, Target.state, func.count())
-            .where(
-                Target.state.in_([TargetState.FAILED, TargetState.PUBLISHED]),
-                Target.state_changed_at >= since,
-            )
-            .group_by(Target.network, Target.state)
-        ).all()
-    counts: dict[str, dict[str, int]] = {}
-    for network, state, n in rows:
-        counts.setdefault(network, {})[str(state)] = int(n)
+        counts = outcomes_by_network(session, since)
     window = _duration(timedelta(seconds=settings.alert_window_seconds))
     for network, c in sorted(counts.items()):
-        failed, total = c.get("failed", 0), c.get("failed", 0) + c.get("published", 0)
+        failed = c.get(TargetState.FAILED, 0)
+        total = failed + c.get(TargetState.PUBLISHED, 0)
         if failed >= settings.alert_min_failures and failed / total >= settings.alert_failure_rate:
             yield Condition(
                 f"failures:{network}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 
@@ -14,8 +15,28 @@ from core.operations.heartbeats import Seen, seen
 from storage.models import ConnectedAccount, Target, TargetState, Workspace
 from storage.models_llm import LlmUsage
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 FAILURE_WINDOW = timedelta(hours=24)
 EXPIRY_WINDOW = timedelta(days=7)
+
+
+def outcomes_by_network(session: Session, since: datetime) -> dict[str, dict[TargetState, int]]:
+    """Targets published and failed since `since`, by network: what `herald status` and the
+    failure-rate alert both read."""
+    rows = session.execute(
+        select(Target.network, Target.state, func.count())
+        .where(
+            Target.state.in_([TargetState.FAILED, TargetState.PUBLISHED]),
+            Target.state_changed_at >= since,
+        )
+        .group_by(Target.network, Target.state)
+    ).all()
+    counts: dict[str, dict[TargetState, int]] = {}
+    for network, state, n in rows:
+        counts.setdefault(network, {})[TargetState(state)] = int(n)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -77,17 +98,7 @@ def status(ctx: Context) -> Status:
         oldest = [t for t in (waiting[1], queued[1]) if t is not None]
         report.lag_seconds = max(0.0, (now - min(oldest)).total_seconds()) if oldest else 0.0
         since = now - FAILURE_WINDOW
-        rows = session.execute(
-            select(Target.network, Target.state, func.count())
-            .where(
-                Target.state.in_([TargetState.FAILED, TargetState.PUBLISHED]),
-                Target.state_changed_at >= since,
-            )
-            .group_by(Target.network, Target.state)
-        ).all()
-        counts: dict[str, dict[TargetState, int]] = {}
-        for network, state, n in rows:
-            counts.setdefault(network, {})[state] = int(n)
+        counts = outcomes_by_network(session, since)
         report.failing = sorted(
             (
                 NetworkFailures(net, c.get(TargetState.FAILED, 0), c.get(TargetState.PUBLISHED, 0))
