@@ -84,7 +84,14 @@ def resume(r: Request, _: Resume) -> Message:
             f"{pause.describe(current, tz, tx.now)} That is the operator's switch for every "
             "workspace; ask them to run: herald resume --all"
         )
-    pause.end(tx, current, by_id=me.id, by_name=f"@{me.display_name}", timed_out=False)
+    pause.end(
+        tx,
+        current,
+        by_id=me.id,
+        by_name=f"@{me.display_name}",
+        timed_out=False,
+        said_in=r.actor.conversation,
+    )
     still = pause.active(tx.session, ws.id, tx.now)
     if still is not None:
         return Message(text=f"Your pause is lifted, but {pause.describe(still, tz, tx.now)}")

@@ -93,8 +93,17 @@ def start(
     return pause
 
 
-def end(tx: Tx, pause: Pause, *, by_id: int | None, by_name: str, timed_out: bool) -> bool:
-    """End `pause` (once: False if someone else did first), then release or hold what it kept."""
+def end(
+    tx: Tx,
+    pause: Pause,
+    *,
+    by_id: int | None,
+    by_name: str,
+    timed_out: bool,
+    said_in: str | None = None,
+) -> bool:
+    """End `pause` (once: False if someone else did first), then release or hold what it kept.
+    `said_in`: the conversation a `resume` was typed in, which its own answer already tells."""
     ended = tx.session.connection().execute(
         update(Pause).where(Pause.id == pause.id, Pause.ended_at.is_(None)).values(ended_at=tx.now)
     )
@@ -108,7 +117,7 @@ def end(tx: Tx, pause: Pause, *, by_id: int | None, by_name: str, timed_out: boo
         ws = tx.session.get(Workspace, ws_id)
         assert ws is not None
         if active(tx.session, ws_id, tx.now) is None:
-            _release(tx, ws, pause, by_id)
+            _release(tx, ws, pause, by_id, said_in=said_in)
     return True
 
 
@@ -118,7 +127,9 @@ def _workspace_ids(tx: Tx, workspace: Workspace | None) -> list[int]:
     return list(tx.session.scalars(select(Workspace.id).order_by(Workspace.id)))
 
 
-def _release(tx: Tx, ws: Workspace, pause: Pause, by_id: int | None) -> None:
+def _release(
+    tx: Tx, ws: Workspace, pause: Pause, by_id: int | None, *, said_in: str | None = None
+) -> None:
     """After the pause: targets claimed before it go out now; those whose time came during it
     are held, and their conversations are asked what to do."""
     due = tx.session.scalars(
@@ -152,7 +163,8 @@ def _release(tx: Tx, ws: Workspace, pause: Pause, by_id: int | None) -> None:
             held[target.post_id].append(target)
     if release:
         tx.later(Job.DISPATCH)
-    if pause.conversation and pause.workspace_id == ws.id:
+    told = pause.conversation == said_in  # the resume's own answer said it there
+    if pause.conversation and pause.workspace_id == ws.id and not told:
         say(tx, ws, Message(text="▶ Publishing resumed."), conversation=pause.conversation)
     if held:
         _ask(tx, ws, held)

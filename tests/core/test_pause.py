@@ -4,6 +4,7 @@ about in one message; cards and queue show the pause; the operator's switch hold
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -176,3 +177,18 @@ def test_herald_pause_all_and_resume_all_from_the_command_line(rt: Runtime) -> N
     resumed = CliRunner().invoke(main, ["resume", "--all"], env=env)
     assert resumed.exit_code == 0 and "resumed for every workspace" in resumed.output
     assert "⏸" not in (say(rt, "queue").text or "")
+
+
+def test_resume_is_said_once_where_it_was_typed_and_told_where_the_pause_began(
+    rt: Runtime,
+) -> None:
+    say(rt, "pause")
+    say(rt, "resume")  # typed where the pause was: its own answer is the only word
+    resumed = [m for m in messages(rt) if (m.text or "").startswith("▶ Publishing resumed")]
+    assert resumed == []
+    say(rt, "pause")
+    elsewhere = dataclasses.replace(MARIA, conversation="another-channel")
+    reply = rt.herald.handle(elsewhere, "resume")
+    assert reply.text == "▶ Publishing resumed by @maria."
+    told = [m for m in messages(rt) if (m.text or "") == "▶ Publishing resumed."]
+    assert len(told) == 1  # the conversation where the pause began hears of it
