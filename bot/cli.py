@@ -75,22 +75,10 @@ def chat(user: str | None) -> None:
 def _left_waiting(runtime: Runtime, workspace: str) -> str | None:
     """Approved posts still to go out, which nothing publishes once this chat (and the
     embedded scheduler it ran) has ended."""
-    from sqlalchemy import select
+    from core.scheduling.stalled import left_at_terminal
 
-    from core.scheduling.stalled import left_waiting
-    from core.workspace.people import zone_of
-    from storage.models import SurfaceKind, Workspace
-
-    with runtime.herald.ctx.tx() as tx:
-        ws = tx.session.scalars(
-            select(Workspace).where(
-                Workspace.kind == SurfaceKind.TERMINAL, Workspace.external_id == workspace
-            )
-        ).first()
-        if ws is None:
-            return None
-        own = 1 if runtime.embedded is not None else 0
-        return left_waiting(tx.session, ws.id, zone_of(None, ws), tx.now, own=own)
+    own = 1 if runtime.embedded is not None else 0
+    return left_at_terminal(runtime.herald.ctx, workspace, own=own)
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -74,7 +74,7 @@ class EmfReporter:
     def report(self) -> None:
         ctx = self.runtime.herald.ctx
         with ctx.tx() as tx:
-            figures, now = backlog(tx), tx.now
+            figures, now = backlog(tx.session, tx.now), tx.now
         line = emf_line(
             figures, namespace=self.namespace, install=self.runtime.settings.queue, at=now
         )

@@ -57,7 +57,7 @@ class Backlog(Collector):
         # stay declared), which the rules read as "no data", never as an empty queue.
         try:
             with self.runtime.herald.ctx.tx() as tx:
-                now = backlog(tx)
+                now = backlog(tx.session, tx.now)
         except SQLAlchemyError as exc:
             log.warning("metrics: the database did not answer for the backlog: %s", type(exc))
         else:

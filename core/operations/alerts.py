@@ -28,6 +28,7 @@ from core.operations.counts import Counted, since
 from core.operations.heartbeats import Kind, seen
 from core.operations.status import outcomes_by_network
 from core.posts.card import Message
+from core.scheduling.queries import backlog
 from core.timeparse import format_when
 from storage.models import (
     AttemptState,
@@ -241,16 +242,9 @@ def _heartbeats(ctx: Context, now: datetime) -> Iterator[Condition]:
 def _lag(ctx: Context, now: datetime) -> Iterator[Condition]:
     limit = ctx.settings.alert_lag_seconds
     with ctx.db.session() as session:
-        due = session.scalar(
-            select(func.min(Target.scheduled_at)).where(
-                Target.state == TargetState.SCHEDULED, Target.scheduled_at <= now
-            )
-        )
-        queued = session.scalar(
-            select(func.min(Target.state_changed_at)).where(Target.state == TargetState.QUEUED)
-        )
-    oldest = min((t for t in (due, queued) if t is not None), default=None)
-    if oldest is not None and (now - oldest).total_seconds() > limit:
+        waiting = backlog(session, now)
+    if waiting.oldest_seconds > limit:
+        oldest = now - timedelta(seconds=waiting.oldest_seconds)
         yield Condition(
             "queue-lag",
             f"Posts wait more than {limit:,.0f} s to go out",

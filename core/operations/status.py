@@ -12,6 +12,7 @@ from core.context import Context
 from core.generation.budget import budget_of, month_start
 from core.operations.health import Check, readiness
 from core.operations.heartbeats import Seen, seen
+from core.scheduling.queries import backlog
 from storage.models import ConnectedAccount, Target, TargetState, Workspace
 from storage.models_llm import LlmUsage
 
@@ -84,19 +85,9 @@ def status(ctx: Context) -> Status:
         return report  # no database: nothing else can be read
     report.processes = seen(ctx.db)
     with ctx.db.session() as session:
-        waiting = session.execute(
-            select(func.count(), func.min(Target.scheduled_at)).where(
-                Target.state == TargetState.SCHEDULED, Target.scheduled_at <= now
-            )
-        ).one()
-        queued = session.execute(
-            select(func.count(), func.min(Target.state_changed_at)).where(
-                Target.state == TargetState.QUEUED
-            )
-        ).one()
-        report.due = int(waiting[0]) + int(queued[0])
-        oldest = [t for t in (waiting[1], queued[1]) if t is not None]
-        report.lag_seconds = max(0.0, (now - min(oldest)).total_seconds()) if oldest else 0.0
+        waiting = backlog(session, now)
+        report.due = waiting.due + waiting.queued
+        report.lag_seconds = waiting.oldest_seconds
         since = now - FAILURE_WINDOW
         counts = outcomes_by_network(session, since)
         report.failing = sorted(

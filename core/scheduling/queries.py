@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from core.context import Tx
 from storage.models import Post, PostState, Target, TargetState, Workspace
@@ -86,16 +87,17 @@ class Backlog:
     oldest_seconds: float  # how long the longest-waiting of those is past its time (0: none)
 
 
-def backlog(tx: Tx) -> Backlog:
-    """Targets whose time has come and that are not out yet, and the oldest one's lag."""
+def backlog(session: Session, now: datetime) -> Backlog:
+    """Targets whose time has come and that are not out yet, and the oldest one's lag: what
+    the metrics, the CloudWatch line, `herald status` and the queue-lag alert all read."""
     waiting = or_(
         Target.state == TargetState.QUEUED,
         (Target.state == TargetState.SCHEDULED) & (Post.state == PostState.APPROVED),
     )
-    rows = tx.session.execute(
+    rows = session.execute(
         select(Target.state, func.count(), func.min(Target.scheduled_at))
         .join(Post, Post.id == Target.post_id)
-        .where(waiting, Target.scheduled_at <= tx.now)
+        .where(waiting, Target.scheduled_at <= now)
         .group_by(Target.state)
     ).all()
     counts = {state: count for state, count, _ in rows}
@@ -103,7 +105,7 @@ def backlog(tx: Tx) -> Backlog:
     lag = 0.0
     if oldest:
         first = min(w if w.tzinfo else w.replace(tzinfo=UTC) for w in oldest)
-        lag = max(0.0, (tx.now - first).total_seconds())
+        lag = max(0.0, (now - first).total_seconds())
     return Backlog(
         due=counts.get(TargetState.SCHEDULED, 0),
         queued=counts.get(TargetState.QUEUED, 0),

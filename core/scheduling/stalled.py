@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from core.context import Context
 from core.timeparse import format_when
-from storage.models import Post, PostState, TargetState
+from core.workspace.people import zone_of
+from storage.models import Post, PostState, SurfaceKind, TargetState, Workspace
 from storage.models_ops import Heartbeat
 
 # A tick comes every few seconds: a post this late has nothing publishing it.
@@ -68,3 +70,16 @@ def left_waiting(
         f"this chat ends. Keep Herald running: {START}; `herald service install` starts it "
         "with your session."
     )
+
+
+def left_at_terminal(ctx: Context, workspace: str, *, own: int) -> str | None:
+    """`left_waiting` for the terminal workspace `workspace` (its external id), if it exists."""
+    with ctx.tx() as tx:
+        ws = tx.session.scalars(
+            select(Workspace).where(
+                Workspace.kind == SurfaceKind.TERMINAL, Workspace.external_id == workspace
+            )
+        ).first()
+        if ws is None:
+            return None
+        return left_waiting(tx.session, ws.id, zone_of(None, ws), tx.now, own=own)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.runtime import Runtime
 from bot.telegram import flood
@@ -19,7 +19,7 @@ from bot.web.app import create_app
 from core.operations.alerts import evaluate
 from core.operations.heartbeats import Kind, beat
 from core.settings import Settings
-from storage.models import OutboundMessage, SurfaceKind, Workspace
+from storage.models import OutboundMessage, Post, SurfaceKind, Target, TargetState, Workspace
 from storage.models_llm import LlmUsage
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.support.helpers import actor
@@ -288,3 +288,31 @@ def test_bursts_of_forged_webhook_calls_and_denied_commands_fire_and_recover(
     alive(rt, Kind.WORKER, Kind.SCHEDULER)
     assert evaluate(rt.herald.ctx) == 2
     assert all(text.startswith("✅ Recovered after 6 min: A burst") for text in told(rt)[-2:])
+
+
+def test_a_post_waiting_past_its_time_is_told_and_recovers_when_it_goes_out(
+    rt: Runtime, clock: Clock
+) -> None:
+    """The lag is the backlog's (`core.scheduling.queries.backlog`), the one the metrics and
+    `herald status` show: approved posts past their time, not yet out."""
+    maria = actor("maria")
+    assert not rt.herald.handle(maria, "draft Launch day --to outbox").error
+    with rt.db.session() as s:
+        post_id = s.scalars(select(Post.id)).one()
+    rt.herald.generate(post_id)
+    assert not rt.herald.handle(maria, "draft Not approved yet --to outbox").error
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert "approved" in (rt.herald.handle(maria, "approve 1").text or "")
+    clock.passes(minutes=4)  # under HERALD_ALERT_LAG_SECONDS (5 min)
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 0
+    clock.passes(minutes=2)
+    alive(rt, Kind.WORKER, Kind.SCHEDULER)
+    assert evaluate(rt.herald.ctx) == 1
+    [fired] = told(rt)
+    assert fired.startswith("🚨 Posts wait more than 300 s to go out")
+    assert "the oldest has waited 6 min" in fired
+    with rt.db.session() as s:
+        s.execute(update(Target).values(state=TargetState.PUBLISHED))
+    assert evaluate(rt.herald.ctx) == 1
+    assert told(rt)[-1].startswith("✅ Recovered after")
