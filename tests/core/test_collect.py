@@ -32,7 +32,14 @@ from storage.models_analytics import LatestFigures, MetricsSnapshot, Milestone, 
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.x import FakeX
 from tests.support.figures import Clock, ReadableOutbox, frozen_clock, readable_outbox
-from tests.support.helpers import actor, messages, outbox_files
+from tests.support.helpers import (
+    actor,
+    eventually,
+    messages,
+    outbox_files,
+    post_state,
+    target_states,
+)
 from tests.support.platforms import approved_and_queued, runtime_with
 from tests.unit.analytics.seeding import Seeder
 
@@ -488,3 +495,26 @@ def test_a_post_said_to_be_up_joins_the_figures_without_being_read(
     assert rt.herald.collect() == 0
     assert outbox.calls == []
     assert pending(rt, target) == {Milestone.WEEK: published_at(rt, target) + 7 * DAY}
+
+
+def test_stats_for_a_post_sends_a_tick_so_its_figures_come_before_the_beat(
+    settings: Settings,
+) -> None:
+    """With a real worker whose beat would not tick for an hour, `stats 1` still brings its
+    figures: the answer sends a collection tick of its own."""
+    rt = runtime_with(settings, collect_seconds=3600.0)
+    try:
+        rt.herald.handle(MARIA, "draft Figures on request --to outbox")
+        eventually(lambda: post_state(rt, 1) == "pending_approval", what="the card")
+        assert rt.herald.handle(MARIA, "approve 1").text.startswith("✅")  # type: ignore[union-attr]
+        eventually(lambda: target_states(rt, 1) == {"outbox": "published"}, what="the publish")
+        with rt.db.session() as s:
+            target = s.scalars(select(Target.id)).one()
+        assert snapshots(rt, target) == []
+        asked = rt.herald.handle(MARIA, "stats 1")
+        assert "they usually come in within a minute" in (asked.text or "")
+        eventually(lambda: snapshots(rt, target), timeout=15.0, what="the figures asked for")
+        assert [milestone for milestone, _, _ in snapshots(rt, target)] == [Milestone.DEMAND]
+        assert "  on request: " in (rt.herald.handle(MARIA, "stats 1").text or "")
+    finally:
+        rt.close()

@@ -315,7 +315,7 @@ def test_one_post_over_time_asks_for_fresh_figures(week: Runtime) -> None:
         "  Latest: 2,000 impressions · 50 interactions · 2.5 % engagement",
         "  40 likes · 4 reposts · 6 replies · 0 quotes",
         "",
-        "Asked X and LinkedIn for fresh figures just now; they come in within a few minutes. "
+        "Asked X and LinkedIn for fresh figures just now; they usually come in within a minute. "
         "Type stats 1 again to see them.",
     ]
 
