@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from core.networks import NETWORKS
@@ -38,6 +38,12 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 SIZE = (6.0, 7.5)  # inches: 960x1200 px at DPI
 DPI = 160
 FONT = 13
+# The time axis's labels, for ConciseDateFormatter (its levels: years, months, days, hours,
+# minutes, seconds): "24 Nov" and "12:00" on the ticks, "Nov 2026" once beside them. Its
+# defaults read "Nov-24" and "2026-Nov-24".
+TICK_FORMATS = ["%Y", "%b", "%d %b", "%H:%M", "%H:%M", "%S.%f"]
+ZERO_FORMATS = ["", "%Y", "%d %b", "%d %b", "%H:%M", "%H:%M"]
+OFFSET_FORMATS = ["", "%Y", "%b %Y", "%d %b %Y", "%d %b %Y", "%d %b %Y %H:%M"]
 
 
 def colour(network: str, index: int = 0) -> str:
@@ -55,10 +61,13 @@ def plot(
     title: str,
     series_title: str = "Interactions over time",
     bars_title: str = "Interactions by network",
+    days: tuple[date, date] | None = None,
 ) -> Figure:
     """Two panels: `series` (network → points in time order) as lines, `bars` (network →
-    value) as horizontal bars, largest on top. The figure keeps the data it was given, so
-    tests read it back from its lines and bars."""
+    value) as horizontal bars, largest on top. `days`, the first and last day of the period
+    asked about: the time axis spans them all, so a week with posts on two days still reads
+    as a week. The figure keeps the data it was given, so tests read it back from its lines
+    and bars."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
@@ -93,14 +102,25 @@ def plot(
     if drawn:
         locator = AutoDateLocator(minticks=3, maxticks=7)  # type: ignore[no-untyped-call]
         over_time.xaxis.set_major_locator(locator)
-        over_time.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        over_time.xaxis.set_major_formatter(
+            ConciseDateFormatter(  # type: ignore[no-untyped-call]
+                locator,
+                formats=TICK_FORMATS,
+                zero_formats=ZERO_FORMATS,
+                offset_formats=OFFSET_FORMATS,
+            )
+        )
         over_time.yaxis.set_major_formatter(thousands)
         over_time.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         values = [value for _, points in drawn for _, value in points]
         # All zeros (a post just out) would give a flat axis whose ticks all read "0".
         over_time.set_ylim(bottom=0, top=max(1.0, max(values) * 1.1))
         instants = [when for _, points in drawn for when, _ in points]
-        if min(instants) == max(instants):
+        if days is not None:
+            # Half a day either side, so the first and last days' points are not on the edge.
+            first, last = (datetime.combine(day, time()) for day in days)
+            over_time.set_xlim(first - timedelta(hours=12), last + timedelta(hours=12))
+        elif min(instants) == max(instants):
             # One moment only: left alone, the axis would span years around it.
             over_time.set_xlim(min(instants) - timedelta(days=1), max(instants) + timedelta(days=1))
         # Under the axis, never over the lines.
@@ -130,6 +150,9 @@ def plot(
             rects, labels=[f"{value:,.0f}" for _, value in ranked], padding=4, fontsize=FONT
         )
         per_network.margins(x=0.22)  # room for the value at the end of the longest bar
+        if not any(value for _, value in ranked):
+            # All zeros: the axis would be centred on 0, each "0" written mid-panel.
+            per_network.set_xlim(0, 1)
         per_network.xaxis.set_visible(False)  # each bar says its value
         per_network.spines["bottom"].set_visible(False)
     else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 CHART_WINDOW_SECONDS = 60.0
+EPSILON = timedelta(microseconds=1)
 MILESTONE_WORDS = {
     Milestone.HOUR: "1 h",
     Milestone.DAY: "24 h",
@@ -196,15 +197,18 @@ def period_text(
 # --- charts ---------------------------------------------------------------------------------
 
 
-def period_chart(summary: Summary, title: str) -> Figure:
+def period_chart(summary: Summary, title: str, span: Window, tz: ZoneInfo) -> Figure:
     """The chart of `stats <period>`: interactions by day (of the posts published that day,
-    in the person's zone) per network, and per network over the period."""
+    in the person's zone) per network, over every day of the period, and per network over
+    the period."""
     series = {
         network: [(day, float(value)) for day, value in points]
         for network, points in summary.daily.items()
     }
     bars = {network: float(t.interactions) for network, t in summary.by_network.items()}
-    return charts.plot(series, bars, title=title)
+    # The end is an open bound: the last day is the one its instant just before falls on.
+    days = (span.start.astimezone(tz).date(), (span.end - EPSILON).astimezone(tz).date())
+    return charts.plot(series, bars, title=title, days=days)
 
 
 def post_chart(number: int, points: Sequence[queries.Point], tz: ZoneInfo) -> Figure:
@@ -271,7 +275,7 @@ def period_stats(
         text,
         f"herald-stats-{span.slug}{f'-{network}' if network else ''}.png",
         f"{title}: interactions by day and by network",
-        lambda: period_chart(summary, title),
+        lambda: period_chart(summary, title, span, tz),
     )
 
 

@@ -261,6 +261,10 @@ def chart(summary: Summary, week: Week, tz: ZoneInfo) -> Attachment:
         summary.daily,
         {network: float(part.interactions) for network, part in summary.by_network.items()},
         title=f"Your week to {label}",
+        days=(
+            week.start.astimezone(tz).date(),
+            (week.due - timedelta(microseconds=1)).astimezone(tz).date(),
+        ),
     )
     return Attachment(
         name=f"herald-digest-{week.day.isoformat()}.png",

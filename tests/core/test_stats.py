@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from matplotlib.dates import num2date
 from PIL import Image
 from sqlalchemy import func, select, update
 
 from bot.runtime import Runtime
 from core.analytics import charts, queries
 from core.analytics import commands as analytics
+from core.analytics.periods import Period, window
 from core.posts.card import Attachment, Message
 from storage.models import Post, SurfaceKind, Target, Workspace
 from storage.models_analytics import LatestFigures, MetricsSnapshot, Milestone, SnapshotDue
@@ -189,9 +191,13 @@ def test_the_chart_is_a_png_of_the_stored_figures(week: Runtime) -> None:
     ws = workspace_id(week)
     with week.db.session() as s:
         summary = queries.summary(s, ws, NOW - timedelta(days=7), NOW, tz=BERLIN)
-    figure = analytics.period_chart(summary, "Last 7 days")
+    span = window(Period(days=7), BERLIN, NOW)
+    figure = analytics.period_chart(summary, "Last 7 days", span, BERLIN)
     assert charts.png(figure) == png.data  # what was sent is this figure, drawn
     over_time, per_network = figure.axes
+    # The axis spans the week asked about (Berlin's 23 to 30 Nov), not only its posts' days.
+    low, high = (num2date(x).date() for x in over_time.get_xlim())  # type: ignore[no-untyped-call]
+    assert (low, high) == (date(2026, 11, 22), date(2026, 11, 30))
     plotted = {
         line.get_label(): list(
             zip(

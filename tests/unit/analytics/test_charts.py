@@ -84,3 +84,26 @@ def test_a_post_just_out_has_a_readable_axis() -> None:
     low, high = (num2date(x) for x in over_time.get_xlim())  # type: ignore[no-untyped-call]
     assert low <= moment <= high
     assert high - low <= timedelta(days=2)
+    # Its one bar, 0, starts at the axis's left, its value beside it, not mid-panel.
+    assert figure.axes[1].get_xlim() == (0.0, 1.0)
+
+
+def test_a_period_chart_spans_every_day_of_the_period_with_plain_dates() -> None:
+    """A week with posts on two days reads as a week; the labels read "24 Nov" and "Nov 2026",
+    not matplotlib's "Nov-24" and "2026-Nov-24"."""
+    from matplotlib.dates import num2date
+
+    figure = charts.plot(
+        {"x": [(date(2026, 11, 26), 4.0), (date(2026, 11, 27), 9.0)]},
+        {"x": 13.0},
+        title="Last 7 days",
+        days=(date(2026, 11, 24), date(2026, 11, 30)),
+    )
+    figure.canvas.draw()
+    over_time = figure.axes[0]
+    low, high = (num2date(x).date() for x in over_time.get_xlim())  # type: ignore[no-untyped-call]
+    assert low <= date(2026, 11, 24) and high >= date(2026, 11, 30)
+    assert high - low <= timedelta(days=8)
+    ticks = [t.get_text() for t in over_time.get_xticklabels() if t.get_text()]
+    assert ticks and all(text.endswith(" Nov") or text.endswith(" Dec") for text in ticks), ticks
+    assert over_time.xaxis.get_major_formatter().get_offset() == "Nov 2026"
