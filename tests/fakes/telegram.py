@@ -899,3 +899,20 @@ class Bot:
 
     def send(self, update: dict, secret: str | None = WEBHOOK_SECRET) -> int:  # type: ignore[type-arg]
         return post_update(self.hook, update, secret).status_code
+
+    def published(self, person: Person, brief: str) -> dict[str, Any]:
+        """`person` starts the bot, drafts post #1 for the outbox, approves its card, and
+        it is published; the card as it was then."""
+        from tests.support.helpers import eventually, target_states
+
+        assert self.send(person.says("/start")) == 200
+        assert self.send(person.says(f"/draft {brief} --to outbox")) == 200
+        card: dict[str, Any] = self.fake.wait_for(
+            lambda: (c := self.fake.card(person.chat_id, 1)) and "reply_markup" in c and c,
+            what="card",
+        )
+        assert self.send(person.clicks(card, "Approve")) == 200
+        eventually(
+            lambda: target_states(self.runtime, 1) == {"outbox": "published"}, what="publish"
+        )
+        return card

@@ -150,13 +150,7 @@ def test_stats_in_slack(slack_web: tuple[Runtime, TestClient, FakeSlack]) -> Non
 
 def test_stats_in_telegram(tg: Bot) -> None:
     ana = tg.fake.private(1111, "Ana", "ana")
-    assert tg.send(ana.says("/start")) == 200
-    assert tg.send(ana.says("/draft Our new API is live --to outbox")) == 200
-    card = tg.fake.wait_for(
-        lambda: (c := tg.fake.card(ana.chat_id, 1)) and "reply_markup" in c and c, what="card"
-    )
-    assert tg.send(ana.clicks(card, "Approve")) == 200
-    eventually(lambda: target_states(tg.runtime, 1) == {"outbox": "published"}, what="publish")
+    tg.published(ana, "Our new API is live")
     read_once(tg.runtime, 1)
 
     asked = ana.says("/stats 7d")

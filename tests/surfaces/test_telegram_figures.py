@@ -11,7 +11,6 @@ from sqlalchemy import select
 from storage.models import Target
 from tests.fakes.telegram import Bot
 from tests.support.figures import frozen_clock, readable_outbox
-from tests.support.helpers import eventually, target_states
 
 COUNTS = "1,569 impressions · 62 likes · 15 reposts · 10 replies · 5 quotes · 31 clicks"
 
@@ -19,13 +18,7 @@ COUNTS = "1,569 impressions · 62 likes · 15 reposts · 10 replies · 5 quotes 
 def test_the_24_hour_figures_reply_to_the_card_and_are_written_on_it(tg: Bot) -> None:
     clock, outbox = frozen_clock(tg.runtime), readable_outbox(tg.runtime)
     ana = tg.fake.private(1111, "Ana", "ana")
-    assert tg.send(ana.says("/start")) == 200
-    assert tg.send(ana.says("/draft Our new API is live --to outbox")) == 200
-    card = tg.fake.wait_for(
-        lambda: (c := tg.fake.card(ana.chat_id, 1)) and "reply_markup" in c and c, what="card"
-    )
-    assert tg.send(ana.clicks(card, "Approve")) == 200
-    eventually(lambda: target_states(tg.runtime, 1) == {"outbox": "published"}, what="publish")
+    card = tg.published(ana, "Our new API is live")
     with tg.runtime.db.session() as s:
         assert s.scalars(select(Target.id)).one() == 1  # the outbox's figures are target 1's
 
