@@ -12,6 +12,9 @@ Rules worth knowing:
 * "<weekday>" and "this <weekday>" mean the next such day whose time is still ahead (today
   counts). "next <weekday>" is the same, except that on that very weekday it means 7 days later.
   "next week" is the Monday of the coming week (on a Monday, the one 7 days later).
+* Past phrases are read too, so a refusal can say "that is in the past" rather than "I can't
+  read it": "yesterday [time]", "last <weekday>" (the latest such day before today) and
+  "<duration> ago". Readers of a past moment (`audit since`) take them as they are.
 * A day and month without a year is the next such date that is still ahead.
 * A day without a time means 09:00 ("tonight" 20:00); morning 09:00, afternoon 14:00,
   evening 18:00, night 20:00, end of day (also "eod") 17:00, noon 12:00, midnight 00:00 (the
@@ -47,7 +50,16 @@ class TimeParseError(ValueError):
     """Raised with a friendly, actionable one-line message (str(exc)) meant for chat users."""
 
 
-_EXAMPLES = '"in 2h", "tomorrow 9am", "next monday 14:30" or "2026-12-01 09:00 Europe/Berlin"'
+_EXAMPLES = '"in 2h", "tomorrow 9am", "next monday 14:30" or "{date} 09:00 Europe/Berlin"'
+
+
+def _examples(now: datetime) -> str:
+    """What to type instead, with a dated example that is still ahead (the first of next
+    month): a fixed date would one day be refused as past by the very refusal that offers it."""
+    day = now.date().replace(day=1) + timedelta(days=32)
+    return _EXAMPLES.format(date=day.replace(day=1).isoformat())
+
+
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS_IN_FULL: tuple[str, ...] = ("january", "february", "march", "april", "may", "june", "july")
 _MONTHS_IN_FULL += ("august", "september", "october", "november", "december")
@@ -83,6 +95,7 @@ _UNIT = r"(?:weeks?|wks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?
 _AMOUNT = r"(?:\d{1,6}\s*|an?\s+)"
 _PART = rf"{_AMOUNT}{_UNIT}"
 _RELATIVE_RE = re.compile(rf"in\s+({_PART}(?:(?:\s*,\s*|\s+and\s+|\s*){_PART})*)")
+_AGO_RE = re.compile(rf"({_PART}(?:(?:\s*,\s*|\s+and\s+|\s*){_PART})*)\s+ago")
 _PART_RE = re.compile(rf"({_AMOUNT})({_UNIT})")
 _UNIT_SIZES = {
     "w": timedelta(weeks=1),
@@ -102,9 +115,9 @@ _CLOCK_RE = re.compile(
 _TIME = rf"(?P<time>{_alternatives(_NAMED_TIMES)}|\d{{1,2}}(?::\d{{2}}){{0,2}}(?:\s*[ap]\.?m\.?)?)"
 _MONTH = rf"(?:{_alternatives(_MONTHS)})\.?"
 _DAY = (
-    r"(?P<day>(?P<rel>today|tonight|tomorrow|tmrw)"
+    r"(?P<day>(?P<rel>today|tonight|tomorrow|tmrw|yesterday)"
     r"|(?P<nw>next\s+week)"
-    rf"|(?:(?P<mod>this|next)\s+)?(?P<wd>{_alternatives(_WEEKDAYS)})"
+    rf"|(?:(?P<mod>this|next|last)\s+)?(?P<wd>{_alternatives(_WEEKDAYS)})"
     r"|(?P<iy>\d{4})-(?P<im>\d{1,2})-(?P<id>\d{1,2})"
     rf"|(?P<m1>{_MONTH})\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y1>\d{{4}}))?"
     rf"|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>{_MONTH})(?:,?\s+(?P<y2>\d{{4}}))?)"
@@ -168,7 +181,7 @@ def read_when(text: str, *, now: datetime, tz: ZoneInfo) -> Reading:
         shown = shown[1:-1].strip()
     shown = " ".join(shown.split())
     if not shown:
-        raise TimeParseError(f"When? Try {_EXAMPLES}.")
+        raise TimeParseError(f"When? Try {_examples(now)}.")
     try:
         return _parse(shown, now, tz)
     except OverflowError:
@@ -190,6 +203,9 @@ def _parse(shown: str, now: datetime, tz: tzinfo) -> Reading:
     relative = _RELATIVE_RE.fullmatch(text)
     if relative:
         return Reading((now + _duration(relative.group(1))).astimezone(UTC), typed)
+    ago = _AGO_RE.fullmatch(text)
+    if ago:
+        return Reading((now - _duration(ago.group(1))).astimezone(UTC), typed)
     phrase = text
     text = _ISO_T_RE.sub(r"\1 ", text)
     text = _END_OF_DAY_RE.sub("eod", text)
@@ -199,7 +215,7 @@ def _parse(shown: str, now: datetime, tz: tzinfo) -> Reading:
         text = "today eod"
     match = _DAY_FIRST_RE.fullmatch(text) or _TIME_FIRST_RE.fullmatch(text)
     if match is None:
-        raise TimeParseError(f'I can\'t read "{_clip(shown)}" as a time. Try {_EXAMPLES}.')
+        raise TimeParseError(f'I can\'t read "{_clip(shown)}" as a time. Try {_examples(now)}.')
     day, clock = _resolve(match, now, zone)
     first, second = _instant(day, clock, zone)
     named = match["rel"] in ("today", "tonight") and (
@@ -258,9 +274,11 @@ def _resolve(match: re.Match[str], now: datetime, zone: tzinfo) -> tuple[date, t
     if match["day"] is None:  # a time alone: today if still ahead, else tomorrow
         day = today if ahead(today) else today + timedelta(days=1)
     elif rel:
-        day = today + timedelta(days=1 if rel in ("tomorrow", "tmrw") else 0)
+        day = today + timedelta(days={"tomorrow": 1, "tmrw": 1, "yesterday": -1}.get(rel, 0))
     elif match["nw"]:  # the Monday of the coming week
         day = today + timedelta(days=7 - today.weekday())
+    elif match["mod"] == "last":  # the latest such day before today
+        day = today - timedelta(days=(today.weekday() - _WEEKDAYS[match["wd"]]) % 7 or 7)
     elif match["wd"]:
         days = (_WEEKDAYS[match["wd"]] - today.weekday()) % 7
         if days == 0 and (match["mod"] == "next" or not ahead(today)):

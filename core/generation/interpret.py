@@ -159,8 +159,10 @@ def find_time(text: str, actor: Any) -> tuple[int, int] | None:
             if not _TIME_WORD.search(phrase) or phrase.lower() in {"may", "sun", "sat", "mar"}:
                 continue
             try:
-                parse_when(phrase, now=now, tz=tz)
+                when = parse_when(phrase, now=now, tz=tz)
             except TimeParseError:
+                continue
+            if when < now:  # "shipped last monday" tells of the past, not when to post
                 continue
             best = (start, start + len(phrase))
             break

@@ -48,6 +48,15 @@ MARIA = actor("maria")
             "please write a post on twitter announcing the new pricing page",
             Draft("The new pricing page", ("x",)),
         ),
+        # Past phrases tell what the post is about, never when it goes out.
+        (
+            "post on LinkedIn about what we shipped yesterday",
+            Draft("What we shipped yesterday", ("linkedin",)),
+        ),
+        (
+            "post about the talk we gave last monday on X tomorrow 9am",
+            Draft("The talk we gave last monday", ("x",), "tomorrow 9am"),
+        ),
         ("what's scheduled?", Queue()),
         ("move #3 to friday 10am", Schedule(3, "friday 10am")),
     ],

@@ -42,6 +42,8 @@ def pending(idle_runtime: Runtime) -> Runtime:
         (MARIA, "draft --to outbox", "What should the post be about?"),
         (MARIA, "draft " + "x" * 4001, "The brief is 4,001 characters; the limit is 4,000."),
         (MARIA, "draft hi --at 2020-01-01 09:00", "that is in the past. Pick a time in the future"),
+        (MARIA, 'draft hi --at "yesterday 9am"', "that is in the past. Pick a time in the future"),
+        (MARIA, 'draft hi --at "last monday"', "that is in the past. Pick a time in the future"),
         (MARIA, "draft hi --at someday", 'I can\'t read "someday" as a time.'),
         (MARIA, "schedule 1 2020-01-01 09:00", "I can't schedule #1 for Wed 1 Jan 2020, 09:00 UTC"),
         (MARIA, "approve 2", "#2 was already approved by @maria. Nothing to do."),

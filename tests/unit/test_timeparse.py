@@ -384,6 +384,35 @@ def test_unreadable_text(text: str) -> None:
     assert str(excinfo.value) == f'I can\'t read "{text}" as a time. Try {EXAMPLES}.'
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Thursday 26 Nov, 23:18 in Berlin.
+        ("yesterday", utc(2026, 11, 25, 8)),
+        ("yesterday 5pm", utc(2026, 11, 25, 16)),
+        ("last thursday", utc(2026, 11, 19, 8)),  # today is Thursday: the one before
+        ("last mon 14:30", utc(2026, 11, 23, 13, 30)),
+        ("last friday", utc(2026, 11, 20, 8)),
+        ("3 days ago", NOW - timedelta(days=3)),
+        ("2h and 30 minutes ago", NOW - timedelta(hours=2, minutes=30)),
+    ],
+)
+def test_past_phrases_are_read_so_a_refusal_can_say_they_are_past(
+    text: str, expected: datetime
+) -> None:
+    assert parse(text) == expected
+
+
+def test_the_dated_example_is_always_ahead() -> None:
+    """The refusal's example date is the first of next month, never a date gone by."""
+    later = datetime(2027, 12, 15, 12, tzinfo=UTC)
+    with pytest.raises(TimeParseError) as excinfo:
+        parse("banana", now=later)
+    assert '"2028-01-01 09:00 Europe/Berlin"' in str(excinfo.value)
+    example = str(excinfo.value).rsplit('"', 2)[-2]
+    assert parse(example, now=later) > later
+
+
 def test_unreadable_text_is_quoted_as_typed_but_clipped() -> None:
     with pytest.raises(TimeParseError) as excinfo:
         parse('  "Blah Blah"  ')
