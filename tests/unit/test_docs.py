@@ -137,3 +137,22 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
     linked = {t.partition("#")[0] for t in _readme_targets()}
     pages = {p.relative_to(ROOT).as_posix() for p in DOCS.rglob("*.md")}
     assert pages - linked == set()
+
+
+CONFLICT = re.compile(r"^(<{7} |>{7} |={7}$)", re.MULTILINE)
+SKIPPED = {".git", "site", "node_modules", "__pycache__"}
+
+
+def test_no_file_holds_a_merge_conflict() -> None:
+    """A merge left `<<<<<<< HEAD` in two docs pages once, and nothing noticed: Markdown and
+    YAML take the markers as text."""
+    found = []
+    for path in ROOT.rglob("*"):
+        parts = set(path.relative_to(ROOT).parts)
+        if parts & SKIPPED or any(p.startswith(".venv") for p in parts) or not path.is_file():
+            continue
+        if path.suffix not in {".md", ".py", ".yml", ".yaml", ".toml", ".tf", ".json", ".txt"}:
+            continue
+        if CONFLICT.search(path.read_text(encoding="utf-8", errors="replace")):
+            found.append(str(path.relative_to(ROOT)))
+    assert found == []
