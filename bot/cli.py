@@ -239,7 +239,7 @@ def _serve_metrics(
         return
     host = runtime.settings.metrics_host
     try:
-        serve(Exported(runtime if backlog else None), host, port)
+        serve(Exported(runtime if backlog else None), host, port, runtime.settings.metrics_token)
     except OSError:
         advice = port_taken(what, host, port, "--metrics-port")
         if asked:
