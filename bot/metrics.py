@@ -10,6 +10,7 @@ runs the scheduler exports it (`herald scheduler`, `herald worker -B`, or the em
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import socket
 import threading
@@ -114,6 +115,23 @@ def refusal(token: SecretStr | None, authorization: str | None) -> str | None:
     if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
         return WRONG_BEARER
     return None
+
+
+def open_to_others(host: str, token: SecretStr | None) -> str | None:
+    """The warning for /metrics served without a token on an address others may reach."""
+    if token is not None or host == "localhost" or _loopback(host):
+        return None
+    return (
+        f"herald web listens on {host} and HERALD_METRICS_TOKEN is unset: whoever reaches this "
+        "port reads /metrics. Set it (openssl rand -hex 32) and give Prometheus the same token."
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
 
 
 def runs_beat(runtime: Runtime) -> bool:

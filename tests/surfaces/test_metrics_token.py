@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bot.metrics import NO_BEARER, WRONG_BEARER, Exported, refusal, serve
+from bot.metrics import NO_BEARER, WRONG_BEARER, Exported, open_to_others, refusal, serve
 from bot.runtime import Runtime, build_runtime
 from bot.web.app import create_app
 from core.settings import Settings
@@ -131,3 +131,12 @@ def test_a_worker_and_the_scheduler_ask_for_the_same_token(token: SecretStr | No
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_web_on_an_outside_address_without_a_token_is_warned_about() -> None:
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert open_to_others(host, None) is None, host
+    for host in ("0.0.0.0", "::", "10.0.3.7", "herald.internal"):  # noqa: S104 - the case
+        said = open_to_others(host, None)
+        assert said is not None and "HERALD_METRICS_TOKEN is unset" in said, host
+        assert open_to_others(host, SecretStr(TOKEN)) is None
