@@ -239,7 +239,7 @@ def _serve_metrics(
         return
     host = runtime.settings.metrics_host
     try:
-        serve(Exported(runtime if backlog else None), host, port)
+        serve(Exported(runtime if backlog else None), host, port, runtime.settings.metrics_token)
     except OSError:
         advice = port_taken(what, host, port, "--metrics-port")
         if asked:
@@ -262,10 +262,13 @@ def web(host: str, port: int) -> None:
     """Serve the HTTP app: Slack endpoints, Telegram webhook, OAuth callbacks, health, metrics."""
     import uvicorn
 
+    from bot.metrics import open_to_others
     from bot.web.app import create_app
 
     with _serving("web") as runtime:
         app = create_app(runtime)
+        if warning := open_to_others(host, runtime.settings.metrics_token):
+            log.warning("%s", warning)
         _freeze_startup_heap()
         uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -278,12 +281,15 @@ def up(host: str, port: int) -> None:
     runners (Slack Socket Mode, Telegram polling), until Ctrl-C or SIGTERM."""
     import threading
 
+    from bot.metrics import open_to_others
     from bot.runtime import configure_logging
     from bot.up import parts_for, run_up, stop_on_signals
 
     settings = _settings()
     _need_secret_key(settings, "up")
     configure_logging(settings)
+    if warning := open_to_others(host, settings.metrics_token):
+        log.warning("%s", warning)
     runtime = _build(settings)
     stop = threading.Event()
     stop_on_signals(stop)

@@ -9,14 +9,21 @@ runs the scheduler exports it (`herald scheduler`, `herald worker -B`, or the em
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,15 +97,90 @@ class Exported:
         return generate_latest(self)  # anything with collect() will do
 
 
+# What a scrape without the token, or with another, is told (401). The token is never in it.
+NO_BEARER = "These metrics need a token: send Authorization: Bearer <HERALD_METRICS_TOKEN>.\n"
+WRONG_BEARER = "That is not this install's metrics token (HERALD_METRICS_TOKEN).\n"
+
+
+def refusal(token: SecretStr | None, authorization: str | None) -> str | None:
+    """Why a scrape with this Authorization header is refused, or None when it may read.
+
+    Without a token set the metrics are open (a laptop; the servers keep them on a private
+    address). The compare takes the same time wherever the given token first differs."""
+    if token is None:
+        return None
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return NO_BEARER
+    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        return WRONG_BEARER
+    return None
+
+
+def open_to_others(host: str, token: SecretStr | None) -> str | None:
+    """The warning for /metrics served without a token on an address others may reach."""
+    if token is not None or host == "localhost" or _loopback(host):
+        return None
+    return (
+        f"herald web listens on {host} and HERALD_METRICS_TOKEN is unset: whoever reaches this "
+        "port reads /metrics. Set it (openssl rand -hex 32) and give Prometheus the same token."
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
+
+
 def runs_beat(runtime: Runtime) -> bool:
     """The embedded mode runs beat in this process."""
     return runtime.settings.embedded
 
 
-def serve(exported: Exported, host: str, port: int) -> Any:
-    """Serve `exported` on host:port in a daemon thread; the server, to close it."""
-    server, _ = start_http_server(port, addr=host, registry=exported)
+def serve(exported: Exported, host: str, port: int, token: SecretStr | None = None) -> WSGIServer:
+    """Serve `exported` on host:port in a daemon thread, to the bearer of `token` when one is
+    set; the server, to close it.
+
+    prometheus_client's start_http_server, with the token's check in front of its app (it
+    takes no check of its own)."""
+    family, address = _bindable(host, port)
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+    server = make_server(address, port, guarded(make_wsgi_app(exported), token), Server, _Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
+
+
+def guarded(app: Any, token: SecretStr | None) -> Any:
+    """The WSGI `app`, answering 401 to a request without `token` (see `refusal`)."""
+
+    def checked(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        refused = refusal(token, environ.get("HTTP_AUTHORIZATION"))
+        if refused is None:
+            return app(environ, start_response)  # type: ignore[no-any-return]
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", "Bearer")]
+        start_response("401 Unauthorized", headers)
+        return [refused.encode()]
+
+    return checked
+
+
+def _bindable(host: str, port: int) -> tuple[socket.AddressFamily, str]:
+    """IPv4 or IPv6, from the address itself ("::" binds v6), as start_http_server does."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = found[0]
+    return family, str(sockaddr[0])
+
+
+class _Quiet(WSGIRequestHandler):
+    """No line a scrape on stderr (wsgiref writes one a request)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def port_taken(what: str, host: str, port: int, option: str) -> str:

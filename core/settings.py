@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # Prometheus metrics (core/metrics.py, bot/metrics.py). `herald web` serves /metrics on its
     # own port; a worker and the scheduler serve them on these ports (0: none).
     metrics_host: str = "127.0.0.1"
+    # Set: every /metrics wants `Authorization: Bearer <token>`. Unset: they are open (laptop).
+    metrics_token: SecretStr | None = None
     cloudwatch_namespace: str | None = None
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535)
@@ -146,6 +148,14 @@ class Settings(BaseSettings):
     # Media
     media_bucket: str | None = None
     s3_endpoint_url: str | None = None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _blank_metrics_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # `HERALD_METRICS_TOKEN=` left empty in .env means unset, never "the empty token"; a
+        # header can't carry the spaces around one, so they are not part of it.
+        token = value.get_secret_value().strip() if value is not None else ""
+        return SecretStr(token) if token else None
 
     @field_validator("database_url")
     @classmethod

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from bot.metrics import CONTENT_TYPE, Exported, Timing, runs_beat
+from bot.metrics import CONTENT_TYPE, Exported, Timing, refusal, runs_beat
 from bot.slack import http as slack_http
 from bot.telegram import webhook as telegram_webhook
 from bot.web import api, oauth
@@ -57,7 +57,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         return JSONResponse({"ok": True})
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        """Prometheus' scrape; with HERALD_METRICS_TOKEN set, only with that bearer token."""
+        refused = refusal(runtime.settings.metrics_token, request.headers.get("authorization"))
+        if refused is not None:
+            return PlainTextResponse(
+                refused, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return Response(exported.text(), media_type=CONTENT_TYPE)
 
     @app.get("/readyz")

@@ -95,6 +95,26 @@ resource "aws_lb_listener" "https" {
   }
 }
 
+# Prometheus scrapes the tasks from inside the VPC: the load balancer answers /metrics itself
+# and never forwards it, whatever HERALD_METRICS_TOKEN says (docs/operations.md#metrics).
+resource "aws_lb_listener_rule" "no_metrics" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10
+  action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Not found"
+      status_code  = "404"
+    }
+  }
+  condition {
+    path_pattern {
+      values = ["/metrics", "/metrics/*"]
+    }
+  }
+}
+
 resource "aws_lb_listener" "http" {
   # checkov:skip=CKV_AWS_2: this listener only redirects to HTTPS
   # checkov:skip=CKV_AWS_103: as above, no traffic is served over it

@@ -1,6 +1,7 @@
-"""A real `herald worker` and `herald scheduler` serve /metrics on their own ports: the worker
-shows the tick it ran (the schedule's heartbeat), the scheduler the backlog and the lanes. A
-second worker told to use a taken port stops at once and says what to do."""
+"""A real `herald worker` and `herald scheduler` serve /metrics on their own ports, to the bearer
+of HERALD_METRICS_TOKEN only: the worker shows the tick it ran (the schedule's heartbeat), the
+scheduler the backlog and the lanes. A second worker told to use a taken port stops at once and
+says what to do."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tests.support.processes import Processes
 from tests.support.scrape import Scrape, parse
 from tests.support.services import REDIS_URL, free_port, truncate
 
+TOKEN = "e2e-metrics-token-7d2b"
+
 
 @pytest.fixture
 def rig(tmp_path: Path, pg_url: str) -> Iterator[tuple[Runtime, Processes]]:
@@ -32,7 +35,7 @@ def rig(tmp_path: Path, pg_url: str) -> Iterator[tuple[Runtime, Processes]]:
         tick_seconds=0.5,
     )
     rt = runtime_with(settings, worker=False)
-    procs = Processes(herald_env(rt.settings), tmp_path)
+    procs = Processes(herald_env(rt.settings, HERALD_METRICS_TOKEN=TOKEN), tmp_path)
     yield rt, procs
     procs.stop_all()
     rt.close()
@@ -40,7 +43,11 @@ def rig(tmp_path: Path, pg_url: str) -> Iterator[tuple[Runtime, Processes]]:
 
 def scrape(port: int) -> Scrape | None:
     try:
-        answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        answer = httpx.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=2,
+        )
     except httpx.TransportError:
         return None
     return parse(answer.text) if answer.status_code == 200 else None
@@ -62,6 +69,8 @@ def test_worker_and_scheduler_serve_metrics(rig: tuple[Runtime, Processes]) -> N
     assert got is not None
     assert {"herald_publish_backlog", "herald_publish_lag_seconds"} <= got.names
     assert ("herald_queue_depth", frozenset({("lane", "publish")})) in got.samples
+    for port in (worker_port, scheduler_port):  # without the token: refused
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code == 401
 
     second = procs.start("worker", "--metrics-port", str(worker_port))
     assert second.wait(30) == 1

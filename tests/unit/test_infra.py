@@ -108,6 +108,24 @@ def test_the_public_door_is_tls_behind_waf() -> None:
     assert "web" in _resources("aws_wafv2_web_acl_association")
 
 
+def test_the_load_balancer_never_forwards_metrics() -> None:
+    """/metrics is for Prometheus inside the VPC: the HTTPS listener answers it with a 404."""
+    rules = [
+        rule
+        for rule in _resources("aws_lb_listener_rule").values()
+        if rule["listener_arn"] == "${aws_lb_listener.https.arn}"
+    ]
+    blocked = set()
+    for rule in rules:
+        action = _value(rule, "action")
+        if action["type"] == "fixed-response":
+            assert _value(action, "fixed_response")["status_code"] == "404"
+            blocked |= set(_value(_value(rule, "condition"), "path_pattern")["values"])
+    assert {"/metrics", "/metrics/*"} <= blocked
+    https = _resources("aws_lb_listener")["https"]
+    assert _value(https, "default_action")["type"] == "forward"  # all the rest goes to web
+
+
 def test_every_role_runs_as_a_fargate_service_and_scales() -> None:
     text = (TF / "ecs.tf").read_text()
     for role in ("web", "worker", "scheduler"):
