@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from core.context import Context
 from core.errors import BadInput, Forbidden, HeraldError, NotFound
 from core.grammar import Words
 from core.posts.card import Message
+from core.ratelimit import over_limit
 from core.registry import Request, Spec
 from core.timeparse import format_when
 from core.workspace.people import Actor, zone_of
@@ -35,6 +37,7 @@ MAX_PER_PERSON = 20  # active tokens: enough for every tool, few enough to revie
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 _SPAN = re.compile(r"(\d{1,4})([dwy])")
 _UNIT_DAYS = {"d": 1, "w": 7, "y": 365}
+RATE_WINDOW_SECONDS = 60.0  # HERALD_API_RATE_LIMIT is requests a minute
 USAGE = "token new <name> [read,draft,approve] [30d|12w|1y] · token list · token revoke <name>"
 
 
@@ -46,6 +49,20 @@ class Scope(enum.StrEnum):
 
 class Unauthorized(HeraldError):
     """No token, or one that is unknown, expired or revoked: the API answers 401."""
+
+
+class TooManyRequests(HeraldError):
+    """A token sent more requests this minute than `HERALD_API_RATE_LIMIT`: the API answers
+    429, and `retry_after` (whole seconds) goes in its `Retry-After`."""
+
+    def __init__(self, name: str, limit: int, retry_after: float, now: datetime) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        again = now + timedelta(seconds=self.retry_after)
+        super().__init__(
+            f'The token "{name}" has sent {limit:,} requests this minute, the most Herald '
+            f"takes; this one did nothing. Try again in {self.retry_after} s "
+            f"(at {again.strftime('%H:%M:%S')} UTC)."
+        )
 
 
 class ScopeMissing(Forbidden):
@@ -293,6 +310,13 @@ def authenticate(ctx: Context, presented: str | None) -> Holder:
                 f'The token "{row.name}" expired on {_when(row.expires_at)}. Make a new one in '
                 "chat: token new <name>"
             )
+        # After the token is known (a stranger's request stays a 401) and before anything is
+        # written, its last use included: a refused request leaves no trace.
+        limit = ctx.settings.api_rate_limit
+        # Ids can come back (a database emptied or restored); the shown prefix tells tokens apart.
+        wait = over_limit(ctx.limits, f"api:{row.id}:{row.prefix}", limit, RATE_WINDOW_SECONDS)
+        if wait is not None:
+            raise TooManyRequests(row.name, limit, wait, tx.now)
         member = tx.session.get(Member, row.member_id)
         ws = tx.session.get(Workspace, row.workspace_id)
         # The token's rows cascade with its member and workspace.

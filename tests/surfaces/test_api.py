@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from bot.runtime import Runtime
 from bot.web.app import create_app
 from core.workspace.people import Actor
 from storage.models import AuditEvent, Post
-from storage.models_api import ApiToken
+from storage.models_api import ApiIdempotency, ApiToken
 from tests.support.helpers import actor, dump, eventually, post_state
 
 MARIA, LEE, VIC = actor("maria"), actor("lee"), actor("vic")
@@ -282,3 +283,60 @@ def test_two_racing_creates_with_one_key_make_one_post(
     assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
     assert len({a.json()["post"]["number"] for a in answers}) == 1
     assert posts(runtime) == 1
+
+
+# --- the rate limit per token ---------------------------------------------------------------
+
+
+def clear_of_a_new_minute() -> None:
+    """Counts are per fixed minute (on Redis, by the wall clock): start well inside one, so a
+    few requests all land in the same window."""
+    into = time.time() % 60
+    if into > 45:
+        time.sleep(61 - into)
+
+
+def test_a_token_over_its_rate_limit_gets_429_does_nothing_and_others_go_on(
+    runtime: Runtime, client: TestClient
+) -> None:
+    ctx = runtime.herald.ctx
+    ctx.settings = ctx.settings.model_copy(update={"api_rate_limit": 3})
+    token = new_token(runtime, MARIA)
+    other = new_token(runtime, MARIA, "other read")
+    clear_of_a_new_minute()
+    for _ in range(3):
+        assert client.get("/api/v1/posts", headers=auth(token)).status_code == 200
+    with runtime.db.session() as s:
+        used = {t.name: t.last_used_at for t in s.scalars(select(ApiToken))}
+    refused = create(client, token, "over")
+    body = is_problem(
+        refused,
+        429,
+        'The token "ci" has sent 3 requests this minute',
+        "this one did nothing",
+        "Try again in ",
+    )
+    assert body["title"] == "Too Many Requests"
+    wait = int(refused.headers["retry-after"])
+    assert 1 <= wait <= 60
+    assert f"Try again in {wait} s (at " in body["detail"]
+    # Nothing happened: no post, no remembered answer, not even the token's last use.
+    assert posts(runtime) == 0
+    with runtime.db.session() as s:
+        assert s.scalar(select(func.count(ApiIdempotency.id))) == 0
+        assert {t.name: t.last_used_at for t in s.scalars(select(ApiToken))} == used
+    is_problem(client.get("/api/v1/posts", headers=auth(token)), 429)
+    # Another token of the same person has its own count; a stranger is still a 401.
+    assert client.get("/api/v1/posts", headers=auth(other)).status_code == 200
+    is_problem(client.get("/api/v1/posts", headers=auth("hrld_" + "b" * 43)), 401)
+    is_problem(client.get("/api/v1/posts"), 401)
+    # 0 turns the limit off.
+    ctx.settings = ctx.settings.model_copy(update={"api_rate_limit": 0})
+    assert client.get("/api/v1/posts", headers=auth(token)).status_code == 200
+
+
+def test_the_openapi_document_names_the_429_and_its_retry_after(client: TestClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    answer = doc["paths"]["/posts"]["get"]["responses"]["429"]
+    assert "Retry-After" in answer["headers"]
+    assert "application/problem+json" in answer["content"]
