@@ -124,6 +124,13 @@ def mention(user_id: str) -> str:
     return f"<@{user_id}>"
 
 
+def person(word: str) -> tuple[str, bool]:
+    """A person as a command names them: (platform id, True) for a surface's verified
+    mention, else (the typed name without its @, False), which never picks anyone alone."""
+    verified = MENTION.fullmatch(word)
+    return (verified.group(1), True) if verified else (word.lstrip("@"), False)
+
+
 def defuse_mentions(typed: str) -> str:
     """Typed text can't pass for a verified mention: its `<@` becomes a look-alike angle."""
     return typed.replace("<@", "\u2039@")

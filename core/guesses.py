@@ -85,8 +85,9 @@ def propose(
         command = commands().parse(line)  # what `yes` will parse: the same line
         if not isinstance(command, READ_ONLY):
             spec = _spec(command)
-            if spec.permission is not None:  # refused now, not after the yes
-                require(me, spec.permission)
+            permission = spec.permission_for(command)
+            if permission is not None:  # refused now, not after the yes
+                require(me, permission)
             _remember(tx, me, actor.conversation, line)
             return _asking(line, seen)
     return run(actor, command)

@@ -18,6 +18,8 @@ class Action(enum.StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     CONFIGURE = "configure"
+    # `token list all`, `token revoke <name> @person`: everyone manages their own tokens.
+    OTHERS_TOKENS = "see or revoke others' API tokens"
 
 
 _EVERYONE = frozenset(Role)
@@ -35,12 +37,14 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.APPROVE: _APPROVERS,
     Action.REJECT: _APPROVERS,
     Action.CONFIGURE: _ADMINS,
+    Action.OTHERS_TOKENS: _ADMINS,
 }
 
 _WHO = {
     Action.APPROVE: "owners, admins and approvers",
     Action.REJECT: "owners, admins and approvers",
     Action.CONFIGURE: "owners and admins",
+    Action.OTHERS_TOKENS: "owners and admins",
 }
 
 
@@ -68,4 +72,5 @@ _ROLE_NEEDED = {
     Action.APPROVE: Role.APPROVER,
     Action.REJECT: Role.APPROVER,
     Action.CONFIGURE: Role.ADMIN,
+    Action.OTHERS_TOKENS: Role.ADMIN,
 }

@@ -52,7 +52,9 @@ class Spec(Generic[C]):
 
     `usage` lists the command's forms, separated by " · "; errors quote it whole and `help`
     shows one form a line. `permission` is checked before `handle` runs (None: nothing to
-    check); a handler checks more itself only where the answer depends on what is asked.
+    check); a function of the command when some forms need more than others (your own
+    tokens, or everyone's); a handler checks more itself only where the answer depends on
+    what it finds.
     `answer` replaces `handle` for a command that needs no workspace (help). `menu` puts it
     in Telegram's / menu.
 
@@ -68,12 +70,18 @@ class Spec(Generic[C]):
     summary: str
     parse: Callable[[Words], C]
     handle: Callable[[Request, C], Message] | None = None
-    permission: Action | None = Action.VIEW
+    permission: Action | Callable[[C], Action | None] | None = Action.VIEW
     aliases: tuple[str, ...] = ()
     detail: str = ""
     menu: bool = False
     answer: Callable[[C], Message] | None = None
     sensitive: bool | Callable[[C], bool | second_factor.Need] = False
+
+    def permission_for(self, command: C) -> Action | None:
+        """What a member must be allowed to run this command (None: nothing to check)."""
+        if callable(self.permission):
+            return self.permission(command)
+        return self.permission
 
     def needs_code(self, command: C) -> second_factor.Need | None:
         """When this command asks for a second factor (None: never)."""
@@ -137,8 +145,9 @@ class Registry:
         spec = self._by_kind.get(type(command))
         if spec is None or spec.handle is None:
             raise TypeError(f"no handler is declared for {command!r}")
-        if spec.permission is not None:
-            require(r.me, spec.permission)
+        permission = spec.permission_for(command)
+        if permission is not None:
+            require(r.me, permission)
         return spec.handle(r, command)
 
     def run(
@@ -164,12 +173,13 @@ class Registry:
         if spec.answer is not None:
             return spec.answer(command)
         assert spec.handle is not None  # the constructor checked: one of the two
+        permission = spec.permission_for(command)
         need = spec.needs_code(command)
         if need is not None:
             stop = second_factor.guard(
                 ctx,
                 actor,
-                spec.permission,
+                permission,
                 code=code,
                 text=text,
                 what=f"run {spec.name}",
@@ -179,8 +189,8 @@ class Registry:
                 return stop
         with ctx.tx() as tx:
             ws, me = resolve(tx, actor, ctx.settings.timezone)
-            if spec.permission is not None:
-                require(me, spec.permission)
+            if permission is not None:
+                require(me, permission)
             request = Request(ctx, tx, ws, me, actor)
             message = spec.handle(request, command)
             if then is not None:

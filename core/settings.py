@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     command_rate_window_seconds: float = Field(default=60.0, gt=0)
     # Per person on Slack and Telegram: charts `stats` draws a minute (each costs CPU).
     chart_rate_limit: int = Field(default=6, ge=0)
+    # Per API token: REST requests a minute (a tool in a loop can't crowd out the chat).
+    api_rate_limit: int = Field(default=120, ge=0)
 
     # Prometheus metrics (core/metrics.py, bot/metrics.py). `herald web` serves /metrics on its
     # own port; a worker and the scheduler serve them on these ports (0: none).

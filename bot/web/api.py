@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from core.api import rest
-from core.api.tokens import Holder, Unauthorized, authenticate
+from core.api.tokens import Holder, TooManyRequests, Unauthorized, authenticate
 from core.errors import (
     BadInput,
     Conflict,
@@ -48,6 +48,7 @@ _STATUS: tuple[tuple[type[HeraldError], int, str], ...] = (
     (Conflict, 409, "Conflict"),
     (Unavailable, 503, "Service Unavailable"),
     (BadInput, 422, "Unprocessable Content"),
+    (TooManyRequests, 429, "Too Many Requests"),
 )
 
 
@@ -144,6 +145,25 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": title, "content": _problem_content(), "model": Problem}
     for _, status, title in _STATUS
 }
+_ERRORS[429] = {
+    **_ERRORS[429],
+    "description": "Too Many Requests: the token is over HERALD_API_RATE_LIMIT this minute; "
+    "nothing was done",
+    "headers": {
+        "Retry-After": {
+            "description": "Whole seconds until the token may send again",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
+def _extra_headers(exc: HeraldError) -> dict[str, str]:
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
 
 
 def problem(status: int, title: str, detail: str, request: Request, **headers: str) -> JSONResponse:
@@ -178,8 +198,7 @@ def app(runtime: "Runtime") -> FastAPI:
     def refused(request: Request, exc: HeraldError) -> JSONResponse:
         for kind, status, title in _STATUS:
             if isinstance(exc, kind):
-                extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-                return problem(status, title, str(exc), request, **extra)
+                return problem(status, title, str(exc), request, **_extra_headers(exc))
         return problem(422, "Unprocessable Content", str(exc), request)
 
     @api.exception_handler(RequestValidationError)
@@ -203,7 +222,8 @@ def app(runtime: "Runtime") -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         """The token first, before the body is parsed: without a valid token every request
-        is a 401, whatever else is wrong with it."""
+        is a 401, whatever else is wrong with it; a valid one over its rate limit is a 429,
+        and nothing else happens."""
         if request.url.path.endswith("/openapi.json"):
             return await call_next(request)
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
@@ -211,7 +231,9 @@ def app(runtime: "Runtime") -> FastAPI:
         try:
             request.state.holder = await run_in_threadpool(authenticate, ctx, token)
         except Unauthorized as exc:
-            return problem(401, "Unauthorized", str(exc), request, **{"WWW-Authenticate": "Bearer"})
+            return problem(401, "Unauthorized", str(exc), request, **_extra_headers(exc))
+        except TooManyRequests as exc:
+            return problem(429, "Too Many Requests", str(exc), request, **_extra_headers(exc))
         return await call_next(request)
 
     def holder(

@@ -19,14 +19,14 @@ from core.analytics.periods import Period
 from core.audit import audit
 from core.auditlog import erasure, queries
 from core.errors import BadInput, Conflict, Forbidden
-from core.grammar import MENTION, Words
+from core.grammar import Words, person
 from core.permissions import Action
 from core.posts.card import Attachment, Message, cut
 from core.registry import Request, Spec
 from core.timeparse import TimeParseError, format_when, parse_when
-from core.workspace.people import find_post, member_by_id, members_called, zone_of
+from core.workspace.people import find_person, find_post, zone_of
 from storage.auditchain import FORGET
-from storage.models import Member, Role, SurfaceKind
+from storage.models import Role
 
 SHOWN = 20  # rows `audit` shows: a screen's worth; the file has them all
 _POST = re.compile(r"#?(\d{1,9})")
@@ -51,11 +51,6 @@ class Forget:
     verified: bool = False
 
 
-def _user(token: str) -> tuple[str, bool]:
-    mention = MENTION.fullmatch(token)
-    return (mention.group(1), True) if mention else (token.lstrip("@"), False)
-
-
 def parse_audit(words: Words) -> Audit:
     args = words.args
     if not args:
@@ -76,7 +71,7 @@ def parse_audit(words: Words) -> Audit:
     if post:
         return Audit(number=int(post.group(1)))
     if args[0].startswith(("@", "<@")):
-        user, verified = _user(args[0])
+        user, verified = person(args[0])
         return Audit(user=user, verified=verified)
     raise words.fail(f'"{args[0]}" is not a post (#12), a person (@maria) or since <when>.')
 
@@ -85,29 +80,8 @@ def parse_forget(words: Words) -> Forget:
     args = words.args
     if len(args) != 1:
         raise words.fail("Name one person: forget @maria.")
-    user, verified = _user(args[0])
+    user, verified = person(args[0])
     return Forget(user=user, verified=verified)
-
-
-def _find_person(r: Request, user: str, verified: bool, *, exact: bool) -> Member:
-    """By the platform's verified id (the terminal's ids are names); for reading the log a
-    typed name also does when it means one person, never for erasing."""
-    if verified or r.ws.kind == SurfaceKind.TERMINAL:
-        member = member_by_id(r.tx, r.ws, user)
-        if member is not None:
-            return member
-    candidates = members_called(r.tx, r.ws, user)
-    if not exact and len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise BadInput(
-            f"Nobody called @{user} is in this workspace. Mention them as the chat lists them."
-        )
-    names = ", ".join(f"@{m.display_name} (id {m.external_id})" for m in candidates)
-    raise BadInput(
-        f"To be sure who you mean, mention them, picking them from the chat's list as you "
-        f'type @. "{user}" could be: {names}.'
-    )
 
 
 _AGO = re.compile(r"(\d{1,5})\s*(m|min|mins|h|hours?|d|days?|w|weeks?)(\s+ago)?")
@@ -155,7 +129,7 @@ def show_audit(r: Request, cmd: Audit) -> Message:
     if cmd.number is not None:
         post_id, about = find_post(tx, ws, cmd.number).id, f" for #{cmd.number}"
     if cmd.user is not None:
-        member = _find_person(r, cmd.user, cmd.verified, exact=False)
+        member = find_person(r.tx, r.ws, cmd.user, cmd.verified, exact=False)
         actor_id, about = member.id, f" by @{member.display_name}"
     if cmd.since is not None:
         since = read_since(cmd.since, now=tx.now, tz=tz)
@@ -213,7 +187,7 @@ def forget_person(r: Request, cmd: Forget) -> Message:
             f"You are {'an' if me.role.value[0] in 'aeiou' else 'a'} {me.role.value} here, "
             "and only owners can forget a person. Ask an owner."
         )
-    member = _find_person(r, cmd.user, cmd.verified, exact=True)
+    member = find_person(r.tx, r.ws, cmd.user, cmd.verified, exact=True)
     if member.id == me.id:
         raise Conflict("You can't forget yourself here. Ask another owner to do it.")
     if member.external_id == erasure.pseudonym(member):

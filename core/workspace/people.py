@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.context import Tx
-from core.errors import NotFound
+from core.errors import BadInput, NotFound
 from core.timeparse import TimeParseError, parse_zone
 from storage.models import Member, Post, Role, SurfaceKind, Workspace
 
@@ -156,4 +156,26 @@ def members_called(tx: Tx, workspace: Workspace, name: str) -> list[Member]:
             .order_by(Member.id)
             .limit(10)
         )
+    )
+
+
+def find_person(tx: Tx, workspace: Workspace, user: str, verified: bool, *, exact: bool) -> Member:
+    """The member a command names: by the platform's verified id (on the terminal, ids are the
+    names people log in with). When `exact` is False (reading, never changing), a typed name
+    also does when it means one person; otherwise a refusal lists who it could be."""
+    if verified or workspace.kind == SurfaceKind.TERMINAL:
+        member = member_by_id(tx, workspace, user)
+        if member is not None:
+            return member
+    candidates = members_called(tx, workspace, user)
+    if not exact and len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise BadInput(
+            f"Nobody called @{user} is in this workspace. Mention them as the chat lists them."
+        )
+    names = ", ".join(f"@{m.display_name} (id {m.external_id})" for m in candidates)
+    raise BadInput(
+        f"To be sure who you mean, mention them, picking them from the chat's list as you "
+        f'type @. "{user}" could be: {names}.'
     )

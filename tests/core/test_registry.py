@@ -53,6 +53,8 @@ REFUSED_FOR_VIEWERS = {
     "audit": "audit",
     "forget": "forget maria",
     "usage": "usage",
+    # Their own tokens are everyone's; another's only owners' and admins'.
+    "token": "token revoke ci @maria",
 }
 
 

@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.workspace.people import Actor
 from core.workspace.second_factor import MAX_FAILURES, split_code
 from storage.models import AuditEvent, InboxCommand, Member, OutboundMessage, SurfaceKind
+from storage.models_api import ApiToken
 from storage.models_twofa import SecondFactor, SecondFactorAsk
 from storage.rotate import rotate
 from storage.vault import Vault, decode_key, new_key
@@ -203,6 +204,34 @@ def test_2fa_off_needs_a_code(idle_runtime: Runtime) -> None:
         assert s.scalars(select(SecondFactor)).all() == []
         actions = set(s.scalars(select(AuditEvent.action)))
     assert {"member.2fa.enrol", "member.2fa.on", "member.2fa.off"} <= actions
+
+
+def test_revoking_anothers_token_takes_a_code_and_a_member_is_refused_before_any(
+    idle_runtime: Runtime,
+) -> None:
+    rt = idle_runtime
+    say(rt, ANA, "queue")
+    say(rt, LEE, "queue")
+    assert "valid until" in say(rt, LEE, "token new ci")  # before the policy: no code yet
+    app = enrol(rt, ANA)
+    assert "2FA for sensitive actions: on" in say(rt, ANA, "policy 2fa on")
+
+    def live() -> list[str]:
+        with rt.db.session() as s:
+            return list(s.scalars(select(ApiToken.name).where(ApiToken.revoked_at.is_(None))))
+
+    # Lee, an editor, may not: told so at once, not asked for a code first.
+    refused = say(rt, LEE, "token list all")
+    assert "only owners and admins can see or revoke others' API tokens" in refused
+    assert "You are an editor here" in say(rt, LEE, "token revoke x <@U1ANA>")
+    # Listing is reading: no code. Revoking Lee's token is: asked, then done with the code.
+    assert "@lee: ci (read)" in say(rt, ANA, "token list all")
+    asked = say(rt, ANA, "token revoke ci <@U2LEE>")
+    assert "send me the 6-digit code" in asked
+    assert live() == ["ci"]
+    done = say(rt, ANA, app.code())
+    assert done == 'Revoked the token "ci" of @lee. Requests with it are refused from now.'
+    assert live() == []
 
 
 def test_enrol_goes_only_to_the_person(idle_runtime: Runtime) -> None:

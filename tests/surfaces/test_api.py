@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +20,9 @@ from starlette.testclient import TestClient
 from bot.runtime import Runtime
 from bot.web.app import create_app
 from core.workspace.people import Actor
-from storage.models import AuditEvent, Post
-from storage.models_api import ApiToken
-from tests.support.helpers import actor, dump, eventually, post_state
+from storage.models import AuditEvent, Member, Post
+from storage.models_api import ApiIdempotency, ApiToken
+from tests.support.helpers import actor, dump, eventually, post_state, slack_actor
 
 MARIA, LEE, VIC = actor("maria"), actor("lee"), actor("vic")
 TOKEN = re.compile(r"hrld_[A-Za-z0-9_-]{40,}")
@@ -282,3 +283,160 @@ def test_two_racing_creates_with_one_key_make_one_post(
     assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
     assert len({a.json()["post"]["number"] for a in answers}) == 1
     assert posts(runtime) == 1
+
+
+# --- the rate limit per token ---------------------------------------------------------------
+
+
+def clear_of_a_new_minute() -> None:
+    """Counts are per fixed minute (on Redis, by the wall clock): start well inside one, so a
+    few requests all land in the same window."""
+    into = time.time() % 60
+    if into > 45:
+        time.sleep(61 - into)
+
+
+def test_a_token_over_its_rate_limit_gets_429_does_nothing_and_others_go_on(
+    runtime: Runtime, client: TestClient
+) -> None:
+    ctx = runtime.herald.ctx
+    ctx.settings = ctx.settings.model_copy(update={"api_rate_limit": 3})
+    token = new_token(runtime, MARIA)
+    other = new_token(runtime, MARIA, "other read")
+    clear_of_a_new_minute()
+    for _ in range(3):
+        assert client.get("/api/v1/posts", headers=auth(token)).status_code == 200
+    with runtime.db.session() as s:
+        used = {t.name: t.last_used_at for t in s.scalars(select(ApiToken))}
+    refused = create(client, token, "over")
+    body = is_problem(
+        refused,
+        429,
+        'The token "ci" has sent 3 requests this minute',
+        "this one did nothing",
+        "Try again in ",
+    )
+    assert body["title"] == "Too Many Requests"
+    wait = int(refused.headers["retry-after"])
+    assert 1 <= wait <= 60
+    assert f"Try again in {wait} s (at " in body["detail"]
+    # Nothing happened: no post, no remembered answer, not even the token's last use.
+    assert posts(runtime) == 0
+    with runtime.db.session() as s:
+        assert s.scalar(select(func.count(ApiIdempotency.id))) == 0
+        assert {t.name: t.last_used_at for t in s.scalars(select(ApiToken))} == used
+    is_problem(client.get("/api/v1/posts", headers=auth(token)), 429)
+    # Another token of the same person has its own count; a stranger is still a 401.
+    assert client.get("/api/v1/posts", headers=auth(other)).status_code == 200
+    is_problem(client.get("/api/v1/posts", headers=auth("hrld_" + "b" * 43)), 401)
+    is_problem(client.get("/api/v1/posts"), 401)
+    # 0 turns the limit off.
+    ctx.settings = ctx.settings.model_copy(update={"api_rate_limit": 0})
+    assert client.get("/api/v1/posts", headers=auth(token)).status_code == 200
+
+
+def test_the_openapi_document_names_the_429_and_its_retry_after(client: TestClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    answer = doc["paths"]["/posts"]["get"]["responses"]["429"]
+    assert "Retry-After" in answer["headers"]
+    assert "application/problem+json" in answer["content"]
+
+
+# --- owners and admins and everyone's tokens ------------------------------------------------
+
+ANA, LEO, VAL = (
+    slack_actor("U1ANA", "ana"),
+    slack_actor("U2LEO", "leo"),
+    slack_actor("U3VAL", "val"),
+)
+
+
+def slack_team(rt: Runtime) -> None:
+    """Ana owns the Slack workspace, Leo is an admin, Val an editor (a plain member)."""
+    for person in (ANA, LEO, VAL):
+        rt.herald.handle(person, "queue")
+    assert not rt.herald.handle(ANA, "role <@U2LEO> admin").error
+
+
+def revokes(rt: Runtime) -> list[tuple[int | None, dict[str, Any]]]:
+    with rt.db.session() as s:
+        return [
+            (e.actor_id, dict(e.detail))
+            for e in s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "token.revoke")
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
+def member_id(rt: Runtime, external: str) -> int:
+    with rt.db.session() as s:
+        found = s.scalar(select(Member.id).where(Member.external_id == external))
+        assert found is not None
+        return found
+
+
+def test_an_admin_sees_every_token_and_revokes_anothers(
+    runtime: Runtime, client: TestClient
+) -> None:
+    slack_team(runtime)
+    val = new_token(runtime, VAL, "ci read")
+    leo = new_token(runtime, LEO, "mine read")
+    assert client.get("/api/v1/posts", headers=auth(val)).status_code == 200
+    listed = runtime.herald.handle(LEO, "token list all")
+    assert not listed.error, listed.text
+    text = listed.text or ""
+    assert "Every live API token here (2 tokens;" in text
+    assert f"• @val: ci (read) {val[:12]}… until " in text
+    assert f"• @leo: mine (read) {leo[:12]}… until " in text
+    assert "last used " in text and "never used" in text
+    assert val[12:] not in text
+    # A typed name is words anyone can choose: it picks nobody, and nothing changes.
+    typed = runtime.herald.handle(LEO, "token revoke ci @val")
+    assert typed.error
+    assert "mention them" in (typed.text or "")
+    assert client.get("/api/v1/posts", headers=auth(val)).status_code == 200
+    # The person as Slack names them: their verified id.
+    done = runtime.herald.handle(LEO, "token revoke ci <@U3VAL>")
+    assert not done.error, done.text
+    assert done.text == 'Revoked the token "ci" of @val. Requests with it are refused from now.'
+    is_problem(client.get("/api/v1/posts", headers=auth(val)), 401, 'The token "ci" was revoked')
+    assert client.get("/api/v1/posts", headers=auth(leo)).status_code == 200
+    ((by, detail),) = revokes(runtime)
+    assert by == member_id(runtime, "U2LEO")
+    assert detail == {"name": "ci", "shown": val[:12], "member": "val", "member_id": "U3VAL"}
+    after = runtime.herald.handle(ANA, "token list all").text or ""
+    assert "@val" not in after and "@leo: mine" in after
+
+
+def test_a_member_may_not_see_or_revoke_others_tokens_and_refusals_change_nothing(
+    runtime: Runtime, client: TestClient
+) -> None:
+    slack_team(runtime)
+    val = new_token(runtime, VAL, "ci read")
+    leo = new_token(runtime, LEO, "ci read")
+    for words, expected in (
+        ("token list all", "only owners and admins can see or revoke others' API tokens"),
+        ("token revoke ci <@U2LEO>", "only owners and admins can see or revoke others' API"),
+    ):
+        reply = runtime.herald.handle(VAL, words)
+        assert reply.error, words
+        assert "You are an editor here" in (reply.text or "")
+        assert expected in (reply.text or ""), reply.text
+    for words, expected in (
+        ("token revoke ci <@U9NOBODY>", "Nobody called @U9NOBODY is in this workspace"),
+        ("token revoke nope <@U3VAL>", '@val has no active token called "nope"'),
+        ("token revoke ci @val extra", "token revoke takes the token's name, and the person"),
+        ("token list everything", "token list takes nothing more, or all"),
+    ):
+        reply = runtime.herald.handle(LEO, words)
+        assert reply.error, words
+        assert expected in (reply.text or ""), reply.text
+    assert revokes(runtime) == []
+    for token in (val, leo):
+        assert client.get("/api/v1/posts", headers=auth(token)).status_code == 200
+    # Members still revoke their own.
+    assert not runtime.herald.handle(VAL, "token revoke ci").error
+    is_problem(client.get("/api/v1/posts", headers=auth(val)), 401, "was revoked")
+    assert client.get("/api/v1/posts", headers=auth(leo)).status_code == 200

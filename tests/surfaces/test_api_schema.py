@@ -38,7 +38,12 @@ SCOPES = ("read", "draft", "approve")
 @pytest.fixture
 def tokens(runtime: Runtime) -> dict[str, str]:
     """Maria (the owner) with every scope and with each scope missing; Vic, a viewer, with
-    every scope; and a post #1 waiting for approval, so that numbers hit something."""
+    every scope; and a post #1 waiting for approval, so that numbers hit something.
+
+    No rate limit: the "all" token sends more than a minute's worth, and each request must
+    reach its endpoint (test_api.py has the 429)."""
+    ctx = runtime.herald.ctx
+    ctx.settings = ctx.settings.model_copy(update={"api_rate_limit": 0})
     for person in (MARIA, VIC, actor("lee")):
         runtime.herald.handle(person, "queue")
     runtime.herald.handle(MARIA, "role vic viewer")
