@@ -435,3 +435,43 @@ def test_commands_over_the_per_person_limit_are_refused_and_not_run(tg: Bot) -> 
     assert post_state(tg.runtime, 3) is None
     drafting = [t for t in texts(tg.fake, fast.chat_id) if t.startswith("Drafting")]
     assert len(drafting) == 2
+
+
+def test_the_edit_button_on_an_expired_post_says_its_time_has_passed(tg: Bot) -> None:
+    from datetime import UTC, datetime
+
+    from core.approvals import deadlines
+
+    class Clock:
+        at = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+
+        def now(self) -> datetime:
+            return self.at
+
+    clock = Clock()
+    ctx = tg.runtime.herald.ctx
+    ctx.clock = clock
+    ana = tg.fake.private(1111, "Ana", "ana")
+    tg.send(ana.says("/start"))
+    tg.send(ana.says('/draft Launch day --to outbox --at "2026-12-07 12:00 UTC"'))
+    card_ready(tg, ana, 1)
+    clock.at = datetime(2026, 12, 7, 12, 1, tzinfo=UTC)
+    assert deadlines.watch(ctx)["expired"] == 1
+    card = eventually(
+        lambda: (c := tg.fake.card(ana.chat_id, 1)) and "Expired" in c["text"] and c,
+        what="the expired card",
+    )
+    assert tg.send(ana.clicks(card, "Edit")) == 200
+    prompt = tg.fake.sent(ana.chat_id)[-1]
+    assert tg.send(ana.says("Launch day, edited", reply_to=prompt)) == 200
+    assert texts(tg.fake, ana.chat_id)[-1] == (
+        "✏️ Edited by @ana · waiting for approval\n"
+        "Its time, Mon 7 Dec, 12:00 UTC, has passed: it goes out as soon as it is approved, "
+        "or set one with schedule 1 <when>."
+    )
+    redrawn = eventually(
+        lambda: (c := tg.fake.card(ana.chat_id, 1)) and "Launch day, edited" in c["text"] and c,
+        what="the card redrawn",
+    )
+    assert "🕘 as soon as approved" in redrawn["text"]
+    assert post_state(tg.runtime, 1) == "pending_approval"
