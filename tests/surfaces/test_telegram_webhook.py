@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -457,10 +458,13 @@ def test_the_edit_button_on_an_expired_post_says_its_time_has_passed(tg: Bot) ->
     card_ready(tg, ana, 1)
     clock.at = datetime(2026, 12, 7, 12, 1, tzinfo=UTC)
     assert deadlines.watch(ctx)["expired"] == 1
-    card = eventually(
-        lambda: (c := tg.fake.card(ana.chat_id, 1)) and "Expired" in c["text"] and c,
-        what="the expired card",
-    )
+
+    def card_saying(words: str) -> dict[str, Any] | None:
+        card = tg.fake.card(ana.chat_id, 1)
+        return card if card is not None and words in card["text"] else None
+
+    card = eventually(lambda: card_saying("Expired"), what="the expired card")
+    assert card is not None
     assert tg.send(ana.clicks(card, "Edit")) == 200
     prompt = tg.fake.sent(ana.chat_id)[-1]
     assert tg.send(ana.says("Launch day, edited", reply_to=prompt)) == 200
@@ -469,9 +473,7 @@ def test_the_edit_button_on_an_expired_post_says_its_time_has_passed(tg: Bot) ->
         "Its time, Mon 7 Dec, 12:00 UTC, has passed: it goes out as soon as it is approved, "
         "or set one with schedule 1 <when>."
     )
-    redrawn = eventually(
-        lambda: (c := tg.fake.card(ana.chat_id, 1)) and "Launch day, edited" in c["text"] and c,
-        what="the card redrawn",
-    )
+    redrawn = eventually(lambda: card_saying("Launch day, edited"), what="the card redrawn")
+    assert redrawn is not None
     assert "🕘 as soon as approved" in redrawn["text"]
     assert post_state(tg.runtime, 1) == "pending_approval"
