@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.inbox import Inbox
+from core.auditlog.upkeep import checkpoint_keys
 from core.context import Context
 from core.generation.factory import build_generator, build_interpreter
 from core.platforms.registry import build_hub, build_publishers
@@ -113,6 +114,7 @@ def build_runtime(settings: Settings, *, pre_ping: bool = True) -> Runtime:
         limits=build_counter(settings),
         hub=hub,
         media=hub.media,
+        audit_keys=tuple(checkpoint_keys(vault)),
     )
     herald = Herald(ctx, Inbox(ctx))
     celery.herald = herald

@@ -75,6 +75,9 @@ class Context:
     limits: Counter = field(default_factory=MemoryCounter)
     hub: Hub | None = None
     media: MediaStore | None = None
+    # The keys audit checkpoints are signed with (derived from the secret key, current
+    # first); none without a secret key, and then the audit log is not pruned.
+    audit_keys: tuple[bytes, ...] = ()
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:

@@ -26,6 +26,7 @@ class Job(StrEnum):
     COLLECT = "herald.collect_figures"  # core/analytics/jobs.py
     DEADLINES = "herald.watch_deadlines"  # core/approvals/deadlines.py
     OPS_ALERTS = "herald.ops_alerts"  # core/operations/alerts.py
+    PRUNE_AUDIT = "herald.prune_audit"  # core/auditlog/jobs.py
 
 
 class Lane(StrEnum):
@@ -53,6 +54,7 @@ LANE: dict[Job, Lane] = {
     Job.DIGEST: Lane.MAINTAIN,
     Job.DEADLINES: Lane.MAINTAIN,
     Job.OPS_ALERTS: Lane.MAINTAIN,
+    Job.PRUNE_AUDIT: Lane.MAINTAIN,
     # Reading figures back calls the networks (up to their timeouts) for thousands of posts a
     # day: on a lane of its own it never holds back a post, a chat answer or the sweeper that
     # recovers lost publish jobs, and an operator can give it workers of its own or none.

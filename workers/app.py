@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from celery import Celery, signals
 from celery.beat import EmbeddedService
 from celery.bootsteps import RUN
+from celery.schedules import crontab
 from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
@@ -22,6 +23,7 @@ from core import accounts, metrics
 from core.analytics import digest
 from core.analytics.jobs import collect
 from core.approvals import deadlines
+from core.auditlog import jobs as audit_jobs
 from core.errors import RetryLater, Unavailable
 from core.jobs import LANE, Job, Lane
 from core.logcontext import bound
@@ -51,6 +53,8 @@ HARD_TIME_LIMIT_SECONDS = 360.0
 # countdown plus the hard limit, or a job held for its countdown, or still running, would run
 # twice at once. A job lost to a dead worker comes back from the sweeper long before this.
 VISIBILITY_TIMEOUT_SECONDS = 3600.0
+# When the daily audit prune runs (hour, minute; UTC): a quiet hour in Europe and the Americas.
+AUDIT_PRUNE_AT = (3, 30)
 
 
 # A broker that answered (a PING or a sent job) this recently is not asked again before a
@@ -173,6 +177,7 @@ def create_celery(settings: Settings) -> HeraldCelery:
                 "schedule": timedelta(seconds=settings.collect_seconds),
                 "options": {"expires": settings.collect_seconds * 2},
             },
+            **_audit_prune_entry(settings),
         },
         beat_max_loop_interval=min(settings.tick_seconds, 5.0),
     )
@@ -182,6 +187,22 @@ def create_celery(settings: Settings) -> HeraldCelery:
     # that started the worker: make ours the default so its tasks and its Herald are used.
     app.set_default()
     return app
+
+
+def _audit_prune_entry(settings: Settings) -> dict[str, Any]:
+    """The daily audit prune, when a retention is set (0 keeps the log forever). At a time of
+    day, not every 24 h from the scheduler's start: beat keeps its schedule in memory, so a
+    scheduler restarted more often than daily would never reach an interval of a day. Two
+    schedulers both send it; the second prune finds nothing left (core/auditlog/upkeep.py)."""
+    if settings.audit_retention_days <= 0:
+        return {}
+    return {
+        "prune-audit": {
+            "task": str(Job.PRUNE_AUDIT),
+            "schedule": crontab(minute=AUDIT_PRUNE_AT[1], hour=AUDIT_PRUNE_AT[0]),
+            "options": {"expires": 3600},
+        }
+    }
 
 
 # Task bodies are module-level and reach their Herald through the app that runs them
@@ -234,6 +255,10 @@ def _ops_alerts(self: Any) -> int:
     return alerts.evaluate(self.app.herald.ctx)
 
 
+def _prune_audit(self: Any) -> dict[str, int]:
+    return audit_jobs.prune(self.app.herald.ctx)
+
+
 def _deliver_message(self: Any, message_id: int) -> None:
     try:
         delivery.deliver(self.app.herald.ctx, message_id)
@@ -257,6 +282,7 @@ BODIES: dict[Job, Any] = {
     Job.COLLECT: _collect_figures,
     Job.DEADLINES: _watch_deadlines,
     Job.OPS_ALERTS: _ops_alerts,
+    Job.PRUNE_AUDIT: _prune_audit,
 }
 
 

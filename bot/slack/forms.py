@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack
@@ -49,11 +50,18 @@ class Forms(Listener):
         where = where_of_interaction(body, meta.get("c") or "")
         actor = self.people.actor(where)
         reply = Message(text=f"Nothing changed in #{number}.", post_number=number)
+        notes: list[str] = []
         for block_id, network_name, text in changed:
             reply = self.run(actor, Edit(number=number, network=network_name, text=text))
             if reply.error:
                 ack(response_action="errors", errors={block_id: (reply.text or "")[:300]})
                 return
+            if reply.card is not None and reply.card.note and reply.card.note not in notes:
+                notes.append(reply.card.note)
+        if reply.card is not None and notes:
+            # One card for the whole form: what an earlier network's edit said (its time had
+            # passed, say) is not lost to the last one's.
+            reply = replace(reply, card=replace(reply.card, note="\n".join(notes)))
         ack()
         self.warm_later(client, where)
         if changed:

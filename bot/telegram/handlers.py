@@ -148,7 +148,11 @@ class Handlers(Buttons):
             return
         answer = await self._handle(actor, line)
         status = answer.text or (answer.card.status if answer.card else None)
-        await self._say(chat_id, status or "Done.", reply_to=message.message_id)
+        # The card is redrawn as `show` draws it; what the answer's card alone says (an
+        # expired post's passed time, an X thread cut to one post) goes in the reply.
+        note = answer.card.note if answer.card is not None and not answer.error else None
+        said = "\n".join(part for part in (status or "Done.", note) if part)
+        await self._say(chat_id, said, reply_to=message.message_id)
         if not answer.error and intent.card:
             await self._redraw(actor, chat_id, intent.card, intent.number, status)
 

@@ -39,10 +39,22 @@ def verify(
         return [auditchain.verify(conn, ws, keys) for ws in ids]
 
 
-def prune(db: Database, keys: list[bytes], retention_days: int, now: datetime) -> dict[int, int]:
+def prune(
+    db: Database,
+    keys: list[bytes],
+    retention_days: int,
+    now: datetime,
+    *,
+    broken: dict[int, str] | None = None,
+) -> dict[int, int]:
     """Delete rows older than the retention in every workspace, one transaction each, leaving
-    a signed checkpoint; rows deleted by workspace. Raises `auditchain.ChainBroken` for a
-    workspace whose chain does not verify (nothing of it is deleted)."""
+    a signed checkpoint; rows deleted by workspace. A workspace whose chain does not verify
+    keeps all its rows: it raises `auditchain.ChainBroken`, or, given `broken`, is noted there
+    (workspace id: the problems) and the others are pruned.
+
+    Safe to run twice at once (two schedulers): each workspace's prune holds its chain head
+    locked from its first statement to its commit, so the second waits, then finds the rows
+    gone and the checkpoint moved, and has nothing left to do."""
     if retention_days <= 0 or not keys:
         return {}
     cutoff = now - timedelta(days=retention_days)
@@ -50,8 +62,14 @@ def prune(db: Database, keys: list[bytes], retention_days: int, now: datetime) -
         ids = list(session.scalars(select(Workspace.id).order_by(Workspace.id)))
     pruned: dict[int, int] = {}
     for ws in ids:
-        with db.session() as session:
-            deleted = auditchain.prune(session.connection(), ws, cutoff, keys)
+        try:
+            with db.session() as session:
+                deleted = auditchain.prune(session.connection(), ws, cutoff, keys)
+        except auditchain.ChainBroken as exc:
+            if broken is None:
+                raise
+            broken[ws] = str(exc)
+            continue
         if deleted:
             pruned[ws] = deleted
     return pruned

@@ -2,6 +2,8 @@
 
 Celery messages are nudges: Redis restarting loses them, never a post. Every few minutes this
 looks for rows whose job should have run by now and sends it again; every job is safe twice.
+It also drops what is kept only for a while: old inbound event ids, message files, and the
+REST API's Idempotency-Key answers older than a day.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from core.api.idempotency import forget_old_keys
 from core.context import Context
 from core.jobs import Job
 from core.messaging import delivery, files, inbox
@@ -73,4 +76,5 @@ def sweep(ctx: Context) -> dict[str, int]:
     counts["messages"] = len(lost)
     delivery.forget_old_events(ctx)
     files.forget_old(ctx)
+    counts["idempotency_keys"] = forget_old_keys(ctx)
     return counts

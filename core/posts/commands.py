@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core import media
 from core.audit import audit
@@ -21,6 +22,7 @@ from core.registry import Request, Spec
 from core.scheduling import best
 from core.scheduling.when import plan
 from core.ssrf import Refused
+from core.timeparse import format_when
 from core.workspace.people import find_post, next_post_number, zone_of
 from storage.models import Member, Post, PostState, Target, TargetState, Workspace
 
@@ -210,6 +212,20 @@ def _changed(post: Post) -> Conflict:
     return Conflict(f"#{post.number} changed a moment ago; look at it again: show {post.number}")
 
 
+def _passed_time(tx: Tx, post: Post, tz: ZoneInfo) -> str | None:
+    """What to say when a post goes back for approval after its planned time (it expired, or
+    was rejected or failed meanwhile): the time is cleared by the caller, or the next
+    deadlines tick would expire it again and an approval would publish it at once, late.
+    None when its time is still to come, or it has none."""
+    at = post.planned_at
+    if at is None or at > tx.now:
+        return None
+    return (
+        f"Its time, {format_when(at, tz, now=tx.now)}, has passed: it goes out as soon as it "
+        f"is approved, or set one with schedule {post.number} <when>."
+    )
+
+
 def edit(r: Request, cmd: Edit) -> Message:
     tx, ws, me = r.tx, r.ws, r.me
     post = find_post(tx, ws, cmd.number, lock=True)
@@ -234,6 +250,8 @@ def edit(r: Request, cmd: Edit) -> Message:
     # The new text replaces the whole variant: an X thread's later posts go with the old text,
     # or they would still be published after the edited first one.
     dropped = len(target.parts or [])
+    tz = zone_of(me, ws)
+    passed = _passed_time(tx, post, tz)
     target.text = cmd.text
     target.parts = []
     target.warnings = {}
@@ -246,20 +264,22 @@ def edit(r: Request, cmd: Edit) -> Message:
         detail={"network": cmd.network, "before": before, "after": cmd.text},
         revision=post.revision + 1,
         problem=None,
+        **({"planned_at": None} if passed else {}),
     ):
         raise _changed(post)
     tx.session.refresh(post)
+    thread = (
+        f"The {net.display} thread is now this one post; its other {dropped} went with the "
+        "old text."
+        if dropped
+        else None
+    )
     card = build_card(
         post,
-        tz=zone_of(me, ws),
+        tz=tz,
         now=tx.now,
         status=f"✏️ Edited by @{me.display_name} · waiting for approval",
-        note=(
-            f"The {net.display} thread is now this one post; its other {dropped} went with "
-            "the old text."
-            if dropped
-            else None
-        ),
+        note="\n".join(n for n in (passed, thread) if n) or None,
     )
     return Message(card=card, post_number=post.number)
 
@@ -272,6 +292,7 @@ def regenerate(r: Request, cmd: Regenerate) -> Message:
     if any(t.state == T.PUBLISHED for t in post.targets):
         raise Conflict(f"#{post.number} is already published; draft a new post instead.")
     _back_to_draft(tx, ws, me, post)
+    passed = _passed_time(tx, post, zone_of(me, ws))
     if not move(
         tx.session,
         post,
@@ -283,11 +304,13 @@ def regenerate(r: Request, cmd: Regenerate) -> Message:
         feedback=cmd.feedback,
         problem=None,
         generator=r.ctx.generator.label,
+        **({"planned_at": None} if passed else {}),
     ):
         raise _changed(post)
     tx.later(Job.GENERATE, post.id)
     hint = f" ({cmd.feedback})" if cmd.feedback else ""
-    return Message(text=f"Drafting #{post.number} again{hint}…", post_number=post.number)
+    more = f"\n{passed}" if passed else ""
+    return Message(text=f"Drafting #{post.number} again{hint}…{more}", post_number=post.number)
 
 
 def cancel(r: Request, cmd: Cancel) -> Message:

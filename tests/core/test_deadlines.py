@@ -247,3 +247,86 @@ def test_a_tick_works_through_every_batch_once(
     # Nothing more is due, and a full batch of posts with nothing due ends the tick.
     assert deadlines.watch(rt.herald.ctx)["reminded"] == 0
     assert len(said(rt, "⏰")) == 5
+
+
+def expired_post(rt: Runtime, clock: Clock) -> None:
+    pending_post(rt)
+    clock.at = PLANNED + timedelta(minutes=1)
+    assert deadlines.watch(rt.herald.ctx)["expired"] == 1
+    assert post_state(rt, 1) == "expired"
+
+
+def planned_at(rt: Runtime) -> datetime | None:
+    with rt.db.session() as s:
+        return s.scalars(select(Post.planned_at)).one()
+
+
+def test_an_edited_expired_post_goes_out_once_approved_not_at_its_passed_time(
+    rt: Runtime, clock: Clock
+) -> None:
+    # Before the fix the edit kept 12:00: the card showed it, the next tick expired the post
+    # again, and an approval in between published it at once "(its planned time has passed)".
+    expired_post(rt, clock)
+    reply = say(rt, "edit 1 outbox Launch day, edited")
+    assert reply.card is not None
+    assert reply.card.when == "as soon as approved"
+    assert reply.card.note == (
+        "Its time, Mon 7 Dec, 12:00 UTC, has passed: it goes out as soon as it is approved, "
+        "or set one with schedule 1 <when>."
+    )
+    assert post_state(rt, 1) == "pending_approval"
+    assert planned_at(rt) is None
+    clock.at = PLANNED + timedelta(hours=1)
+    assert deadlines.watch(rt.herald.ctx)["expired"] == 0
+    assert post_state(rt, 1) == "pending_approval"
+    assert len(said(rt, "⌛")) == 1
+    approved = say(rt, "approve 1")
+    assert "publishing now" in (approved.text or "")
+    assert "passed" not in (approved.text or "")
+    assert rt.herald.dispatch_due() == 1
+
+
+def test_an_edited_expired_post_takes_a_new_time_and_refuses_a_passed_one(
+    rt: Runtime, clock: Clock
+) -> None:
+    expired_post(rt, clock)
+    # Still expired: reschedule refuses a time in the past and leaves it as it was.
+    refused = rt.herald.handle(MARIA, 'reschedule 1 "2026-12-07 10:00 UTC"')
+    assert refused.error and "Pick a time in the future" in (refused.text or "")
+    assert post_state(rt, 1) == "expired"
+    say(rt, "edit 1 outbox Launch day, edited")
+    refused = rt.herald.handle(MARIA, 'schedule 1 "2026-12-07 10:00 UTC"')
+    assert refused.error and "Pick a time in the future" in (refused.text or "")
+    assert planned_at(rt) is None
+    reply = say(rt, 'schedule 1 "2026-12-08 09:00 UTC"')
+    assert "#1 is planned for Tue 8 Dec, 09:00 UTC, once approved" in (reply.text or "")
+    clock.at = datetime(2026, 12, 8, 7, 0, tzinfo=UTC)
+    assert deadlines.watch(rt.herald.ctx)["reminded"] == 1
+    clock.at = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+    assert deadlines.watch(rt.herald.ctx)["expired"] == 1
+
+
+def test_the_passed_time_is_told_in_the_persons_zone(settings: Settings, clock: Clock) -> None:
+    runtime = runtime_with(settings, worker=False, timezone="Europe/Berlin")
+    runtime.herald.ctx.clock = clock
+    try:
+        expired_post(runtime, clock)
+        reply = say(runtime, "edit 1 outbox Launch day, edited")
+        assert reply.card is not None and reply.card.note is not None
+        assert reply.card.note.startswith(
+            "Its time, Mon 7 Dec, 13:00 Europe/Berlin (12:00 UTC), has passed"
+        )
+    finally:
+        runtime.close()
+
+
+def test_a_redrafted_expired_post_loses_its_passed_time_too(rt: Runtime, clock: Clock) -> None:
+    expired_post(rt, clock)
+    reply = say(rt, "regenerate 1")
+    assert "Its time, Mon 7 Dec, 12:00 UTC, has passed" in (reply.text or "")
+    with rt.db.session() as s:
+        post_id = s.scalars(select(Post.id)).one()
+    rt.herald.generate(post_id)
+    assert post_state(rt, 1) == "pending_approval"
+    assert planned_at(rt) is None
+    assert deadlines.watch(rt.herald.ctx)["expired"] == 0

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from bot.runtime import Runtime
 from bot.web.app import create_app
+from core.api import idempotency
 from core.workspace.people import Actor
 from storage.models import AuditEvent, Member, Post
 from storage.models_api import ApiIdempotency, ApiToken
@@ -440,3 +441,52 @@ def test_a_member_may_not_see_or_revoke_others_tokens_and_refusals_change_nothin
     assert not runtime.herald.handle(VAL, "token revoke ci").error
     is_problem(client.get("/api/v1/posts", headers=auth(val)), 401, "was revoked")
     assert client.get("/api/v1/posts", headers=auth(leo)).status_code == 200
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def keys(rt: Runtime) -> list[str]:
+    with rt.db.session() as s:
+        return list(s.scalars(select(ApiIdempotency.key).order_by(ApiIdempotency.id)))
+
+
+def test_the_sweeper_forgets_keys_after_a_day_and_a_replay_within_it_gets_the_first_answer(
+    runtime: Runtime, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(datetime(2026, 12, 7, 8, 0, tzinfo=UTC))
+    runtime.herald.ctx.clock = clock
+    token = new_token(runtime, MARIA)
+    first = create(client, token, "old")
+    clock.at += timedelta(hours=23)
+    fresh = create(client, token, "fresh")
+    assert first.status_code == fresh.status_code == 201
+    clock.at += timedelta(hours=1, seconds=1)  # "old" is a day and a second old
+    assert runtime.herald.sweep()["idempotency_keys"] == 1
+    assert keys(runtime) == ["fresh"]
+    again = create(client, token, "fresh")
+    assert again.json() == fresh.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert posts(runtime) == 2
+    # A backlog goes a batch per transaction, all of it in one sweep.
+    monkeypatch.setattr(idempotency, "BATCH", 2)
+    with runtime.db.session() as s:
+        member_id = s.scalars(select(ApiToken.member_id)).one()
+        s.add_all(
+            ApiIdempotency(
+                member_id=member_id,
+                key=f"backlog-{n}",
+                fingerprint="f",
+                status=201,
+                response={},
+                created_at=clock.at - timedelta(days=2),
+            )
+            for n in range(5)
+        )
+    assert runtime.herald.sweep()["idempotency_keys"] == 5
+    assert keys(runtime) == ["fresh"]

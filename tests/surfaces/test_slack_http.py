@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 from bot.runtime import Runtime, build_runtime
 from bot.slack.blocks import validate_message, validate_view
 from bot.web.app import create_app
+from core.approvals import deadlines
 from core.settings import Settings
 from storage.models import InboundEvent, InboxCommand, Post
 from tests.fakes.slack import (
@@ -593,3 +595,38 @@ def test_metrics_count_acks_commands_denials_and_forged_requests(
     assert moved("herald_http_request_duration_seconds_count", route="/slack/events") == 4
     assert moved("herald_http_request_duration_seconds_count", route="/slack/commands") == 1
     assert moved("herald_chat_deliveries_total", surface="slack", outcome="delivered") >= 4
+
+
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def test_the_edit_modal_on_an_expired_post_says_its_time_has_passed(
+    web: tuple[Runtime, TestClient], fake: FakeSlack
+) -> None:
+    rt, client = web
+    clock = _Clock(datetime(2026, 12, 7, 8, 0, tzinfo=UTC))
+    rt.herald.ctx.clock = clock
+    setup_team(client, fake)
+    channel, ts = draft(client, fake, 'Launch day --to outbox --at "2026-12-07 12:00 UTC"')
+    eventually(lambda: post_state(rt, 1) == "pending_approval", what="the draft")
+    clock.at = datetime(2026, 12, 7, 12, 1, tzinfo=UTC)
+    assert deadlines.watch(rt.herald.ctx)["expired"] == 1
+    assert post(client, click(fake, "herald_edit", "1", user=MARIA, channel=channel, ts=ts))
+    view = eventually(lambda: fake.named("views.open"), what="the modal")[0].body["view"]
+    edited = {"net_outbox": {"text": {"type": "plain_text_input", "value": "Launch day, edited"}}}
+    assert post(client, submit(view, edited, user=MARIA)).status_code == 200
+    eventually(
+        lambda: (
+            "Its time, Mon 7 Dec, 12:00 UTC, has passed: it goes out as soon as it is "
+            "approved, or set one with schedule 1 &lt;when&gt;."
+            in dumps(fake.messages[(channel, ts)]["blocks"])
+        ),
+        what="the card redrawn with the passed time",
+    )
+    assert post_state(rt, 1) == "pending_approval"
+    assert "as soon as approved" in dumps(fake.messages[(channel, ts)]["blocks"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -435,3 +436,44 @@ def test_commands_over_the_per_person_limit_are_refused_and_not_run(tg: Bot) -> 
     assert post_state(tg.runtime, 3) is None
     drafting = [t for t in texts(tg.fake, fast.chat_id) if t.startswith("Drafting")]
     assert len(drafting) == 2
+
+
+def test_the_edit_button_on_an_expired_post_says_its_time_has_passed(tg: Bot) -> None:
+    from datetime import UTC, datetime
+
+    from core.approvals import deadlines
+
+    class Clock:
+        at = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+
+        def now(self) -> datetime:
+            return self.at
+
+    clock = Clock()
+    ctx = tg.runtime.herald.ctx
+    ctx.clock = clock
+    ana = tg.fake.private(1111, "Ana", "ana")
+    tg.send(ana.says("/start"))
+    tg.send(ana.says('/draft Launch day --to outbox --at "2026-12-07 12:00 UTC"'))
+    card_ready(tg, ana, 1)
+    clock.at = datetime(2026, 12, 7, 12, 1, tzinfo=UTC)
+    assert deadlines.watch(ctx)["expired"] == 1
+
+    def card_saying(words: str) -> dict[str, Any] | None:
+        card = tg.fake.card(ana.chat_id, 1)
+        return card if card is not None and words in card["text"] else None
+
+    card = eventually(lambda: card_saying("Expired"), what="the expired card")
+    assert card is not None
+    assert tg.send(ana.clicks(card, "Edit")) == 200
+    prompt = tg.fake.sent(ana.chat_id)[-1]
+    assert tg.send(ana.says("Launch day, edited", reply_to=prompt)) == 200
+    assert texts(tg.fake, ana.chat_id)[-1] == (
+        "✏️ Edited by @ana · waiting for approval\n"
+        "Its time, Mon 7 Dec, 12:00 UTC, has passed: it goes out as soon as it is approved, "
+        "or set one with schedule 1 <when>."
+    )
+    redrawn = eventually(lambda: card_saying("Launch day, edited"), what="the card redrawn")
+    assert redrawn is not None
+    assert "🕘 as soon as approved" in redrawn["text"]
+    assert post_state(tg.runtime, 1) == "pending_approval"
