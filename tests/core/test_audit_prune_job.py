@@ -81,7 +81,11 @@ def audit_rows(rt: Runtime, ws: int) -> int:
 
 def run_task(rt: Runtime) -> Any:
     """The scheduled task, as a worker runs it (registered on the app, routed by name)."""
-    return rt.celery.tasks[str(Job.PRUNE_AUDIT)].apply().get()
+    # .result, not .get(): once a worker has run in this process (an earlier test), Celery
+    # refuses a blocking get() as if it were called from inside a task.
+    result = rt.celery.tasks[str(Job.PRUNE_AUDIT)].apply()
+    assert result.successful(), result.traceback
+    return result.result
 
 
 def test_the_scheduler_prunes_the_audit_log_daily_only_with_a_retention(
