@@ -31,7 +31,7 @@ WORD = re.compile(r"[a-z0-9_]{1,32}")
 NARROW = 48  # columns: every line of `help` fits a phone screen, and so an 80-column terminal
 TIMES = (
     'When: "now", "in 30s", "in 2h", "tonight", "end of day", "tomorrow 9am", "next week", '
-    '"next monday 14:30", "2026-12-01 09:00 Europe/Berlin".'
+    '"next monday 14:30", "3 dec 09:00 Europe/Berlin".'
 )
 
 

@@ -211,7 +211,7 @@ def cancel(number: int) -> Cancel:
 def schedule(number: int, at: str) -> Schedule:
     when = clean_input(at).strip()
     if not when:
-        raise BadInput('Say when, e.g. "tomorrow 9am" or "2026-12-01 09:00 Europe/Berlin".')
+        raise BadInput('Say when, e.g. "tomorrow 9am" or "3 dec 09:00 Europe/Berlin".')
     return Schedule(number, when)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -770,3 +771,18 @@ def test_an_unambiguous_time_has_no_note(text: str) -> None:
     reading = read_when(text, now=NOW, tz=BERLIN)
     assert reading.other is None
     assert ambiguity_note(reading, BERLIN, now=NOW) is None
+
+
+@pytest.mark.parametrize("now", [NOW, utc(2031, 6, 15, 12)])
+def test_every_time_the_help_offers_is_ahead_whenever_it_is_read(now: datetime) -> None:
+    """`help` lists times to copy; each must be one Herald takes as a time to post, today
+    and in years (a fixed 2026-12-01 in the list was refused as past by December 2026).
+    "tonight" and "end of day" mean today by design, refused once gone by (at 23:18 here)."""
+    from core.registry import TIMES
+
+    offered = re.findall(r'"([^"]+)"', TIMES)
+    assert len(offered) >= 8
+    for text in offered:
+        reading = read_when(text, now=now, tz=BERLIN)
+        if text != "now" and reading.today is None:
+            assert reading.instant > now, text
