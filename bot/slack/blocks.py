@@ -91,17 +91,48 @@ def text_blocks(text: str) -> Blocks:
     return [_mrkdwn(c) for c in chunks[:MAX_BLOCKS]]
 
 
-def _variant_blocks(v: VariantView) -> Blocks:
-    over = v.length > v.limit
-    count = f"{v.length:,}/{v.limit:,} {v.unit}" + (" ⚠ too long" if over else "")
+def _post_section(text: str) -> dict[str, Any]:
+    # plain_text shows the post exactly as it will be published, no markup applied.
+    return {"type": "section", "text": {"type": "plain_text", "text": _cut(text, MAX_SECTION_TEXT)}}
+
+
+def _thread_blocks(parts: list[str], room: int) -> Blocks:
+    """A thread's later posts in at most `room` blocks: a section each when there is room;
+    else several to a section, a blank line between; else what fits, and how many do not."""
+    if len(parts) <= room:
+        return [_post_section(p or "(empty)") for p in parts]
+    packed: list[tuple[str, int]] = []  # a section's text and how many posts it holds
+    for part in parts:
+        text = part or "(empty)"
+        if packed and len(packed[-1][0]) + 2 + len(text) <= MAX_SECTION_TEXT:
+            packed[-1] = (f"{packed[-1][0]}\n\n{text}", packed[-1][1] + 1)
+        else:
+            packed.append((text, 1))
+    if len(packed) <= room:
+        return [_post_section(text) for text, _ in packed]
+    shown = packed[: max(0, room - 1)]
+    hidden = len(parts) - sum(count for _, count in shown)
+    more = "post" if hidden == 1 else "posts"
+    return [
+        *(_post_section(text) for text, _ in shown),
+        _context(
+            f"⚠ …and {hidden} more {more} of this thread that do not fit in one Slack message, "
+            "not shown here. Approving publishes them too; Edit replaces the whole thread "
+            "with one post."
+        ),
+    ]
+
+
+def _variant_blocks(v: VariantView, room: int = 0) -> Blocks:
+    """One network's part of the card; `room`: how many blocks a thread's later posts may take."""
+    # No room for a line over each post of a thread: the header counts them all, in order.
+    each = f": {' · '.join(v.counts())}" if v.parts else ""
+    count = f"{v.count}{each} {v.unit}" + (" ⚠ too long" if v.over else "")
     state = "" if v.state == "draft" else f" · {v.state}"
     blocks: Blocks = [
         _context(f"*{escape(v.name)}* · {count}{state}"),
-        # plain_text shows the post exactly as it will be published, no markup applied.
-        {
-            "type": "section",
-            "text": {"type": "plain_text", "text": _cut(v.text or "(empty)", MAX_SECTION_TEXT)},
-        },
+        _post_section(v.text or "(empty)"),
+        *_thread_blocks(v.parts, room),
     ]
     # A context block holds 10 elements: where it went, its figures and why it failed come
     # first, so a post with many media items and warnings never loses them.
@@ -118,6 +149,18 @@ def _variant_blocks(v: VariantView) -> Blocks:
     return blocks
 
 
+def _thread_room(variants: list[VariantView], budget: int) -> list[int]:
+    """Blocks for each variant's later posts: what the first posts, headers and notes leave of
+    `budget`, given to the threads in order, so no network is pushed off the card."""
+    left = budget - sum(len(_variant_blocks(v)) - (1 if v.parts else 0) for v in variants)
+    rooms = []
+    for v in variants:
+        room = max(0, min(len(v.parts), left))
+        rooms.append(room)
+        left -= room
+    return rooms
+
+
 def button_value(card: Card, action: str, value: str | None) -> str:
     """Only the post number and the action's own argument: permissions come from the user id."""
     return f"{card.number} {value}" if value else str(card.number)
@@ -130,8 +173,8 @@ def card_blocks(card: Card, *, status: str | None = None) -> Blocks:
         _context(f"> {escape(card.brief)}"),
     ]
     budget = MAX_BLOCKS - 6
-    for v in card.variants:
-        more = _variant_blocks(v)
+    for v, room in zip(card.variants, _thread_room(card.variants, budget), strict=True):
+        more = _variant_blocks(v, room)
         if len(more) > budget:
             break
         blocks.extend(more)

@@ -14,7 +14,7 @@ from telegram import InlineKeyboardMarkup, Message
 from telegram.error import BadRequest
 
 from bot.telegram.flood import build_flood
-from bot.telegram.render import card_html, cut_text, esc, keyboard, split_text
+from bot.telegram.render import card_html, cut_text, esc, keyboard, split_text, whole_texts
 from bot.telegram.sender import ChatGone, Markup, TelegramSender
 from bot.telegram.tokens import TokenCodec
 from core.ports import ChatDelivery, Delivery
@@ -124,6 +124,9 @@ class TelegramSurface:
                 chat_id, message.card, message.card.status, reply_to=reply_to, patient=True
             )
         answer_to = card_message.message_id if card_message else reply_to
+        if message.card is not None and message.whole:  # `show`: what the card had to cut
+            for text in whole_texts(message.card, message.card.status):
+                self.send_text(chat_id, text, reply_to=answer_to, patient=True)
         if message.text:
             self.send_text(chat_id, message.text, reply_to=answer_to, patient=True)
         for file in message.files:  # a chart, an export: photos and documents after the text

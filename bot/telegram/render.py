@@ -64,16 +64,23 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return [p for p in pieces if p.strip()] or ["…"]
 
 
-def _card_html(card: Card, status: str | None, texts: list[str]) -> str:
+def post_label(number: int, total: int, count: str) -> str:
+    """The line over each post of a thread, on the card and in `show`'s whole texts."""
+    return f"— post {number} of {total} · {count}"
+
+
+def _card_html(card: Card, status: str | None, texts: list[list[str]]) -> str:
     lines = [f"<b>{esc(card.title)}</b>", f"<blockquote>{esc(card.brief)}</blockquote>"]
-    for variant, text in zip(card.variants, texts, strict=True):
-        over = " ⚠" if variant.length > variant.limit else ""
+    for variant, posts in zip(card.variants, texts, strict=True):
+        over = " ⚠" if variant.over else ""
         state = "" if variant.state == "draft" else f" · {esc(variant.state)}"
         lines.append("")
-        lines.append(
-            f"<b>{esc(variant.name)}</b> · {variant.length:,}/{variant.limit:,}{over}{state}"
-        )
-        lines.append(esc(text) if text else "<i>(empty)</i>")
+        lines.append(f"<b>{esc(variant.name)}</b> · {esc(variant.count)}{over}{state}")
+        counts = variant.counts()
+        for number, text in enumerate(posts, start=1):
+            if len(posts) > 1:  # a thread: every post an approval publishes, each counted
+                lines.append(f"<i>{post_label(number, len(posts), counts[number - 1])}</i>")
+            lines.append(esc(text) if text else "<i>(empty)</i>")
         lines.extend(esc(m) for m in variant.media)
         lines.extend(esc(w) for w in variant.warnings)
         if variant.url:
@@ -96,31 +103,62 @@ def _plain_len(html_text: str) -> int:
     return tg_len(html.unescape(re.sub(r"<[^>]+>", "", html_text)))
 
 
-def card_html(card: Card, status: str | None = None) -> str:
-    """The card as one message; long variants are cut evenly so the whole fits in 4,096."""
-    status = status if status is not None else card.status
-    texts = [v.text for v in card.variants]
+def cut_hint(number: int) -> str:
+    return f"✂ Texts cut to fit one Telegram message; /show {number} sends them whole."
+
+
+def _fit(card: Card, status: str | None) -> tuple[str, list[list[str]]]:
+    """The card's HTML within 4,096, and the posts as it shows them. Every post of every
+    network is shown; when they are too long together, they are cut evenly (short ones kept
+    whole, the long ones share the rest) and one line says so."""
+    texts = [[text for text, _ in v.posts()] for v in card.variants]
     body = _card_html(card, status, texts)
     if _plain_len(body) <= MAX_TEXT:
-        return body
-    hint = f" (cut; /show {card.number} has it all)"
-    fixed = _plain_len(_card_html(card, status, ["" for _ in texts]))
-    room = MAX_TEXT - fixed - len(texts) * (tg_len(hint) + 2)
-    # Share the room fairly: short texts keep all they have, the long ones split the rest.
-    caps: dict[int, int] = {}
-    order = sorted(range(len(texts)), key=lambda i: tg_len(texts[i]))
-    for position, i in enumerate(order):
+        return body, texts
+    hint = cut_hint(card.number)
+    # Everything but the texts (a one-character stand-in each, taken off again).
+    flat = [(i, j, t) for i, posts in enumerate(texts) for j, t in enumerate(posts)]
+    fixed = _plain_len(_card_html(card, status, [["x" for _ in p] for p in texts])) - len(flat)
+    room = MAX_TEXT - fixed - tg_len(hint) - 1
+    # Share the room fairly: short posts keep all they have, the long ones split the rest.
+    caps: dict[tuple[int, int], int] = {}
+    order = sorted(flat, key=lambda item: tg_len(item[2]))
+    for position, (i, j, text) in enumerate(order):
         share = max(0, room) // (len(order) - position)
-        caps[i] = min(tg_len(texts[i]), share)
-        room -= caps[i]
-    texts = [
-        t if tg_len(t) <= caps[i] else cut_text(t, max(1, caps[i])) + hint
-        for i, t in enumerate(texts)
+        caps[i, j] = min(tg_len(text), share)
+        room -= caps[i, j]
+    shown = [
+        [t if tg_len(t) <= caps[i, j] else cut_text(t, max(1, caps[i, j])) for j, t in enumerate(p)]
+        for i, p in enumerate(texts)
     ]
-    body = _card_html(card, status, texts)
+    body = _card_html(card, status, shown) + "\n" + esc(hint)
     if _plain_len(body) > MAX_TEXT:  # warnings or a brief alone too long: cut the tail
         body = esc(cut_text(html.unescape(re.sub(r"<[^>]+>", "", body)), MAX_TEXT))
-    return body
+        shown = [[] for _ in texts]  # no post is sure to be whole now
+    return body, shown
+
+
+def card_html(card: Card, status: str | None = None) -> str:
+    """The card as one message; long texts are cut evenly so the whole fits in 4,096."""
+    return _fit(card, status if status is not None else card.status)[0]
+
+
+def whole_texts(card: Card, status: str | None = None) -> list[str]:
+    """What `show` sends after a card it had to cut: each network whose texts were cut, with
+    every post whole (a message each; long ones are split by the sender)."""
+    _, shown = _fit(card, status if status is not None else card.status)
+    out = []
+    for variant, posts in zip(card.variants, shown, strict=True):
+        full = variant.posts()
+        if posts == [text for text, _ in full]:
+            continue
+        lines = [f"{variant.name} in full · {variant.count}"]
+        for number, (text, _) in enumerate(full, start=1):
+            if len(full) > 1:
+                lines.append(post_label(number, len(full), variant.counts()[number - 1]))
+            lines.append(text or "(empty)")
+        out.append("\n".join(lines))
+    return out
 
 
 def keyboard(

@@ -33,13 +33,19 @@ def render_card(console: Console, card: Card) -> None:
     console.print(_line(f"│ {card.brief}", style="italic dim"))
     for v in card.variants:
         head = _line(f"{v.name} · ", style="bold magenta")
-        over = v.length > v.limit
-        head.append(f"{v.length:,}/{v.limit:,}", style="red bold" if over else "dim")
+        head.append(v.count, style="red bold" if v.over else "dim")
         if v.state not in {"draft"}:
             head.append(f" · {v.state}", style=STATE_STYLE.get(v.state, "dim"))
         console.print(head)
-        for line in (v.text or "(empty)").splitlines() or [""]:
-            console.print(_line(f"  {line}"))
+        posts, counts = v.posts(), v.counts()
+        for number, (text, length) in enumerate(posts, start=1):
+            if len(posts) > 1:  # a thread: every post an approval publishes, each counted
+                mark = _line(f"  ─ post {number} of {len(posts)} · ", style="dim")
+                over = length > v.limit
+                mark.append(counts[number - 1], style="red bold" if over else "dim")
+                console.print(mark)
+            for line in (text or "(empty)").splitlines() or [""]:
+                console.print(_line(f"  {line}"))
         for item in v.media:
             console.print(_line(f"  {item}", style="dim"))
         for warning in v.warnings:

@@ -48,6 +48,35 @@ class VariantView:
     media: list[str] = field(default_factory=list)  # one line per attached item
     # Once published and read back: "📈 after 24 h: 1,204 impressions · 38 likes".
     figures: str | None = None
+    # An X thread: the posts after the first (`text`, counted in `length`), each with its own
+    # count, so the card shows everything an approval publishes. Empty for a single post;
+    # absent from payloads stored before cards showed threads.
+    parts: list[str] = field(default_factory=list)
+    part_lengths: list[int] = field(default_factory=list)
+
+    def posts(self) -> list[tuple[str, int]]:
+        """Every post this variant publishes, in order, each with its own length."""
+        lengths = self.part_lengths
+        if len(lengths) != len(self.parts):  # never shown short of a post: count them here
+            lengths = [get_network(self.network).length(part) for part in self.parts]
+        return [(self.text, self.length), *zip(self.parts, lengths, strict=True)]
+
+    @property
+    def over(self) -> bool:
+        """Whether any of its posts is over the network's limit."""
+        return any(length > self.limit for _, length in self.posts())
+
+    @property
+    def count(self) -> str:
+        """The length beside the network's name: "214/280"; for a thread "thread of 3 posts",
+        each post's own count then going with it (`counts`)."""
+        if not self.parts:
+            return f"{self.length:,}/{self.limit:,}"
+        return f"thread of {len(self.parts) + 1} posts"
+
+    def counts(self) -> list[str]:
+        """Each post's own length against the limit, in order: ["273/280", "225/280"]."""
+        return [f"{length:,}/{self.limit:,}" for _, length in self.posts()]
 
 
 @dataclass(frozen=True)
@@ -88,7 +117,8 @@ class Message:
     """What Herald says: a line of text, a card, or both. `error` marks a refusal. `files`
     go with the text (see `Attachment`); they are stored apart from the payload. `secret`:
     it carries a secret for one person (a 2FA link, an API token): its stored copy is wiped
-    once sent."""
+    once sent. `whole`: the answer to `show`: a surface that had to cut the card's texts to fit
+    one message sends them whole after it."""
 
     text: str | None = None
     card: Card | None = None
@@ -96,6 +126,7 @@ class Message:
     post_number: int | None = None
     files: tuple[Attachment, ...] = ()
     secret: bool = False
+    whole: bool = False
 
     def __post_init__(self) -> None:
         if len(self.files) > MAX_FILES:
@@ -126,6 +157,7 @@ class Message:
             error=bool(data.get("error")),
             post_number=data.get("post_number"),
             secret=bool(data.get("secret")),
+            whole=bool(data.get("whole")),
         )
 
 
@@ -163,6 +195,8 @@ def _variant(target: Target, figures: str | None = None) -> VariantView:
         reason=target.failure_reason,
         media=[media_line(item) for item in target.media or []],
         figures=figures,
+        parts=list(target.parts or []),
+        part_lengths=[network.length(part) for part in target.parts or []],
     )
 
 

@@ -193,7 +193,9 @@ def show(r: Request, cmd: Show) -> Message:
     status = status_line(post, tz, r.tx.now)
     card = build_card(post, tz=tz, now=r.tx.now, status=status, note=best.note(r.tx, post))
     lines = history(r.tx, post, tz)
-    return Message(text="History:\n" + "\n".join(lines), card=card, post_number=cmd.number)
+    return Message(
+        text="History:\n" + "\n".join(lines), card=card, post_number=cmd.number, whole=True
+    )
 
 
 def _back_to_draft(tx: Tx, ws: Workspace, me: Member, post: Post) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.telegram import flood
-from storage.models import Member, SurfaceKind
+from storage.models import Member, SurfaceKind, Target
 from tests.fakes.telegram import (
     WEBHOOK_SECRET,
     Bot,
@@ -201,12 +201,16 @@ def test_long_text_fits_telegram(tg: Bot) -> None:
     # The card (title, brief, a ~4,000 character variant, when, status) is over Telegram's
     # 4,096: the variant is cut with a pointer to the whole, and the fake accepted it.
     card = card_ready(tg, ana, 1)
-    assert "(cut; /show 1 has it all)" in card["text"]
+    assert "✂ Texts cut to fit one Telegram message; /show 1 sends them whole." in card["text"]
     assert len(card["text"]) <= 4096
     before = len(tg.fake.sent(ana.chat_id))
     assert tg.send(ana.says("/show 1")) == 200
     shown = tg.fake.sent(ana.chat_id)[before:]
     assert shown[0]["text"].startswith("#1 · ") and "reply_markup" in shown[0]
+    # As the card promised: the whole text after it, then the history.
+    with tg.runtime.db.session() as s:
+        text = s.scalars(select(Target.text)).one()
+    assert shown[1]["text"] == f"Outbox in full · {len(text):,}/5,000\n{text}"
     assert shown[-1]["text"].startswith("History:")
 
 
