@@ -1,4 +1,5 @@
-"""The `herald` command: reads settings once, wires the parts and starts what was asked for."""
+"""The `herald` command: reads settings once, wires the parts and starts what was asked for.
+The operator commands (keys, audit, db …) are in bot/cli_admin.py."""
 
 from __future__ import annotations
 
@@ -9,33 +10,19 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-from pydantic import SecretStr, ValidationError
-from sqlalchemy.exc import OperationalError
 
-from core.settings import Settings
-from storage.db import Database, SchemaOutOfDate, private_dir, unreachable
+from bot.cli_admin import audit, db, keys, pause_all, resume_all, workspace
+from bot.cli_common import build, load_settings, need_broker, need_secret_key
+from storage.db import private_dir
 
 if TYPE_CHECKING:  # the runtime imports Celery and the adapters: only when a command runs
     from bot.runtime import Runtime
     from workers.heartbeat import HeartbeatThread
 
 log = logging.getLogger("herald.cli")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"HERALD_{'_'.join(str(p) for p in e['loc']).upper()}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise click.ClickException(f"Bad settings: {problems}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,10 +38,10 @@ def chat(user: str | None) -> None:
     from bot.runtime import configure_logging
     from bot.terminal.chat import local_actor, run_chat
 
-    settings = _settings()
+    settings = load_settings()
     private_dir(settings.data_dir)  # before the log file is made in it
     configure_logging(settings, to_file=settings.data_dir / "herald.log")
-    runtime = _build(settings)
+    runtime = build(settings)
     try:
         runtime.start_embedded_worker()
         actor = local_actor(user)
@@ -136,11 +123,11 @@ def worker(
             param_hint="--name",
         )
     kinds = _queue_kinds(queues, tuple(Lane))
-    settings = _settings()
-    _need_broker(settings, "worker")
-    _need_secret_key(settings, "worker")
+    settings = load_settings()
+    need_broker(settings, "worker")
+    need_secret_key(settings, "worker")
     configure_logging(settings)
-    runtime = _build(settings, pre_ping=False)  # its transactions run again on a drop
+    runtime = build(settings, pre_ping=False)  # its transactions run again on a drop
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     _serve_metrics(runtime, "worker", port, backlog=with_scheduler, asked=metrics_port is not None)
     celery_worker = runtime.celery.Worker(
@@ -189,11 +176,11 @@ def scheduler(metrics_port: int | None) -> None:
     """Run the dispatcher tick and the sweeper (Celery beat) for HERALD_BROKER_URL."""
     from bot.runtime import configure_logging
 
-    settings = _settings()
-    _need_broker(settings, "scheduler")
-    _need_secret_key(settings, "scheduler")
+    settings = load_settings()
+    need_broker(settings, "scheduler")
+    need_secret_key(settings, "scheduler")
     configure_logging(settings)
-    runtime = _build(settings, pre_ping=False)
+    runtime = build(settings, pre_ping=False)
     port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
     _serve_metrics(runtime, "scheduler", port, backlog=True, asked=metrics_port is not None)
     beats = _heartbeats(runtime, f"beat@{socket.gethostname()}.{os.getpid()}", worker=False)
@@ -285,12 +272,12 @@ def up(host: str, port: int) -> None:
     from bot.runtime import configure_logging
     from bot.up import parts_for, run_up, stop_on_signals
 
-    settings = _settings()
-    _need_secret_key(settings, "up")
+    settings = load_settings()
+    need_secret_key(settings, "up")
     configure_logging(settings)
     if warning := open_to_others(host, settings.metrics_token):
         log.warning("%s", warning)
-    runtime = _build(settings)
+    runtime = build(settings)
     stop = threading.Event()
     stop_on_signals(stop)
     click.echo(
@@ -326,10 +313,10 @@ def _serving(kind: str) -> Iterator[Runtime]:
     closed however it ends."""
     from bot.runtime import configure_logging
 
-    settings = _settings()
-    _need_secret_key(settings, kind)
+    settings = load_settings()
+    need_secret_key(settings, kind)
     configure_logging(settings)
-    runtime = _build(settings)
+    runtime = build(settings)
     try:
         runtime.start_embedded_worker()
         yield runtime
@@ -361,8 +348,8 @@ def status() -> None:
     from bot.opsreport import render_status
     from core.operations.status import status as read_status
 
-    settings = _settings()
-    runtime = _build(settings)
+    settings = load_settings()
+    runtime = build(settings)
     try:
         report = read_status(runtime.herald.ctx)
     finally:
@@ -371,349 +358,5 @@ def status() -> None:
     sys.exit(0 if report.ready else 1)
 
 
-@main.group()
-def keys() -> None:
-    """Secrets at rest: make a key, re-seal everything under the newest key."""
-
-
-@keys.command("new")
-def keys_new() -> None:
-    """Print a fresh key for HERALD_SECRET_KEY."""
-    from storage.vault import new_key
-
-    click.echo(new_key())
-
-
-@keys.command("kms-new")
-def keys_kms_new() -> None:
-    """Print a data key wrapped by HERALD_KMS_KEY_ID, for HERALD_KMS_DATA_KEY (several hosts)."""
-    from storage.vault import kms_new_wrapped_key
-
-    settings = _settings()
-    if not settings.kms_key_id:
-        raise click.ClickException("Set HERALD_KMS_KEY_ID to the KMS key that wraps it first.")
-    click.echo(kms_new_wrapped_key(settings.kms_key_id))
-
-
-@keys.command("rotate")
-def keys_rotate() -> None:
-    """Re-seal every stored secret with HERALD_SECRET_KEY (old ones in *_PREVIOUS_SECRET_KEYS)."""
-    from datetime import UTC, datetime
-
-    from core.auditlog.upkeep import record_everywhere
-    from storage.rotate import rotate
-
-    settings = _settings()
-    runtime = _build(settings)
-    if runtime.vault is None:
-        raise click.ClickException("Set HERALD_SECRET_KEY first (herald keys new makes one).")
-    try:
-        changed = rotate(runtime.db, runtime.vault)
-        record_everywhere(runtime.db, "keys.rotate", {"resealed": changed}, datetime.now(UTC))
-    finally:
-        runtime.close()
-    click.echo(f"Re-sealed {changed} secret(s) with the current key.")
-
-
-@main.command("pause")
-@click.option("--all", "everywhere", is_flag=True, help="Every workspace of this Herald.")
-@click.option("--for", "span", help="Lift it by itself after this long, e.g. 2h or 30m.")
-@click.argument("reason", nargs=-1)
-def pause_all(everywhere: bool, span: str | None, reason: tuple[str, ...]) -> None:
-    """Stop all publishing at once, including posts already queued (herald resume --all)."""
-    from core.durations import parse_span
-    from core.publishing.pause import pause_install
-
-    if not everywhere:
-        raise click.UsageError(
-            "Say --all: it pauses every workspace. For one workspace: pause in chat."
-        )
-    length = parse_span(span) if span else None
-    if span and length is None:
-        raise click.BadParameter(f"{span!r} is not a length; e.g. 2h or 30m.", param_hint="--for")
-    runtime = _build(_settings())
-    try:
-        now = runtime.herald.ctx.clock.now()
-        until = now + length if length else None
-        click.echo(pause_install(runtime.herald.ctx, until, " ".join(reason) or None))
-    finally:
-        runtime.close()
-
-
-@main.command("resume")
-@click.option("--all", "everywhere", is_flag=True, help="Every workspace of this Herald.")
-def resume_all(everywhere: bool) -> None:
-    """Lift the pause of herald pause --all."""
-    from core.publishing.pause import resume_install
-
-    if not everywhere:
-        raise click.UsageError(
-            "Say --all: it resumes every workspace. For one workspace: resume in chat."
-        )
-    runtime = _build(_settings())
-    try:
-        click.echo(resume_install(runtime.herald.ctx))
-    finally:
-        runtime.close()
-
-
-@main.group()
-def audit() -> None:
-    """The audit log: check its hash chains, prune it to the retention."""
-
-
-@audit.command("verify")
-@click.option("--workspace", "workspace_id", type=int, help="Check one workspace (by its id).")
-def audit_verify(workspace_id: int | None) -> None:
-    """Check every workspace's audit chain: a row changed, deleted, inserted or moved fails."""
-    from core.auditlog import upkeep
-
-    runtime = _build(_settings())
-    try:
-        verdicts = upkeep.verify(runtime.db, upkeep.checkpoint_keys(runtime.vault), workspace_id)
-    finally:
-        runtime.close()
-    broken = 0
-    for v in verdicts:
-        if v.ok:
-            redacted = f", {v.redacted} redacted by forget" if v.redacted else ""
-            since = f" after checkpoint {v.checkpoint_seq}" if v.checkpoint_seq else ""
-            click.echo(
-                f"workspace {v.workspace_id}: ok, {v.rows} rows{since}{redacted}, "
-                f"head {v.head_seq} {v.head}"
-            )
-            continue
-        broken += 1
-        click.echo(f"workspace {v.workspace_id}: BROKEN")
-        for problem in v.problems:
-            click.echo(f"  {problem}")
-    if broken:
-        raise click.ClickException(
-            f"{broken} audit chain(s) do not verify: rows were changed outside Herald."
-        )
-
-
-@audit.command("prune")
-def audit_prune() -> None:
-    """Delete audit rows older than HERALD_AUDIT_RETENTION_DAYS, leaving a signed checkpoint."""
-    from datetime import UTC, datetime
-
-    from core.auditlog import upkeep
-    from storage.auditchain import ChainBroken
-
-    settings = _settings()
-    if settings.audit_retention_days <= 0:
-        click.echo("HERALD_AUDIT_RETENTION_DAYS is 0: the audit log is kept forever.")
-        return
-    runtime = _build(settings)
-    try:
-        keys = upkeep.checkpoint_keys(runtime.vault)
-        if not keys:
-            raise click.ClickException(
-                "Pruning signs a checkpoint with a key derived from HERALD_SECRET_KEY. Set it "
-                "first (herald keys new makes one)."
-            )
-        pruned = upkeep.prune(runtime.db, keys, settings.audit_retention_days, datetime.now(UTC))
-    except ChainBroken as exc:
-        raise click.ClickException(
-            f"Not pruned: an audit chain does not verify ({exc}). Run herald audit verify."
-        ) from None
-    finally:
-        runtime.close()
-    total = sum(pruned.values())
-    click.echo(
-        f"Pruned {total:,} audit row(s) older than {settings.audit_retention_days} days "
-        f"in {len(pruned)} workspace(s)."
-    )
-
-
-@main.group()
-def workspace() -> None:
-    """A workspace's data."""
-
-
-@workspace.command("export")
-@click.argument("workspace_id", type=int)
-@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def workspace_export(workspace_id: int, out: str | None) -> None:
-    """Everything a workspace owns, as JSON (tokens and secrets left out)."""
-    import json
-
-    from core.auditlog.erasure import export_workspace
-    from storage.models import Workspace as WorkspaceRow
-
-    runtime = _build(_settings())
-    try:
-        with runtime.db.session() as session:
-            if session.get(WorkspaceRow, workspace_id) is None:
-                raise click.ClickException(
-                    f"There is no workspace {workspace_id}. herald audit verify lists them."
-                )
-            data = export_workspace(session, workspace_id)
-    finally:
-        runtime.close()
-    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    if out is None:
-        click.echo(text)
-        return
-    with open(out, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-    click.echo(f"Wrote workspace {workspace_id} to {out}.")
-
-
-@main.group()
-def db() -> None:
-    """Database schema: upgrade, current."""
-
-
-@db.command()
-def upgrade() -> None:
-    """Migrate the database to this version's schema."""
-    from bot.runtime import build_vault
-
-    settings = _settings()
-    database = Database(settings.effective_database_url)
-    try:
-        with _reaching(database.url):
-            database.upgrade(build_vault(settings, database))  # a migration may re-seal secrets
-            click.echo(f"Database is at revision {database.current_revision()}.")
-    finally:
-        database.dispose()
-
-
-@db.command()
-def current() -> None:
-    """Show the database's schema revision and the one this version needs."""
-    settings = _settings()
-    database = Database(settings.effective_database_url)
-    try:
-        with _reaching(database.url):
-            current = database.current_revision()
-        click.echo(f"current: {current or 'none'}  head: {database.head_revision()}")
-    finally:
-        database.dispose()
-
-
-@db.command()
-@click.argument("archive", type=click.Path(path_type=Path), required=False)
-def backup(archive: Path | None) -> None:
-    """Back up the embedded install (SQLite, media, outbox, its key) while Herald runs."""
-    from datetime import UTC, datetime
-
-    from storage.backup import BackupError, make
-
-    settings = _settings()
-    _embedded_only(settings, "backup")
-    now = datetime.now(UTC)
-    archive = archive or Path(f"herald-backup-{now:%Y%m%d-%H%M%S}.tar.gz")
-    try:
-        made = make(settings.data_dir, archive, now=now)
-    except BackupError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"Backed up {made.posts} post(s), {made.files} file(s), {made.size / 1024:,.0f} KiB, "
-        f"to {made.path}."
-    )
-    if made.has_key:
-        click.echo("It holds the key that opens your connected accounts: keep it private.")
-
-
-@db.command()
-@click.argument("archive", type=click.Path(path_type=Path))
-@click.option("--force", is_flag=True, help="Replace a database that already holds posts.")
-def restore(archive: Path, force: bool) -> None:
-    """Restore a `herald db backup` archive into HERALD_DATA_DIR (stop Herald first)."""
-    from bot.runtime import build_vault
-    from storage.backup import BackupError
-    from storage.backup import restore as restore_archive
-
-    settings = _settings()
-    _embedded_only(settings, "restore")
-    try:
-        posts = restore_archive(archive, settings.data_dir, force=force)
-    except BackupError as exc:
-        raise click.ClickException(str(exc)) from None
-    database = Database(settings.effective_database_url)
-    try:
-        database.upgrade(build_vault(settings, database))  # a backup from an older Herald
-        revision = database.current_revision()
-    finally:
-        database.dispose()
-    click.echo(f"Restored {posts} post(s) into {settings.data_dir} (schema {revision}).")
-
-
-def _embedded_only(settings: Settings, what: str) -> None:
-    if settings.database_url and not settings.database_url.startswith("sqlite"):
-        raise click.ClickException(
-            f"herald db {what} is for the embedded SQLite install. For PostgreSQL use pg_dump "
-            "and pg_restore, or on AWS RDS point-in-time recovery (docs/deployment.md#backups)."
-        )
-    if settings.database_url and settings.database_url != (
-        f"sqlite:///{settings.data_dir / 'herald.sqlite3'}"
-    ):
-        raise click.ClickException(
-            f"herald db {what} covers the database in HERALD_DATA_DIR ({settings.data_dir}); "
-            "unset HERALD_DATABASE_URL, or copy that SQLite file with its own tools."
-        )
-
-
-@contextmanager
-def _reaching(url: str) -> Iterator[None]:
-    """A database that cannot be reached is one line saying where and what to check."""
-    try:
-        yield
-    except OperationalError as exc:
-        raise click.ClickException(unreachable(url, exc)) from None
-
-
-def _need_broker(settings: Settings, what: str) -> None:
-    if settings.embedded:
-        raise click.ClickException(
-            f"herald {what} serves a broker, and HERALD_BROKER_URL is not set. Set it to a "
-            "redis:// URL, or run herald chat alone: the embedded mode has its own worker."
-        )
-
-
-def _need_secret_key(settings: Settings, what: str) -> None:
-    """A server database keeps Slack installations and network credentials sealed: refuse to
-    start a server process without a real key (the embedded mode makes its own)."""
-    if not settings.effective_database_url.startswith("postgresql") or settings.kms_key_id:
-        return
-    problem = secret_key_problem(settings.secret_key)
-    if problem is not None:
-        raise click.ClickException(
-            f"herald {what} needs HERALD_SECRET_KEY on PostgreSQL: it seals Slack "
-            f"installations and network credentials, and {problem}. Make one with "
-            "`herald keys new` and set HERALD_SECRET_KEY to it (or set HERALD_KMS_KEY_ID)."
-        )
-
-
-def secret_key_problem(key: SecretStr | None) -> str | None:
-    """What is wrong with HERALD_SECRET_KEY, or None when it is a real key."""
-    from storage.vault import VaultError, decode_key
-
-    if key is None or not key.get_secret_value().strip():
-        return "it is not set"
-    try:
-        raw = decode_key(key.get_secret_value())
-    except VaultError as exc:
-        return f"the one given is not a key ({exc})"
-    if len(set(raw)) < 8:  # all zeros, a repeated pattern: a placeholder, not a random key
-        return "the one given is a placeholder"
-    return None
-
-
-def _build(settings: Settings, *, pre_ping: bool = True) -> Runtime:
-    from bot.runtime import build_runtime
-    from storage.vault import VaultError
-
-    try:
-        with _reaching(settings.effective_database_url):
-            return build_runtime(settings, pre_ping=pre_ping)
-    except SchemaOutOfDate as exc:
-        raise click.ClickException(str(exc)) from None
-    except VaultError as exc:
-        raise click.ClickException(
-            f"HERALD_SECRET_KEY or HERALD_PREVIOUS_SECRET_KEYS is not usable: {exc}. "
-            "Make a key with `herald keys new`."
-        ) from None
+for _command in (keys, pause_all, resume_all, audit, workspace, db):
+    main.add_command(_command)

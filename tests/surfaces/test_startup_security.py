@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from bot.cli import main, secret_key_problem
+from bot.cli import main
+from bot.cli_common import secret_key_problem
 from bot.runtime import build_runtime
 from core.settings import Settings
 from storage.vault import new_key
