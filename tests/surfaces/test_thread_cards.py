@@ -17,17 +17,8 @@ from tests.fakes.openai import connect_stand_ins
 from tests.fakes.telegram import Bot
 from tests.support.helpers import eventually, messages, post_state
 from tests.support.terminal import Transcript
+from tests.unit.test_offline_generator import LONG  # a thread of 2 posts on X
 
-# Seven sentences and a link: a thread of 2 posts on X (tests/unit/test_offline_generator.py).
-LONG = (
-    "We rebuilt the importer from scratch. "
-    "Large spreadsheets now load without timeouts, even with a million rows and dozens of sheets. "
-    "Errors point to the exact row and column, so fixing a file takes one pass instead of five. "
-    "Imports run in the background, and you get a message when they are done. "
-    "Duplicate rows are found and merged before anything is saved. "
-    "Every import can be undone for thirty days. "
-    "Read the guide at https://example.com/docs/importer"
-)
 # Wide characters count 2 on X: a thread cut at 25 posts, far over one Telegram message.
 CJK = ("故人西辞黄鹤楼，烟花三月下扬州。" * 300)[:3900]
 
