@@ -1,4 +1,5 @@
-"""Fixtures the surface tests share: the Telegram bot behind `herald web`."""
+"""Fixtures the surface tests share: the Telegram bot behind `herald web`, and the Slack app
+behind it with the Slack fake (Maria and Lee are its people)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
+from starlette.testclient import TestClient
 
-from bot.runtime import build_runtime
+from bot.runtime import Runtime, build_runtime
 from bot.telegram import flood
 from bot.web.app import create_app
 from core.settings import Settings
 from storage.models import SurfaceKind
+from tests.fakes.slack import LEE, MARIA, FakeSlack, slack_settings
 from tests.fakes.telegram import TOKEN, WEBHOOK_SECRET, Bot, FakeTelegram, WebServer
 from workers.app import EmbeddedWorker
 
@@ -46,3 +49,24 @@ def tg(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bot]:
     if delivery is not None:
         delivery.surface.close()  # type: ignore[attr-defined]
     fake.stop()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    fake.add_user(MARIA, "maria")
+    fake.add_user(LEE, "lee")
+    yield fake
+    fake.close()
+    assert fake.invalid == []
+
+
+@pytest.fixture
+def slack_web(settings: Settings, slack: FakeSlack) -> Iterator[tuple[Runtime, TestClient]]:
+    """`herald web` for the Slack fake, with a real worker."""
+    rt = build_runtime(slack_settings(settings, slack))
+    rt.embedded = EmbeddedWorker(rt.celery, rt.settings)
+    rt.embedded.start()
+    with TestClient(create_app(rt)) as client:
+        yield rt, client
+    rt.close()

@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 
 from bot.runtime import Runtime, build_runtime
 from bot.telegram import flood
-from bot.web.app import create_app
 from core.errors import RetryLater
 from core.posts.card import Attachment, Message
 from core.settings import Settings
@@ -40,7 +39,6 @@ from tests.support.files import CSV, CSV_TITLE, PNG_TITLE, chart, say_to, with_f
 from tests.support.helpers import eventually
 from tests.support.platforms import tiny_png
 from tests.support.terminal import Transcript
-from workers.app import EmbeddedWorker
 
 PNG = chart().data
 BOTH = [("herald-stats-7d.png", PNG_TITLE, PNG), ("herald-stats-7d.csv", CSV_TITLE, CSV)]
@@ -113,25 +111,6 @@ def test_the_terminal_writes_each_file_and_prints_its_path(idle_runtime: Runtime
 
 
 # --- Slack --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    fake.add_user(MARIA, "maria")
-    yield fake
-    fake.close()
-    assert fake.invalid == []
-
-
-@pytest.fixture
-def slack_web(settings: Settings, slack: FakeSlack) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = build_runtime(slack_settings(settings, slack))
-    rt.embedded = EmbeddedWorker(rt.celery, rt.settings)
-    rt.embedded.start()
-    with TestClient(create_app(rt)) as client:
-        yield rt, client
-    rt.close()
 
 
 def test_slack_shares_the_files_in_the_cards_thread_in_the_channel_and_in_a_dm(

@@ -5,7 +5,6 @@ for `/code`. Slack: the link and the QR code in a direct message, wiped once sen
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pyotp
@@ -14,17 +13,15 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from bot.runtime import Runtime, build_runtime
-from bot.web.app import create_app
+from bot.runtime import Runtime
 from core.settings import Settings
 from storage.models import OutboundMessage
 from storage.vault import new_key
 from tests.core.test_second_factor import Clock
-from tests.fakes.slack import GENERAL, MARIA, FakeSlack, slack_settings, slash
+from tests.fakes.slack import GENERAL, MARIA, FakeSlack, slash
 from tests.fakes.slack import texts as slack_texts
 from tests.fakes.telegram import Bot, FakeTelegram
 from tests.support.helpers import eventually
-from workers.app import EmbeddedWorker
 
 GROUP = -100700
 
@@ -77,25 +74,6 @@ def test_enrol_in_the_private_chat_then_a_group_command_waits_for_code(tg: Bot) 
     clock.at += timedelta(seconds=30)  # the app's next code
     tg.send(in_group.says(f"/code {app.at(clock.now())}"))
     said(tg.fake, GROUP, "Self-approval: off")
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    fake.add_user(MARIA, "maria")
-    yield fake
-    fake.close()
-    assert fake.invalid == []
-
-
-@pytest.fixture
-def slack_web(settings: Settings, slack: FakeSlack) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = build_runtime(slack_settings(settings, slack))
-    rt.embedded = EmbeddedWorker(rt.celery, rt.settings)
-    rt.embedded.start()
-    with TestClient(create_app(rt)) as client:
-        yield rt, client
-    rt.close()
 
 
 def test_slack_sends_the_link_and_qr_code_in_a_dm_and_keeps_no_copy(

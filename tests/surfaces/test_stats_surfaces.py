@@ -8,18 +8,14 @@ is printed)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from PIL import Image
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from bot.runtime import Runtime, build_runtime
-from bot.web.app import create_app
+from bot.runtime import Runtime
 from core.analytics import store
-from core.settings import Settings
 from storage.models import Post, Target, TargetState
 from storage.models_analytics import MetricsSnapshot, Milestone
 from tests.fakes.slack import (
@@ -28,14 +24,12 @@ from tests.fakes.slack import (
     FakeSlack,
     card_message,
     click,
-    slack_settings,
     slash,
     texts,
 )
 from tests.fakes.telegram import Bot
 from tests.support.helpers import eventually, target_states
 from tests.support.terminal import Transcript
-from workers.app import EmbeddedWorker
 
 SUMMARY = "📈 Your posts in the last 7 days"
 TOTALS = "1 post · 1,200 impressions · 84 interactions · 7.0 % engagement"
@@ -95,23 +89,8 @@ def test_stats_in_the_terminal(runtime: Runtime) -> None:
     assert chat.end() == 0
 
 
-@pytest.fixture
-def slack_web(settings: Settings) -> Iterator[tuple[Runtime, TestClient, FakeSlack]]:
-    fake = FakeSlack()
-    fake.add_user(MARIA, "maria")
-    fake.add_user(LEE, "lee")
-    rt = build_runtime(slack_settings(settings, fake))
-    rt.embedded = EmbeddedWorker(rt.celery, rt.settings)
-    rt.embedded.start()
-    with TestClient(create_app(rt)) as client:
-        yield rt, client, fake
-    rt.close()
-    fake.close()
-    assert fake.invalid == []
-
-
-def test_stats_in_slack(slack_web: tuple[Runtime, TestClient, FakeSlack]) -> None:
-    rt, client, fake = slack_web
+def test_stats_in_slack(slack_web: tuple[Runtime, TestClient], slack: FakeSlack) -> None:
+    (rt, client), fake = slack_web, slack
 
     def command(text: str, user: str = MARIA) -> None:
         body, headers = slash(text, user=user, user_name=user.lower())
