@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +22,7 @@ from bot.terminal.render import render_card
 from core.posts.card import Message
 from core.settings import Settings
 from storage.models import Post, Target, TargetState
+from tests.support.clock import Clock
 from tests.support.helpers import actor, messages, snapshot
 from tests.support.platforms import add_account, runtime_with
 from tests.unit.analytics.seeding import Seeder
@@ -33,14 +33,6 @@ MONDAY = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
 THURSDAY_3PM = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)  # 15:00 in Berlin
 TUESDAY_10AM = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 OFFLINE = "Offline template: set HERALD_LLM_BASE_URL to draft with a model."
-
-
-@dataclass
-class Clock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

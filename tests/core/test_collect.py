@@ -31,7 +31,8 @@ from storage.models import ConnectedAccount, Post, Target, TargetState
 from storage.models_analytics import LatestFigures, MetricsSnapshot, Milestone, SnapshotDue
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.x import FakeX
-from tests.support.figures import Clock, ReadableOutbox, frozen_clock, readable_outbox
+from tests.support.clock import Clock
+from tests.support.figures import ReadableOutbox, frozen_clock, readable_outbox
 from tests.support.helpers import (
     actor,
     eventually,

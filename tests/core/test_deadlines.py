@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from core.approvals import deadlines
 from core.posts.card import Card, Message
 from core.settings import Settings
 from storage.models import AuditEvent, Post, Target
+from tests.support.clock import Clock
 from tests.support.helpers import actor, messages, outbox_files, post_state
 from tests.support.platforms import runtime_with
 
@@ -30,14 +30,6 @@ MARIA = actor("maria")
 # Monday 7 Dec 2026, 08:00 UTC; the post is planned for 12:00 UTC.
 START = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 PLANNED = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
-
-
-@dataclass
-class Clock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

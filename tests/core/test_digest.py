@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from core.analytics import digest
 from core.settings import Settings
 from storage.models import OutboundMessage
 from storage.models_analytics import DigestSent, DigestSetting
+from tests.support.clock import Clock
 from tests.support.helpers import actor, eventually
 from tests.support.platforms import runtime_with
 from tests.unit.analytics.seeding import Seeder
@@ -29,14 +29,6 @@ MARIA = actor("maria")  # the first here: the owner
 LEE = actor("lee")
 # Monday 30 Nov 2026, 09:00 in Berlin (CET, UTC+1).
 MONDAY_9AM = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-
-
-@dataclass
-class Clock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from core.posts.card import Message
 from core.publishing.pause import pause_install, resume_install
 from core.settings import Settings
 from storage.models import Post, Target
-from tests.core.test_deadlines import Clock, surfaces_of
+from tests.core.test_deadlines import surfaces_of
+from tests.support.clock import Clock
 from tests.support.helpers import actor, messages, outbox_files, post_state, target_states
 from tests.support.platforms import approved_and_queued, runtime_with
 

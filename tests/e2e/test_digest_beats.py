@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from core.analytics.digest import DAY_NAMES
 from core.settings import Settings
 from storage.models import OutboundMessage
 from storage.models_analytics import DigestSent
+from tests.support.clock import Clock
 from tests.support.helpers import actor, eventually, herald_env
 from tests.support.platforms import runtime_with
 from tests.support.processes import OwnRedis, Processes
@@ -26,14 +26,6 @@ from tests.support.services import truncate
 from tests.unit.analytics.seeding import Seeder
 
 MARIA = actor("maria")
-
-
-@dataclass
-class Clock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

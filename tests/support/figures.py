@@ -7,25 +7,12 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from bot.runtime import Runtime
 from core.platforms.outbox import OutboxPublisher
 from core.ports import FiguresRequest, Reading
-
-
-class Clock:
-    """`ctx.clock` for a test: it stands still until the test moves it."""
-
-    def __init__(self, at: datetime | None = None) -> None:
-        self.at = at or datetime.now(UTC).replace(microsecond=0)
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, by: timedelta) -> datetime:
-        self.at += by
-        return self.at
+from tests.support.clock import Clock
 
 
 class ReadableOutbox(OutboxPublisher):

@@ -23,6 +23,7 @@ from core.api import idempotency
 from core.workspace.people import Actor
 from storage.models import AuditEvent, Member, Post
 from storage.models_api import ApiIdempotency, ApiToken
+from tests.support.clock import Clock
 from tests.support.helpers import actor, dump, eventually, post_state, slack_actor
 
 MARIA, LEE, VIC = actor("maria"), actor("lee"), actor("vic")
@@ -441,14 +442,6 @@ def test_a_member_may_not_see_or_revoke_others_tokens_and_refusals_change_nothin
     assert not runtime.herald.handle(VAL, "token revoke ci").error
     is_problem(client.get("/api/v1/posts", headers=auth(val)), 401, "was revoked")
     assert client.get("/api/v1/posts", headers=auth(leo)).status_code == 200
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def keys(rt: Runtime) -> list[str]:

@@ -28,7 +28,8 @@ from tests.fakes.slack import (
     slash,
     texts,
 )
-from tests.support.figures import Clock, ReadableOutbox, frozen_clock, readable_outbox
+from tests.support.clock import Clock
+from tests.support.figures import ReadableOutbox, frozen_clock, readable_outbox
 from tests.support.helpers import eventually, target_states
 from workers.app import EmbeddedWorker
 
