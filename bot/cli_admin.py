@@ -110,7 +110,7 @@ def audit_verify(workspace_id: int | None) -> None:
 
     runtime = build(load_settings())
     try:
-        verdicts = upkeep.verify(runtime.db, upkeep.checkpoint_keys(runtime.vault), workspace_id)
+        verdicts = upkeep.verify(runtime.db, list(runtime.herald.ctx.audit_keys), workspace_id)
     finally:
         runtime.close()
     broken = 0
@@ -147,7 +147,7 @@ def audit_prune() -> None:
         return
     runtime = build(settings)
     try:
-        keys = upkeep.checkpoint_keys(runtime.vault)
+        keys = list(runtime.herald.ctx.audit_keys)
         if not keys:
             raise click.ClickException(
                 "Pruning signs a checkpoint with a key derived from HERALD_SECRET_KEY. Set it "

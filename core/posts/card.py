@@ -48,18 +48,15 @@ class VariantView:
     media: list[str] = field(default_factory=list)  # one line per attached item
     # Once published and read back: "📈 after 24 h: 1,204 impressions · 38 likes".
     figures: str | None = None
-    # An X thread: the posts after the first (`text`, counted in `length`), each with its own
-    # count, so the card shows everything an approval publishes. Empty for a single post;
-    # absent from payloads stored before cards showed threads.
+    # An X thread: the posts after the first (`text`, counted in `length`), so the card shows
+    # everything an approval publishes. Empty for a single post; absent from payloads stored
+    # before cards showed threads.
     parts: list[str] = field(default_factory=list)
-    part_lengths: list[int] = field(default_factory=list)
 
     def posts(self) -> list[tuple[str, int]]:
         """Every post this variant publishes, in order, each with its own length."""
-        lengths = self.part_lengths
-        if len(lengths) != len(self.parts):  # never shown short of a post: count them here
-            lengths = [get_network(self.network).length(part) for part in self.parts]
-        return [(self.text, self.length), *zip(self.parts, lengths, strict=True)]
+        network = get_network(self.network)
+        return [(self.text, self.length), *((part, network.length(part)) for part in self.parts)]
 
     @property
     def over(self) -> bool:
@@ -196,7 +193,6 @@ def _variant(target: Target, figures: str | None = None) -> VariantView:
         media=[media_line(item) for item in target.media or []],
         figures=figures,
         parts=list(target.parts or []),
-        part_lengths=[network.length(part) for part in target.parts or []],
     )
 
 

@@ -12,7 +12,7 @@ from core.analytics import digest_config
 from core.audit import audit
 from core.context import Tx
 from core.errors import BadInput, Conflict, Forbidden
-from core.grammar import MENTION, Words
+from core.grammar import Words, person
 from core.permissions import Action, require
 from core.posts.card import Message
 from core.registry import Request, Spec
@@ -62,10 +62,8 @@ def parse_role(words: Words) -> SetRole:
         role = Role(args[1].lower())
     except ValueError:
         raise words.fail(f'"{args[1]}" is not a role.') from None
-    verified = MENTION.fullmatch(args[0])
-    if verified:
-        return SetRole(user=verified.group(1), role=role, verified=True)
-    return SetRole(user=args[0].lstrip("@"), role=role)
+    user, verified = person(args[0])
+    return SetRole(user=user, role=role, verified=verified)
 
 
 def _setting_and_value(words: Words) -> tuple[str | None, str | None]:

@@ -19,7 +19,6 @@ from starlette.testclient import TestClient
 
 from bot.runtime import Runtime
 from bot.web.app import create_app
-from core.api import idempotency
 from core.workspace.people import Actor
 from storage.models import AuditEvent, Member, Post
 from storage.models_api import ApiIdempotency, ApiToken
@@ -450,7 +449,7 @@ def keys(rt: Runtime) -> list[str]:
 
 
 def test_the_sweeper_forgets_keys_after_a_day_and_a_replay_within_it_gets_the_first_answer(
-    runtime: Runtime, client: TestClient, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, client: TestClient
 ) -> None:
     clock = Clock(datetime(2026, 12, 7, 8, 0, tzinfo=UTC))
     runtime.herald.ctx.clock = clock
@@ -466,8 +465,7 @@ def test_the_sweeper_forgets_keys_after_a_day_and_a_replay_within_it_gets_the_fi
     assert again.json() == fresh.json()
     assert again.headers["idempotent-replayed"] == "true"
     assert posts(runtime) == 2
-    # A backlog goes a batch per transaction, all of it in one sweep.
-    monkeypatch.setattr(idempotency, "BATCH", 2)
+    # A backlog goes in one sweep.
     with runtime.db.session() as s:
         member_id = s.scalars(select(ApiToken.member_id)).one()
         s.add_all(
