@@ -55,6 +55,8 @@ class VariantView:
 
     def posts(self) -> list[tuple[str, int]]:
         """Every post this variant publishes, in order, each with its own length."""
+        if not self.parts:
+            return [(self.text, self.length)]
         network = get_network(self.network)
         return [(self.text, self.length), *((part, network.length(part)) for part in self.parts)]
 
